@@ -1,0 +1,184 @@
+"""Behaviour knobs and follower-facing texts from YAML under ``WXBOT_CONFIG_DIR``.
+
+* ``bot.yaml``: knobs, one section per area. Each area declares its section as a pydantic model with
+  ``@section("name")``, so defaults and validation live next to the code that uses them.
+* ``texts.yaml``: every text a follower reads, by dotted key (``password.reply``).
+
+Files are re-read when their mtime changes (checked at most every ``reload_interval`` seconds, so the
+hot path pays a clock read, not a stat). A broken file at start is a ConfigError; a broken edit later
+keeps the last good version and logs one error.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Generic, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .settings import ConfigError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SECTIONS: dict[str, type[BaseModel]] = {}
+
+
+class Section(BaseModel):
+    """Base for a ``bot.yaml`` section: unknown keys are errors, so typos are caught at start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def section(name: str) -> Callable[[type[BaseModel]], type[BaseModel]]:
+    """Register a pydantic model as the schema of ``bot.yaml``'s section ``name``."""
+
+    def register(model: type[BaseModel]) -> type[BaseModel]:
+        _SECTIONS[name] = model
+        return model
+
+    return register
+
+
+def registered_sections() -> dict[str, type[BaseModel]]:
+    return dict(_SECTIONS)
+
+
+def _yaml_load(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        return yaml.safe_load(fh)
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        return f"{where}: {err['msg']}"
+    return " ".join(str(exc).split())
+
+
+class ReloadingFile(Generic[T]):
+    """A parsed config file that follows edits on disk and keeps the last good version."""
+
+    def __init__(self, path: Path, parse: Callable[[Any], T], reload_interval: float = 1.0):
+        self.path = Path(path)
+        self._parse = parse
+        self._interval = reload_interval
+        self._lock = threading.Lock()
+        self._next_check = 0.0
+        self._stamp: tuple[int, int] | None = None
+        self.error: str | None = None
+        self._value: T = self._load_strict()
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def _load_strict(self) -> T:
+        self._stamp = self._stat()
+        try:
+            raw = _yaml_load(self.path) if self._stamp is not None else None
+            return self._parse(raw)
+        except (yaml.YAMLError, ValidationError, ValueError, TypeError, KeyError) as exc:
+            raise ConfigError(f"{self.path}: {_one_line(exc)}") from None
+
+    def get(self) -> T:
+        now = time.monotonic()
+        if now < self._next_check:
+            return self._value
+        with self._lock:
+            if now < self._next_check:
+                return self._value
+            self._next_check = now + self._interval
+            stamp = self._stat()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    self._value = self._load_strict()
+                    if self.error:
+                        log.info("config reloaded file=%s (error cleared)", self.path)
+                    else:
+                        log.info("config reloaded file=%s", self.path)
+                    self.error = None
+                except ConfigError as exc:
+                    self.error = str(exc)
+                    log.error("config file broken, keeping last good version: %s", exc)
+        return self._value
+
+
+class BotConfig:
+    """Validated ``bot.yaml``: ``cfg.section("password")`` returns that section's model."""
+
+    def __init__(self, raw: Any):
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ValueError("top level must be a mapping of sections")
+        unknown = sorted(set(raw) - set(_SECTIONS))
+        if unknown:
+            raise ValueError(f"unknown section(s): {', '.join(unknown)}")
+        self._sections = {name: model.model_validate(raw.get(name) or {}) for name, model in _SECTIONS.items()}
+
+    def section(self, name: str) -> Any:
+        return self._sections[name]
+
+
+class _SafeDict(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+class Texts:
+    """Follower-facing texts by dotted key. ``render`` fills ``{placeholders}`` and leaves unknown ones."""
+
+    def __init__(self, raw: Any):
+        if not isinstance(raw, dict):
+            raise ValueError("top level must be a mapping")
+        self._flat: dict[str, str] = {}
+        self._flatten("", raw)
+
+    def _flatten(self, prefix: str, node: dict) -> None:
+        for key, value in node.items():
+            full = f"{prefix}{key}"
+            if isinstance(value, dict):
+                self._flatten(full + ".", value)
+            elif isinstance(value, str):
+                self._flat[full] = value.rstrip("\n")
+            else:
+                raise ValueError(f"{full}: must be text")
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._flat
+
+    def keys(self) -> list[str]:
+        return sorted(self._flat)
+
+    def get(self, key: str) -> str:
+        return self._flat[key]
+
+    def render(self, key: str, **values: Any) -> str:
+        text = self._flat[key]
+        if not values:
+            return text
+        return text.format_map(_SafeDict(values))
+
+
+def load_bot_config(config_dir: Path) -> BotConfig:
+    path = Path(config_dir) / "bot.yaml"
+    try:
+        raw = _yaml_load(path) if path.exists() else {}
+        return BotConfig(raw)
+    except (yaml.YAMLError, ValidationError, ValueError) as exc:
+        raise ConfigError(f"{path}: {_one_line(exc)}") from None
+
+
+def texts_file(config_dir: Path, reload_interval: float = 1.0) -> ReloadingFile[Texts]:
+    return ReloadingFile(Path(config_dir) / "texts.yaml", Texts, reload_interval)

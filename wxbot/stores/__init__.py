@@ -1,0 +1,1 @@
+"""One small class per Redis concern; key names come from ``keys``."""

@@ -1,0 +1,116 @@
+"""Exactly-once claims for WeChat deliveries, in one Redis round trip.
+
+One Lua script claims the message (set-if-absent with TTL on its dedupe id) and, for a new claim, also
+counts the follower's messages (and a feature's own counter), reads the follower's dialogue state,
+takes any support replies waiting for them, and reads the feature's snapshot key (e.g. the password
+followers are shown). That snapshot is stored with the claim, so a retry of a *replayable* route renders
+exactly the same reply from the same data without any side effect happening twice. Routes with side
+effects store their rendered reply afterwards (``store_reply``), and retries replay it.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import redis
+
+from . import keys
+
+_CLAIM = """
+local v = redis.call('GET', KEYS[1])
+if v then return {1, v} end
+local out = {}
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+out['n'] = n
+local d = redis.call('GET', KEYS[3])
+if d then out['d'] = d end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  out['p'] = redis.call('LRANGE', KEYS[4], 0, -1)
+  redis.call('DEL', KEYS[4])
+end
+if ARGV[3] ~= '0' then
+  local f = redis.call('INCR', KEYS[5])
+  if f == 1 then redis.call('EXPIRE', KEYS[5], ARGV[3]) end
+  out['f'] = f
+end
+if ARGV[4] == '1' then
+  local s = redis.call('GET', KEYS[6])
+  if s then out['s'] = s end
+end
+local payload = 'S' .. cjson.encode(out)
+redis.call('SET', KEYS[1], payload, 'PX', ARGV[1])
+return {0, payload}
+"""
+
+
+@dataclass(slots=True)
+class Claim:
+    """What the claim saw: ``duplicate`` deliveries carry the first delivery's data."""
+
+    duplicate: bool
+    count: int = 0
+    feature_count: int = 0
+    dialog: str | None = None
+    pending: list[str] = field(default_factory=list)
+    snapshot: str | None = None
+    reply: str | None = None  # a stored rendered reply (duplicates of side-effect routes)
+
+    @classmethod
+    def from_value(cls, duplicate: bool, value: str) -> "Claim":
+        if value.startswith("R"):
+            return cls(duplicate=duplicate, reply=value[1:])
+        data = json.loads(value[1:])
+        pending = data.get("p") or []
+        return cls(
+            duplicate=duplicate,
+            count=int(data.get("n", 0)),
+            feature_count=int(data.get("f", 0)),
+            dialog=data.get("d"),
+            pending=list(pending) if isinstance(pending, list) else [],
+            snapshot=data.get("s"),
+        )
+
+
+class DedupeStore:
+    def __init__(self, client: redis.Redis, ttl_seconds: float, msg_window: int):
+        self.client = client
+        self.ttl_ms = str(int(ttl_seconds * 1000))
+        self.msg_window = str(int(msg_window))
+        self._script = client.register_script(_CLAIM)
+
+    def claim(
+        self,
+        dedupe_id: str,
+        openid: str,
+        feature: str | None = None,
+        feature_window: int = 0,
+        snapshot_key: str | None = None,
+    ) -> Claim:
+        dkey = keys.dedupe(dedupe_id)
+        fkey = keys.feature_counter(feature, openid) if feature and feature_window else dkey
+        skey = snapshot_key or dkey
+        dup, value = self._script(
+            keys=[dkey, keys.msg_counter(openid), keys.dialog(openid), keys.pending_replies(openid), fkey, skey],
+            args=[self.ttl_ms, self.msg_window, str(int(feature_window)) if fkey != dkey else "0",
+                  "1" if snapshot_key else "0"],
+        )
+        return Claim.from_value(bool(dup), value)
+
+    def store_reply(self, dedupe_id: str, reply: str) -> None:
+        """Record the rendered reply of a side-effect route, so retries replay it."""
+        self.client.set(keys.dedupe(dedupe_id), "R" + reply, px=int(self.ttl_ms), xx=True)
+
+    def wait_reply(self, dedupe_id: str, timeout: float, poll: float = 0.05) -> str | None:
+        """Wait for the first delivery of a side-effect route to store its reply."""
+        deadline = time.monotonic() + timeout
+        key = keys.dedupe(dedupe_id)
+        while time.monotonic() < deadline:
+            value = self.client.get(key)
+            if value is None:
+                return None
+            if value.startswith("R"):
+                return value[1:]
+            time.sleep(poll)
+        return None

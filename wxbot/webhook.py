@@ -1,0 +1,147 @@
+"""``GET/POST /wechat``: a thin adapter. verify -> (decrypt) -> parse -> pipeline -> reply bytes.
+
+Unauthenticated requests get 403; authenticated but unusable ones get ``success`` with the reason
+logged. Nothing here raises into Flask: a 5xx or an HTML error page makes WeChat tell followers
+"该公众号暂时无法提供服务".
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from urllib.parse import unquote_to_bytes
+
+from flask import Blueprint, Response, current_app, request
+
+from . import metrics
+from .pipeline import handle_message
+from .protocol import (
+    Envelope,
+    MalformedMessage,
+    SignatureError,
+    check_msg_signature,
+    check_query,
+    parse_xml,
+    render_text_reply,
+    to_message,
+)
+from .router import hash_openid
+from .services import Services
+
+log = logging.getLogger(__name__)
+bp = Blueprint("wechat", __name__)
+
+SUCCESS = b"success"
+
+
+def get_services() -> Services:
+    return current_app.extensions["wxbot"]
+
+
+def _plain(body: bytes | str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
+
+
+def _forbidden(reason: str) -> Response:
+    log.info("wechat request refused status=403 reason=%s", reason)
+    return _plain(b"forbidden", 403)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_body(limit: int) -> bytes:
+    """Read at most ``limit`` bytes from the stream, refusing more (chunked bodies included)."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise _TooLarge()
+    stream = request.stream
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = stream.read(min(65536, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise _TooLarge()
+    return b"".join(chunks)
+
+
+def _raw_arg(name: str) -> bytes | None:
+    """A query argument exactly as sent (percent-decoded to bytes, no charset guessing)."""
+    for part in request.query_string.split(b"&"):
+        key, sep, value = part.partition(b"=")
+        if sep and unquote_to_bytes(key.replace(b"+", b" ")) == name.encode():
+            return unquote_to_bytes(value.replace(b"+", b" "))
+    return None
+
+
+@bp.get("/wechat")
+def verify() -> Response:
+    services = get_services()
+    try:
+        check_query(request.args, services.settings.wechat_token, services.webhook_cfg.timestamp_window)
+    except SignatureError as exc:
+        return _forbidden(str(exc))
+    echostr = _raw_arg("echostr")
+    if echostr is None:
+        return _plain(b"missing echostr", 400)
+    return _plain(echostr)
+
+
+@bp.post("/wechat")
+def receive() -> Response:
+    started = time.perf_counter()
+    services = get_services()
+    settings = services.settings
+    cfg = services.webhook_cfg
+    try:
+        body = _read_body(cfg.max_body_bytes)
+    except _TooLarge:
+        log.info("wechat request refused status=413 reason=body too large")
+        return _plain(b"request body too large", 413)
+    try:
+        timestamp, nonce = check_query(request.args, settings.wechat_token, cfg.timestamp_window)
+    except SignatureError as exc:
+        return _forbidden(str(exc))
+
+    envelope: Envelope | None = services.extensions.get("envelope")
+    try:
+        if envelope is not None:
+            # The mode comes from configuration: a plaintext body on a safe-mode account is refused.
+            try:
+                outer = parse_xml(body)
+            except MalformedMessage as exc:
+                return _forbidden(f"no valid envelope ({exc})")
+            encrypt = outer.get("Encrypt") or ""
+            if not encrypt:
+                return _forbidden("no Encrypt in a safe-mode request")
+            check_msg_signature(request.args.get("msg_signature", ""), settings.wechat_token, timestamp, nonce, encrypt)
+            body = envelope.decrypt(encrypt)
+        msg = to_message(parse_xml(body))
+    except SignatureError as exc:
+        return _forbidden(str(exc))
+    except MalformedMessage as exc:
+        metrics.MESSAGES.labels("invalid", "malformed").inc()
+        log.info("wechat message ignored outcome=malformed reason=%s", exc)
+        return _plain(SUCCESS)
+
+    reply, ctx = handle_message(services, msg)
+    elapsed = time.perf_counter() - started
+    metrics.MESSAGES.labels(msg.type, ctx.outcome or "none").inc()
+    metrics.LATENCY.observe(elapsed)
+    log.info(
+        "msg rid=%s user=%s type=%s event=%s route=%s outcome=%s dup=%d redis=%s ms=%.1f",
+        secrets.token_hex(4), hash_openid(msg.from_user, services.log_salt), msg.type, msg.event or "-",
+        ctx.route or "-", ctx.outcome or "-", int(bool(ctx.claim and ctx.claim.duplicate)),
+        "ok" if ctx.redis_ok else "down", elapsed * 1000,
+    )
+    if not reply:
+        return _plain(SUCCESS)
+    xml = render_text_reply(msg, reply)
+    if envelope is not None:
+        xml = envelope.encrypt_reply(xml)
+    return Response(xml, mimetype="application/xml")

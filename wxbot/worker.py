@@ -1,0 +1,81 @@
+"""The background process (``wxbot worker``): ticket delivery, password sync and scheduled rotation,
+outbound retries, alerts. Features add tasks; the loop runs them in turn.
+
+A task is an object with ``name`` and ``tick() -> bool`` (True when it did work). SIGTERM/SIGINT
+let the current tick finish, then the loop stops. Any number of workers may run against one Redis:
+tasks coordinate through Redis (consumer groups, locks), never through process memory.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Protocol
+
+from .config import Section, section
+from .redisconn import REDIS_ERRORS
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+
+@section("worker")
+class WorkerConfig(Section):
+    idle_sleep: float = 0.5  # pause when no task had work
+    redis_retry_sleep: float = 1.0
+
+
+class Task(Protocol):
+    name: str
+
+    def tick(self) -> bool: ...
+
+
+def worker_tasks(services: Services) -> list[Task]:
+    return list(services.extensions.setdefault("worker_tasks", []))
+
+
+class Worker:
+    def __init__(self, services: Services, tasks: list[Task] | None = None):
+        self.services = services
+        self.tasks = tasks if tasks is not None else worker_tasks(services)
+        self.cfg: WorkerConfig = services.bot.section("worker")
+        self.stopping = threading.Event()
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum, frame):  # noqa: ARG001
+            log.info("worker stopping after the current item (signal %s)", signum)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def run_once(self) -> bool:
+        did = False
+        for task in self.tasks:
+            if self.stopping.is_set():
+                break
+            try:
+                did = task.tick() or did
+            except REDIS_ERRORS as exc:
+                log.warning("worker task=%s redis unavailable (%s)", task.name, exc.__class__.__name__)
+                self.stopping.wait(self.cfg.redis_retry_sleep)
+            except Exception:
+                log.exception("worker task=%s failed", task.name)
+        return did
+
+    def run(self, max_loops: int | None = None, until: float | None = None) -> None:
+        """Loop until stopped; ``max_loops``/``until`` (monotonic deadline) are test knobs."""
+        log.info("worker started tasks=%s", ",".join(t.name for t in self.tasks) or "-")
+        loops = 0
+        while not self.stopping.is_set():
+            did = self.run_once()
+            loops += 1
+            if max_loops is not None and loops >= max_loops:
+                break
+            if until is not None and time.monotonic() >= until:
+                break
+            if not did:
+                self.stopping.wait(self.cfg.idle_sleep)
+        log.info("worker stopped")
