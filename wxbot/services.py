@@ -82,14 +82,31 @@ class Services:
                     )
         return self._http
 
+    @property
+    def wechat_api(self):
+        """WeChat's API with the shared access token (created on first use)."""
+        api = self.extensions.get("wechat_api")
+        if api is None:
+            from .wechat_api import WeChatAPI
+
+            api = WeChatAPI(self.settings, self.redis, self.http, self.bot.section("wechat_api"))
+            self.extensions["wechat_api"] = api
+        return api
+
     def close(self) -> None:
         if self._http is not None:
             self._http.close()
         self.redis.close()
 
 
+# Modules that declare ``bot.yaml`` sections without being features.
+SECTION_MODULES = ("wxbot.redisconn", "wxbot.worker", "wxbot.wechat_api")
+
+
 def feature_modules() -> list[Any]:
     """Import every feature (which registers its ``bot.yaml`` sections) and return the modules."""
+    for name in SECTION_MODULES:
+        importlib.import_module(name)
     return [importlib.import_module(name) for name in FEATURES]
 
 

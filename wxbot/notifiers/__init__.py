@@ -1,0 +1,1 @@
+"""Outbound HTTP: signed JSON webhooks, the WeCom group robot, WeChat's API."""

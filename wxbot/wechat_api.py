@@ -1,0 +1,189 @@
+"""WeChat's server API with one shared access_token per account.
+
+The token comes from the ``stable_token`` endpoint, is cached in Redis for every process, and is
+refreshed before expiry by one process at a time (a Redis lock; the others wait for its result). An
+``errcode`` inside an HTTP 200 is an error; on 40001/42001/40014 (token invalid or expired) the token
+is force-refreshed once and the call retried. URLs (which carry the token) are never logged.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import httpx
+import redis
+
+from .config import Section, section
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+TOKEN_KEY = "wxbot:wechat:access_token"
+LOCK_KEY = "wxbot:wechat:access_token:lock"
+TOKEN_ERRORS = {40001, 40014, 42001}
+# Errors a customer-service message may get when the follower is outside the 48-hour window, or
+# the quota is used up: the caller records them and shows the text at the follower's next message.
+CS_WINDOW_ERRORS = {45015, 45047}
+
+
+@section("wechat_api")
+class WeChatAPIConfig(Section):
+    token_refresh_margin: int = 300  # refresh this many seconds before expiry
+    lock_ttl: float = 10.0
+    lock_wait: float = 5.0
+    timeout: float = 5.0
+
+
+class WeChatAPIError(Exception):
+    def __init__(self, errcode: int, errmsg: str):
+        super().__init__(f"errcode={errcode} errmsg={errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+class WeChatAPI:
+    def __init__(self, settings: Settings, client: redis.Redis, http: httpx.Client, cfg: WeChatAPIConfig):
+        self.settings = settings
+        self.redis = client
+        self.http = http
+        self.cfg = cfg
+        self.base = settings.wechat_api_base_url.rstrip("/")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.wechat_app_id and self.settings.wechat_app_secret)
+
+    # -- token -----------------------------------------------------------------------------
+    def access_token(self, force_refresh: bool = False) -> str:
+        if not self.configured:
+            raise WeChatAPIError(-1, "WECHAT_APP_ID and WECHAT_APP_SECRET are needed for WeChat's API")
+        if not force_refresh:
+            token = self.redis.get(TOKEN_KEY)
+            if token:
+                return token
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + self.cfg.lock_wait
+        while True:
+            if self.redis.set(LOCK_KEY, owner, nx=True, px=int(self.cfg.lock_ttl * 1000)):
+                try:
+                    if not force_refresh:
+                        token = self.redis.get(TOKEN_KEY)
+                        if token:
+                            return token
+                    return self._fetch_token(force_refresh)
+                finally:
+                    self._release(owner)
+            # Someone else is refreshing: wait for the new token.
+            time.sleep(0.05)
+            token = self.redis.get(TOKEN_KEY)
+            if token:
+                return token
+            if time.monotonic() > deadline:
+                raise WeChatAPIError(-1, "timed out waiting for another process to refresh the access token")
+
+    def _release(self, owner: str) -> None:
+        self.redis.eval(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+            1, LOCK_KEY, owner,
+        )
+
+    def _fetch_token(self, force_refresh: bool) -> str:
+        payload = {
+            "grant_type": "client_credential",
+            "appid": self.settings.wechat_app_id,
+            "secret": self.settings.wechat_app_secret,
+            "force_refresh": force_refresh,
+        }
+        data = self._request("POST", "/cgi-bin/stable_token", json_body=payload)
+        token = data.get("access_token")
+        expires = int(data.get("expires_in") or 7200)
+        if not token:
+            raise WeChatAPIError(-1, "stable_token answered without access_token")
+        ttl = max(60, expires - self.cfg.token_refresh_margin)
+        self.redis.set(TOKEN_KEY, token, ex=ttl)
+        log.info("wechat access token refreshed ttl=%ss force=%s", ttl, force_refresh)
+        return token
+
+    # -- calls -----------------------------------------------------------------------------
+    def _request(self, method: str, path: str, json_body: Any = None, params: dict | None = None) -> dict:
+        content = None
+        headers = {}
+        if json_body is not None:
+            content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        try:
+            resp = self.http.request(method, self.base + path, params=params, content=content, headers=headers,
+                                     timeout=self.cfg.timeout)
+        except httpx.HTTPError as exc:
+            raise WeChatAPIError(-1, f"transport error {exc.__class__.__name__} on {path}") from None
+        if resp.status_code != 200:
+            raise WeChatAPIError(-1, f"HTTP {resp.status_code} on {path}")
+        try:
+            data = resp.json()
+        except ValueError:
+            raise WeChatAPIError(-1, f"non-JSON answer on {path}") from None
+        errcode = int(data.get("errcode") or 0)
+        if errcode:
+            raise WeChatAPIError(errcode, str(data.get("errmsg", "")))
+        return data
+
+    def call(self, method: str, path: str, json_body: Any = None, params: dict | None = None) -> dict:
+        """Call an access_token API; refresh the token once and retry on token errors."""
+        for attempt in (0, 1):
+            token = self.access_token(force_refresh=attempt == 1)
+            try:
+                return self._request(method, path, json_body, dict(params or {}, access_token=token))
+            except WeChatAPIError as exc:
+                if exc.errcode in TOKEN_ERRORS and attempt == 0:
+                    log.info("wechat access token rejected (errcode=%s); refreshing once", exc.errcode)
+                    self.redis.delete(TOKEN_KEY)
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def download(self, path: str, params: dict, max_bytes: int, deadline: float) -> tuple[bytes, str]:
+        """GET binary content (e.g. /cgi-bin/media/get); JSON answers are API errors."""
+        token = self.access_token()
+        started = time.monotonic()
+        with self.http.stream("GET", self.base + path, params=dict(params, access_token=token),
+                              timeout=min(self.cfg.timeout, deadline)) as resp:
+            ctype = resp.headers.get("content-type", "")
+            chunks, size = [], 0
+            for chunk in resp.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise WeChatAPIError(-1, f"download larger than {max_bytes} bytes")
+                if time.monotonic() - started > deadline:
+                    raise WeChatAPIError(-1, f"download exceeded {deadline}s")
+                chunks.append(chunk)
+        data = b"".join(chunks)
+        if resp.status_code != 200:
+            raise WeChatAPIError(-1, f"HTTP {resp.status_code} on {path}")
+        if "json" in ctype or "text/plain" in ctype:
+            try:
+                err = json.loads(data)
+                raise WeChatAPIError(int(err.get("errcode") or -1), str(err.get("errmsg", "")))
+            except ValueError:
+                pass
+        return data, ctype
+
+    # -- conveniences used by features -----------------------------------------------------
+    def send_text(self, openid: str, text: str) -> dict:
+        """Customer-service text message (within 48 h of the follower's last message)."""
+        return self.call("POST", "/cgi-bin/message/custom/send",
+                         {"touser": openid, "msgtype": "text", "text": {"content": text}})
+
+    def send_template(self, openid: str, template_id: str, data: dict, url: str | None = None) -> dict:
+        body: dict[str, Any] = {"touser": openid, "template_id": template_id, "data": data}
+        if url:
+            body["url"] = url
+        return self.call("POST", "/cgi-bin/message/template/send", body)
+
+    def create_menu(self, menu: dict) -> dict:
+        return self.call("POST", "/cgi-bin/menu/create", menu)
+
+    def get_menu(self) -> dict:
+        return self.call("GET", "/cgi-bin/get_current_selfmenu_info")
