@@ -100,7 +100,7 @@ class Services:
 
 
 # Modules that declare ``bot.yaml`` sections without being features.
-SECTION_MODULES = ("wxbot.redisconn", "wxbot.worker", "wxbot.wechat_api")
+SECTION_MODULES = ("wxbot.redisconn", "wxbot.worker", "wxbot.wechat_api", "wxbot.alerts")
 
 
 def feature_modules() -> list[Any]:
