@@ -41,14 +41,22 @@ class Reply:
         return self.status == 200 and self.content is None
 
 
-def httpx_transport(base_url: str, timeout: float = 5.0) -> Transport:
-    client = httpx.Client(base_url=base_url, timeout=timeout)
+class HttpxTransport:
+    """Posts to a running bot over real HTTP; close() releases the connection pool."""
 
-    def post(path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
-        resp = client.post(path, content=body, headers=headers)
+    def __init__(self, base_url: str, timeout: float = 5.0):
+        self.client = httpx.Client(base_url=base_url, timeout=timeout)
+
+    def __call__(self, path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
+        resp = self.client.post(path, content=body, headers=headers)
         return resp.status_code, resp.content
 
-    return post
+    def close(self) -> None:
+        self.client.close()
+
+
+def httpx_transport(base_url: str, timeout: float = 5.0) -> HttpxTransport:
+    return HttpxTransport(base_url, timeout)
 
 
 def flask_transport(test_client) -> Transport:
@@ -87,6 +95,17 @@ class WeChatSimulator:
         self.account = account
         self.clock = clock
         self.envelope = Envelope(token, aes_key, app_id) if aes_key else None
+
+    def close(self) -> None:
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> "WeChatSimulator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- message builders ------------------------------------------------------------------
     def _base(self, openid: str, msg_type: str) -> dict[str, str | int]:

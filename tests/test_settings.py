@@ -1,0 +1,100 @@
+"""Settings are read once from the environment and validated with one clear line per mistake."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import AES_KEY, APP_ID
+from wxbot.config import ReloadingFile, Texts
+from wxbot.settings import ConfigError, Settings
+
+
+def base(**kw):
+    env = {"WECHAT_TOKEN": "abc123"}
+    env.update(kw)
+    return env
+
+
+def test_defaults():
+    s = Settings.from_env(base())
+    assert s.wechat_api_base_url == "https://api.weixin.qq.com"
+    assert str(s.data_dir) == "var" and str(s.config_dir) == "config"
+    assert not s.safe_mode and s.admin_openids == ()
+
+
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({}, "WECHAT_TOKEN"),
+        ({"WECHAT_TOKEN": "a b"}, "WECHAT_TOKEN"),
+        ({"WECHAT_TOKEN": "x" * 33}, "WECHAT_TOKEN"),
+        (base(WECHAT_ENCODING_AES_KEY="short"), "WECHAT_ENCODING_AES_KEY"),
+        (base(WECHAT_ENCODING_AES_KEY="!" * 43), "WECHAT_ENCODING_AES_KEY"),
+        (base(WECHAT_ENCODING_AES_KEY=AES_KEY), "WECHAT_APP_ID"),
+        (base(WECHAT_APP_ID="wxNOTHEX"), "WECHAT_APP_ID"),
+        (base(WECHAT_API_BASE_URL="ftp://x"), "WECHAT_API_BASE_URL"),
+        (base(REDIS_URL="http://localhost"), "REDIS_URL"),
+        (base(REDIS_SENTINELS="a:1"), "REDIS_SENTINEL_MASTER"),
+        (base(REDIS_SENTINELS="nohostport", REDIS_SENTINEL_MASTER="m"), "REDIS_SENTINELS"),
+        (base(WXBOT_TICKET_WEBHOOK_URL="not a url"), "WXBOT_TICKET_WEBHOOK_URL"),
+        (base(WXBOT_LOG_LEVEL="LOUD"), "WXBOT_LOG_LEVEL"),
+    ],
+)
+def test_each_mistake_names_its_variable(env, variable):
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env(env)
+    message = str(exc.value)
+    assert message.startswith(variable + ":")
+    assert "\n" not in message
+
+
+def test_lists_and_safe_mode():
+    s = Settings.from_env(base(WXBOT_ADMIN_OPENIDS=" a, b ,,c", WECHAT_ENCODING_AES_KEY=AES_KEY, WECHAT_APP_ID=APP_ID))
+    assert s.admin_openids == ("a", "b", "c")
+    assert s.safe_mode and len(s.aes_key_bytes) == 32
+    assert s.is_admin("b") and not s.is_support("b")
+
+
+def test_secrets_are_not_in_repr():
+    s = Settings.from_env(base(WECHAT_APP_SECRET="topsecretvalue", WXBOT_ADMIN_TOKEN="admintokenvalue"))
+    assert "topsecretvalue" not in repr(s) and "admintokenvalue" not in repr(s)
+
+
+def test_factory_exits_with_one_line_on_bad_config(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "WECHAT_TOKEN": "bad token!", "WXBOT_DATA_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", "import wxbot; wxbot.create_app()"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "wxbot: configuration error: WECHAT_TOKEN: must be 3-32 letters or digits, as the MP console requires"
+    )
+
+
+def test_broken_config_edit_keeps_last_good_version(tmp_path, caplog):
+    path = tmp_path / "texts.yaml"
+    path.write_text("welcome: 你好\n", encoding="utf-8")
+    f = ReloadingFile(path, Texts, reload_interval=0)
+    assert f.get().get("welcome") == "你好"
+    path.write_text("welcome: [unclosed\n", encoding="utf-8")
+    assert f.get().get("welcome") == "你好"
+    assert f.error and "texts.yaml" in f.error
+    assert sum("config file broken" in r.getMessage() for r in caplog.records) == 1
+    f.get()  # unchanged broken file: no second error line
+    assert sum("config file broken" in r.getMessage() for r in caplog.records) == 1
+    path.write_text("welcome: 您好\n", encoding="utf-8")
+    assert f.get().get("welcome") == "您好" and f.error is None
+
+
+def test_unknown_bot_yaml_section_is_refused(tmp_path):
+    from wxbot.config import load_bot_config
+    from wxbot.services import feature_modules
+
+    feature_modules()
+    (tmp_path / "bot.yaml").write_text("webhok:\n  msg_limit: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown section"):
+        load_bot_config(tmp_path)
+    (tmp_path / "bot.yaml").write_text("webhook:\n  msg_limt: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="msg_limt"):
+        load_bot_config(tmp_path)

@@ -1,0 +1,103 @@
+"""The webhook behind a real gunicorn on 127.0.0.1: chunked bodies, real sockets, real retries."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from conftest import free_port, make_env
+from wxbot.simulator import WeChatSimulator, httpx_transport
+
+OPENID = "oHttpFollower000000000000001"
+
+
+@pytest.fixture
+def server(redis_server, redis_client, config_dir, tmp_path):
+    port = free_port()
+    env = dict(os.environ)
+    env.update(make_env(redis_server, config_dir, tmp_path / "data"))
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
+    log = open(tmp_path / "gunicorn.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:wxbot.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+         "--workers", "1", "wxbot:create_app()"],
+        env=env, stdout=subprocess.DEVNULL, stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=0.5).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        log.close()
+        raise RuntimeError((tmp_path / "gunicorn.log").read_text())
+    yield url
+    proc.terminate()
+    proc.wait(15)
+    log.close()
+
+
+def _chunked_post(url: str, path: str, chunks: list[bytes]) -> tuple[int, bytes]:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
+                "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+        s.sendall(head)
+        for chunk in chunks:
+            s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        s.sendall(b"0\r\n\r\n")
+        data = b""
+        while True:
+            part = s.recv(65536)
+            if not part:
+                break
+            data += part
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1]
+
+
+@pytest.fixture
+def http_sim(server, settings):
+    with WeChatSimulator(httpx_transport(server), settings.wechat_token) as sim:
+        yield sim
+
+
+def test_real_server_answers_signed_messages(http_sim):
+    sim = http_sim
+    reply = sim.text(OPENID, "#我的ID")
+    assert OPENID in reply.content
+
+
+def test_chunked_body_is_read_whole(server, http_sim):
+    sim = http_sim
+    fields = sim.text_fields(OPENID, "#我的ID")
+    path, body = sim.build_request(fields)
+    status, data = _chunked_post(server, path, [body[:10], body[10:50], body[50:]])
+    assert status == 200
+    assert sim.check_reply(fields, status, data).content.endswith(OPENID)
+
+
+def test_oversized_chunked_body_is_refused_not_truncated(server, http_sim):
+    sim = http_sim
+    path, body = sim.build_request(sim.text_fields(OPENID, "#我的ID"))
+    status, data = _chunked_post(server, path, [body] + [b"<!-- padding -->" * 1024] * 5)
+    assert status == 413
+    assert b"too large" in data
+
+
+def test_wechat_retry_after_timeout_gets_same_reply(server, http_sim, redis_client):
+    sim = http_sim
+    fields = sim.text_fields(OPENID, "#我的ID")
+    first = sim.deliver(fields)
+    again = sim.deliver(fields)
+    assert len(first) == 1 and first[0].content == again[0].content
+    assert redis_client.get(f"wxbot:rl:msg:{OPENID}") == "1"
