@@ -101,3 +101,20 @@ def test_wechat_retry_after_timeout_gets_same_reply(server, http_sim, redis_clie
     again = sim.deliver(fields)
     assert len(first) == 1 and first[0].content == again[0].content
     assert redis_client.get(f"wxbot:rl:msg:{OPENID}") == "1"
+
+
+def test_wxbot_chat_talks_to_a_running_bot(server, settings):
+    from click.testing import CliRunner
+
+    from wxbot.cli import CliContext, main
+
+    result = CliRunner().invoke(
+        main, ["chat", "--url", server, "--openid", "oChatTester000000000000000001"],
+        input="#我的ID\n/voice #我的ID\n/subscribe\n/image http://127.0.0.1:9/x.jpg\n/nonsense\n/quit\n",
+        obj=CliContext(settings),
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("你的 openid 是：oChatTester000000000000000001") == 2
+    assert "欢迎关注" in result.output
+    assert "图片" in result.output
+    assert "unknown command /nonsense" in result.output

@@ -128,8 +128,12 @@ def chat(cli: CliContext, url: str, openid: str) -> None:
     from .simulator import WeChatSimulator, httpx_transport
 
     s = cli.settings
-    sim = WeChatSimulator(httpx_transport(url), s.wechat_token, s.aes_key_bytes, s.wechat_app_id)
-    click.echo(f"chatting with {url} as {openid} ({'safe' if s.safe_mode else 'plaintext'} mode); /quit to leave")
+    with WeChatSimulator(httpx_transport(url), s.wechat_token, s.aes_key_bytes, s.wechat_app_id) as sim:
+        click.echo(f"chatting with {url} as {openid} ({'safe' if s.safe_mode else 'plaintext'} mode); /quit to leave")
+        _chat_loop(sim, openid)
+
+
+def _chat_loop(sim, openid: str) -> None:
     while True:
         try:
             line = input("> ")
