@@ -2,14 +2,27 @@
 
 ``alert()`` may be called from anywhere (web or worker). It records the alert in Redis only if the
 same ``kind``/``key`` was not alerted within the cooldown (SET NX with expiry), and queues it; the
-worker's alert task delivers queued alerts to the configured channels (WeCom robot, customer-service
-message to admin openids). Texts are for admins, in Chinese, passed in by the caller from texts.yaml.
+worker's alert task (``AlertTask``) delivers queued alerts to the configured channels: the WeCom group
+robot (``WXBOT_WECOM_WEBHOOK_URL``) and a customer-service message to each admin openid
+(``WXBOT_ADMIN_OPENIDS``). Texts are for admins, in Chinese, passed in by the caller from texts.yaml.
+
+Delivery is at least once: a claimed alert is leased in a sorted set and goes back to the queue if
+the worker dies before it is delivered; a channel that fails is retried later (up to
+``max_attempts``), and channels that already got it are not sent it again.
+
+Redis itself being unreachable cannot be queued in Redis: each worker process watches Redis and,
+once it has been unreachable for ``redis_down_after`` seconds, tells the admins directly, once per
+outage (and once more when it is back).
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
+import uuid
+from typing import Any
+
+import httpx
 
 from .config import Section, section
 from .redisconn import REDIS_ERRORS
@@ -17,6 +30,7 @@ from .redisconn import REDIS_ERRORS
 log = logging.getLogger(__name__)
 
 QUEUE_KEY = "wxbot:alerts:queue"
+LEASE_KEY = "wxbot:alerts:lease"  # zset: alert JSON -> when it goes back to the queue
 
 
 def sent_key(kind: str, key: str) -> str:
@@ -27,7 +41,10 @@ def sent_key(kind: str, key: str) -> str:
 class AlertsConfig(Section):
     cooldown: int = 3600  # the same kind/key alerts at most once per this many seconds
     redis_down_after: float = 60.0  # Redis unreachable this long -> alert (sent by the worker)
-    deadline: float = 5.0
+    deadline: float = 5.0  # per delivery attempt to one channel
+    max_attempts: int = 5  # per channel, then the alert is dropped (and logged)
+    retry_delay: float = 60.0  # before retrying a channel that failed
+    redis_check_interval: float = 1.0  # how often the worker pings Redis
 
 
 def alert(services, kind: str, key: str, message: str) -> bool:
@@ -38,11 +55,264 @@ def alert(services, kind: str, key: str, message: str) -> bool:
     try:
         if not services.redis.set(sent_key(kind, key), str(int(time.time())), nx=True, ex=cfg.cooldown):
             return False
-        services.redis.rpush(QUEUE_KEY, json.dumps({"kind": kind, "key": key, "message": message,
-                                                    "at": int(time.time())}, ensure_ascii=False))
+        services.redis.rpush(QUEUE_KEY, json.dumps({"id": uuid.uuid4().hex[:16], "kind": kind, "key": key,
+                                                    "message": message, "at": int(time.time())},
+                                                   ensure_ascii=False))
     except REDIS_ERRORS as exc:
         log.warning("alert kind=%s not queued: redis unavailable (%s)", kind, exc.__class__.__name__)
         return False
     metrics.ALERTS.labels(kind).inc()
     log.warning("alert queued kind=%s key=%s", kind, key)
     return True
+
+
+# Move due leases back to the queue, then claim the first queued alert under a new lease.
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 20)
+for _, item in ipairs(due) do
+  redis.call('ZREM', KEYS[2], item)
+  redis.call('RPUSH', KEYS[1], item)
+end
+local item = redis.call('LPOP', KEYS[1])
+if item then redis.call('ZADD', KEYS[2], ARGV[2], item) end
+return item
+"""
+
+# Errors of a customer-service message that retrying will not fix.
+_CS_PERMANENT = {
+    45015: "the admin has not messaged the account in the last 48 hours",
+    45047: "customer-service message quota used up",
+    40003: "not a follower of this account (check WXBOT_ADMIN_OPENIDS)",
+    43004: "the admin does not follow the account",
+    48001: "the account may not send customer-service messages (verified service accounts only)",
+    40164: "this server's IP is not in the MP console IP allow-list",
+}
+
+
+class ChannelError(Exception):
+    def __init__(self, reason: str, permanent: bool = False):
+        super().__init__(reason)
+        self.permanent = permanent
+
+
+class AlertTask:
+    """Worker task: watch Redis, deliver queued alerts (one per tick)."""
+
+    name = "alerts"
+
+    def __init__(self, services, clock=time.monotonic):
+        self.services = services
+        self.clock = clock
+        self._next_check = 0.0
+        self.down_since: float | None = None
+        self.told_down = False
+
+    @property
+    def cfg(self) -> AlertsConfig:
+        return self.services.bot.section("alerts")
+
+    # -- channels ----------------------------------------------------------------------------
+    def channels(self) -> list[str]:
+        s = self.services.settings
+        out = []
+        if s.wecom_webhook_url:
+            out.append("wecom")
+        if s.admin_openids and s.wechat_app_id and s.wechat_app_secret:
+            out.extend(f"cs:{openid}" for openid in s.admin_openids)
+        return out
+
+    def _text(self, message: str) -> str:
+        texts = self.services.texts.get()
+        prefix = texts.get("alerts.prefix") if "alerts.prefix" in texts else ""
+        return f"{prefix}{message}"
+
+    def send_wecom(self, text: str) -> None:
+        from .notifiers.webhook import DeliveryError, post_signed_json
+
+        url = self.services.settings.wecom_webhook_url
+        try:
+            resp = post_signed_json(self.services.http, url, None,
+                                    {"msgtype": "text", "text": {"content": text}}, self.cfg.deadline)
+        except DeliveryError as exc:
+            raise ChannelError(str(exc), permanent=not exc.retryable) from None
+        try:
+            errcode = int(resp.json().get("errcode") or 0)
+        except (ValueError, AttributeError):
+            raise ChannelError("WeCom answered with something other than JSON") from None
+        if errcode:
+            # 93000: invalid webhook key (URL wrong or robot removed); 45009: rate limited.
+            raise ChannelError(f"WeCom errcode={errcode}", permanent=errcode == 93000)
+
+    def send_cs(self, openid: str, text: str, token: str | None = None) -> None:
+        """Customer-service text to one admin. ``token`` bypasses the Redis token cache (Redis down)."""
+        from .wechat_api import WeChatAPIError
+
+        try:
+            if token is None:
+                self.services.wechat_api.send_text(openid, text)
+            else:
+                self._post_cs_direct(openid, text, token)
+        except WeChatAPIError as exc:
+            permanent = _CS_PERMANENT.get(exc.errcode)
+            raise ChannelError(f"errcode={exc.errcode} {permanent or exc.errmsg}", permanent=bool(permanent)) from None
+
+    def _direct_token(self) -> str:
+        """An access token straight from stable_token (no Redis). force_refresh=false returns the
+        current token without invalidating the one the other processes cached."""
+        from .wechat_api import WeChatAPIError
+
+        s = self.services.settings
+        data = self._post_api("/cgi-bin/stable_token", {"grant_type": "client_credential", "appid": s.wechat_app_id,
+                                                        "secret": s.wechat_app_secret, "force_refresh": False})
+        if not data.get("access_token"):
+            raise WeChatAPIError(-1, "stable_token answered without access_token")
+        return data["access_token"]
+
+    def _post_cs_direct(self, openid: str, text: str, token: str) -> None:
+        self._post_api("/cgi-bin/message/custom/send",
+                       {"touser": openid, "msgtype": "text", "text": {"content": text}}, {"access_token": token})
+
+    def _post_api(self, path: str, body: dict, params: dict | None = None) -> dict:
+        from .wechat_api import WeChatAPIError
+
+        base = self.services.settings.wechat_api_base_url.rstrip("/")
+        try:
+            resp = self.services.http.post(base + path, params=params, timeout=self.cfg.deadline,
+                                           content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+                                           headers={"Content-Type": "application/json; charset=utf-8"})
+            data = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise WeChatAPIError(-1, f"{exc.__class__.__name__} on {path}") from None
+        if int(data.get("errcode") or 0):
+            raise WeChatAPIError(int(data["errcode"]), str(data.get("errmsg", "")))
+        return data
+
+    def deliver(self, channel: str, text: str, token: str | None = None) -> None:
+        if channel == "wecom":
+            self.send_wecom(text)
+        elif channel.startswith("cs:"):
+            self.send_cs(channel[3:], text, token)
+        else:
+            raise ChannelError(f"unknown channel {channel}", permanent=True)
+
+    # -- the task ----------------------------------------------------------------------------
+    def tick(self) -> bool:
+        if not self.watch_redis():
+            return False
+        try:
+            return self.deliver_one()
+        except REDIS_ERRORS as exc:
+            # Redis failed between two pings: check it again on the next tick.
+            log.warning("alert delivery paused: redis unavailable (%s)", exc.__class__.__name__)
+            self._next_check = 0.0
+            return False
+
+    def watch_redis(self) -> bool:
+        """Ping Redis (at most every ``redis_check_interval``); alert once per long outage."""
+        now = self.clock()
+        if now < self._next_check:
+            return self.down_since is None
+        self._next_check = now + self.cfg.redis_check_interval
+        try:
+            self.services.redis.ping()
+        except REDIS_ERRORS as exc:
+            if self.down_since is None:
+                self.down_since = now
+                log.warning("redis unreachable (%s); alerting admins if it lasts %ss",
+                            exc.__class__.__name__, self.cfg.redis_down_after)
+            if not self.told_down and now - self.down_since >= self.cfg.redis_down_after:
+                self.told_down = True
+                self.tell_redis_down(now - self.down_since)
+            return False
+        if self.down_since is not None:
+            log.info("redis reachable again after %.0fs", now - self.down_since)
+            if self.told_down:
+                texts = self.services.texts.get()
+                if "alerts.redis_recovered" in texts:
+                    alert(self.services, "redis_recovered", str(int(time.time())),
+                          texts.render("alerts.redis_recovered", seconds=int(now - self.down_since)))
+            self.down_since = None
+            self.told_down = False
+        return True
+
+    def tell_redis_down(self, seconds: float) -> None:
+        from . import metrics
+
+        texts = self.services.texts.get()
+        message = texts.render("alerts.redis_down", seconds=int(seconds)) if "alerts.redis_down" in texts \
+            else f"Redis unreachable for {int(seconds)}s"
+        text = self._text(message)
+        metrics.ALERTS.labels("redis_down").inc()
+        token = None
+        sent = 0
+        for channel in self.channels():
+            try:
+                if channel.startswith("cs:") and token is None:
+                    token = self._direct_token()
+                self.deliver(channel, text, token)
+                sent += 1
+            except Exception as exc:  # noqa: BLE001 - one channel failing must not stop the others
+                log.error("alert kind=redis_down channel=%s failed: %s", _channel_for_log(channel, self.services),
+                          _reason(exc))
+        log.error("alert kind=redis_down sent to %d of %d channel(s) (redis down %.0fs)",
+                  sent, len(self.channels()), seconds)
+
+    def deliver_one(self) -> bool:
+        r = self.services.redis
+        now = time.time()
+        lease = self.cfg.deadline * (len(self.channels()) + 1) + 30
+        raw = r.eval(_CLAIM, 2, QUEUE_KEY, LEASE_KEY, str(now), str(now + lease))
+        if raw is None:
+            return False
+        try:
+            item: dict[str, Any] = json.loads(raw)
+        except ValueError:
+            log.error("alert dropped: not JSON")
+            r.zrem(LEASE_KEY, raw)
+            return True
+        text = self._text(str(item.get("message", "")))
+        done = set(item.get("done") or [])
+        attempts = int(item.get("attempts") or 0) + 1
+        failed = []
+        for channel in self.channels():
+            if channel in done:
+                continue
+            try:
+                self.deliver(channel, text)
+                done.add(channel)
+            except ChannelError as exc:
+                where = _channel_for_log(channel, self.services)
+                if exc.permanent:
+                    log.error("alert kind=%s channel=%s not deliverable: %s", item.get("kind"), where, exc)
+                    done.add(channel)
+                else:
+                    log.warning("alert kind=%s channel=%s attempt %d failed: %s", item.get("kind"), where,
+                                attempts, exc)
+                    failed.append(channel)
+        pipe = r.pipeline(transaction=True)
+        pipe.zrem(LEASE_KEY, raw)
+        if failed and attempts < self.cfg.max_attempts:
+            item.update(done=sorted(done), attempts=attempts)
+            pipe.zadd(LEASE_KEY, {json.dumps(item, ensure_ascii=False): now + self.cfg.retry_delay})
+        elif failed:
+            log.error("alert kind=%s dropped after %d attempts (channels failing: %d)", item.get("kind"),
+                      attempts, len(failed))
+        pipe.execute()
+        if not failed:
+            log.info("alert kind=%s delivered to %d channel(s)", item.get("kind"), len(done))
+        return True
+
+
+def _channel_for_log(channel: str, services) -> str:
+    if channel.startswith("cs:"):
+        from .router import hash_openid
+
+        return "cs:" + hash_openid(channel[3:], services.log_salt)
+    return channel
+
+
+def _reason(exc: Exception) -> str:
+    # Never str() an httpx error: it can carry the URL (and the webhook key in it).
+    if isinstance(exc, (ChannelError,)) or exc.__class__.__name__ == "WeChatAPIError":
+        return str(exc)
+    return exc.__class__.__name__

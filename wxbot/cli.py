@@ -158,6 +158,15 @@ def _chat_loop(sim, openid: str) -> None:
             click.echo(reply.content)
 
 
+@main.command()
+@click.option("--strict", is_flag=True, help="Also exit 1 on warnings (lines marked !).")
+def doctor(strict: bool) -> None:
+    """Check the configuration, config files, Redis and WeChat access; one line per check."""
+    from .doctor import main as run_doctor
+
+    raise SystemExit(run_doctor(strict=strict))
+
+
 def _chat_send(sim, openid: str, line: str):
     if not line.startswith("/"):
         return sim.text(openid, line)

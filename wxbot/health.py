@@ -29,5 +29,15 @@ def readyz() -> Response:
 
 @bp.get("/metrics")
 def metrics_view() -> Response:
+    """This process's (or every gunicorn worker's) metrics plus what the background workers pushed to
+    Redis. With Redis down, the web's own metrics are still served."""
+    services = current_app.extensions["wxbot"]
+    if services.breaker.available():
+        try:
+            body, content_type = metrics.render(services.redis)
+            return Response(body, content_type=content_type)
+        except REDIS_ERRORS:
+            metrics.REDIS_ERRORS.labels("metrics").inc()
+            services.breaker.trip()
     body, content_type = metrics.render()
     return Response(body, content_type=content_type)

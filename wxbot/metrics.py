@@ -1,12 +1,22 @@
 """Prometheus metrics (prometheus_client). In a multi-process gunicorn, set PROMETHEUS_MULTIPROC_DIR
-(the shipped gunicorn config does) and /metrics aggregates every worker."""
+(the shipped gunicorn config does) and /metrics aggregates every worker.
+
+Counts made in the background worker (tickets delivered, rotations, sync failures, alerts) happen in
+another process, often on another machine: the worker adds its counter increments to a Redis hash
+(``MetricsPushTask``, every ``metrics.push_interval`` seconds) and /metrics adds that hash to the
+web processes' own counts, so one scrape of any web process shows everything.
+"""
 from __future__ import annotations
 
+import json
 import os
+import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import REGISTRY
 from prometheus_client import multiprocess
+
+from .config import Section, section
 
 MESSAGES = Counter("wxbot_messages_total", "Inbound WeChat deliveries by type and outcome", ["type", "outcome"])
 REPLIES = Counter("wxbot_replies_total", "Replies by feature (route)", ["feature"])
@@ -25,9 +35,124 @@ LATENCY = Histogram(
 )
 
 
-def render() -> tuple[bytes, str]:
+WORKER_KEY = "wxbot:metrics:worker"  # hash: JSON [family, type, sample, labels] -> cumulative value
+WORKER_HELP_KEY = "wxbot:metrics:worker:help"  # hash: family -> help text
+
+
+def _web_registry():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def render(redis_client=None) -> tuple[bytes, str]:
+    """The exposition text: this process (or every gunicorn worker) plus, when ``redis_client`` is
+    given, the counts the background workers pushed. Redis errors propagate (callers fall back)."""
+    registry = _web_registry()
+    if redis_client is None:
         return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    pipe = redis_client.pipeline(transaction=False)
+    pipe.hgetall(WORKER_KEY)
+    pipe.hgetall(WORKER_HELP_KEY)
+    rows, helps = pipe.execute()
+    return generate_latest(_Merged(registry, rows, helps)), CONTENT_TYPE_LATEST
+
+
+class _Merged:
+    """A registry view that adds the worker's pushed samples to the web's own families."""
+
+    def __init__(self, registry, rows: dict, helps: dict):
+        self.registry = registry
+        self.rows = rows
+        self.helps = helps
+
+    def collect(self):
+        from prometheus_client.metrics_core import Metric
+        from prometheus_client.samples import Sample
+
+        families = {fam.name: fam for fam in self.registry.collect()}
+        added: set[str] = set()
+        for field, value in self.rows.items():
+            try:
+                fname, ftype, sname, labels = json.loads(field)
+                value = float(value)
+            except (ValueError, TypeError):
+                continue
+            fam = families.get(fname)
+            if fam is None:
+                fam = families[fname] = Metric(fname, self.helps.get(fname, fname), ftype)
+                added.add(fname)
+            for i, sample in enumerate(fam.samples):
+                if sample.name == sname and sample.labels == labels:
+                    fam.samples[i] = sample._replace(value=sample.value + value)
+                    break
+            else:
+                fam.samples.append(Sample(sname, dict(labels), value))
+        for name in added:  # buckets in ``le`` order, as the text format expects
+            families[name].samples.sort(key=lambda s: (sorted((k, v) for k, v in s.labels.items() if k != "le"),
+                                                       s.name, float(s.labels.get("le", 0))))
+        yield from families.values()
+
+
+class MetricsPushTask:
+    """Worker task: add this process's counter increments since the last push to Redis.
+
+    Increments are pushed as deltas (HINCRBYFLOAT), so counts from any number of worker processes add
+    up and survive restarts. A failed push is retried with the next one. Gauges are not pushed (they
+    cannot be summed); wxbot has none in the worker.
+    """
+
+    name = "metrics"
+
+    def __init__(self, services, registry=None, clock=time.monotonic):
+        self.services = services
+        self.registry = registry if registry is not None else REGISTRY
+        self.clock = clock
+        self._next = 0.0
+        self._pushed: dict[str, float] = {}
+
+    def snapshot(self) -> tuple[dict[str, float], dict[str, str]]:
+        values: dict[str, float] = {}
+        helps: dict[str, str] = {}
+        for fam in self.registry.collect():
+            if not fam.name.startswith("wxbot_") or fam.type not in ("counter", "histogram"):
+                continue
+            helps[fam.name] = fam.documentation
+            for s in fam.samples:
+                if s.name.endswith("_created") or s.name.endswith("_gsum") or s.name.endswith("_gcount"):
+                    continue
+                field = json.dumps([fam.name, fam.type, s.name, dict(sorted(s.labels.items()))],
+                                   ensure_ascii=False, separators=(",", ":"))
+                values[field] = s.value
+        return values, helps
+
+    def tick(self) -> bool:
+        now = self.clock()
+        if now < self._next:
+            return False
+        self._next = now + self.services.bot.section("metrics").push_interval
+        self.push()
+        return False  # never keeps the worker loop busy
+
+    def push(self) -> int:
+        values, helps = self.snapshot()
+        # New fields are pushed even at zero (a histogram needs all its buckets).
+        deltas = {f: v - self._pushed.get(f, 0.0) for f, v in values.items()
+                  if f not in self._pushed or v != self._pushed[f]}
+        if not deltas:
+            return 0
+        pipe = self.services.redis.pipeline(transaction=True)
+        for field, delta in deltas.items():
+            pipe.hincrbyfloat(WORKER_KEY, field, delta)
+        pipe.hset(WORKER_HELP_KEY, mapping=helps)
+        pipe.execute()
+        self._pushed.update({f: values[f] for f in deltas})
+        return len(deltas)
+
+
+
+@section("metrics")
+class MetricsConfig(Section):
+    push_interval: float = 10.0  # the worker adds its counts to Redis this often

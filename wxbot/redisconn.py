@@ -21,14 +21,19 @@ from pathlib import Path
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from .config import Section, section
 from .settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
-REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+# Redis being unusable, as opposed to a bug: unreachable, hung, loading, out of memory (noeviction at
+# maxmemory), or a demoted master (failover behind a DNS name).
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError, redis.exceptions.ReadOnlyError,
+                redis.exceptions.OutOfMemoryError)
+# A unix socket path is limited to 107 bytes on Linux (sun_path).
+MAX_SOCKET_PATH = 107
 
 
 @section("redis")
@@ -38,6 +43,7 @@ class RedisConfig(Section):
     # After a failure, skip Redis for this long instead of paying a timeout on every request.
     breaker_seconds: float = 1.0
     embedded_start_timeout: float = 10.0
+    sentinel_check_interval: float = 1.0  # with Sentinel: ask which server is master this often
 
 
 def redis_server_binary() -> str:
@@ -58,17 +64,54 @@ def _ping_unix(sock: Path, timeout: float = 0.5) -> bool:
         client.close()
 
 
+def _server_pid(data_dir: Path) -> int | None:
+    """The pid of a live embedded redis-server for ``data_dir``, from its pidfile, or None."""
+    try:
+        pid = int((data_dir / "redis.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not pid_alive(pid):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid  # no /proc (not Linux): trust the live pid
+    return pid if b"redis-server" in cmdline else None
+
+
 def ensure_embedded_server(data_dir: Path, start_timeout: float = 10.0) -> Path:
-    """Start the embedded redis-server once per data dir; return its unix socket path."""
+    """Start the embedded redis-server once per data dir; return its unix socket path.
+
+    A server that is running but not answering (hung, stopped, loading a large append-only file) is
+    left alone: starting a second one on the same files would corrupt them. Callers then get timeouts
+    and degrade until it answers again.
+    """
     data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
     sock = data_dir / "redis.sock"
+    if len(str(sock).encode()) > MAX_SOCKET_PATH:
+        raise ConfigError(f"WXBOT_DATA_DIR: path too long for the embedded Redis socket ({sock}); "
+                          f"use a directory path shorter than {MAX_SOCKET_PATH - 11} characters")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"WXBOT_DATA_DIR: cannot create {data_dir} ({exc.strerror})") from None
     if _ping_unix(sock):
         return sock
-    with open(data_dir / "redis.lock", "w") as lock:
+    try:
+        lock = open(data_dir / "redis.lock", "w")
+    except OSError as exc:
+        raise ConfigError(f"WXBOT_DATA_DIR: cannot write in {data_dir} ({exc.strerror})") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _ping_unix(sock):
             return sock
+        pid = _server_pid(data_dir)
+        if pid is not None:
+            if sock.exists():
+                log.warning("embedded redis pid=%s is running but not answering; not starting another", pid)
+                return sock
+            raise ConfigError(f"embedded Redis: redis-server pid {pid} runs on {data_dir} without its socket; "
+                              f"stop it (kill {pid}) and start wxbot again")
         if sock.exists():
             sock.unlink()
         args = [
@@ -130,11 +173,37 @@ def connect(settings: Settings, cfg: RedisConfig | None = None) -> redis.Redis:
             socket_timeout=cfg.socket_timeout,
             socket_connect_timeout=cfg.connect_timeout,
         )
-        return sentinel.master_for(settings.redis_sentinel_master, **opts)
+        return sentinel.master_for(settings.redis_sentinel_master, connection_pool_class=FollowingPool,
+                                   check_interval=cfg.sentinel_check_interval, **opts)
     if settings.redis_url:
         return redis.Redis.from_url(settings.redis_url, **opts)
     sock = ensure_embedded_server(settings.data_dir, cfg.embedded_start_timeout)
     return redis.Redis(unix_socket_path=str(sock), **opts)
+
+
+class FollowingPool(SentinelConnectionPool):
+    """A Sentinel pool that asks the sentinels for the master at most every ``check_interval`` seconds.
+
+    redis-py only looks the master up when it opens a connection, so pooled connections keep writing
+    to a demoted master that still answers (a planned ``SENTINEL FAILOVER`` leaves it writable for
+    about ten seconds, and those writes are lost when it resyncs). When the master changes, idle
+    connections are dropped and busy ones are not returned to the pool.
+    """
+
+    def __init__(self, service_name, sentinel_manager, check_interval: float = 1.0, **kwargs):
+        super().__init__(service_name, sentinel_manager, **kwargs)
+        self.check_interval = check_interval
+        self._next_check = 0.0
+
+    def get_connection(self, *args, **kwargs):
+        now = time.monotonic()
+        if self.check_interval > 0 and now >= self._next_check:
+            self._next_check = now + self.check_interval
+            try:
+                self.get_master_address()
+            except REDIS_ERRORS:
+                pass  # sentinels unreachable: keep the current connections
+        return super().get_connection(*args, **kwargs)
 
 
 class Breaker:

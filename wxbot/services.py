@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 # Features in registration order; each module exposes ``register(services)``. Route order within the
 # router is fixed by the ORDER_* bands in ``wxbot.router``, not by this list.
-FEATURES = ("wxbot.features.basics",)
+FEATURES = ("wxbot.features.basics", "wxbot.ops", "wxbot.features.password", "wxbot.menu", "wxbot.features.faq",
+            "wxbot.features.tickets")
 
 
 @section("webhook")

@@ -3,12 +3,15 @@
 The token comes from the ``stable_token`` endpoint, is cached in Redis for every process, and is
 refreshed before expiry by one process at a time (a Redis lock; the others wait for its result). An
 ``errcode`` inside an HTTP 200 is an error; on 40001/42001/40014 (token invalid or expired) the token
-is force-refreshed once and the call retried. URLs (which carry the token) are never logged.
+is force-refreshed once and the call retried -- unless another process already replaced the rejected
+token, so a burst of rejections costs one forced refresh (WeChat rate-limits them), not one each.
+URLs (which carry the token) are never logged: query strings are also cut from httpx's own log lines.
 """
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -37,6 +40,32 @@ class WeChatAPIConfig(Section):
     timeout: float = 5.0
 
 
+_QUERY_RE = re.compile(r"(https?://[^\s?\"'<>]+)\?[^\s\"'<>]*")
+
+
+class RedactQueryStrings(logging.Filter):
+    """Cut query strings (access_token=..., webhook keys) from httpx's "HTTP Request: POST <url>" lines,
+    whatever logging configuration the process has."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        if "?" in message:
+            record.msg = _QUERY_RE.sub(r"\1?[redacted]", message)
+            record.args = ()
+        return True
+
+
+def install_log_redaction() -> None:
+    """Idempotent: attach RedactQueryStrings to the loggers of httpx and httpcore."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQueryStrings) for f in logger.filters):
+            logger.addFilter(RedactQueryStrings())
+
+
 class WeChatAPIError(Exception):
     def __init__(self, errcode: int, errmsg: str):
         super().__init__(f"errcode={errcode} errmsg={errmsg}")
@@ -51,35 +80,42 @@ class WeChatAPI:
         self.http = http
         self.cfg = cfg
         self.base = settings.wechat_api_base_url.rstrip("/")
+        install_log_redaction()
 
     @property
     def configured(self) -> bool:
         return bool(self.settings.wechat_app_id and self.settings.wechat_app_secret)
 
     # -- token -----------------------------------------------------------------------------
-    def access_token(self, force_refresh: bool = False) -> str:
+    def access_token(self, force_refresh: bool = False, rejected: str | None = None) -> str:
+        """The shared token. ``force_refresh`` fetches a new one; with ``rejected`` (the token WeChat just
+        refused) a cached token other than it -- refreshed meanwhile by another process -- is used instead."""
         if not self.configured:
             raise WeChatAPIError(-1, "WECHAT_APP_ID and WECHAT_APP_SECRET are needed for WeChat's API")
-        if not force_refresh:
-            token = self.redis.get(TOKEN_KEY)
-            if token:
-                return token
+
+        def usable(token: str | None) -> bool:
+            if not token:
+                return False
+            return not force_refresh or (rejected is not None and token != rejected)
+
+        token = self.redis.get(TOKEN_KEY)
+        if usable(token):
+            return token
         owner = uuid.uuid4().hex
         deadline = time.monotonic() + self.cfg.lock_wait
         while True:
             if self.redis.set(LOCK_KEY, owner, nx=True, px=int(self.cfg.lock_ttl * 1000)):
                 try:
-                    if not force_refresh:
-                        token = self.redis.get(TOKEN_KEY)
-                        if token:
-                            return token
+                    token = self.redis.get(TOKEN_KEY)
+                    if usable(token):
+                        return token
                     return self._fetch_token(force_refresh)
                 finally:
                     self._release(owner)
             # Someone else is refreshing: wait for the new token.
             time.sleep(0.05)
             token = self.redis.get(TOKEN_KEY)
-            if token:
+            if usable(token):
                 return token
             if time.monotonic() > deadline:
                 raise WeChatAPIError(-1, "timed out waiting for another process to refresh the access token")
@@ -102,7 +138,11 @@ class WeChatAPI:
         expires = int(data.get("expires_in") or 7200)
         if not token:
             raise WeChatAPIError(-1, "stable_token answered without access_token")
-        ttl = max(60, expires - self.cfg.token_refresh_margin)
+        # Cache until `margin` before expiry; a token WeChat hands out close to its expiry (stable_token
+        # returns the current one until then) is cached for half its remaining life, never beyond it.
+        ttl = expires - self.cfg.token_refresh_margin
+        if ttl < 60:
+            ttl = max(1, expires // 2)
         self.redis.set(TOKEN_KEY, token, ex=ttl)
         log.info("wechat access token refreshed ttl=%ss force=%s", ttl, force_refresh)
         return token
@@ -125,21 +165,27 @@ class WeChatAPI:
             data = resp.json()
         except ValueError:
             raise WeChatAPIError(-1, f"non-JSON answer on {path}") from None
-        errcode = int(data.get("errcode") or 0)
+        if not isinstance(data, dict):
+            raise WeChatAPIError(-1, f"unexpected JSON answer on {path}")
+        try:
+            errcode = int(data.get("errcode") or 0)
+        except (TypeError, ValueError):
+            errcode = -1
         if errcode:
             raise WeChatAPIError(errcode, str(data.get("errmsg", "")))
         return data
 
     def call(self, method: str, path: str, json_body: Any = None, params: dict | None = None) -> dict:
         """Call an access_token API; refresh the token once and retry on token errors."""
+        rejected: str | None = None
         for attempt in (0, 1):
-            token = self.access_token(force_refresh=attempt == 1)
+            token = self.access_token(force_refresh=attempt == 1, rejected=rejected)
             try:
                 return self._request(method, path, json_body, dict(params or {}, access_token=token))
             except WeChatAPIError as exc:
                 if exc.errcode in TOKEN_ERRORS and attempt == 0:
                     log.info("wechat access token rejected (errcode=%s); refreshing once", exc.errcode)
-                    self.redis.delete(TOKEN_KEY)
+                    rejected = token
                     continue
                 raise
         raise AssertionError("unreachable")

@@ -25,6 +25,87 @@ def pending_replies(openid: str) -> str:
     return f"{PREFIX}:pending:{openid}"
 
 
+# -- tickets (wxbot.stores.tickets): durable support records, kept on unsubscribe --------------
+
+def ticket(ticket_id: str) -> str:
+    """Hash: one ticket's record (fields, status, screenshots ``shot:<n>``)."""
+    return f"{PREFIX}:tickets:t:{ticket_id}"
+
+
+def ticket_deliveries(ticket_id: str) -> str:
+    """Hash: per-job, per-channel delivery state of one ticket (``<job>|<channel>`` -> JSON)."""
+    return f"{PREFIX}:tickets:dl:{ticket_id}"
+
+
+def ticket_replies(ticket_id: str) -> str:
+    """List: support replies of one ticket (JSON, oldest first)."""
+    return f"{PREFIX}:tickets:replies:{ticket_id}"
+
+
+def ticket_source(source_id: str) -> str:
+    """String: ticket id created (or action taken) for one inbound message/command, for idempotency."""
+    return f"{PREFIX}:tickets:src:{source_id}"
+
+
+def ticket_lease(ticket_id: str, job: str, channel: str) -> str:
+    """String with TTL: one worker is attempting this channel of this job right now."""
+    return f"{PREFIX}:tickets:lease:{ticket_id}:{job}:{channel}"
+
+
+def tickets_of(openid: str) -> str:
+    """Sorted set: a follower's ticket ids by creation time."""
+    return f"{PREFIX}:tickets:by:{openid}"
+
+
+def tickets_open_of(openid: str) -> str:
+    """Set: a follower's tickets that are not closed (the open-ticket limit)."""
+    return f"{PREFIX}:tickets:open:{openid}"
+
+
+def tickets_rate(openid: str) -> str:
+    """Counter with TTL: tickets a follower created in the current hour window."""
+    return f"{PREFIX}:tickets:rate:{openid}"
+
+
+TICKETS_STREAM = f"{PREFIX}:tickets:stream"  # delivery jobs (consumer group ``TICKETS_GROUP``)
+TICKETS_GROUP = "delivery"
+TICKETS_ALL = f"{PREFIX}:tickets:all"  # sorted set: every ticket id by creation time
+TICKETS_RETRY = f"{PREFIX}:tickets:retry"  # sorted set: stream entry id -> next attempt time
+TICKETS_DEAD = f"{PREFIX}:tickets:dead"  # sorted set: dead-lettered ticket id -> time
+
+
+def password_shown() -> str:
+    """The password followers are shown (JSON snapshot, read by the webhook's claim)."""
+    return f"{PREFIX}:password:shown"
+
+
+def password_state() -> str:
+    return f"{PREFIX}:password:state"
+
+
+def password_audit() -> str:
+    return f"{PREFIX}:password:audit"
+
+
+def password_confirmed() -> str:
+    """version -> unix time NextChat confirmed it."""
+    return f"{PREFIX}:password:confirmed"
+
+
+def password_sync_lock() -> str:
+    return f"{PREFIX}:password:sync:lock"
+
+
+def password_period(period_id: str) -> str:
+    """Claimed by the one worker that runs the scheduled rotation of this period."""
+    return f"{PREFIX}:password:period:{period_id}"
+
+
+def faq_unmatched() -> str:
+    """Sorted set: normalised, masked questions the FAQ did not answer -> times asked (bounded)."""
+    return f"{PREFIX}:faq:unmatched"
+
+
 def follower_keys(openid: str) -> list[str]:
     """Conversational state of one follower, deleted on unsubscribe (support records are kept)."""
     return [msg_counter(openid), dialog(openid), pending_replies(openid)]

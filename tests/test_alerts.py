@@ -1,0 +1,184 @@
+"""Admin alerts: queued once per incident, delivered by the worker to the WeCom robot and as
+customer-service messages to admins, retried per channel, and Redis outages told once."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import pytest
+
+from conftest import ADMIN, CONFIG_DIR
+from wxbot import alerts
+from wxbot.alerts import AlertTask, alert
+from wxbot.services import build_services
+from wxbot.worker import Worker
+
+WECOM = "/cgi-bin/webhook/send"
+CS = "/cgi-bin/message/custom/send"
+KEY = "robot-key-5f1c0b9e"
+
+
+@pytest.fixture
+def config_dir(tmp_path):
+    dest = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, dest)
+    bot = dest / "bot.yaml"
+    text = bot.read_text(encoding="utf-8")
+    for old, new in (("retry_delay: 60 ", "retry_delay: 0.2"), ("max_attempts: 5 ", "max_attempts: 3 "),
+                     ("redis_down_after: 60 ", "redis_down_after: 5 ")):
+        assert old in text
+        text = text.replace(old, new)
+    bot.write_text(text, encoding="utf-8")
+    return dest
+
+
+@pytest.fixture
+def env_overrides(wechat_api):
+    wechat_api.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "TOKEN1", "expires_in": 7200}))
+    return {"WXBOT_WECOM_WEBHOOK_URL": f"{wechat_api.url}{WECOM}?key={KEY}"}
+
+
+def task_of(services) -> AlertTask:
+    return next(t for t in services.extensions["worker_tasks"] if t.name == "alerts")
+
+
+def test_alert_is_queued_once_per_cooldown(services, redis_client):
+    assert alert(services, "dead_letter", "t1", "工单 t1 投递失败") is True
+    assert alert(services, "dead_letter", "t1", "工单 t1 投递失败") is False
+    assert alert(services, "dead_letter", "t2", "工单 t2 投递失败") is True
+    assert redis_client.llen(alerts.QUEUE_KEY) == 2
+    redis_client.delete(alerts.sent_key("dead_letter", "t1"))  # cooldown over
+    assert alert(services, "dead_letter", "t1", "again") is True
+
+
+def test_worker_delivers_to_wecom_and_admins_once(services, wechat_api, redis_client, caplog):
+    caplog.set_level(logging.DEBUG)
+    alert(services, "sync_failing", "nextchat", "NextChat 密码同步已连续失败 5 次")
+    worker = Worker(services)
+    assert any(t.name == "alerts" for t in worker.tasks)
+    worker.run(max_loops=3)
+    wecom = wechat_api.calls(WECOM)
+    assert len(wecom) == 1
+    assert wecom[0].query["key"] == [KEY]
+    assert wecom[0].json() == {"msgtype": "text", "text": {"content": "【wxbot 告警】NextChat 密码同步已连续失败 5 次"}}
+    cs = wechat_api.calls(CS)
+    assert [c.json()["touser"] for c in cs] == [ADMIN]
+    assert cs[0].query["access_token"] == ["TOKEN1"]
+    assert cs[0].json()["text"]["content"].endswith("连续失败 5 次")
+    assert redis_client.llen(alerts.QUEUE_KEY) == 0 and redis_client.zcard(alerts.LEASE_KEY) == 0
+    worker.run(max_loops=2)
+    assert len(wechat_api.calls(WECOM)) == 1 and len(wechat_api.calls(CS)) == 1
+    logs = caplog.text
+    assert KEY not in logs and ADMIN not in logs and "TOKEN1" not in logs
+
+
+def test_failed_channel_is_retried_without_resending_to_the_others(services, wechat_api, redis_client):
+    import time
+
+    answers = iter([(502, "bad gateway"), (200, {"errcode": 45009, "errmsg": "freq limit"}),
+                    (200, {"errcode": 0, "errmsg": "ok"})])
+    wechat_api.on(WECOM, lambda req: next(answers))
+    alert(services, "dead_letter", "t9", "工单 t9 进入死信")
+    task = task_of(services)
+    assert task.tick() is True  # attempt 1: WeCom 502, admin ok
+    assert len(wechat_api.calls(CS)) == 1
+    assert redis_client.zcard(alerts.LEASE_KEY) == 1
+    assert task.tick() is False  # not due yet
+    time.sleep(0.25)
+    assert task.tick() is True  # attempt 2: WeCom errcode 45009
+    time.sleep(0.25)
+    assert task.tick() is True  # attempt 3: delivered
+    assert len(wechat_api.calls(WECOM)) == 3
+    assert len(wechat_api.calls(CS)) == 1  # the admin got it once
+    assert redis_client.zcard(alerts.LEASE_KEY) == 0 and redis_client.llen(alerts.QUEUE_KEY) == 0
+
+
+def test_alert_is_dropped_after_max_attempts_and_permanent_errors_are_not_retried(services, wechat_api,
+                                                                                redis_client, caplog):
+    import time
+
+    wechat_api.on(WECOM, lambda req: (503, "down"))
+    wechat_api.on(CS, lambda req: (200, {"errcode": 45015, "errmsg": "response out of time limit"}))
+    alert(services, "dead_letter", "t3", "x")
+    task = task_of(services)
+    for _ in range(3):
+        assert task.tick() is True
+        time.sleep(0.25)
+    assert task.tick() is False
+    assert len(wechat_api.calls(WECOM)) == 3  # max_attempts
+    assert len(wechat_api.calls(CS)) == 1  # 45015 (48-hour window) is not retried
+    assert "48 hours" in caplog.text and "dropped after 3 attempts" in caplog.text
+    assert redis_client.zcard(alerts.LEASE_KEY) == 0
+
+
+def test_alert_claimed_by_a_crashed_worker_is_delivered_after_its_lease(services, wechat_api, redis_client):
+    import time
+
+    alert(services, "dead_letter", "t4", "worker crashed mid-delivery")
+    now = time.time()
+    # A worker claims it and dies: its lease ends in the past from the next worker's point of view.
+    item = redis_client.eval(alerts._CLAIM, 2, alerts.QUEUE_KEY, alerts.LEASE_KEY, str(now), str(now - 1))
+    assert json.loads(item)["key"] == "t4"
+    assert task_of(services).tick() is True
+    assert len(wechat_api.calls(WECOM)) == 1
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def spare_services(settings, spare_redis):
+    svc = build_services(settings.replace(redis_url=spare_redis.url))
+    yield svc
+    svc.close()
+
+
+@pytest.mark.parametrize("how", ["hung", "stopped"])
+def test_redis_outage_is_told_once_and_recovery_once(spare_services, spare_redis, wechat_api, how):
+    clock = FakeClock()
+    task = AlertTask(spare_services, clock=clock)
+    assert task.tick() is False  # nothing queued, Redis fine
+    if how == "hung":
+        spare_redis.pause()
+    else:
+        spare_redis.stop()
+    for step in range(12):  # 12 ticks over 11 s of an outage (redis_down_after is 5 s)
+        assert task.tick() is False
+        clock.now += 1.0
+    wecom = wechat_api.calls(WECOM)
+    assert len(wecom) == 1
+    assert "Redis 已连续 5 秒无法连接" in wecom[0].json()["text"]["content"]
+    cs = wechat_api.calls(CS)
+    assert len(cs) == 1 and cs[0].json()["touser"] == ADMIN
+    # With Redis down the token came straight from stable_token, without invalidating the live one.
+    assert cs[0].query["access_token"] == ["TOKEN1"]
+    assert wechat_api.calls("/cgi-bin/stable_token")[0].json()["force_refresh"] is False
+    if how == "hung":
+        spare_redis.resume()
+        clock.now += 1.0
+        task.tick()  # Redis back: a recovery note is queued and delivered
+        task.tick()
+        assert len(wechat_api.calls(WECOM)) == 2
+        assert "已恢复" in wechat_api.calls(WECOM)[1].json()["text"]["content"]
+        assert task.down_since is None and task.told_down is False
+
+
+def test_short_blip_is_not_told(spare_services, spare_redis, wechat_api):
+    clock = FakeClock()
+    task = AlertTask(spare_services, clock=clock)
+    spare_redis.pause()
+    try:
+        for _ in range(3):
+            task.tick()
+            clock.now += 1.0
+    finally:
+        spare_redis.resume()
+    task.tick()
+    assert task.down_since is None
+    assert wechat_api.calls(WECOM) == [] and wechat_api.calls(CS) == []

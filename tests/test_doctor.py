@@ -1,0 +1,261 @@
+"""``wxbot doctor``: one line per check, every problem reported, exit status, no secrets, no traceback."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from conftest import AES_KEY, RedisProcess, make_env
+from procs import run_cli
+from servers import LocalHTTPServer
+from wxbot import doctor
+
+SECRET = "0123456789abcdef0123456789abcdef"
+WECOM_KEY = "wecom-key-693a91f6"
+
+
+@pytest.fixture(scope="module")
+def doctor_redis(tmp_path_factory):
+    server = RedisProcess(tmp_path_factory.mktemp("doctor-redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def doctor_api():
+    server = LocalHTTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def wechat_api(doctor_api):
+    """One stand-in for WeChat's API for the module (stopping one costs 0.5 s), reset per test."""
+    doctor_api.routes.clear()
+    doctor_api.requests.clear()
+    return doctor_api
+
+
+@pytest.fixture
+def spare_redis(doctor_redis):
+    """This module's own Redis (to reconfigure and pause), reset to a good production setup."""
+    doctor_redis.resume()
+    r = doctor_redis.client()
+    r.replicaof("NO", "ONE")
+    r.config_set("appendonly", "yes")
+    r.config_set("maxmemory", "0")
+    r.config_set("maxmemory-policy", "noeviction")
+    return doctor_redis
+
+
+@pytest.fixture
+def good_env(spare_redis, config_dir, tmp_path, wechat_api):
+    """A correct production-like configuration: safe mode, a persistent non-evicting Redis, a working
+    AppSecret and a WeCom robot."""
+    wechat_api.on("/cgi-bin/stable_token",
+                  lambda req: (200, {"access_token": "tok-" + req.json()["appid"], "expires_in": 7200}))
+    return make_env(spare_redis.url, config_dir, tmp_path / "data", safe=True,
+                    WECHAT_APP_SECRET=SECRET, WECHAT_API_BASE_URL=wechat_api.url,
+                    WXBOT_WECOM_WEBHOOK_URL=f"{wechat_api.url}/cgi-bin/webhook/send?key={WECOM_KEY}")
+
+
+def run(env: dict, strict: bool = False) -> tuple[int, list[str]]:
+    out = io.StringIO()
+    status = doctor.main(env, strict=strict, out=out, timeout=0.5)
+    return status, out.getvalue().splitlines()
+
+
+def line(lines: list[str], name: str) -> str:
+    found = [ln for ln in lines if ln[2:].startswith(name + ":")]
+    assert found, f"no line for {name!r} in:\n" + "\n".join(lines)
+    return found[0]
+
+
+def assert_no_secrets(text: str, env: dict) -> None:
+    for secret in (env["WECHAT_TOKEN"], env.get("WECHAT_ENCODING_AES_KEY"), env.get("WECHAT_APP_SECRET"),
+                   WECOM_KEY, "hunter2"):
+        if secret:
+            assert secret not in text
+
+
+def test_good_configuration_passes_every_check(good_env, wechat_api):
+    status, lines = run(good_env)
+    text = "\n".join(lines)
+    assert status == 0, text
+    checks = lines[:-1]
+    assert all(ln.startswith("✓ ") for ln in checks), text
+    for name in ("WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "Redis", "Redis persistence",
+                 "Redis eviction", "config bot.yaml", "config texts.yaml", "WXBOT_WECOM_WEBHOOK_URL",
+                 "access token"):
+        line(lines, name)
+    assert lines[-1] == f"All {len(checks)} checks passed."
+    assert "obtained" in line(lines, "access token")
+    # The token request used the configured AppID and AppSecret (and did not invalidate the live token).
+    sent = wechat_api.calls("/cgi-bin/stable_token")[0].json()
+    assert sent["secret"] == SECRET and sent["force_refresh"] is False
+    assert_no_secrets(text, good_env)
+
+
+BAD_ENV = [
+    ("WECHAT_TOKEN", "has space", "must be 3-32 letters or digits"),
+    ("WECHAT_TOKEN", "ab", "must be 3-32 letters or digits"),
+    ("WECHAT_TOKEN", '"spamtest"', "spaces or quotes"),
+    ("WECHAT_ENCODING_AES_KEY", AES_KEY + "=", "drop the trailing '='"),
+    ("WECHAT_ENCODING_AES_KEY", AES_KEY[:-1], "has 42 characters, must be exactly 43"),
+    ("WECHAT_ENCODING_AES_KEY", AES_KEY[:-2] + "*!", "not letters or digits"),
+    ("WECHAT_APP_ID", "gh_0123456789ab", "original ID"),
+    ("WECHAT_APP_ID", "wx12345", "16 hex digits"),
+    ("REDIS_URL", "http://127.0.0.1:6379", "redis://"),
+    ("WXBOT_TICKET_WEBHOOK_URL", "ftp://example.com/x", "http:// or https://"),
+    ("WXBOT_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING or ERROR"),
+    ("REDIS_SENTINELS", "127.0.0.1:26379", "must be set together"),
+]
+
+
+@pytest.mark.parametrize("name,value,expected", BAD_ENV, ids=[f"{n}={v}" for n, v, _ in BAD_ENV])
+def test_each_environment_mistake_is_one_failed_line(good_env, name, value, expected):
+    env = dict(good_env, **{name: value})
+    status, lines = run(env)
+    assert status == 1
+    failed = [ln for ln in lines if ln.startswith("✗ ")]
+    assert len(failed) >= 1 and any(expected in ln for ln in failed), "\n".join(lines)
+    assert lines[-1].startswith("1 problem (✗)") or lines[-1].startswith(f"{len(failed)} problems"), lines[-1]
+    assert_no_secrets("\n".join(lines), env)
+
+
+def test_every_problem_is_reported_not_just_the_first(good_env, config_dir):
+    (config_dir / "texts.yaml").write_text("welcome: [unclosed\n", encoding="utf-8")
+    env = dict(good_env, WECHAT_TOKEN="bad token", WECHAT_ENCODING_AES_KEY="short", WECHAT_APP_ID="gh_x",
+               REDIS_URL="redis://127.0.0.1:1/0")
+    status, lines = run(env)
+    failed = {ln.split(":")[0][2:] for ln in lines if ln.startswith("✗ ")}
+    assert status == 1
+    assert {"WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "Redis", "config texts.yaml"} <= failed
+    assert "connection refused" in line(lines, "Redis")
+    assert lines[-1].startswith(f"{len([ln for ln in lines if ln.startswith('✗')])} problems (✗)")
+
+
+def test_missing_token_and_safe_mode_without_app_id(good_env):
+    env = {k: v for k, v in good_env.items() if k not in ("WECHAT_TOKEN", "WECHAT_APP_ID")}
+    status, lines = run(env)
+    assert status == 1
+    assert "not set" in line(lines, "WECHAT_TOKEN") and "基本配置" in line(lines, "WECHAT_TOKEN")
+    assert "safe mode" in line(lines, "WECHAT_APP_ID")
+
+
+def test_plaintext_account_without_api_credentials_is_fine(good_env):
+    env = {k: v for k, v in good_env.items()
+           if k not in ("WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "WECHAT_APP_SECRET")}
+    status, lines = run(env)
+    assert status == 0, "\n".join(lines)
+    assert "plaintext mode" in line(lines, "WECHAT_ENCODING_AES_KEY")
+    assert not [ln for ln in lines if ln.startswith("✓ access token")]
+
+
+def test_redis_hung_is_reported_within_the_timeout(good_env, spare_redis):
+    spare_redis.pause()
+    try:
+        status, lines = run(good_env)
+    finally:
+        spare_redis.resume()
+    assert status == 1
+    assert "no answer within 0.5 s" in line(lines, "Redis")
+    # Files are still checked without Redis.
+    assert line(lines, "config bot.yaml").startswith("✓")
+
+
+def test_persistence_and_eviction_are_warnings_that_strict_turns_into_failures(good_env, spare_redis):
+    r = spare_redis.client()
+    r.config_set("appendonly", "no")
+    r.config_set("maxmemory", "100mb")
+    r.config_set("maxmemory-policy", "allkeys-lru")
+    status, lines = run(good_env)
+    assert status == 0
+    assert line(lines, "Redis persistence").startswith("! ") and "appendonly no" in line(lines, "Redis persistence")
+    assert line(lines, "Redis eviction").startswith("! ") and "noeviction" in line(lines, "Redis eviction")
+    assert "2 warnings (!)" in lines[-1]
+    assert run(good_env, strict=True)[0] == 1
+
+
+def test_replica_is_refused(good_env, spare_redis, tmp_path):
+    from conftest import RedisProcess
+
+    master = RedisProcess(tmp_path / "master")
+    try:
+        spare_redis.client().replicaof("127.0.0.1", master.port)
+        status, lines = run(good_env)
+    finally:
+        master.stop()
+    assert status == 1 and "read-only replica" in line(lines, "Redis role")
+
+
+def test_broken_config_files_are_named(good_env, config_dir):
+    (config_dir / "bot.yaml").write_text("webhook:\n  reply_deadlin: 3\n", encoding="utf-8")
+    status, lines = run(good_env)
+    assert status == 1
+    assert "reply_deadlin" in line(lines, "config bot.yaml")
+
+
+def test_broken_feature_file_is_named(good_env, config_dir):
+    from wxbot.services import FEATURES
+
+    if "wxbot.features.faq" not in FEATURES:
+        pytest.skip("the FAQ feature is not installed")
+    (config_dir / "faq.yaml").write_text("entries: [\n", encoding="utf-8")
+    status, lines = run(good_env)
+    assert status == 1
+    assert line(lines, "config faq.yaml").startswith("✗ ")
+    assert line(lines, "config texts.yaml").startswith("✓ ")
+
+
+def test_plain_http_and_unsigned_webhooks_are_warnings(good_env):
+    env = dict(good_env, WXBOT_TICKET_WEBHOOK_URL="http://support.example.com/hook")
+    env.pop("WXBOT_TICKET_WEBHOOK_SECRET", None)
+    status, lines = run(env)
+    assert status == 0
+    assert line(lines, "WXBOT_TICKET_WEBHOOK_URL").startswith("! ")
+    assert "plain http" in line(lines, "WXBOT_TICKET_WEBHOOK_URL")
+    env["WXBOT_TICKET_WEBHOOK_URL"] = "https://support.example.com/hook"
+    assert "WXBOT_TICKET_WEBHOOK_SECRET" in line(run(env)[1], "WXBOT_TICKET_WEBHOOK_URL")
+
+
+@pytest.mark.parametrize("errcode,errmsg,expected", [
+    (40164, "invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist rid: 1", "203.0.113.7"),
+    (40125, "invalid appsecret", "AppSecret"),
+    (40013, "invalid appid", "AppID"),
+])
+def test_access_token_errors_say_what_to_do(good_env, wechat_api, errcode, errmsg, expected):
+    wechat_api.on("/cgi-bin/stable_token", lambda req: (200, {"errcode": errcode, "errmsg": errmsg}))
+    status, lines = run(good_env)
+    assert status == 1
+    token_line = line(lines, "access token")
+    assert token_line.startswith("✗ ") and expected in token_line and str(errcode) in token_line
+    if errcode == 40164:
+        assert "IP白名单" in token_line
+
+
+def test_unreachable_wechat_api(good_env):
+    from procs import free_port
+
+    env = dict(good_env, WECHAT_API_BASE_URL=f"http://127.0.0.1:{free_port()}")
+    status, lines = run(env)
+    assert status == 1 and "cannot reach 127.0.0.1" in line(lines, "access token")
+
+
+def test_no_alert_channel_is_a_warning(good_env):
+    env = {k: v for k, v in good_env.items() if k not in ("WXBOT_WECOM_WEBHOOK_URL", "WXBOT_ADMIN_OPENIDS")}
+    status, lines = run(env)
+    assert status == 0 and line(lines, "alerts").startswith("! ")
+
+
+def test_cli_exit_status_and_no_traceback(good_env):
+    bad = dict(good_env, WECHAT_TOKEN="tok3n-with-dash", REDIS_URL="redis://:hunter2@127.0.0.1:1/0")
+    proc = run_cli(["doctor"], bad)
+    assert proc.returncode == 1
+    assert "✗ WECHAT_TOKEN" in proc.stdout and "✗ Redis" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert_no_secrets(proc.stdout + proc.stderr, bad)
+    good = run_cli(["doctor"], good_env)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.strip().splitlines()[-1].startswith("All ")

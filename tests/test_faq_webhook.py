@@ -1,0 +1,246 @@
+"""FAQ end to end through the webhook (signed like WeChat, real Redis), plus the `wxbot faq` CLI."""
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from click.testing import CliRunner
+
+import wxbot.cli
+from wxbot.faqmatch import Faq
+from wxbot.stores import keys
+
+OPENID = "oFaqFollower00000000000000001"
+
+
+def wait_reload() -> None:
+    time.sleep(0.15)  # the fast_reload fixture sets config_reload_interval to 0.05 s
+
+
+@pytest.fixture
+def fast_reload(config_dir):
+    """Check config files every 50 ms (listed before `sim`, so services are built with it)."""
+    path = config_dir / "bot.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "config_reload_interval: 1.0" in text
+    path.write_text(text.replace("config_reload_interval: 1.0", "config_reload_interval: 0.05"), encoding="utf-8")
+
+
+def unmatched(redis_client) -> dict[str, int]:
+    return {m: int(s) for m, s in redis_client.zrange(keys.faq_unmatched(), 0, -1, withscores=True)}
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+def test_followers_words_get_the_sellers_answers(sim):
+    assert "https://api.juheai.top" in sim.text(OPENID, "baseurl填啥").content
+    assert sim.text(OPENID, "key会过期吗").content.startswith("没有时间限制")
+    assert sim.text(OPENID, "要挂梯子吗").content.startswith("不需要")
+    assert "开普票" in sim.text(OPENID, "能开票吗").content
+    assert "https://www.gptacg.com/juhebill/" in sim.text(OPENID, "ＬｉｂｒｅＣｈａｔ一直報錯").content
+
+
+def test_voice_is_matched_on_its_recognition(sim):
+    reply = sim.voice(OPENID, "那个我想问一下就是用你们的GPT4需要开VPN吗。")
+    assert reply.content.startswith("不需要")
+
+
+def test_greeting_gets_a_short_greeting_with_topics(sim):
+    reply = sim.text(OPENID, "你好 在吗")
+    assert "自动客服" in reply.content and "BASE URL" in reply.content and "ACG508" in reply.content
+
+
+def test_two_close_candidates_ask_which_one(sim):
+    reply = sim.text(OPENID, "能开票吗 可以对公吗")
+    assert "哪一个" in reply.content
+    assert "“开票”" in reply.content and "“对公”" in reply.content
+    # The keywords listed really lead to the answers.
+    assert "开普票" in sim.text(OPENID, "开票").content
+    assert "个人银行卡" in sim.text(OPENID, "对公").content
+
+
+# -- fallback and the unmatched list -----------------------------------------------------------
+
+def test_offtopic_gets_fallback_and_is_counted_once_per_message(sim, redis_client):
+    fields = sim.text_fields(OPENID, "今天天气怎么样？")
+    first = sim.send(fields)
+    retry = sim.send(fields)  # WeChat's retry: same MsgId
+    assert "ACG508" in first.content and first.content == retry.content
+    assert "BASE URL" in first.content  # the fallback lists topics a follower can send
+    sim.text(OPENID, "今天 天气怎么样")
+    sim.text(OPENID, "哈哈哈")
+    assert unmatched(redis_client) == {"今天天气怎么样": 2, "哈哈哈": 1}
+    sim.text(OPENID, "baseurl填啥")  # answered: not counted
+    assert sum(unmatched(redis_client).values()) == 3
+
+
+def test_unmatched_questions_are_masked(sim, redis_client):
+    sim.text(OPENID, "帮我看看 sk-AbCdEf0123456789abcd 这个东西 13812345678 单号 20240601123456789")
+    [member] = unmatched(redis_client)
+    assert "«key»" in member and "«phone»" in member and "«order»" in member
+    assert "abcdef0123456789" not in member and "13812345678" not in member and "20240601" not in member
+
+
+def test_unmatched_list_is_bounded(services, redis_client):
+    store = services.extensions["faq"].unmatched
+    store.max_size = 10
+    for i in range(40):
+        store.record(f"问题{chr(0x4e00 + i)}")
+    for _ in range(3):
+        store.record("常问的问题")
+    assert redis_client.zcard(keys.faq_unmatched()) <= 12
+    assert store.top(1) == [("常问的问题", 3)]
+
+
+# -- routes that are really features ----------------------------------------------------------
+
+PROBES = """
+  - id: probe_ticket
+    topic: 探针工单
+    question: 探针：工单？
+    answer: 探针工单的自带答案
+    contains: [探针工单]
+    route: tickets
+  - id: probe_password
+    topic: 探针丙丁
+    question: 探针：密码？
+    answer: 探针密码的自带答案
+    contains: [探针丙丁]
+    route: password
+"""
+
+
+@pytest.fixture
+def probe_faq(config_dir):
+    """Entries routed to features, with words no feature's own route reacts to (listed first in a
+    test's arguments, so the file is in place before services load it)."""
+    path = config_dir / "faq.yaml"
+    path.write_text(path.read_text(encoding="utf-8").rstrip("\n") + "\n" + PROBES, encoding="utf-8")
+
+
+def test_feature_entries_go_to_the_feature_intent_once(probe_faq, sim, services):
+    calls = []
+
+    def tickets_intent(msg, ctx):
+        calls.append(msg.text)
+        return f"已登记工单 #{len(calls)}"
+
+    services.extensions.setdefault("intents", {})["tickets"] = tickets_intent
+    services.extensions["intents"]["password"] = lambda msg, ctx: "密码意图的回复"
+    fields = sim.text_fields(OPENID, "我要探针工单")
+    first = sim.send(fields)
+    retry = sim.send(fields)
+    assert first.content == retry.content == "已登记工单 #1"  # not replayable: the stored reply
+    assert calls == ["我要探针工单"]
+    assert sim.voice(OPENID, "探针丙丁是多少").content == "密码意图的回复"
+
+
+def test_feature_entry_without_the_feature_answers_its_own_text(probe_faq, sim, services):
+    services.extensions.setdefault("intents", {}).pop("tickets", None)
+    assert sim.text(OPENID, "探针工单").content == "探针工单的自带答案"
+
+
+def test_one_match_per_message(sim, monkeypatch):
+    calls = []
+    original = Faq.match
+
+    def counting(self, text, explain=False):
+        calls.append(text)
+        return original(self, text, explain)
+
+    monkeypatch.setattr(Faq, "match", counting)
+    sim.text(OPENID, "怎么查余额")
+    assert calls == ["怎么查余额"]
+
+
+# -- hot reload and a broken file -------------------------------------------------------------
+
+def test_edits_take_effect_and_a_broken_file_keeps_the_last_good_rules(fast_reload, sim, config_dir, caplog):
+    path = config_dir / "faq.yaml"
+    good = path.read_text(encoding="utf-8")
+    assert "https://api.juheai.top" in sim.text(OPENID, "baseurl填啥").content
+
+    wait_reload()
+    path.write_text(good.replace("https://api.juheai.top", "https://api2.juheai.top", 1), encoding="utf-8")
+    wait_reload()
+    assert "https://api2.juheai.top" in sim.text(OPENID, "baseurl填啥").content
+
+    caplog.set_level(logging.ERROR)
+    path.write_text(good.replace("entries:", "entries: [oops", 1), encoding="utf-8")
+    wait_reload()
+    for text in ("baseurl填啥", "接口地址是多少"):
+        assert "https://api2.juheai.top" in sim.text(OPENID, text).content
+    errors = [r for r in caplog.records if "faq.yaml" in r.getMessage()]
+    assert len(errors) == 1 and "keeping last good version" in errors[0].getMessage()
+
+    wait_reload()
+    bad_pattern = good.replace("patterns: ['(?<![a-z])lc(?![a-z])']", "patterns: ['(a+)+$']", 1)
+    assert bad_pattern != good
+    path.write_text(bad_pattern, encoding="utf-8")
+    wait_reload()
+    assert "https://api2.juheai.top" in sim.text(OPENID, "baseurl填啥").content  # still the last good
+    assert "nested quantifier" in caplog.records[-1].getMessage()
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def runner(settings, services):
+    obj = wxbot.cli.CliContext(settings, services)
+
+    def run(*args):
+        return CliRunner().invoke(wxbot.cli.main, ["faq", *args], obj=obj)
+
+    return run
+
+
+def test_cli_lint(runner, config_dir):
+    res = runner("lint")
+    assert res.exit_code == 0 and "ok, 23 entries" in res.output
+    res = runner("lint", "--config-dir", str(config_dir))  # no settings needed this way
+    assert res.exit_code == 0 and str(config_dir / "faq.yaml") in res.output
+    bad = config_dir / "bad.yaml"
+    bad.write_text(
+        "entries:\n"
+        "  - {id: a, topic: x, question: q, answer: a}\n"
+        "  - {id: a, topic: y, question: q, answer: a}\n"
+        f"  - {{id: b, topic: z, question: q, answer: '{'长' * 700}'}}\n"
+        "  - {id: c, topic: w, question: q, answer: a, patterns: ['(x+)+y']}\n",
+        encoding="utf-8",
+    )
+    res = runner("lint", "--file", str(bad))
+    assert res.exit_code == 1
+    assert "entries.b.answer" in res.output and "2048" in res.output
+    assert "nested quantifier" in res.output
+    bad.write_text("entries:\n  - {id: a, topic: x, question: q, answer: a}\n"
+                   "  - {id: a, topic: y, question: q, answer: a}\n", encoding="utf-8")
+    res = runner("lint", "--file", str(bad))
+    assert res.exit_code == 1 and "duplicate id 'a'" in res.output
+    bad.write_text("entries: [", encoding="utf-8")
+    res = runner("lint", "--file", str(bad))
+    assert res.exit_code == 1 and "not valid YAML" in res.output
+
+
+def test_cli_match_shows_entry_score_and_runners_up(runner):
+    res = runner("match", "买key的网页打不开了")
+    assert res.exit_code == 0, res.output
+    assert "decision: answer purchase_page" in res.output
+    assert "1. purchase_page" in res.output and "2. buy_key" in res.output
+    res = runner("match", "今天天气怎么样")
+    assert "decision: none" in res.output and "no entry matched" in res.output
+    res = runner("match", "能开票吗 可以对公吗")
+    assert "ambiguous" in res.output and "invoice" in res.output and "corporate_transfer" in res.output
+    res = runner("match", "付了钱没收到key")
+    assert "route tickets" in res.output
+
+
+def test_cli_unmatched_lists_most_frequent_first(runner, sim):
+    assert "no unmatched questions" in runner("unmatched").output
+    for text in ("你们卖显卡吗", "今天天气怎么样", "今天天气怎么样"):
+        sim.text(OPENID, text)
+    res = runner("unmatched", "--clear")
+    lines = [line.split() for line in res.output.splitlines()]
+    assert lines[:2] == [["2", "今天天气怎么样"], ["1", "你们卖显卡吗"]]
+    assert "cleared" in res.output
+    assert "no unmatched questions" in runner("unmatched").output

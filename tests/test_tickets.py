@@ -1,0 +1,508 @@
+"""Order-issue tickets, follower and support side: phrasing, dialogue, limits, idempotent creation,
+spooling while Redis is down, staff commands and the CLI. Real Redis; WeChat deliveries through the
+simulator. Delivery to support is tested in test_tickets_delivery.py."""
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import yaml
+from click.testing import CliRunner
+
+from conftest import SUPPORT, make_env
+from servers import LocalHTTPServer
+from wxbot.cli import CliContext, main
+from wxbot.features import tickets as feat
+from wxbot.pipeline import handle_message
+from wxbot.protocol import to_message
+from wxbot.redisconn import redis_server_binary
+from wxbot.settings import Settings
+from wxbot.stores import keys
+from wxbot.stores.tickets import ID_RE, mask_secrets, new_ticket_id
+
+OPENID = "oTicketFollower000000000001"
+OTHER = "oTicketFollower000000000002"
+HOOK_SECRET = "hook-signing-secret-0123456789"
+HOOK_QUERY_SECRET = "QUERYTOKEN9876543210"
+WECOM_KEY = "wecom-key-5f1d2c3b-aaaa-bbbb-cccc-0123456789ab"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
+
+# Tiny timings for every ticket test (the shipped defaults are minutes).
+TICKET_KNOBS = {
+    "block_ms": 20, "reclaim_idle": 0.6, "reclaim_interval": 0.1, "max_attempts": 4,
+    "backoff_initial": 0.2, "backoff_max": 0.8, "backoff_jitter": 0.05, "attempt_deadline": 1.0,
+    "lease_margin": 0.3, "screenshot_max_bytes": 200000, "screenshot_deadline": 1.0, "spool_interval": 0,
+    "stream_retention": 0, "batch": 2, "max_open_per_follower": 3, "max_reports_per_hour": 5,
+}
+
+
+# -- fixtures (also imported by test_tickets_delivery) -------------------------------------------
+
+def local_server() -> LocalHTTPServer:
+    """A LocalHTTPServer that stops in ~50 ms instead of serve_forever's default 0.5 s poll."""
+    server = LocalHTTPServer()
+    server._thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                      daemon=True)
+    server.start()
+    return server
+
+
+@pytest.fixture
+def hook():
+    """The support team's JSON webhook receiver."""
+    server = local_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def robot():
+    """The WeCom group robot."""
+    server = local_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pics():
+    """WeChat's picture host (PicUrl)."""
+    server = local_server()
+    server.on("/pic/1.png", lambda req: (200, PNG, {"Content-Type": "image/png"}))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def env_overrides(hook, robot) -> dict:
+    return {
+        "WXBOT_TICKET_WEBHOOK_URL": f"{hook.url}/hooks/tickets?token={HOOK_QUERY_SECRET}",
+        "WXBOT_TICKET_WEBHOOK_SECRET": HOOK_SECRET,
+        "WXBOT_WECOM_WEBHOOK_URL": f"{robot.url}/cgi-bin/webhook/send?key={WECOM_KEY}",
+    }
+
+
+@pytest.fixture
+def config_dir(config_dir: Path) -> Path:
+    path = config_dir / "bot.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data.setdefault("tickets", {}).update(TICKET_KNOBS)
+    data.setdefault("worker", {}).update(idle_sleep=0.02)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return config_dir
+
+
+@pytest.fixture
+def wechat_api():
+    """WeChat's API stand-in (overrides conftest's: stops faster and hands out an access token)."""
+    server = local_server()
+    server.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "ACCESS-TOKEN", "expires_in": 7200}))
+    yield server
+    server.stop()
+
+
+def ticket_ids(r: redis.Redis) -> list[str]:
+    return r.zrange(keys.TICKETS_ALL, 0, -1)
+
+
+def only_ticket(r: redis.Redis) -> dict:
+    ids = ticket_ids(r)
+    assert len(ids) == 1, ids
+    return r.hgetall(keys.ticket(ids[0]))
+
+
+def stream_jobs(r: redis.Redis) -> list[dict]:
+    return [fields for _id, fields in r.xrange(keys.TICKETS_STREAM)]
+
+
+def dialog_state(r: redis.Redis, openid: str = OPENID) -> dict | None:
+    raw = r.get(keys.dialog(openid))
+    return json.loads(raw) if raw else None
+
+
+# -- understanding ---------------------------------------------------------------------------------
+
+PHRASES = [
+    ("我支付成功了但是订单显示已过期", "expired_after_paying"),
+    ("付款后订单超时关闭了，钱已经扣了", "expired_after_paying"),
+    ("付款了key没有发给我", "paid_no_key"),
+    ("钱扣了没收到key", "paid_no_key"),
+    ("API-Key支付后没有发放怎么办？", "paid_no_key"),
+    ("我买了密钥但是一直没收到", "paid_no_key"),
+    ("我付款了但是沒收到key", "paid_no_key"),  # traditional characters
+    ("扣了两次钱", "double_charge"),
+    ("重复扣款了，怎么办", "double_charge"),
+    ("我要退款", "refund"),
+    ("充值了余额没变", "topup_missing"),
+    ("充值以后一直没到账", "topup_missing"),
+    ("订单问题", "other"),
+    ("我的订单有问题", "other"),
+    ("ＯＲＤＥＲ 订单异常", "other"),
+]
+
+
+@pytest.mark.parametrize("text,category", PHRASES)
+def test_every_phrasing_class_is_recognised(text, category):
+    assert feat.classify(text, feat.TicketsConfig()) == category
+
+
+@pytest.mark.parametrize("text", ["怎么买key", "key多少钱", "如何付款", "密码", "key过期了怎么办", "BASE URL是多少",
+                                  "你好", "工单", ""])
+def test_ordinary_questions_are_not_order_problems(text):
+    assert feat.classify(text, feat.TicketsConfig()) is None
+
+
+@pytest.mark.parametrize("text,order,paid,amount", [
+    ("订单号：E2024061512345678 昨天晚上8点付了99元", "E2024061512345678", "昨天 晚上 8点", "99元"),
+    ("2024061512345678", "2024061512345678", "", ""),
+    ("6月15日 20:30 ￥99.00", "", "6月15日 20:30", "¥99.00"),
+    ("订单 20240615000111 付款9.9元 sk-abcdefghijklmnop12345678", "20240615000111", "", "9.9元"),
+    ("我手机是13812345678", "", "", ""),
+])
+def test_details_are_extracted(text, order, paid, amount):
+    d = feat.extract(text)
+    assert (d.order_no, d.paid_at, d.amount) == (order, paid, amount)
+
+
+def test_api_keys_are_masked_but_identifiable():
+    masked = mask_secrets("我的key sk-proj-AbCdEfGh12345678XyZw 还有 sk-short123")
+    assert "AbCdEfGh12345678" not in masked
+    assert "sk-proj****XyZw" in masked
+    assert "sk-sh****" in masked
+    assert mask_secrets("没有密钥") == "没有密钥"
+
+
+def test_ticket_ids_are_easy_to_read_aloud():
+    tid = new_ticket_id(1718454600)  # 2024-06-15 20:30 in China
+    assert tid.startswith("240615-") and ID_RE.match(tid)
+    assert not set(tid[7:]) & set("01OILU")
+
+
+# -- dialogue --------------------------------------------------------------------------------------
+
+def test_report_with_order_number_becomes_a_ticket_at_once(sim, redis_client):
+    reply = sim.text(OPENID, "我付款了但是没收到key，订单号 E2024061512345678，6月15日 20:30 付了99元")
+    rec = only_ticket(redis_client)
+    assert rec["id"] in reply.content and "ACG508" in reply.content and "工单" in reply.content
+    assert rec["category"] == "paid_no_key"
+    assert (rec["order_no"], rec["paid_at"], rec["amount"]) == ("E2024061512345678", "6月15日 20:30", "99元")
+    assert rec["status"] == "open"
+    assert stream_jobs(redis_client) == [{"t": rec["id"], "k": "new", "r": ""}]
+    # A screenshot may follow: the follower is in the short "attach" stage.
+    assert dialog_state(redis_client) == {"f": "tickets", "st": "attach", "id": rec["id"]}
+
+
+def test_dialogue_order_number_first(sim, redis_client, pics):
+    ask = sim.text(OPENID, "钱扣了没收到key")
+    assert "付款后没收到 Key" in ask.content and "订单号" in ask.content and "取消" in ask.content
+    assert ticket_ids(redis_client) == []
+    state = dialog_state(redis_client)
+    assert state["st"] == "collect" and state["cat"] == "paid_no_key"
+    ttl = redis_client.ttl(keys.dialog(OPENID))
+    assert 0 < ttl <= 600
+
+    created = sim.text(OPENID, "E2024061500001111")
+    rec = only_ticket(redis_client)
+    assert rec["id"] in created.content and rec["order_no"] == "E2024061500001111"
+    assert "钱扣了没收到key" in rec["description"]
+
+    # The screenshot sent next is attached to that ticket, as its own delivery job.
+    attached = sim.image(OPENID, pics.url + "/pic/1.png", media_id="MEDIA1")
+    assert rec["id"] in attached.content
+    shot = json.loads(redis_client.hget(keys.ticket(rec["id"]), "shot:1"))
+    assert shot["pic_url"].endswith("/pic/1.png") and shot["media_id"] == "MEDIA1"
+    assert [j["k"] for j in stream_jobs(redis_client)] == ["new", "shot"]
+    # Text after the ticket is an ordinary message again.
+    assert "ACG508" in sim.text(OPENID, "谢谢").content
+    assert len(stream_jobs(redis_client)) == 2
+
+
+def test_dialogue_screenshot_and_details_in_any_order(sim, redis_client, pics):
+    sim.text(OPENID, "订单问题")
+    got = sim.image(OPENID, pics.url + "/pic/1.png")
+    assert "截图收到了" in got.content and "订单号" in got.content
+    got = sim.voice(OPENID, "昨天晚上8点付的，99元。")
+    assert "订单号" in got.content and "付款金额" not in got.content
+    created = sim.text(OPENID, "单号是 202406150000222233")
+    rec = only_ticket(redis_client)
+    assert rec["id"] in created.content
+    assert rec["order_no"] == "202406150000222233" and rec["amount"] == "99元" and "8点" in rec["paid_at"]
+    assert rec["nshots"] == "1" and json.loads(rec["shot:1"])["pic_url"].endswith("/pic/1.png")
+    assert "截图" not in created.content.split("\n")[-1]  # no "send a screenshot" hint: it has one
+
+
+def test_cancel_ends_the_dialogue_without_a_ticket(sim, redis_client):
+    sim.text(OPENID, "我要退款")
+    assert "已取消" in sim.text(OPENID, "取消").content
+    assert dialog_state(redis_client) is None and ticket_ids(redis_client) == []
+    assert "ACG508" in sim.text(OPENID, "E2024061500001111").content  # no longer in a dialogue
+    assert ticket_ids(redis_client) == []
+
+
+def test_submit_files_what_was_given(sim, redis_client):
+    sim.text(OPENID, "充值了余额没变")
+    sim.text(OPENID, "今天下午3点充的 50元")
+    created = sim.text(OPENID, "提交")
+    rec = only_ticket(redis_client)
+    assert rec["id"] in created.content
+    assert rec["category"] == "topup_missing" and rec["order_no"] == "" and rec["amount"] == "50元"
+
+
+def test_dialogue_times_out(sim, redis_client, services):
+    sim.text(OPENID, "付款了key没有发给我")
+    assert redis_client.ttl(keys.dialog(OPENID)) > 590  # dialog_timeout
+    redis_client.pexpire(keys.dialog(OPENID), 1)
+    time.sleep(0.01)
+    reply = sim.text(OPENID, "E2024061500001111")
+    assert ticket_ids(redis_client) == [] and "ACG508" in reply.content
+
+
+def test_other_features_and_status_still_answer_mid_dialogue(sim, redis_client):
+    sim.text(OPENID, "订单问题")
+    status = sim.text(OPENID, "工单")
+    assert "还没有工单" in status.content
+    assert dialog_state(redis_client)["st"] == "collect"  # still waiting for the report
+
+
+def test_follower_sees_their_tickets_and_status(sim, redis_client, services):
+    assert "还没有工单" in sim.text(OPENID, "我的工单").content
+    sim.text(OPENID, "付款了key没有发给我 订单号 E2024061500000001")
+    sim.text(OPENID, "重复扣款 订单号 E2024061500000002")
+    ids = redis_client.zrevrange(keys.tickets_of(OPENID), 0, -1)
+    status, tid = feat.reply_ticket(services, ids[0], "已为你退回多扣的一笔。", "cli", "cli:test-1")
+    assert status == "ok"
+    reply = sim.text(OPENID, "进度")
+    assert ids[0] in reply.content and ids[1] in reply.content
+    assert "客服已回复" in reply.content and "已为你退回多扣的一笔" in reply.content and "处理中" in reply.content
+    assert "E2024061500000001" not in sim.text(OTHER, "工单").content
+
+
+def test_open_ticket_and_hourly_limits(sim, redis_client, services):
+    for i in range(3):
+        assert "已为你登记工单" in sim.text(OPENID, f"没收到key 订单号 E20240615000000{i}").content
+    refused = sim.text(OPENID, "没收到key 订单号 E202406150000009")
+    assert "3 个工单正在处理中" in refused.content
+    assert len(ticket_ids(redis_client)) == 3
+    for tid in ticket_ids(redis_client):
+        feat.close_ticket(services, tid, "", "cli:" + tid)
+    for i in range(2):
+        assert "已为你登记工单" in sim.text(OPENID, f"没收到key 订单号 E20240615100000{i}").content
+    limited = sim.text(OPENID, "没收到key 订单号 E202406151000009")
+    assert "这一小时" in limited.content
+    assert len(ticket_ids(redis_client)) == 5
+    assert redis_client.scard(keys.tickets_open_of(OPENID)) == 2
+
+
+def test_four_deliveries_of_one_message_make_one_ticket(sim, redis_client):
+    fields = sim.text_fields(OPENID, "付款了key没有发给我 订单号 E2024061599999999")
+    replies = [sim.send(fields) for _ in range(4)]  # the first and WeChat's 3 retries
+    rec = only_ticket(redis_client)
+    assert all(rec["id"] in r.content for r in replies)
+    # Even when the webhook's dedupe record is gone (expired), the ticket script recognises the message.
+    redis_client.delete(keys.dedupe("m:" + str(fields["MsgId"])))
+    again = sim.send(fields)
+    assert rec["id"] in again.content
+    assert len(ticket_ids(redis_client)) == 1 and len(stream_jobs(redis_client)) == 1
+    assert redis_client.get(keys.tickets_rate(OPENID)) == "1"
+
+
+def test_concurrent_duplicates_make_one_ticket(services, redis_client):
+    store = feat.runtime(services).store
+    results = []
+    barrier = threading.Barrier(8)
+
+    def create(i: int) -> None:
+        barrier.wait()
+        results.append(store.create(new_ticket_id(), OPENID, "m:424242", {"category": "refund"}, time.time()))
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status for r in results) == ["dup"] * 7 + ["ok"]
+    assert len({r.value for r in results}) == 1
+    assert ticket_ids(redis_client) == [results[0].value]
+    assert len(stream_jobs(redis_client)) == 1
+
+
+def test_concurrent_deliveries_through_the_webhook(app, settings, redis_client):
+    from wxbot.simulator import WeChatSimulator, flask_transport
+
+    sims = [WeChatSimulator(flask_transport(app.test_client()), settings.wechat_token) for _ in range(4)]
+    fields = sims[0].text_fields(OPENID, "扣了两次钱 订单号 E2024061577777777")
+    replies: list = []
+    threads = [threading.Thread(target=lambda s=s: replies.append(s.send(fields))) for s in sims]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rec = only_ticket(redis_client)
+    assert len(stream_jobs(redis_client)) == 1
+    assert any(r.content and rec["id"] in r.content for r in replies)
+
+
+def test_id_collision_draws_a_new_id(services, redis_client):
+    store = feat.runtime(services).store
+    first = store.create("240615-AAAA", OPENID, "m:1", {}, time.time())
+    second = store.create("240615-AAAA", OTHER, "m:2", {}, time.time())
+    assert first.value == "240615-AAAA" and second.ok and second.value != "240615-AAAA"
+    assert ID_RE.match(second.value)
+    assert sorted(ticket_ids(redis_client)) == sorted([first.value, second.value])
+
+
+def test_faq_intent_starts_the_same_intake(services, redis_client):
+    intent = services.extensions["intents"]["tickets"]
+    msg = to_message({"ToUserName": "gh_x", "FromUserName": OPENID, "CreateTime": "1718454600",
+                      "MsgType": "text", "Content": "付款后没有发放API-Key", "MsgId": "9001"})
+    from wxbot.router import Ctx
+
+    reply = intent(msg, Ctx(services, OPENID))
+    assert "订单号" in reply and dialog_state(redis_client)["st"] == "collect"
+
+
+def test_odd_input_gets_a_deliberate_answer(sim, redis_client):
+    sim.text(OPENID, "订单问题")
+    assert "没听清" in sim.voice(OPENID, "").content
+    long = sim.text(OPENID, "]]><xml>" + "很长的描述" * 400)
+    assert long.status == 200 and "订单号" in long.content
+    assert len(dialog_state(redis_client)["desc"]) <= 500
+
+
+# -- Redis down at intake --------------------------------------------------------------------------
+
+def _start_redis_on(port: int, workdir: Path) -> subprocess.Popen:
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir",
+                             str(workdir), "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis(port=port, socket_timeout=0.2).ping()
+            return proc
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis did not start"
+            time.sleep(0.02)
+
+
+def test_redis_down_at_intake_spools_then_imports(spare_redis, config_dir, tmp_path, wechat_api, env_overrides):
+    from wxbot.services import build_services
+    from wxbot.simulator import WeChatSimulator, flask_transport
+    from wxbot import create_app
+
+    env = make_env(spare_redis.url, config_dir, tmp_path / "data2", WECHAT_API_BASE_URL=wechat_api.url)
+    env.update(env_overrides)
+    settings = Settings.from_env(env)
+    services = build_services(settings)
+    proc = None
+    try:
+        app = create_app(settings, services)
+        sim = WeChatSimulator(flask_transport(app.test_client()), settings.wechat_token)
+        spare_redis.stop()
+        fields = sim.text_fields(OPENID, "我支付成功了但是订单显示已过期 订单号 E2024061588888888 sk-live0123456789abcdefXYZ")
+        replies = [sim.send(fields) for _ in range(4)]
+        told = {r.content for r in replies}
+        assert len(told) == 1
+        text = told.pop()
+        assert "已收到" in text and "ACG508" in text
+        tid = next(w for w in text.replace("：", " ").replace("。", " ").split() if ID_RE.match(w))
+        other = sim.text(OTHER, "付款了key没有发给我")  # no order number: spooled as it is
+        assert "已收到" in other.content
+        spool = Path(settings.data_dir) / "tickets" / "spool.jsonl"
+        lines = spool.read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 5 and all(json.loads(x)["source"] for x in lines)
+        assert "sk-live0123456789abcdefXYZ" not in spool.read_text(encoding="utf-8")
+
+        from wxbot.tickets_worker import SpoolImport
+
+        task = SpoolImport(services)
+        with pytest.raises(redis.ConnectionError):
+            task.tick()  # still down: nothing lost
+        assert list(spool.parent.glob("spool-*.importing"))
+
+        proc = _start_redis_on(spare_redis.port, tmp_path / "redis-again")
+        services.breaker.reset()
+        assert task.tick() is True
+        r = redis.Redis(port=spare_redis.port, decode_responses=True)
+        ids = r.zrange(keys.TICKETS_ALL, 0, -1)
+        assert len(ids) == 2 and tid in ids
+        rec = r.hgetall(keys.ticket(tid))
+        assert rec["order_no"] == "E2024061588888888" and rec["told_id"] == tid and rec["spooled"] == "1"
+        assert rec["category"] == "expired_after_paying" and "sk-live****fXYZ" in rec["description"]
+        assert r.xlen(keys.TICKETS_STREAM) == 2
+        assert not list(spool.parent.glob("spool*.importing")) and not spool.exists()
+        # Importing again (a crash before the file was deleted) is harmless.
+        (spool.parent / "spool-1-1.importing").write_text("\n".join(lines) + "\n{torn", encoding="utf-8")
+        task._next = 0
+        assert task.tick() is False
+        assert r.xlen(keys.TICKETS_STREAM) == 2
+        # Back to normal: WeChat's retry of the spooled message now finds the same ticket.
+        r.delete(keys.dedupe("m:" + str(fields["MsgId"])))
+        assert tid in sim.send(fields).content
+        assert len(r.zrange(keys.TICKETS_ALL, 0, -1)) == 2
+    finally:
+        services.close()
+        if proc is not None:
+            proc.terminate()
+            proc.wait(5)
+
+
+# -- support: # commands and CLI ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["safe"], indirect=True)
+def test_support_commands_in_wechat(sim, redis_client):
+    created = sim.text(OPENID, "没收到key 订单号 E2024061512121212")
+    tid = only_ticket(redis_client)["id"]
+    listing = sim.text(SUPPORT, "#工单")
+    assert tid in listing.content and "E2024061512121212" in listing.content
+    detail = sim.text(SUPPORT, f"#工单 {tid.lower()}")
+    assert "E2024061512121212" in detail.content and "deliveries" in detail.content
+    assert "用法" in sim.text(SUPPORT, "#回复").content
+    assert "没有找到" in sim.text(SUPPORT, "#回复 240101-ZZZZ 你好").content
+    ok = sim.text(SUPPORT, f"#回复 {tid} 已补发，请查收邮箱")
+    assert tid in ok.content
+    assert redis_client.hget(keys.ticket(tid), "status") == "replied"
+    assert json.loads(redis_client.lindex(keys.ticket_replies(tid), 0))["text"] == "已补发，请查收邮箱"
+    closed = sim.text(SUPPORT, f"#关闭 {tid} 已补发")
+    assert "已关闭" in closed.content
+    assert "早已关闭" in sim.text(SUPPORT, f"#关闭 {tid}").content
+    assert redis_client.hget(keys.ticket(tid), "close_note") == "已补发"
+    assert [j["k"] for j in stream_jobs(redis_client)] == ["new", "reply", "close"]
+    assert redis_client.scard(keys.tickets_open_of(OPENID)) == 0
+    # A follower typing a support command gets an ordinary answer, and nothing happens.
+    assert "ACG508" in sim.text(OPENID, f"#回复 {tid} 哈哈").content
+    assert redis_client.llen(keys.ticket_replies(tid)) == 1
+    assert created.content
+
+
+def test_cli_list_show_reply_close(services, settings, sim, redis_client):
+    sim.text(OPENID, "没收到key 订单号 E2024061534343434")
+    sim.text(OTHER, "重复扣款 订单号 E2024061556565656")
+    first, second = ticket_ids(redis_client)
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(main, ["tickets", *args], obj=CliContext(settings, services))
+
+    out = run("list")
+    assert out.exit_code == 0, out.output
+    lines = out.output.strip().splitlines()
+    assert [ln.split()[0] for ln in lines] == [second, first]
+    shown = run("show", first)
+    assert shown.exit_code == 0 and "E2024061534343434" in shown.output and OPENID not in shown.output
+    assert run("show", "240101-ZZZZ").exit_code == 1
+    assert run("reply", first, "已补发", "请查收").exit_code == 0
+    assert json.loads(redis_client.lindex(keys.ticket_replies(first), 0))["text"] == "已补发 请查收"
+    assert run("reply", "240101-ZZZZ", "x").exit_code == 1
+    closed = run("close", second, "--note", "已退款")
+    assert closed.exit_code == 0 and "closed" in closed.output
+    assert [ln.split()[0] for ln in run("list", "--status", "closed").output.splitlines()] == [second]
+    assert [ln.split()[0] for ln in run("list", "--status", "replied").output.splitlines()] == [first]
+    assert [ln.split()[0] for ln in run("list").output.splitlines()] == [first]
+    assert len(run("list", "--status", "all").output.splitlines()) == 2
+    assert run("list", "--status", "bogus").exit_code == 2

@@ -1,0 +1,228 @@
+"""The custom menu in ``config/menu.yaml`` (WeChat's menu JSON, as YAML), validated before it is pushed.
+
+Once the server URL is enabled in the MP console, the console's own menu and keyword replies stop
+working, so the bot owns the menu: ``wxbot menu push`` creates it through WeChat's API (needs a
+verified account; without one, followers type 密码 instead), ``wxbot menu show`` prints what WeChat
+currently has. Validation follows WeChat's documented limits so mistakes surface here, not as an
+errcode from WeChat.
+
+This module is listed in ``FEATURES`` only to contribute the ``menu`` command group (``cli``); its
+``register`` adds no routes (each feature handles its own click keys and records them in
+``services.extensions["menu_keys"]`` so ``push`` can warn about keys nobody answers).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+log = logging.getLogger(__name__)
+
+KEY_TYPES = {"click", "scancode_push", "scancode_waitmsg", "pic_sysphoto", "pic_photo_or_album", "pic_weixin",
+             "location_select"}
+ButtonType = Literal["click", "view", "miniprogram", "scancode_push", "scancode_waitmsg", "pic_sysphoto",
+                     "pic_photo_or_album", "pic_weixin", "location_select", "media_id", "view_limited",
+                     "article_id", "article_view_limited"]
+
+# errcodes of menu/create worth a sentence to the admin.
+HINTS = {
+    48001: "this account has no custom-menu API permission (subscription accounts need WeChat verification); "
+           "followers can still type 密码",
+    40016: "a top-level button count is invalid (1-3 allowed)",
+    40017: "a sub-button count is invalid (1-5 allowed)",
+    40018: "a button name is too long",
+    40019: "a button key is too long",
+    40023: "a sub-button type is invalid",
+    40054: "a sub-button url is invalid",
+    40055: "a button url is invalid",
+    40164: "this server's IP is not in the MP console's IP whitelist (基本配置 > IP白名单)",
+}
+
+
+class MenuError(Exception):
+    """The menu file is missing or breaks WeChat's rules; ``str()`` says where."""
+
+
+def _bytes(s: str) -> int:
+    return len(s.encode("utf-8"))
+
+
+class Button(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    type: ButtonType | None = None
+    key: str | None = None
+    url: str | None = None
+    media_id: str | None = None
+    article_id: str | None = None
+    appid: str | None = None
+    pagepath: str | None = None
+    sub_button: list["Button"] | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> "Button":
+        if not self.name.strip():
+            raise ValueError("name must not be empty")
+        if self.sub_button is not None:
+            if self.type is not None or self.key or self.url:
+                raise ValueError(f"{self.name}: a button with sub_button has only a name")
+            if not 1 <= len(self.sub_button) <= 5:
+                raise ValueError(f"{self.name}: 1-5 sub_button entries allowed")
+            return self
+        if self.type is None:
+            raise ValueError(f"{self.name}: needs a type (or sub_button)")
+        if self.type in KEY_TYPES and not self.key:
+            raise ValueError(f"{self.name}: type {self.type} needs a key")
+        if self.key is not None and _bytes(self.key) > 128:
+            raise ValueError(f"{self.name}: key longer than 128 bytes")
+        if self.type in ("view", "miniprogram"):
+            if not self.url or not self.url.startswith(("http://", "https://")) or _bytes(self.url) > 1024:
+                raise ValueError(f"{self.name}: type {self.type} needs an http(s) url of at most 1024 bytes")
+        if self.type == "miniprogram" and not (self.appid and self.pagepath):
+            raise ValueError(f"{self.name}: miniprogram needs appid and pagepath")
+        if self.type in ("media_id", "view_limited") and not self.media_id:
+            raise ValueError(f"{self.name}: type {self.type} needs media_id")
+        if self.type in ("article_id", "article_view_limited") and not self.article_id:
+            raise ValueError(f"{self.name}: type {self.type} needs article_id")
+        return self
+
+
+class Menu(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    button: list[Button]
+
+    @model_validator(mode="after")
+    def _limits(self) -> "Menu":
+        if not 1 <= len(self.button) <= 3:
+            raise ValueError("1-3 top-level buttons allowed")
+        seen: set[str] = set()
+        for top in self.button:
+            if _bytes(top.name) > 16:
+                raise ValueError(f"top-level name {top.name!r} is longer than 16 bytes (4 Chinese characters)")
+            for sub in top.sub_button or []:
+                if sub.sub_button is not None:
+                    raise ValueError(f"{sub.name}: menus nest only two levels")
+                if _bytes(sub.name) > 60:
+                    raise ValueError(f"sub-button name {sub.name!r} is longer than 60 bytes")
+        for b in self.buttons():
+            if b.key:
+                if b.key in seen:
+                    raise ValueError(f"key {b.key!r} is used twice")
+                seen.add(b.key)
+        return self
+
+    def buttons(self) -> list[Button]:
+        out = []
+        for top in self.button:
+            out.extend(top.sub_button if top.sub_button is not None else [top])
+        return out
+
+    def click_keys(self) -> set[str]:
+        return {b.key for b in self.buttons() if b.type == "click" and b.key}
+
+    def to_wechat(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+def menu_path(config_dir: Path) -> Path:
+    return Path(config_dir) / "menu.yaml"
+
+
+def load_menu(path: Path) -> Menu:
+    try:
+        with open(path, "rb") as fh:
+            raw = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise MenuError(f"{path}: not found") from None
+    except yaml.YAMLError as exc:
+        raise MenuError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    try:
+        return Menu.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        raise MenuError(f"{path}: {where + ': ' if where else ''}{msg}") from None
+
+
+def register(services) -> None:
+    """No routes: the menu is pushed by the CLI. A broken menu file is reported, never fatal."""
+    path = menu_path(services.settings.config_dir)
+    if path.exists():
+        try:
+            load_menu(path)
+        except MenuError as exc:
+            log.warning("menu file invalid (wxbot menu push would refuse it): %s", exc)
+
+
+# -- CLI: wxbot menu push|show ------------------------------------------------------------------
+
+def _services():
+    from .cli import CliContext
+
+    return click.get_current_context().ensure_object(CliContext).services
+
+
+def _api_error(exc) -> None:
+    hint = HINTS.get(exc.errcode)
+    click.echo(f"wxbot: WeChat refused: errcode={exc.errcode} {exc.errmsg}" + (f"\n  {hint}" if hint else ""), err=True)
+    raise SystemExit(1)
+
+
+@click.group("menu")
+def cli() -> None:
+    """Push config/menu.yaml to WeChat, or show WeChat's current menu."""
+
+
+@cli.command("push")
+@click.option("--dry-run", is_flag=True, help="Validate and print the JSON without calling WeChat.")
+def push(dry_run: bool) -> None:
+    """Validate config/menu.yaml and create it as the account's menu."""
+    from .cli import redis_errors_exit
+    from .wechat_api import WeChatAPIError
+
+    services = _services()
+    try:
+        menu = load_menu(menu_path(services.settings.config_dir))
+    except MenuError as exc:
+        click.echo(f"wxbot: {exc}", err=True)
+        raise SystemExit(2) from None
+    handled = services.extensions.get("menu_keys", set())
+    for key in sorted(menu.click_keys() - handled):
+        click.echo(f"warning: click key {key!r} has no handler; followers tapping it get the menu.unknown text",
+                   err=True)
+    body = menu.to_wechat()
+    if dry_run:
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    with redis_errors_exit():
+        try:
+            services.wechat_api.create_menu(body)
+        except WeChatAPIError as exc:
+            _api_error(exc)
+    log.info("menu pushed buttons=%d", len(menu.buttons()))
+    click.echo(f"menu pushed: {len(menu.button)} top-level, {len(menu.buttons())} clickable buttons")
+
+
+@cli.command("show")
+def show() -> None:
+    """Print the menu WeChat currently serves (console- or API-created)."""
+    from .cli import redis_errors_exit
+    from .wechat_api import WeChatAPIError
+
+    services = _services()
+    with redis_errors_exit():
+        try:
+            data = services.wechat_api.get_menu()
+        except WeChatAPIError as exc:
+            _api_error(exc)
+    if not data.get("is_menu_open", 1):
+        click.echo("(the account has no menu open)")
+    click.echo(json.dumps(data.get("selfmenu_info", data), ensure_ascii=False, indent=2))

@@ -1,0 +1,67 @@
+"""WeCom (企业微信) group robot: markdown and image messages.
+
+The robot URL carries its key in the query string, so it is never logged (``DeliveryError`` texts
+name no URL). WeCom answers HTTP 200 with ``{"errcode": ..., "errmsg": ...}``; anything but
+``errcode == 0`` is a failed attempt. Markdown content is capped at 4096 UTF-8 bytes by WeCom; images
+at 2 MB (JPG/PNG), sent base64-encoded with their MD5.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import httpx
+
+from .webhook import DeliveryError, post_with_deadline
+
+MARKDOWN_LIMIT = 4096  # bytes of UTF-8, WeCom's limit for markdown.content
+IMAGE_LIMIT = 2 * 1024 * 1024  # bytes before base64
+# errcodes that will not get better by retrying the same request (bad key, bad payload).
+PERMANENT_ERRCODES = {40008, 40058, 93000, 93004, 300005}
+
+
+def clip_utf8(text: str, limit: int) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[: max(0, limit - 3)].decode("utf-8", "ignore") + "…"
+
+
+def markdown_payload(content: str, limit: int = MARKDOWN_LIMIT) -> dict:
+    return {"msgtype": "markdown", "markdown": {"content": clip_utf8(content, limit)}}
+
+
+def image_payload(data: bytes) -> dict:
+    if len(data) > IMAGE_LIMIT:
+        raise DeliveryError(f"image of {len(data)} bytes is over WeCom's {IMAGE_LIMIT} limit", retryable=False)
+    return {"msgtype": "image",
+            "image": {"base64": base64.b64encode(data).decode("ascii"), "md5": hashlib.md5(data).hexdigest()}}
+
+
+def send(client: httpx.Client, url: str, payload: dict, deadline: float) -> dict:
+    """POST one robot message within ``deadline`` seconds; raise DeliveryError unless errcode is 0."""
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    resp = post_with_deadline(client, url, body, {"Content-Type": "application/json; charset=utf-8"}, deadline)
+    if not 200 <= resp.status < 300:
+        raise DeliveryError(f"HTTP {resp.status}", status=resp.status,
+                            retryable=resp.status >= 500 or resp.status == 429)
+    try:
+        data = resp.json()
+    except ValueError:
+        raise DeliveryError("answer is not JSON", status=resp.status) from None
+    errcode = data.get("errcode") if isinstance(data, dict) else None
+    if errcode != 0:
+        code = errcode if isinstance(errcode, int) else -1
+        raise DeliveryError(f"errcode={errcode} errmsg={str(data.get('errmsg', ''))[:80] if isinstance(data, dict) else ''}",
+                            status=resp.status, retryable=code not in PERMANENT_ERRCODES)
+    return data
+
+
+def send_markdown(client: httpx.Client, url: str, content: str, deadline: float,
+                  limit: int = MARKDOWN_LIMIT) -> dict:
+    return send(client, url, markdown_payload(content, limit), deadline)
+
+
+def send_image(client: httpx.Client, url: str, data: bytes, deadline: float) -> dict:
+    return send(client, url, image_payload(data), deadline)

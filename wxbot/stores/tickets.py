@@ -1,0 +1,389 @@
+"""Order-issue tickets in Redis: one record per ticket, a Stream of delivery jobs, and a local spool.
+
+Every state change that creates work for the worker (a new ticket, a screenshot added later, a support
+reply, a close) is ONE Lua script that writes the record *and* appends the job to the Stream, keyed by
+the id of the message or command that caused it, so a retried or concurrent duplicate never does it
+twice. The worker (``wxbot.tickets_worker``) consumes the Stream with a consumer group and records
+per-job, per-channel delivery state in ``keys.ticket_deliveries(id)``.
+
+When Redis is unreachable at intake, reports are appended to a spool file under ``WXBOT_DATA_DIR``
+(one fsynced JSON line each, carrying the message's dedupe id and the ticket id the follower was
+told) and moved into Redis by the worker later, idempotently.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import redis
+
+from . import keys
+
+log = logging.getLogger(__name__)
+
+# China has no DST: ticket ids carry the local date support and followers see.
+CHINA_TZ = timezone(timedelta(hours=8))
+# No 0/O, 1/I/L, U: nothing that is misread when said aloud or typed from a screenshot.
+ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+ID_RE = re.compile(r"^\d{6}-[" + ID_ALPHABET + r"]{4,6}$")
+
+STATUS_OPEN = "open"
+STATUS_REPLIED = "replied"
+STATUS_CLOSED = "closed"
+STATUSES = (STATUS_OPEN, STATUS_REPLIED, STATUS_CLOSED)
+
+# Something that looks like an OpenAI-style API key: sk-..., sk-proj-...
+_KEY_RE = re.compile(r"sk-[A-Za-z0-9][A-Za-z0-9_\-]{7,}")
+
+
+def mask_secrets(text: str) -> str:
+    """Mask anything like an API key (``sk-…``), keeping enough characters for support to identify it.
+
+    ``sk-abcd1234efgh5678wxyz`` becomes ``sk-abcd****wxyz``; short ones keep two characters.
+    """
+    if not text or "sk-" not in text:
+        return text
+
+    def repl(m: re.Match) -> str:
+        body = m.group(0)[3:]
+        if len(body) >= 12:
+            return f"sk-{body[:4]}****{body[-4:]}"
+        return f"sk-{body[:2]}****"
+
+    return _KEY_RE.sub(repl, text)
+
+
+def new_ticket_id(now: float | None = None, length: int = 4) -> str:
+    """``YYMMDD-XXXX`` (China date + random base-30), e.g. ``250615-K7M3``; collisions are checked."""
+    day = datetime.fromtimestamp(time.time() if now is None else now, CHINA_TZ).strftime("%y%m%d")
+    return day + "-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
+
+
+def normalize_id(text: str) -> str:
+    """What support typed -> the canonical id (upper case, no spaces, full-width dash accepted)."""
+    return text.strip().upper().replace(" ", "").replace("－", "-").replace("—", "-")
+
+
+def looks_like_id(text: str) -> bool:
+    return bool(ID_RE.match(normalize_id(text)))
+
+
+def format_time(ts: float | str | None) -> str:
+    if ts in (None, ""):
+        return "-"
+    return datetime.fromtimestamp(float(ts), CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+# -- Lua ------------------------------------------------------------------------------------------
+
+_CREATE = """
+local src = redis.call('GET', KEYS[2])
+if src then return {'dup', src} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'collision', ''} end
+if ARGV[8] == '1' then
+  local open = redis.call('SCARD', KEYS[5])
+  if open >= tonumber(ARGV[3]) then return {'limit_open', tostring(open)} end
+  local rate = tonumber(redis.call('GET', KEYS[6]) or '0')
+  if rate >= tonumber(ARGV[4]) then return {'limit_rate', tostring(rate)} end
+end
+local fields = {}
+for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+local n = redis.call('INCR', KEYS[6])
+if n == 1 then redis.call('EXPIRE', KEYS[6], ARGV[9]) end
+redis.call('SADD', KEYS[5], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[7], ARGV[2], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[5])
+redis.call('XADD', KEYS[3], '*', 't', ARGV[1], 'k', 'new', 'r', '')
+if ARGV[6] == '' then
+  redis.call('DEL', KEYS[8])
+elseif ARGV[6] ~= '=' then
+  redis.call('SET', KEYS[8], ARGV[6], 'EX', ARGV[7])
+end
+return {'ok', ARGV[1]}
+"""
+
+_ATTACH = """
+local src = redis.call('GET', KEYS[2])
+if src then return {'dup', src} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+local n = redis.call('HINCRBY', KEYS[1], 'nshots', 1)
+if n > tonumber(ARGV[3]) then
+  redis.call('HINCRBY', KEYS[1], 'nshots', -1)
+  return {'limit', tostring(n - 1)}
+end
+redis.call('HSET', KEYS[1], 'shot:' .. n, ARGV[1], 'updated_at', ARGV[6])
+redis.call('SET', KEYS[2], tostring(n), 'EX', ARGV[2])
+redis.call('XADD', KEYS[3], '*', 't', ARGV[7], 'k', 'shot', 'r', tostring(n))
+if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[5]) end
+return {'ok', tostring(n)}
+"""
+
+_REPLY = """
+local src = redis.call('GET', KEYS[2])
+if src then return {'dup', src} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+local n = redis.call('RPUSH', KEYS[4], ARGV[1])
+if redis.call('HGET', KEYS[1], 'status') ~= 'closed' then
+  redis.call('HSET', KEYS[1], 'status', 'replied')
+end
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
+redis.call('SET', KEYS[2], tostring(n), 'EX', ARGV[2])
+redis.call('XADD', KEYS[3], '*', 't', ARGV[4], 'k', 'reply', 'r', tostring(n))
+return {'ok', tostring(n)}
+"""
+
+_CLOSE = """
+local src = redis.call('GET', KEYS[2])
+if src then return {'dup', src} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+if redis.call('HGET', KEYS[1], 'status') == 'closed' then return {'already', ''} end
+redis.call('HSET', KEYS[1], 'status', 'closed', 'closed_at', ARGV[1], 'updated_at', ARGV[1], 'close_note', ARGV[2])
+redis.call('SREM', KEYS[4], ARGV[3])
+redis.call('SET', KEYS[2], 'closed', 'EX', ARGV[4])
+redis.call('XADD', KEYS[3], '*', 't', ARGV[3], 'k', 'close', 'r', '')
+return {'ok', ''}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """Outcome of a write: ``status`` is ok / dup / collision / limit_open / limit_rate / missing /
+    already / limit; ``value`` the ticket id (create), the item number (reply, screenshot) or a count."""
+
+    status: str
+    value: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_open: int
+    max_per_hour: int
+    source_ttl: int  # seconds a message id -> ticket mapping is kept (idempotency window)
+    dialog_ttl: int
+
+
+class TicketStore:
+    """Ticket records, indexes and delivery jobs. Every method is one round trip unless noted."""
+
+    def __init__(self, client: redis.Redis, limits: Limits):
+        self.r = client
+        self.limits = limits
+        self._create = client.register_script(_CREATE)
+        self._attach = client.register_script(_ATTACH)
+        self._reply = client.register_script(_REPLY)
+        self._close = client.register_script(_CLOSE)
+
+    # -- writes ----------------------------------------------------------------------------------
+    def create(self, ticket_id: str, openid: str, source: str, fields: dict[str, Any], now: float,
+               dialog_after: str = "", check_limits: bool = True, attempts: int = 5) -> Result:
+        """Write the record, index it, count it, enqueue its delivery and set/clear the follower's
+        dialogue state (``dialog_after``: JSON to set, "" to delete, "=" to leave), atomically. The same ``source`` (message dedupe id) always yields the same
+        ticket. On an id collision a fresh id is drawn (the returned value is the id used)."""
+        record = dict(fields)
+        record.update(id=ticket_id, openid=openid, source=source, status=STATUS_OPEN,
+                      created_at=repr(now), updated_at=repr(now))
+        for _ in range(attempts):
+            record["id"] = ticket_id
+            flat: list[str] = []
+            for k, v in record.items():
+                flat += [k, "" if v is None else str(v)]
+            status, value = self._create(
+                keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
+                      keys.tickets_of(openid), keys.tickets_open_of(openid), keys.tickets_rate(openid),
+                      keys.TICKETS_ALL, keys.dialog(openid)],
+                args=[ticket_id, repr(now), self.limits.max_open, self.limits.max_per_hour, self.limits.source_ttl,
+                      dialog_after, self.limits.dialog_ttl, "1" if check_limits else "0", 3600, *flat],
+            )
+            if status != "collision":
+                return Result(status, value)
+            ticket_id = new_ticket_id(now, length=4 + (_ % 3))
+        return Result("collision")
+
+    def add_screenshot(self, ticket_id: str, source: str, shot: dict, now: float, max_shots: int,
+                       openid: str = "", dialog_after: str = "") -> Result:
+        status, value = self._attach(
+            keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
+                  keys.dialog(openid) if openid else keys.ticket_source(source + ":d")],
+            args=[json.dumps(shot, ensure_ascii=False), self.limits.source_ttl, max_shots, dialog_after,
+                  self.limits.dialog_ttl, repr(now), ticket_id],
+        )
+        return Result(status, value)
+
+    def add_reply(self, ticket_id: str, text: str, by: str, source: str, now: float) -> Result:
+        entry = json.dumps({"at": now, "by": by, "text": text}, ensure_ascii=False)
+        status, value = self._reply(
+            keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
+                  keys.ticket_replies(ticket_id)],
+            args=[entry, self.limits.source_ttl, repr(now), ticket_id],
+        )
+        return Result(status, value)
+
+    def close(self, ticket_id: str, source: str, now: float, note: str = "") -> Result:
+        openid = self.r.hget(keys.ticket(ticket_id), "openid")
+        if openid is None:
+            return Result("missing")
+        status, value = self._close(
+            keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
+                  keys.tickets_open_of(openid)],
+            args=[repr(now), note, ticket_id, self.limits.source_ttl],
+        )
+        return Result(status, value)
+
+    def update_screenshot(self, ticket_id: str, n: int, shot: dict) -> None:
+        self.r.hset(keys.ticket(ticket_id), f"shot:{n}", json.dumps(shot, ensure_ascii=False))
+
+    # -- reads -----------------------------------------------------------------------------------
+    def get(self, ticket_id: str) -> dict[str, str] | None:
+        data = self.r.hgetall(keys.ticket(ticket_id))
+        return data or None
+
+    def screenshots(self, record: dict[str, str]) -> dict[int, dict]:
+        out = {}
+        for k, v in record.items():
+            if k.startswith("shot:"):
+                try:
+                    out[int(k[5:])] = json.loads(v)
+                except ValueError:
+                    continue
+        return dict(sorted(out.items()))
+
+    def replies(self, ticket_id: str) -> list[dict]:
+        return [json.loads(x) for x in self.r.lrange(keys.ticket_replies(ticket_id), 0, -1)]
+
+    def reply(self, ticket_id: str, n: int) -> dict | None:
+        raw = self.r.lindex(keys.ticket_replies(ticket_id), n - 1)
+        return json.loads(raw) if raw else None
+
+    def many(self, ids: Iterable[str]) -> list[dict[str, str]]:
+        ids = list(ids)
+        if not ids:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ids:
+            pipe.hgetall(keys.ticket(tid))
+        return [rec for rec in pipe.execute() if rec]
+
+    def of_follower(self, openid: str, limit: int) -> list[dict[str, str]]:
+        return self.many(self.r.zrevrange(keys.tickets_of(openid), 0, limit - 1))
+
+    def recent(self, limit: int, scan: int = 1000) -> list[dict[str, str]]:
+        return self.many(self.r.zrevrange(keys.TICKETS_ALL, 0, scan - 1))[:limit] if limit else []
+
+    def counts_of(self, openid: str) -> tuple[int, int]:
+        """(open tickets, tickets this hour) of a follower: the intake pre-check (creation re-checks)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.scard(keys.tickets_open_of(openid))
+        pipe.get(keys.tickets_rate(openid))
+        open_, rate = pipe.execute()
+        return int(open_), int(rate or 0)
+
+    # -- delivery state --------------------------------------------------------------------------
+    def deliveries(self, ticket_id: str) -> dict[str, dict]:
+        raw = self.r.hgetall(keys.ticket_deliveries(ticket_id))
+        return {k: json.loads(v) for k, v in raw.items()}
+
+    def dead_ids(self) -> list[str]:
+        return self.r.zrange(keys.TICKETS_DEAD, 0, -1)
+
+    def requeue(self, ticket_id: str) -> int:
+        """Reset dead-lettered channels of a ticket to pending and enqueue their jobs again.
+
+        Returns the number of jobs enqueued. Channels already delivered stay delivered.
+        """
+        state = self.deliveries(ticket_id)
+        jobs: dict[str, list[str]] = {}
+        for field, st in state.items():
+            if st.get("s") == "dead":
+                job, _, channel = field.partition("|")
+                jobs.setdefault(job, []).append(field)
+        pipe = self.r.pipeline(transaction=True)
+        for job, fields in jobs.items():
+            for field in fields:
+                old = state[field]
+                pipe.hset(keys.ticket_deliveries(ticket_id), field,
+                          json.dumps({"s": "pending", "a": 0, "n": 0, "e": old.get("e", ""), "requeued": time.time()}))
+            kind, ref = split_job(job)
+            pipe.xadd(keys.TICKETS_STREAM, {"t": ticket_id, "k": kind, "r": ref})
+        pipe.zrem(keys.TICKETS_DEAD, ticket_id)
+        pipe.execute()
+        return len(jobs)
+
+
+def job_name(kind: str, ref: str) -> str:
+    return f"{kind}{ref}" if ref else kind
+
+
+def split_job(job: str) -> tuple[str, str]:
+    kind = job.rstrip("0123456789")
+    return kind, job[len(kind):]
+
+
+# -- spool ------------------------------------------------------------------------------------------
+
+class Spool:
+    """Reports taken while Redis was unreachable: ``<data_dir>/tickets/spool.jsonl``, one JSON line each.
+
+    Appends hold an exclusive ``flock`` (several gunicorn workers may append) and are fsynced before
+    the follower is told the report was received. The importer first renames the file (so new
+    appends start a fresh one), then imports each line idempotently by its dedupe id, then deletes it;
+    a crash in between leaves the ``.importing`` file, which the next run finishes.
+    """
+
+    def __init__(self, data_dir: Path):
+        self.dir = Path(data_dir) / "tickets"
+        self.path = self.dir / "spool.jsonl"
+        self.lock_path = self.dir / "spool.lock"
+
+    def append(self, record: dict) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def pending_files(self) -> list[Path]:
+        """Move the live spool aside (if it has data) and return every file waiting for import."""
+        if not self.dir.exists():
+            return []
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.lock_path, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if self.path.exists() and self.path.stat().st_size > 0:
+                    dest = self.dir / f"spool-{time.time_ns()}-{os.getpid()}.importing"
+                    os.rename(self.path, dest)
+        return sorted(self.dir.glob("spool-*.importing"))
+
+    @staticmethod
+    def read(path: Path) -> list[dict]:
+        out = []
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                try:
+                    rec = json.loads(raw)
+                except ValueError:
+                    # A torn last line (crash mid-append, never acknowledged to the follower).
+                    log.warning("spool line skipped: not JSON file=%s line=%d", path.name, lineno)
+                    continue
+                if isinstance(rec, dict) and rec.get("source") and rec.get("openid"):
+                    out.append(rec)
+        return out
