@@ -216,7 +216,7 @@ def precheck(port: int, workload: Workload) -> None:
 def run_wrk(port: int, req_file: Path, duration: float, conns: int, threads: int, marker: str) -> dict:
     env = dict(os.environ, WXBENCH_REQUESTS=str(req_file), WXBENCH_THREADS=str(threads), WXBENCH_MARKER=marker)
     out = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{duration}s", "--timeout", "5s",
+        ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{max(1, round(duration))}s", "--timeout", "5s",
          "-s", str(ROOT / "bench" / "wrk_replay.lua"), f"http://127.0.0.1:{port}/"],
         env=env, capture_output=True, text=True, timeout=duration + 60,
     ).stdout

@@ -107,5 +107,17 @@ def test_logconfig_drops_third_party_urls_and_keeps_our_lines():
         handler.handle(record)
     out = stream.getvalue()
     assert WECOM_KEY in out and out.count("\n") == 1  # only wxbot.test's own line passed
-    logconfig.configure_logging("INFO")
-    assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, getattr(root, "_wxbot_configured", False),
+             logging.getLogger("httpx").level)
+    try:
+        root._wxbot_configured = False
+        logconfig.configure_logging("INFO")
+        assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
+        ours = [h for h in root.handlers if h not in saved[0]]
+        assert len(ours) == 1 and any(isinstance(f, logconfig._RedactQuery) for f in ours[0].filters)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        root._wxbot_configured = saved[2]
+        logging.getLogger("httpx").setLevel(saved[3])

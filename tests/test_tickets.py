@@ -18,7 +18,6 @@ from conftest import SUPPORT, make_env
 from servers import LocalHTTPServer
 from wxbot.cli import CliContext, main
 from wxbot.features import tickets as feat
-from wxbot.pipeline import handle_message
 from wxbot.protocol import to_message
 from wxbot.redisconn import redis_server_binary
 from wxbot.settings import Settings

@@ -41,11 +41,10 @@ from . import metrics
 from .alerts import alert
 from .notifiers import wecom
 from .notifiers.webhook import DeliveryError, post_signed_json
-from .redisconn import REDIS_ERRORS
 from .router import hash_openid
 from .services import Services
 from .stores import keys
-from .stores.tickets import CHINA_TZ, format_time, job_name, split_job
+from .stores.tickets import CHINA_TZ, format_time, job_name
 from .wechat_api import CS_WINDOW_ERRORS, WeChatAPIError
 
 log = logging.getLogger(__name__)

@@ -53,8 +53,8 @@ def send(client: httpx.Client, url: str, payload: dict, deadline: float) -> dict
     errcode = data.get("errcode") if isinstance(data, dict) else None
     if errcode != 0:
         code = errcode if isinstance(errcode, int) else -1
-        raise DeliveryError(f"errcode={errcode} errmsg={str(data.get('errmsg', ''))[:80] if isinstance(data, dict) else ''}",
-                            status=resp.status, retryable=code not in PERMANENT_ERRCODES)
+        # errmsg is not kept: WeCom's hints may echo request details.
+        raise DeliveryError(f"errcode={errcode}", status=resp.status, retryable=code not in PERMANENT_ERRCODES)
     return data
 
 

