@@ -126,7 +126,7 @@ def test_slow_clients_do_not_stall_replies(server, gsim):
             s.close()
 
 
-def test_timeouts_are_below_wechats_5_seconds():
+def test_timeouts_are_below_wechats_5_seconds(tmp_path):
     import subprocess
     import sys
 
@@ -135,7 +135,7 @@ def test_timeouts_are_below_wechats_5_seconds():
             "print(c.timeout, c.graceful_timeout, c.worker_class, c.threads, c.preload_app, "
             "b['webhook']['reply_deadline'], b['redis']['socket_timeout'], c.access_log_format)")
     out = subprocess.run([sys.executable, "-c", "import sys; " + code, str(CONFIG_DIR / "bot.yaml")],
-                         env=clean_env({}), capture_output=True, text=True, timeout=30, check=True).stdout.split()
+                         env=clean_env({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "m")}), capture_output=True, text=True, timeout=30, check=True).stdout.split()
     timeout, graceful, worker_class, threads, preload, deadline, redis_timeout = out[:7]
     assert int(timeout) < 5 and float(deadline) < 5 and float(redis_timeout) < 1
     assert int(graceful) >= 5 and worker_class == "gthread" and int(threads) >= 16 and preload == "True"
@@ -186,10 +186,12 @@ ENTRY_POINTS = {
 }
 
 
-def run_entry(name: str, env: dict):
+def run_entry(name: str, env: dict, tmp_path):
     import subprocess
     import sys
 
+    # As from a shared .env: only gunicorn may use it (the worker and CLI used to crash on a missing dir).
+    env = dict(env, PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
     if ENTRY_POINTS[name] is None:
         return subprocess.run([sys.executable, "-m", "gunicorn", "-c", "python:wxbot.gunicorn_conf", "--bind",
                                "127.0.0.1:0", "wxbot:create_app()"], env=clean_env(env), capture_output=True,
@@ -201,7 +203,7 @@ def run_entry(name: str, env: dict):
 def test_every_entry_point_fails_fast_with_one_line(name, redis_server, tmp_path):
     env = make_env(redis_server, CONFIG_DIR, tmp_path / "data", WECHAT_TOKEN="bad token")
     started = time.monotonic()
-    proc = run_entry(name, env)
+    proc = run_entry(name, env, tmp_path)
     assert time.monotonic() - started < 15
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines() == [BAD_TOKEN_LINE]
@@ -212,7 +214,7 @@ def test_every_entry_point_fails_fast_with_one_line(name, redis_server, tmp_path
 def test_broken_config_file_stops_the_process_with_one_line(name, redis_server, tmp_path, config_dir):
     (config_dir / "bot.yaml").write_text("webhook:\n  reply_deadline: soon\n", encoding="utf-8")
     env = make_env(redis_server, config_dir, tmp_path / "data")
-    proc = run_entry(name, env)
+    proc = run_entry(name, env, tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("wxbot: configuration error: ") and "bot.yaml" in lines[0]

@@ -43,6 +43,7 @@ _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
     tempfile.gettempdir(), f"wxbot-metrics-{os.getpid()}"
 )
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+os.environ["WXBOT_GUNICORN"] = "1"  # wxbot.metrics uses the directory only in gunicorn's processes
 # Start from an empty directory (stale files of an earlier run would be added to the totals). It must
 # exist before the app is preloaded: prometheus_client creates its files when the metrics are defined.
 shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -12,6 +12,13 @@ import json
 import os
 import time
 
+# Only gunicorn's web workers share a multiprocess directory (the shipped gunicorn config sets it up
+# and marks its processes). The background worker and the CLI keep counters in memory and push them
+# through Redis: with the variable inherited from a shared .env they would crash on a missing
+# directory, or be counted twice. prometheus_client reads the variable when it is first imported.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and os.environ.get("WXBOT_GUNICORN") != "1":
+    del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import REGISTRY
 from prometheus_client import multiprocess
