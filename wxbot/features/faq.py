@@ -126,6 +126,12 @@ class FaqBase:
         return sep.join(e.topic for e in faq.topics[: self.cfg.topics_shown])
 
 
+def _count(ctx: Ctx, result: str) -> None:
+    """Count a lookup once per message: a WeChat retry re-renders the reply but is not a new question."""
+    if ctx.claim is None or not ctx.claim.duplicate:
+        metrics.FAQ.labels(result).inc()
+
+
 def _is_question(msg: Message) -> bool:
     return msg.type in ("text", "voice") and bool(msg.text.strip())
 
@@ -153,21 +159,21 @@ def register(services: Services) -> None:
     def answer(msg: Message, ctx: Ctx) -> str:
         res = base.result(msg, ctx)
         if res.kind == "answer" and res.entry is not None:
-            metrics.FAQ.labels("answered").inc()
+            _count(ctx, "answered")
             ctx.outcome = "answered"
             log.info("faq entry=%s score=%.1f", res.entry.id, res.score)
             return res.entry.answer
         if res.kind == "ambiguous":
-            metrics.FAQ.labels("ambiguous").inc()
+            _count(ctx, "ambiguous")
             ctx.outcome = "ambiguous"
             options = "\n".join(ctx.text("faq.option", topic=e.topic, question=e.question)
                                 for e, _ in res.candidates)
             return ctx.text("faq.which_one", options=options)
         if res.kind == "greeting":
-            metrics.FAQ.labels("greeting").inc()
+            _count(ctx, "greeting")
             ctx.outcome = "greeting"
             return ctx.text("faq.greeting", topics=base.topics(ctx))
-        metrics.FAQ.labels("unmatched").inc()
+        _count(ctx, "unmatched")
         ctx.outcome = "unmatched"
         _count_unmatched(msg, ctx)
         # The generic fallback (top-level `fallback` text) lists topics and the human contact; it may
