@@ -46,12 +46,51 @@ def drive(app, requests: list[tuple[str, bytes]]) -> float:
     return (time.process_time() - t) / len(requests) * 1e6
 
 
+def breakdown(app, requests) -> None:
+    """Wrap the main steps with CPU timers (process_time) and drive the app once more."""
+    import logging
+
+    from wxbot import pipeline, protocol, webhook
+    from wxbot.stores import dedupe
+
+    totals: dict[str, float] = {}
+
+    def timed(owner, name, label):
+        fn = getattr(owner, name)
+
+        def wrapper(*a, **kw):
+            t = time.process_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                totals[label] = totals.get(label, 0.0) + time.process_time() - t
+
+        setattr(owner, name, wrapper)
+        return fn
+
+    originals = [
+        (dedupe.DedupeStore, "claim", timed(dedupe.DedupeStore, "claim", "redis claim (EVALSHA)")),
+        (webhook, "handle_message", timed(webhook, "handle_message", "pipeline incl. claim")),
+        (webhook, "parse_xml", timed(webhook, "parse_xml", "parse_xml")),
+        (webhook, "check_query", timed(webhook, "check_query", "check_query")),
+        (webhook, "render_text_reply", timed(webhook, "render_text_reply", "render reply")),
+        (logging.Logger, "info", timed(logging.Logger, "info", "logging")),
+    ]
+    total = drive(app, requests) * len(requests) / 1e6
+    for owner, name, fn in originals:
+        setattr(owner, name, fn)
+    print(f"breakdown over {len(requests)} requests (µs CPU per request; total {total / len(requests) * 1e6:.0f}):")
+    for label, secs in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:28s} {secs / len(requests) * 1e6:7.1f}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--workload", default="password_text", choices=list(bench.WORKLOADS))
     p.add_argument("--n", type=int, default=20000)
     p.add_argument("--profile", default="cprofile", choices=["cprofile", "pyinstrument", "none"])
     p.add_argument("--redis-url")
+    p.add_argument("--breakdown", action="store_true", help="CPU per request of the main steps")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="wxprof-"))
     proc = None
@@ -89,6 +128,8 @@ def main() -> int:
     print(f"{w.name}: in-process CPU/request: floor {floor_us:.0f} µs, bot {bot_us:.0f} µs, "
           f"ratio {bot_us / floor_us:.2f}× (no server, no sockets: not the benchmark's figure)")
     rest = reqs[200 + args.n:]
+    if args.breakdown:
+        breakdown(app, rest)
     if args.profile == "cprofile":
         import cProfile
         import pstats

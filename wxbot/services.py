@@ -1,6 +1,7 @@
 """Everything a request, the worker or the CLI needs, built once per process from Settings."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import logging
@@ -66,8 +67,9 @@ class Services:
     def webhook_cfg(self) -> WebhookConfig:
         return self.bot.section("webhook")
 
-    @property
+    @functools.cached_property
     def log_salt(self) -> bytes:
+        """Key for hashing openids in logs and outbound payloads (per account, computed once)."""
         return hashlib.sha256(b"wxbot-log:" + self.settings.wechat_token.encode()).digest()
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_plus, unquote_to_bytes
 
 from flask import Blueprint, Response, current_app, request
 
@@ -52,12 +52,34 @@ class _TooLarge(Exception):
 
 
 def _read_body(limit: int) -> bytes:
-    """Read at most ``limit`` bytes from the stream, refusing more (chunked bodies included)."""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise _TooLarge()
-    stream = request.stream
-    chunks: list[bytes] = []
+    """Read at most ``limit`` bytes of the body, refusing more (chunked bodies included).
+
+    Reads ``wsgi.input`` directly: the servers wxbot runs on (gunicorn, Werkzeug's) decode chunked
+    bodies there and end the stream at the end of the body. Werkzeug's ``MAX_CONTENT_LENGTH`` is not
+    used because it silently truncates a chunked body instead of refusing it.
+    """
+    environ = request.environ
+    length = environ.get("CONTENT_LENGTH")
+    stream = environ["wsgi.input"]
+    if length:
+        try:
+            n = int(length)
+        except ValueError:
+            raise _TooLarge() from None
+        if n > limit or n < 0:
+            raise _TooLarge()
+        chunks = [stream.read(n)]
+        total = len(chunks[0])
+        while total < n:  # a short read: keep reading until the declared length or EOF
+            chunk = stream.read(n - total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)
+    if not (environ.get("wsgi.input_terminated") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()):
+        return b""  # no length and no end marker: treat as empty rather than block
+    chunks = []
     total = 0
     while True:
         chunk = stream.read(min(65536, limit + 1 - total))
@@ -68,6 +90,21 @@ def _read_body(limit: int) -> bytes:
         if total > limit:
             raise _TooLarge()
     return b"".join(chunks)
+
+
+def _query(environ: dict) -> dict[str, str]:
+    """The query string as a plain dict (first value wins); cheaper than Werkzeug's MultiDict."""
+    out: dict[str, str] = {}
+    qs = environ.get("QUERY_STRING", "")
+    if not qs:
+        return out
+    for part in qs.split("&"):
+        key, sep, value = part.partition("=")
+        if "%" in part or "+" in part:
+            key, value = unquote_plus(key), unquote_plus(value)
+        if key not in out:
+            out[key] = value
+    return out
 
 
 def _raw_arg(name: str) -> bytes | None:
@@ -103,8 +140,9 @@ def receive() -> Response:
     except _TooLarge:
         log.info("wechat request refused status=413 reason=body too large")
         return _plain(b"request body too large", 413)
+    args = _query(request.environ)
     try:
-        timestamp, nonce = check_query(request.args, settings.wechat_token, cfg.timestamp_window)
+        timestamp, nonce = check_query(args, settings.wechat_token, cfg.timestamp_window)
     except SignatureError as exc:
         return _forbidden(str(exc))
 
@@ -119,7 +157,7 @@ def receive() -> Response:
             encrypt = outer.get("Encrypt") or ""
             if not encrypt:
                 return _forbidden("no Encrypt in a safe-mode request")
-            check_msg_signature(request.args.get("msg_signature", ""), settings.wechat_token, timestamp, nonce, encrypt)
+            check_msg_signature(args.get("msg_signature", ""), settings.wechat_token, timestamp, nonce, encrypt)
             body = envelope.decrypt(encrypt)
         msg = to_message(parse_xml(body))
     except SignatureError as exc:
