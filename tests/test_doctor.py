@@ -8,7 +8,7 @@ import pytest
 from conftest import AES_KEY, RedisProcess, make_env
 from procs import run_cli
 from servers import LocalHTTPServer
-from wxbot import doctor
+from wxbot import doctor, redisconn
 
 SECRET = "0123456789abcdef0123456789abcdef"
 WECOM_KEY = "wecom-key-693a91f6"
@@ -58,6 +58,21 @@ def good_env(spare_redis, config_dir, tmp_path, wechat_api):
     return make_env(spare_redis.url, config_dir, tmp_path / "data", safe=True,
                     WECHAT_APP_SECRET=SECRET, WECHAT_API_BASE_URL=wechat_api.url,
                     WXBOT_WECOM_WEBHOOK_URL=f"{wechat_api.url}/cgi-bin/webhook/send?key={WECOM_KEY}")
+
+
+@pytest.fixture(autouse=True)
+def no_embedded_redis_left(tmp_path):
+    """Whatever a test (or a regression of the doctor) starts in its data dir is stopped afterwards:
+    an embedded redis-server is a daemon and would outlive pytest."""
+    yield
+    data = tmp_path / "data"
+    redisconn.stop_embedded_server(data)
+    pid = redisconn._server_pid(data.resolve())
+    if pid is not None:  # hung, or shutting down too slowly
+        import os
+        import signal
+
+        os.kill(pid, signal.SIGKILL)
 
 
 def run(env: dict, strict: bool = False) -> tuple[int, list[str]]:
@@ -259,3 +274,67 @@ def test_cli_exit_status_and_no_traceback(good_env):
     good = run_cli(["doctor"], good_env)
     assert good.returncode == 0, good.stdout + good.stderr
     assert good.stdout.strip().splitlines()[-1].startswith("All ")
+
+
+def _embedded_env(good_env) -> dict:
+    return {k: v for k, v in good_env.items() if k != "REDIS_URL"}
+
+
+@pytest.mark.parametrize("changes,fix", [
+    ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"),
+    ({"REDIS_URL": None, "REDIS_SENTINELS": "127.0.0.1:26379"}, "REDIS_SENTINEL_MASTER"),
+    ({"REDIS_URL": None, "REDIS_SENTINELS": "no-port", "REDIS_SENTINEL_MASTER": "mymaster"}, "REDIS_SENTINELS"),
+], ids=["bad-url", "sentinels-without-master", "bad-sentinels"])
+def test_invalid_redis_settings_are_not_checked_and_start_nothing(good_env, tmp_path, changes, fix):
+    env = dict(good_env, **{k: v for k, v in changes.items() if v is not None})
+    env = {k: v for k, v in env.items() if changes.get(k, "") is not None}
+    status, lines = run(env)
+    text = "\n".join(lines)
+    assert status == 1
+    assert line(lines, "Redis") == f"✗ Redis: not checked (fix {fix} first)", text
+    assert not [ln for ln in lines if ln.startswith("✓ Redis") or "embedded" in ln], text
+    # A diagnostic never starts a server (it used to start, and leave running, an embedded one).
+    data = tmp_path / "data"
+    assert not (data / "redis.sock").exists() and not (data / "redis.pid").exists()
+    assert line(lines, "config bot.yaml").startswith("✓ ")
+    if fix == "REDIS_SENTINEL_MASTER":  # no "✓ REDIS_SENTINELS: ok" next to "must be set together"
+        assert not [ln for ln in lines if ln.startswith("✓ REDIS_SENTINEL")], text
+
+
+def test_embedded_redis_not_running_is_reported_not_started(good_env, tmp_path):
+    env = _embedded_env(good_env)
+    status, lines = run(env)
+    text = "\n".join(lines)
+    assert status == 0 and run(env, strict=True)[0] == 1, text
+    redis_line = line(lines, "Redis")
+    assert redis_line.startswith("! Redis: embedded Redis not running yet: it starts with the first "
+                                 "`wxbot serve`/`worker`/gunicorn process"), text
+    assert str(tmp_path / "data") in redis_line
+    assert not (tmp_path / "data").exists()  # nothing created, nothing started
+    assert line(lines, "config texts.yaml").startswith("✓ ")
+
+
+def test_embedded_redis_stale_socket_is_not_running(good_env, tmp_path):
+    import socket
+
+    data = tmp_path / "data"
+    data.mkdir()
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(data / "redis.sock"))  # a socket file nobody listens on (a crashed server)
+    stale.close()
+    status, lines = run(_embedded_env(good_env))
+    assert status == 0
+    assert line(lines, "Redis").startswith("! Redis: embedded Redis not running yet"), "\n".join(lines)
+    assert not (data / "redis.pid").exists()
+
+
+def test_running_embedded_redis_is_checked_and_left_alone(good_env, tmp_path):
+    data = tmp_path / "data"
+    redisconn.ensure_embedded_server(data)
+    pid = redisconn._server_pid(data.resolve())
+    status, lines = run(_embedded_env(good_env))
+    text = "\n".join(lines)
+    assert status == 0, text
+    assert line(lines, "Redis").startswith(f"✓ Redis: embedded Redis in {data} answers"), text
+    assert line(lines, "Redis persistence") == "✓ Redis persistence: appendonly yes"
+    assert redisconn._server_pid(data.resolve()) == pid  # still the same server, still running

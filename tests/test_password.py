@@ -138,13 +138,155 @@ def test_cooldown_is_counted_per_follower_in_the_claim(sim, pw, services, redis_
     texts = services.texts.get()
     for i in range(10):
         assert is_password_reply(sim.text(OPENID, "密码").content, "Cool-Down-1"), i
-    assert sim.text(OPENID, "密码").content == texts.render("password.cooldown")
-    assert sim.click(OPENID, "PASSWORD").content == texts.render("password.cooldown")
+    cooldown = texts.render("password.cooldown", minutes=1, seconds=60)
+    assert sim.text(OPENID, "密码").content == cooldown
+    assert sim.click(OPENID, "PASSWORD").content == cooldown
     assert is_password_reply(sim.text(OTHER, "密码").content, "Cool-Down-1")
     key = "wxbot:rl:password:" + OPENID
     assert int(redis_client.get(key)) == 12 and 0 < redis_client.ttl(key) <= 60
     sim.unsubscribe(OPENID)  # forget hook clears the counter
     assert not redis_client.exists(key)
+
+
+@pytest.mark.parametrize("pwcfg", [{"cooldown_limit": 1, "cooldown_window": 150}], indirect=True)
+def test_cooldown_text_states_the_configured_window(sim, pw, services):
+    pw.rotate("cli", "cli", "Window-Pass-1")
+    assert is_password_reply(sim.text(OPENID, "密码").content, "Window-Pass-1")
+    reply = sim.text(OPENID, "密码").content
+    assert "请过 3 分钟再试" in reply and "一分钟" not in reply  # 150 s, rounded up to whole minutes
+    shipped = yaml.safe_load((services.settings.config_dir / "texts.yaml").read_text(encoding="utf-8"))
+    assert "{minutes}" in shipped["password"]["cooldown"]
+
+
+# -- asking the FAQ way (faq.yaml entry free_password, route: password) -------------------------------
+
+FAQ_WAY = ["公益版nextchat的密码在哪里看", "nextchat 访问码是多少呀", "免费的nextchat怎么登录要密码吗"]
+
+
+def text_msg(openid: str, content: str, msg_id: str) -> Message:
+    return Message(to_user="gh", from_user=openid, create_time=int(time.time()), type="text", msg_id=msg_id,
+                   content=content)
+
+
+def test_faq_password_route_comes_before_the_faqs_own_routes(services):
+    from wxbot.router import Ctx
+
+    names = [route.name for route in services.router.routes]
+    assert names.index("password") < names.index("faq_password") < names.index("faq_feature") < names.index("faq")
+    for i, text in enumerate(FAQ_WAY):
+        msg = text_msg(OPENID, text, str(555000 + i))
+        ctx = Ctx(services, OPENID)
+        assert not KeywordMatcher(services.bot.section("password"))(text), text  # not the keyword route's
+        route = services.router.resolve(msg, ctx)
+        assert route.name == "faq_password", text
+        assert ctx.extra["faq.result"].entry.id == "free_password"
+        keyword = next(r for r in services.router.routes if r.name == "password")
+        assert (route.feature, route.feature_window, route.snapshot_key, route.replayable, route.handle) == (
+            keyword.feature, keyword.feature_window, keyword.snapshot_key, keyword.replayable, keyword.handle)
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Every request sent to Redis: each redis-py command and pipeline ends in one
+    ``send_packed_command`` (the claim sends its pre-packed EVALSHA there directly), so this counts
+    round trips exactly; ``execute_command`` calls are recorded too, to name what was sent."""
+    import redis.client
+    import redis.connection
+
+    sent: list[str] = []
+    commands: list[str] = []
+    real_send = redis.connection.AbstractConnection.send_packed_command
+    real_execute = redis.client.Redis.execute_command
+
+    def send(self, command, check_health=True):
+        chunks = [command] if isinstance(command, (bytes, str)) else list(command)
+        head = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks[:1]).split(b"\r\n")
+        sent.append(head[2].decode() if len(head) > 2 else "?")
+        return real_send(self, command, check_health=check_health)
+
+    def execute(self, *args, **options):
+        commands.append(str(args[0]))
+        return real_execute(self, *args, **options)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", send)
+    monkeypatch.setattr(redis.client.Redis, "execute_command", execute)
+    return sent, commands
+
+
+def test_asking_the_faq_way_has_the_cooldown_and_one_round_trip(sim, pw, services, redis_client, round_trips):
+    pw.rotate("cli", "cli", "Faq-Way-Pass1")
+    cooldown = services.texts.get().render("password.cooldown", minutes=1, seconds=60)
+    sent, commands = round_trips
+    replies = []
+    for i in range(15):
+        del sent[:], commands[:]
+        replies.append(sim.text(OPENID, FAQ_WAY[i % len(FAQ_WAY)]).content)
+        assert sent == ["EVALSHA"] and commands == [], (i, sent, commands)  # the claim, nothing else
+    assert all(is_password_reply(reply, "Faq-Way-Pass1") for reply in replies[:10])
+    assert replies[10:] == [cooldown] * 5
+    assert int(redis_client.get("wxbot:rl:password:" + OPENID)) == 15
+    # One counter for both ways of asking.
+    for _ in range(10):
+        sim.text(OTHER, "密码")
+    assert sim.text(OTHER, FAQ_WAY[0]).content == cooldown
+
+
+def test_retries_count_no_metric_twice(services, pw):
+    """A WeChat retry re-renders a replayable reply; it is not a new cooldown hit or FAQ lookup."""
+    from wxbot import metrics
+    from wxbot.pipeline import handle_message
+
+    pw.rotate("cli", "cli", "Retry-Metric-1")
+    limited = metrics.RATE_LIMITED.labels("password")
+    faq = metrics.FAQ.labels("feature")
+    for i in range(10):
+        handle_message(services, text_msg(OPENID, "密码", str(7770000 + i)))
+    msg = text_msg(OPENID, "密码", "7770100")
+    before = limited._value.get()
+    first, _ = handle_message(services, msg)
+    again, ctx = handle_message(services, msg)
+    assert first == again and "分钟" in first and ctx.claim.duplicate
+    assert limited._value.get() == before + 1
+    msg = text_msg(OTHER, FAQ_WAY[0], "7770200")
+    before = faq._value.get()
+    first, ctx = handle_message(services, msg)
+    again, _ = handle_message(services, msg)
+    assert ctx.route == "faq_password" and first == again and is_password_reply(first, "Retry-Metric-1")
+    assert faq._value.get() == before + 1
+
+
+def test_without_the_faq_feature_the_faq_route_stays_out_of_the_way(services):
+    from wxbot.router import Ctx
+
+    route = next(r for r in services.router.routes if r.name == "faq_password")
+    faq = services.extensions.pop("faq")
+    try:
+        assert route.match(text_msg(OPENID, FAQ_WAY[0], "1"), Ctx(services, OPENID)) is False
+    finally:
+        services.extensions["faq"] = faq
+    assert route.match(text_msg(OPENID, FAQ_WAY[0], "1"), Ctx(services, OPENID)) is True
+
+
+# -- validity shown to followers ------------------------------------------------------------------
+
+@pytest.mark.parametrize("pwcfg", [{"schedule_cron": "0 0 * * *"}], indirect=True)
+def test_a_passed_expiry_time_is_not_repeated_to_followers(sim, pw, services):
+    from wxbot.pipeline import handle_message
+
+    long_ago = time.time() - 2 * 86400  # rotated two days ago; the scheduled rotation since was missed
+    _, password = pw.rotate("cli", "cli", now=long_ago)
+    shown = pw.store.state().shown
+    assert shown.valid_until < time.time()
+    texts = services.texts.get()
+    reply = sim.text(OPENID, "密码").content
+    assert is_password_reply(reply, password)
+    assert shown.valid_until_display not in reply
+    assert "有效期至：" + texts.render("password.expiry_overdue") in reply
+    # The boundary, at the request's own clock: still valid one second before, overdue from then on.
+    before, _ = handle_message(services, text_msg(OTHER, "密码", "8880001"), now=shown.valid_until - 1)
+    at, _ = handle_message(services, text_msg(OTHER, "密码", "8880002"), now=shown.valid_until)
+    assert "有效期至：" + shown.valid_until_display in before
+    assert shown.valid_until_display not in at and texts.render("password.expiry_overdue") in at
 
 
 def test_retry_of_a_delivery_replays_the_first_answer_even_after_rotation(services, pw):
@@ -381,6 +523,7 @@ def test_shipped_config_is_consistent():
     cfg = load_bot_config(root).section("password")
     assert cfg.menu_key in load_menu(root / "menu.yaml").click_keys()
     texts = yaml.safe_load((root / "texts.yaml").read_text(encoding="utf-8"))["password"]
-    for key in ["reply", "reply_without_site", "none", "unavailable", "cooldown", "alert_sync_failing"]:
+    for key in ["reply", "reply_without_site", "none", "unavailable", "cooldown", "alert_sync_failing", "no_expiry",
+                "expiry_overdue"]:
         assert texts[key].strip()
     assert json.dumps(texts, ensure_ascii=False).count("{password}") >= 2

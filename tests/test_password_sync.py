@@ -276,6 +276,57 @@ def test_scheduled_rotation_runs_once_per_period_across_workers(settings, servic
         other.close()
 
 
+@pytest.mark.parametrize("pwcfg", [{"schedule_every_hours": 6}], indirect=True)
+def test_a_scheduled_rotation_that_failed_is_not_lost(settings, pw, redis_client, monkeypatch):
+    """The period is claimed in the rotation script itself: a Redis error (or a killed worker) on
+    the way leaves the period unclaimed, and the next tick rotates."""
+    import redis
+
+    now = pw.schedule.period_start(time.time()) + 60
+    period_key = "wxbot:password:period:" + pw.schedule.period_id(pw.schedule.period_start(now))
+    real = pw.store._rotate
+    calls = []
+
+    def blip(*args, **kwargs):  # the request never reached Redis
+        calls.append("blip")
+        raise redis.ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(pw.store, "_rotate", blip)
+    with pytest.raises(redis.ConnectionError):
+        pw.scheduled_once(now)
+    assert calls == ["blip"] and not redis_client.exists(period_key)
+    monkeypatch.setattr(pw.store, "_rotate", real)
+    assert pw.scheduled_once(now + 1) is True  # the next tick: still this period's rotation
+    assert pw.store.state().version == 1 and pw.store.history(5)[0].trigger == "schedule"
+    assert redis_client.get(period_key) == "rotated" and redis_client.ttl(period_key) > 8 * 86400
+
+    # Next period: the script ran but its answer was lost (timeout). Nobody rotates this period again.
+    def lost_reply(*args, **kwargs):
+        real(*args, **kwargs)
+        raise redis.TimeoutError("timeout reading from socket")
+
+    later = now + 6 * 3600
+    monkeypatch.setattr(pw.store, "_rotate", lost_reply)
+    with pytest.raises(redis.TimeoutError):
+        pw.scheduled_once(later)
+    monkeypatch.setattr(pw.store, "_rotate", real)
+    other = build_services(settings)  # another worker, which never saw this period
+    try:
+        assert pw.scheduled_once(later + 1) is False and passwords_of(other).scheduled_once(later + 1) is False
+    finally:
+        other.close()
+    assert pw.store.state().version == 2
+
+
+def test_the_period_claim_and_the_rotation_are_one_script(pw, redis_client):
+    now = time.time()
+    first = pw.store.rotate("Period-One-1", now, 0, "", "schedule", "schedule", False, 0, "20300101T0000", 60)
+    again = pw.store.rotate("Period-Two-2", now, 0, "", "schedule", "schedule", False, 0, "20300101T0000", 60)
+    assert first is not None and first.version == 1 and again is None
+    assert pw.store.state().shown.password == "Period-One-1" and len(pw.store.history(5)) == 1
+    assert 0 < redis_client.ttl("wxbot:password:period:20300101T0000") <= 60
+
+
 @pytest.mark.parametrize("pwcfg", [{"schedule_cron": "0 0 * * *"}], indirect=True)
 def test_cron_schedule_in_shanghai_time(pw):
     from datetime import datetime

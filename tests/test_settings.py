@@ -98,3 +98,29 @@ def test_unknown_bot_yaml_section_is_refused(tmp_path):
     (tmp_path / "bot.yaml").write_text("webhook:\n  msg_limt: 3\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="msg_limt"):
         load_bot_config(tmp_path)
+
+
+def test_texts_edit_with_broken_placeholder_or_removed_key_is_refused(tmp_path, caplog):
+    from wxbot.config import texts_file
+
+    path = tmp_path / "texts.yaml"
+    path.write_text("welcome: 你好 {name}\nfallback: 不知道\n", encoding="utf-8")
+    f = texts_file(tmp_path, reload_interval=0)
+    assert f.get().render("welcome", name="小明") == "你好 小明"
+    path.write_text("welcome: 你好 {name\nfallback: 不知道\n", encoding="utf-8")
+    assert f.get().render("welcome", name="小明") == "你好 小明"
+    assert "welcome: bad placeholder" in f.error
+    path.write_text("welcome: 你好 {name}\n", encoding="utf-8")
+    assert f.get().get("fallback") == "不知道"
+    assert "text(s) removed: fallback" in f.error
+    path.write_text("welcome: '{{literal}} {name}'\nfallback: 不知道\nextra: 新的\n", encoding="utf-8")
+    assert f.get().render("welcome", name="x") == "{literal} x" and f.error is None
+    assert f.get().render("extra") == "新的"
+
+
+def test_broken_texts_file_at_start_is_a_config_error(tmp_path):
+    from wxbot.config import texts_file
+
+    (tmp_path / "texts.yaml").write_text("welcome: '{0} 你好'\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="welcome: bad placeholder"):
+        texts_file(tmp_path)

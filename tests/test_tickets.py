@@ -367,9 +367,13 @@ def test_faq_intent_starts_the_same_intake(services, redis_client):
 def test_odd_input_gets_a_deliberate_answer(sim, redis_client):
     sim.text(OPENID, "订单问题")
     assert "没听清" in sim.voice(OPENID, "").content
-    long = sim.text(OPENID, "]]><xml>" + "很长的描述" * 400)
+    long = sim.text(OPENID, "]]><xml>付款了还是没收到key" + "很长的描述" * 400)
     assert long.status == 200 and "订单号" in long.content
     assert len(dialog_state(redis_client)["desc"]) <= 500
+    # A long text that carries nothing for the report is answered by the other features instead.
+    chat = sim.text(OPENID, "]]><xml>" + "很长的描述" * 400)
+    assert chat.status == 200 and "已记下" not in chat.content and "ACG508" in chat.content
+    assert dialog_state(redis_client)["st"] == "collect"
 
 
 # -- Redis down at intake --------------------------------------------------------------------------

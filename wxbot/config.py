@@ -156,7 +156,12 @@ class Texts:
             if isinstance(value, dict):
                 self._flatten(full + ".", value)
             elif isinstance(value, str):
-                self._flat[full] = value.rstrip("\n")
+                text = value.rstrip("\n")
+                try:  # a stray brace or a positional {} would break every reply using this text
+                    text.format_map(_SafeDict())
+                except (ValueError, IndexError, KeyError, AttributeError) as exc:
+                    raise ValueError(f"{full}: bad placeholder ({exc}); write {{{{ and }}}} for literal braces") from None
+                self._flat[full] = text
             else:
                 raise ValueError(f"{full}: must be text")
 
@@ -170,10 +175,7 @@ class Texts:
         return self._flat[key]
 
     def render(self, key: str, **values: Any) -> str:
-        text = self._flat[key]
-        if not values:
-            return text
-        return text.format_map(_SafeDict(values))
+        return self._flat[key].format_map(_SafeDict(values))
 
 
 def load_bot_config(config_dir: Path) -> BotConfig:
@@ -186,4 +188,17 @@ def load_bot_config(config_dir: Path) -> BotConfig:
 
 
 def texts_file(config_dir: Path, reload_interval: float = 1.0) -> ReloadingFile[Texts]:
-    return ReloadingFile(Path(config_dir) / "texts.yaml", Texts, reload_interval)
+    """texts.yaml, hot-reloaded. An edit that removes a text the process started with is refused (the
+    last good version stays), as is one with a broken placeholder."""
+    required: set[str] = set()
+
+    def parse(raw: Any) -> Texts:
+        texts = Texts(raw)
+        missing = sorted(required - set(texts.keys()))
+        if missing:
+            raise ValueError(f"text(s) removed: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        if not required:
+            required.update(texts.keys())
+        return texts
+
+    return ReloadingFile(Path(config_dir) / "texts.yaml", parse, reload_interval)

@@ -3,6 +3,7 @@
 Every check runs, whatever fails before it: the environment is checked variable by variable (not
 through ``Settings.from_env``, which stops at the first problem), then the YAML files through the same
 loaders the bot uses, then Redis (reachable, persistence, eviction), then WeChat's access token.
+It is a diagnostic: it never starts the embedded Redis, only asks one that is already running.
 
 Lines start with ✓ (fine), ! (works, but should be fixed) or ✗ (wxbot will not work properly).
 Exit status: 0 when nothing is ✗ (and, with ``--strict``, nothing is !), else 1. Secrets are never
@@ -58,6 +59,7 @@ class Doctor:
         self.timeout = timeout
         self.checks: list[Check] = []
         self.valid: dict[str, str] = {}  # aliases whose value passed on its own
+        self.invalid: set[str] = set()  # aliases whose value failed on its own
 
     def add(self, status: str, name: str, detail: str, fix: str = "") -> Check:
         check = Check(status, name, detail, fix)
@@ -77,7 +79,7 @@ class Doctor:
         settings = self._settings_for_rest()
         client = None
         if settings is not None:
-            client = self._guard(lambda: self.check_redis(settings))
+            client = self._guard(lambda: self.check_redis(settings)) if self._redis_settings_ok() else None
             self._guard(lambda: self.check_config_files(settings, client))
             self._guard(lambda: self.check_access_token(settings))
         if client is not None:
@@ -182,6 +184,8 @@ class Doctor:
         dedicated = {"WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "WECHAT_APP_SECRET"}
         urls = {"WECHAT_API_BASE_URL", "WXBOT_PASSWORD_SYNC_URL", "WXBOT_TICKET_WEBHOOK_URL",
                 "WXBOT_WECOM_WEBHOOK_URL"}
+        sentinels, master = self.get("REDIS_SENTINELS"), self.get("REDIS_SENTINEL_MASTER")
+        half_sentinel = bool(sentinels) != bool(master)
         for field in Settings.model_fields.values():
             alias = field.alias
             if not alias or alias in dedicated:
@@ -191,13 +195,13 @@ class Doctor:
                 continue
             error = self._validate_alone(alias, value)
             if error:
+                self.invalid.add(alias)
                 what = "must be like redis://[:password@]host:6379/0" if alias == "REDIS_URL" else ""
                 # Never echo a value here: URLs carry keys and passwords.
                 self.add(FAIL, alias, error.split(": ", 1)[1] if ": " in error else error, what)
-            elif alias not in urls and alias != "REDIS_URL":
+            elif alias not in urls and alias != "REDIS_URL" and not (half_sentinel and alias.startswith("REDIS_SENTINEL")):
                 self.add(OK, alias, "ok")
-        sentinels, master = self.get("REDIS_SENTINELS"), self.get("REDIS_SENTINEL_MASTER")
-        if bool(sentinels) != bool(master):
+        if half_sentinel:
             self.add(FAIL, "REDIS_SENTINEL_MASTER", "REDIS_SENTINELS and REDIS_SENTINEL_MASTER must be set together",
                      "set both (host:port list and the master name of `sentinel monitor`), or neither")
             self.valid.pop("REDIS_SENTINELS", None)
@@ -249,8 +253,55 @@ class Doctor:
             return None
 
     # -- redis -------------------------------------------------------------------------------
+    def _redis_settings_ok(self) -> bool:
+        """False (and one ✗ line) when REDIS_URL or the Sentinel pair was given but is invalid.
+
+        The settings for the other checks are built without invalid values, which would silently mean
+        "use the embedded Redis": the doctor would probe (and used to start) a server nobody asked for.
+        """
+        if self.get("REDIS_SENTINELS") or self.get("REDIS_SENTINEL_MASTER"):
+            wrong = [a for a in ("REDIS_SENTINELS", "REDIS_SENTINEL_MASTER") if not self.get(a) or a in self.invalid]
+        else:
+            wrong = ["REDIS_URL"] if "REDIS_URL" in self.invalid else []
+        if not wrong:
+            return True
+        self.add(FAIL, "Redis", f"not checked (fix {' and '.join(wrong)} first)")
+        return False
+
+    def _embedded_client(self, settings: Settings, opts: dict):
+        """A client for the embedded Redis if one is running under WXBOT_DATA_DIR, else None (and one
+        line). Never starts a server: that is the job of the first serve/worker/gunicorn process."""
+        import redis
+
+        from . import redisconn
+
+        data_dir = Path(settings.data_dir).resolve()
+        sock = data_dir / "redis.sock"
+        if len(str(sock).encode()) > redisconn.MAX_SOCKET_PATH:
+            self.add(FAIL, "Redis", f"WXBOT_DATA_DIR is too long for the embedded Redis socket ({sock})",
+                     f"use a directory path shorter than {redisconn.MAX_SOCKET_PATH - 11} characters")
+            return None
+        pid = redisconn._server_pid(data_dir)
+        if pid is None and not redisconn._ping_unix(sock, timeout=self.timeout):
+            writable = next((p for p in (data_dir, *data_dir.parents) if p.exists()), None)
+            if writable is None or not os.access(writable, os.W_OK | os.X_OK):
+                self.add(FAIL, "Redis", f"embedded Redis cannot start: {writable or data_dir} is not writable",
+                         "make WXBOT_DATA_DIR writable for the user running wxbot")
+            else:
+                self.add(WARN, "Redis", f"embedded Redis not running yet: it starts with the first `wxbot serve`/"
+                         f"`worker`/gunicorn process (data in {settings.data_dir})",
+                         "start wxbot, then run `wxbot doctor` again to check Redis")
+            return None
+        if pid is not None and not sock.exists():
+            self.add(FAIL, "Redis", f"embedded Redis: redis-server pid {pid} runs on {data_dir} without its socket",
+                     f"stop it (kill {pid}); the next wxbot process starts a new one")
+            return None
+        return redis.Redis(unix_socket_path=str(sock), **opts)
+
     def check_redis(self, settings: Settings):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         from . import redisconn
         from .config import load_bot_config
@@ -271,7 +322,14 @@ class Doctor:
             fix = f"see {settings.data_dir / 'redis.log'}"
         probe_cfg = rcfg.model_copy(update={"socket_timeout": self.timeout, "connect_timeout": self.timeout})
         try:
-            client = redisconn.connect(settings, probe_cfg)
+            if settings.redis_sentinels or settings.redis_url:
+                client = redisconn.connect(settings, probe_cfg)
+            else:
+                client = self._embedded_client(settings, dict(
+                    socket_timeout=self.timeout, socket_connect_timeout=self.timeout, retry=Retry(NoBackoff(), 1),
+                    retry_on_timeout=False, health_check_interval=0, decode_responses=True))
+                if client is None:
+                    return None
             started = time.monotonic()
             client.ping()
             rtt = time.monotonic() - started

@@ -8,13 +8,19 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
+
 from . import metrics
-from .protocol import Message
+from .protocol import TEXT_LIMIT, Message
 from .redisconn import REDIS_ERRORS
 from .router import Ctx
 from .services import Services
 
 log = logging.getLogger(__name__)
+
+# Any Redis failure (not only connection errors: NOREPLICAS, MISCONF, BUSY...) degrades the answer;
+# none may take the reply away.
+REDIS_FAILURES = (redis.RedisError, *REDIS_ERRORS)
 
 
 def handle_message(services: Services, msg: Message, now: float | None = None) -> tuple[str | None, Ctx]:
@@ -29,9 +35,10 @@ def handle_message(services: Services, msg: Message, now: float | None = None) -
     if services.breaker.available():
         try:
             claim = services.dedupe.claim(
-                msg.dedupe_id, msg.from_user, route.feature, route.feature_window, route.snapshot_key
+                msg.dedupe_id, msg.from_user, route.feature, route.feature_window, route.snapshot_key,
+                take_pending=route.shows_pending,
             )
-        except REDIS_ERRORS as exc:
+        except REDIS_FAILURES as exc:
             log.warning("redis unavailable at claim (%s); answering in degraded mode", exc.__class__.__name__)
             metrics.REDIS_ERRORS.labels("claim").inc()
             ctx.redis_failed()
@@ -53,10 +60,10 @@ def handle_message(services: Services, msg: Message, now: float | None = None) -
                 remaining = cfg.reply_deadline - (time.monotonic() - started) - 0.5
                 try:
                     reply = services.dedupe.wait_reply(msg.dedupe_id, max(0.0, min(cfg.pending_wait, remaining)))
-                except REDIS_ERRORS:
+                except REDIS_FAILURES:
                     reply = None
                 return reply, ctx
-        if claim.count > cfg.msg_limit and not ctx.staff_allowed:
+        if claim.count > cfg.msg_limit and route.rate_limited and not ctx.staff_allowed:
             metrics.RATE_LIMITED.labels("messages").inc()
             ctx.route, ctx.outcome = "rate_limit", "limited"
             return (ctx.text("limits.slow_down") if claim.count == cfg.msg_limit + 1 else None), ctx
@@ -65,7 +72,7 @@ def handle_message(services: Services, msg: Message, now: float | None = None) -
     try:
         reply = route.handle(msg, ctx)
         ctx.outcome = ctx.outcome or ("replied" if reply else "silent")
-    except REDIS_ERRORS as exc:
+    except REDIS_FAILURES as exc:
         log.warning("redis error in route=%s (%s)", route.name, exc.__class__.__name__)
         metrics.REDIS_ERRORS.labels(route.name).inc()
         ctx.redis_failed()
@@ -76,15 +83,39 @@ def handle_message(services: Services, msg: Message, now: float | None = None) -
         reply = ctx.text("errors.internal")
         ctx.outcome = "error"
 
-    if claim is not None and claim.pending and route.shows_pending:
-        reply = "\n\n".join([*claim.pending, reply] if reply else claim.pending)
+    if claim is not None and claim.pending:
+        reply = _with_pending(services, ctx, reply, claim.pending, first=not claim.duplicate)
 
     if claim is not None and not claim.duplicate and not route.replayable and ctx.redis_ok:
         try:
             services.dedupe.store_reply(msg.dedupe_id, reply or "")
-        except REDIS_ERRORS:
+        except REDIS_FAILURES:
             metrics.REDIS_ERRORS.labels("store_reply").inc()
             ctx.redis_failed()
-    if reply:
+    if reply and (claim is None or not claim.duplicate):
         metrics.REPLIES.labels(ctx.route).inc()
     return reply or None, ctx
+
+
+def _with_pending(services: Services, ctx: Ctx, reply: str | None, pending: list[str], first: bool) -> str:
+    """Put support replies waiting for the follower before the answer, never cutting the answer.
+
+    What does not fit in WeChat's 2048 bytes goes back to the follower's list for the next message
+    (only on the first delivery: a retry replays the same texts and must not queue them twice).
+    """
+    size = len(reply.encode("utf-8")) if reply else 0
+    shown: list[str] = []
+    left: list[str] = []
+    for text in pending:
+        add = len(text.encode("utf-8")) + (2 if (shown or reply) else 0)
+        if left or size + add > TEXT_LIMIT:
+            left.append(text)
+            continue
+        shown.append(text)
+        size += add
+    if left and first and ctx.redis_ok:
+        try:
+            services.dedupe.return_pending(ctx.openid, left)
+        except REDIS_FAILURES:
+            ctx.redis_failed()
+    return "\n\n".join([*shown, reply] if reply else shown)

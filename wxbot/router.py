@@ -38,7 +38,8 @@ class Route:
     feature_window: int = 0
     snapshot_key: str | None = None
     needs_dialog: bool = False
-    shows_pending: bool = True  # prepend support replies waiting for this follower
+    shows_pending: bool = True  # the follower sees this reply: add support replies waiting for them
+    rate_limited: bool = True  # counts against webhook.msg_limit (not for unsubscribe)
 
 
 @dataclass(slots=True)
@@ -168,11 +169,10 @@ class StaffCommands:
         text = text.strip()
         if not text or text[0] not in "#＃":
             return None
-        body = text[1:].strip()
-        name, _, args = body.partition(" ")
-        if not name:
+        parts = text[1:].strip().split(None, 1)  # any whitespace: full-width spaces, newlines
+        if not parts:
             return None
-        return name, args.strip()
+        return parts[0], (parts[1].strip() if len(parts) > 1 else "")
 
     def roles_of(self, ctx: Ctx) -> set[str]:
         roles = set()

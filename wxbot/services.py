@@ -126,7 +126,7 @@ def build_services(settings: Settings, redis_client: redis.Redis | None = None) 
         texts=texts,
         redis=client,
         breaker=redisconn.Breaker(rcfg.breaker_seconds),
-        dedupe=DedupeStore(client, webhook.dedupe_ttl, webhook.msg_window),
+        dedupe=DedupeStore(client, webhook.dedupe_ttl, webhook.msg_window, webhook.msg_limit),
     )
     for module in modules:
         module.register(services)

@@ -5,8 +5,10 @@ ticket. A job has channels, each attempted and acknowledged on its own; their st
 ticket's delivery hash (``<job>|<channel>`` -> ``{"s": pending|done|deferred|skipped|dead, "a":
 attempts, "n": next attempt (unix time), "e": last error}``), so it survives restarts:
 
-* ``fetch:<n>``     download screenshot n (PicUrl, else WeChat media) into ``<data_dir>/tickets/<id>/``
-* ``webhook``       signed JSON to ``WXBOT_TICKET_WEBHOOK_URL`` with ``Idempotency-Key``
+* ``fetch:<n>``     download screenshot n (WeChat media by media_id, else the PicUrl when its host is in
+                    ``tickets.picture_hosts``) into ``<data_dir>/tickets/<id>/``
+* ``webhook``       signed JSON to ``WXBOT_TICKET_WEBHOOK_URL`` with ``Idempotency-Key``; never unsigned:
+                    without ``WXBOT_TICKET_WEBHOOK_SECRET`` the channel is dead-lettered with that reason
 * ``wecom``         markdown to the WeCom robot; ``wecom_img:<n>`` the screenshot as an image message
 * ``support:<h>``   WeChat message to one support openid (template message when configured)
 * ``follower``      a support reply / closing notice to the follower (customer-service message)
@@ -52,16 +54,62 @@ log = logging.getLogger(__name__)
 FINAL = ("done", "deferred", "skipped", "dead")
 # WeChat errcodes a retry will not fix: invalid openid, follower unsubscribed, bad template.
 WECHAT_PERMANENT = {40003, 43004, 40037, 47003}
+MEDIA_INVALID = 40007  # media/get: invalid (or expired) media_id
 
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
+# A message WeChat would not deliver now (48-hour window): queue it for the recipient's next message
+# and record the channel as deferred in ONE step, so a crash in between cannot queue it twice.
+_DEFER = """
+local cur = redis.call('HGET', KEYS[2], ARGV[2])
+if cur then
+  local ok, st = pcall(cjson.decode, cur)
+  if ok and type(st) == 'table' and st['s'] == 'deferred' then return 0 end
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+
+UNSIGNED_REASON = "WXBOT_TICKET_WEBHOOK_SECRET is not set; refusing to send unsigned"
+
 
 class Failure(Exception):
-    """One failed attempt; ``str()`` is safe to log and to store (no URL, no secret)."""
+    """One failed attempt; ``str()`` is safe to log and to store (no URL, no secret).
 
-    def __init__(self, reason: str, retryable: bool = True):
+    ``config`` marks a deployment mistake (the same for every ticket): it is alerted once as
+    ``ticket_config``, not once per ticket."""
+
+    def __init__(self, reason: str, retryable: bool = True, config: bool = False):
         super().__init__(reason)
         self.retryable = retryable
+        self.config = config
+
+
+class Deferred(Exception):
+    """The recipient is outside WeChat's window: show ``text`` at their next message."""
+
+    def __init__(self, openid: str, text: str, note: str):
+        super().__init__(note)
+        self.openid = openid
+        self.text = text
+        self.note = note
+
+
+def host_allowed(url: str, allowed: list[str]) -> bool:
+    """``allowed`` entries starting with a dot are domain suffixes (``.qpic.cn`` also allows
+    ``qpic.cn``); others are exact host names."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if not host:
+        return False
+    for entry in allowed:
+        entry = entry.lower().strip()
+        if entry.startswith("."):
+            if host.endswith(entry) or host == entry[1:]:
+                return True
+        elif entry and host == entry:
+            return True
+    return False
 
 
 # -- bounded downloads --------------------------------------------------------------------------
@@ -235,6 +283,10 @@ class TicketDelivery:
         self._group_ready = False
         self._next_reclaim = 0.0
         self._next_trim: float | None = None
+        self._defer_script = services.redis.register_script(_DEFER)
+        if services.settings.ticket_webhook_url and not services.settings.ticket_webhook_secret:
+            log.error("ticket webhook: %s; its deliveries are dead-lettered (set the secret, then run "
+                      "`wxbot tickets retry`)", UNSIGNED_REASON)
 
     # -- helpers -------------------------------------------------------------------------------
     @property
@@ -457,9 +509,21 @@ class TicketDelivery:
                 metrics.TICKETS.labels(ch.split(":")[0], outcome).inc()
                 log.info("ticket delivery %s ticket=%s job=%s channel=%s attempt=%d ms=%.0f", outcome, tid, job,
                          ch, attempts, (time.monotonic() - started) * 1000)
+            except Deferred as d:
+                st = {"s": "deferred", "a": attempts, "n": 0, "t": time.time(), "e": d.note}
+                queued = self._defer_script(keys=[keys.pending_replies(d.openid), dl_key],
+                                            args=[d.text, field, json.dumps(st, ensure_ascii=False)])
+                if queued:
+                    metrics.TICKETS.labels(ch.split(":")[0], "deferred").inc()
+                log.info("ticket delivery deferred ticket=%s job=%s channel=%s attempt=%d (%s)", tid, job, ch,
+                         attempts, d.note)
+                return st
             except (Failure, DeliveryError, WeChatAPIError, OSError, httpx.HTTPError) as exc:
                 reason, retryable = _reason(exc)
-                if retryable and attempts < self.cfg.max_attempts:
+                if isinstance(exc, Failure) and exc.config:
+                    st = {"s": "dead", "a": attempts, "n": 0, "t": time.time(), "e": reason}
+                    self.dead_letter(tid, job, ch, attempts, reason, config=True)
+                elif retryable and attempts < self.cfg.max_attempts:
                     delay = self.backoff(attempts)
                     st = {"s": "pending", "a": attempts, "n": time.time() + delay, "e": reason}
                     metrics.TICKETS.labels(ch.split(":")[0], "failed").inc()
@@ -473,7 +537,7 @@ class TicketDelivery:
         finally:
             self.r.eval(_RELEASE, 1, lease_key, token)
 
-    def dead_letter(self, tid: str, job: str, ch: str, attempts: int, reason: str) -> None:
+    def dead_letter(self, tid: str, job: str, ch: str, attempts: int, reason: str, config: bool = False) -> None:
         metrics.TICKETS.labels(ch.split(":")[0], "dead").inc()
         log.error("ticket delivery dead-lettered ticket=%s job=%s channel=%s attempts=%d reason=%s",
                   tid, job, ch, attempts, reason)
@@ -484,6 +548,11 @@ class TicketDelivery:
             if shot is not None:
                 shot["error"] = reason
                 self.rt.store.update_screenshot(tid, n, shot)
+        if config:  # the same mistake for every ticket: one alert (per alerts.cooldown), not one per ticket
+            message = _texts(self.services).render("tickets.support.config_error", channel=ch.split(":")[0],
+                                                   reason=reason)
+            alert(self.services, "ticket_config", ch.split(":")[0], message)
+            return
         message = _texts(self.services).render("tickets.support.dead_letter", id=tid, job=job, channel=ch,
                                                attempts=attempts, reason=reason)
         alert(self.services, "ticket_dead_letter", tid, message)
@@ -499,6 +568,8 @@ class TicketDelivery:
         if name == "fetch":
             return self.fetch(tid, int(arg), rec)
         if name == "webhook":
+            if not settings.ticket_webhook_secret:
+                raise Failure(UNSIGNED_REASON, retryable=False, config=True)
             if kind == "shot":
                 payload = webhook_payload(self.services, rec, shots, "ticket.screenshot", int(ref))
                 key = f"{tid}/screenshot-{ref}"
@@ -540,23 +611,33 @@ class TicketDelivery:
             return "done", ""
         data = ctype = None
         errors: list[str] = []
-        if shot.get("pic_url"):
-            try:
-                data, ctype = fetch_bounded(self.services.http, shot["pic_url"], cfg.screenshot_max_bytes,
-                                            cfg.screenshot_deadline)
-            except Failure as exc:
-                errors.append(str(exc))
-                if not exc.retryable and not shot.get("media_id"):
-                    raise
-        if data is None and shot.get("media_id") and self.services.wechat_api.configured:
+        retryable = False
+        # WeChat's media API first (a media_id names nothing but WeChat's own store); the PicUrl only
+        # on a WeChat picture host: the URL arrives in the message body, which a plaintext account
+        # does not sign, so any other host could make the worker fetch internal addresses.
+        if shot.get("media_id") and self.services.wechat_api.configured:
             try:
                 data, ctype = self.services.wechat_api.download(
                     "/cgi-bin/media/get", {"media_id": shot["media_id"]}, cfg.screenshot_max_bytes,
                     cfg.screenshot_deadline)
             except WeChatAPIError as exc:
                 errors.append(f"media: {exc}")
+                retryable = retryable or (exc.errcode != MEDIA_INVALID and "larger than" not in exc.errmsg)
+            except httpx.HTTPError as exc:
+                errors.append(f"media: transport error {exc.__class__.__name__}")
+                retryable = True
+        if data is None and shot.get("pic_url"):
+            if not host_allowed(shot["pic_url"], cfg.picture_hosts):
+                errors.append("picture host not in tickets.picture_hosts")
+            else:
+                try:
+                    data, ctype = fetch_bounded(self.services.http, shot["pic_url"], cfg.screenshot_max_bytes,
+                                                cfg.screenshot_deadline)
+                except Failure as exc:
+                    errors.append(str(exc))
+                    retryable = retryable or exc.retryable
         if data is None:
-            raise Failure("; ".join(errors) or "no picture URL or media id")
+            raise Failure("; ".join(errors) or "no picture URL or media id", retryable=retryable)
         ext = image_ext(data)
         if ext is None:
             raise Failure("downloaded file is not an image", retryable=False)
@@ -590,8 +671,7 @@ class TicketDelivery:
         except WeChatAPIError as exc:
             if exc.errcode in CS_WINDOW_ERRORS:
                 notice = _texts(self.services).render("tickets.support.deferred", **_vars(self.services, rec, shots))
-                self.r.rpush(keys.pending_replies(openid), notice)
-                return "deferred", f"errcode={exc.errcode}: shown at support's next message"
+                raise Deferred(openid, notice, f"errcode={exc.errcode}: shown at support's next message") from None
             raise
         return "done", ""
 
@@ -611,9 +691,7 @@ class TicketDelivery:
         except WeChatAPIError as exc:
             if exc.errcode in CS_WINDOW_ERRORS:
                 # Outside the 48-hour window (or out of quota): show it at the follower's next message.
-                self.r.rpush(keys.pending_replies(openid), text)
-                log.info("ticket follower message deferred ticket=%s errcode=%s", tid, exc.errcode)
-                return "deferred", f"errcode={exc.errcode}: shown at the follower's next message"
+                raise Deferred(openid, text, f"errcode={exc.errcode}: shown at the follower's next message") from None
             raise
         return "done", ""
 

@@ -76,14 +76,18 @@ def register(services: Services) -> None:
         return ctx.text("media.other")
 
     def fallback(msg: Message, ctx: Ctx) -> str:
-        return ctx.text("fallback")
+        faq = services.extensions.get("faq")
+        topics = faq.topics(ctx) if faq is not None else ctx.text("fallback_topics")
+        return ctx.text("fallback", topics=topics)
 
     router.add(Route("my_id", is_my_id, my_id), r.ORDER_STAFF)
     router.add(Route("staff", is_staff, run_staff, replayable=False), r.ORDER_STAFF)
     router.add(Route("subscribe", lambda m, c: _is_event(m, "subscribe"), welcome), r.ORDER_EVENTS)
-    router.add(Route("unsubscribe", lambda m, c: _is_event(m, "unsubscribe"), unsubscribe, shows_pending=False),
-               r.ORDER_EVENTS)
+    router.add(Route("unsubscribe", lambda m, c: _is_event(m, "unsubscribe"), unsubscribe, shows_pending=False,
+                     rate_limited=False), r.ORDER_EVENTS)
     router.add(Route("click_unknown", lambda m, c: _is_event(m, "click"), unknown_click), r.ORDER_MEDIA)
-    router.add(Route("event", lambda m, c: m.type == "event", other_event), r.ORDER_MEDIA)
+    # Events without a reply (VIEW, LOCATION, TEMPLATESENDJOBFINISH...): the follower sees nothing, so
+    # waiting support replies stay for the next message.
+    router.add(Route("event", lambda m, c: m.type == "event", other_event, shows_pending=False), r.ORDER_MEDIA)
     router.add(Route("media", lambda m, c: m.type != "text" and not m.text, media), r.ORDER_MEDIA)
     router.set_fallback(Route("fallback", lambda m, c: True, fallback))

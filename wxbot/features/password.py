@@ -243,13 +243,21 @@ class Passwords:
             if problem:
                 raise ValueError(problem)
         password = value if value is not None else self.generate()
-        now = time.time() if now is None else now
+        rot = self._rotate(password, trigger, by, time.time() if now is None else now)
+        assert rot is not None
+        return rot, password
+
+    def _rotate(self, password: str, trigger: str, by: str, now: float, period: str | None = None,
+                period_ttl: int = 0) -> Rotation | None:
         until, display = self.valid_until(now)
-        rot = self.store.rotate(password, now, until, display, trigger, by, self.sync_on, self.cfg.grace_seconds)
+        rot = self.store.rotate(password, now, until, display, trigger, by, self.sync_on, self.cfg.grace_seconds,
+                                period, period_ttl)
+        if rot is None:  # the schedule period was already claimed by another worker
+            return None
         metrics.ROTATIONS.labels(trigger).inc()
         log.info("password rotated version=%s trigger=%s by=%s replaced_unconfirmed=%s visible=%s", rot.version,
                  trigger, by, rot.replaced or "-", "after-sync" if self.sync_on else "now")
-        return rot, password
+        return rot
 
     # -- sync to NextChat (worker) --------------------------------------------------------
     def needs_sync(self, st: PasswordState, now: float) -> bool:
@@ -363,12 +371,11 @@ class Passwords:
                 log.warning("scheduled password rotation skipped period=%s: the last sync is still failing", pid)
             self._done_period = pid
             return False
-        if not rds.set(keys.password_period(pid), "rotated", nx=True, ex=ttl):
-            self._done_period = pid
-            return False
-        self.rotate("schedule", "schedule", now=now)
+        # The period is claimed inside the rotation script: if this call fails (Redis error, the worker
+        # killed), either both happened or neither did, and the next tick tries again.
+        rot = self._rotate(self.generate(), "schedule", "schedule", now, period=pid, period_ttl=ttl)
         self._done_period = pid
-        return True
+        return rot is not None
 
 
 class SyncTask:
@@ -397,10 +404,18 @@ def passwords_of(services: Services) -> Passwords:
 
 # -- follower replies -------------------------------------------------------------------------
 
-def render_reply(texts, cfg: PasswordConfig, shown: Shown | None) -> str:
+def render_reply(texts, cfg: PasswordConfig, shown: Shown | None, now: float) -> str:
+    """The follower's reply: a pure function of the shown snapshot, the request time and config."""
     if shown is None:
         return texts.render("password.none")
-    valid = shown.valid_until_display if shown.valid_until else texts.render("password.no_expiry")
+    if not shown.valid_until:
+        valid = texts.render("password.no_expiry")
+    elif shown.valid_until <= now:
+        # The stated expiry has passed (rotation skipped while the sync fails, or the worker was down):
+        # the password still works, but the old time must not be repeated.
+        valid = texts.render("password.expiry_overdue")
+    else:
+        valid = shown.valid_until_display
     if cfg.site_url:
         link = f"{cfg.site_url}/#/?code={quote(shown.password, safe='')}"
         return texts.render("password.reply", password=shown.password, valid_until=valid, site=cfg.site_url,
@@ -414,35 +429,55 @@ def register(services: Services) -> None:
     services.extensions["password"] = pw
     matcher = KeywordMatcher(cfg)
     menu_key = cfg.menu_key
+    # The cooldown counter is a fixed window started by the first request: gone within this many minutes.
+    cooldown_minutes = -(-cfg.cooldown_window // 60)
 
     def match(msg: Message, ctx: Ctx) -> bool:
         if msg.type == "event":
             return msg.event == "click" and msg.event_key == menu_key
         return matcher(msg.text)
 
+    def faq_match(msg: Message, ctx: Ctx) -> bool:
+        """The FAQ's best answer is the entry with ``route: password`` ("公益版nextchat的密码在哪里看")."""
+        if msg.type not in ("text", "voice") or not msg.text.strip():
+            return False
+        faq = services.extensions.get("faq")  # registered after this module: look it up per request
+        if faq is None:
+            return False
+        res = faq.result(msg, ctx)  # cached per message, shared with the FAQ's own routes
+        return res.kind == "answer" and res.entry is not None and res.entry.route == "password"
+
     def answer(msg: Message, ctx: Ctx) -> str:
         claim = ctx.claim
         if claim is None:  # Redis unreachable: the password lives there
             ctx.outcome = "degraded"
             return ctx.text("password.unavailable")
+        first = not claim.duplicate  # a WeChat retry re-renders the reply but counts nothing again
+        if first and ctx.route == "faq_password":
+            metrics.FAQ.labels("feature").inc()
         if claim.feature_count > cfg.cooldown_limit and not ctx.staff_allowed:
-            metrics.RATE_LIMITED.labels("password").inc()
+            if first:
+                metrics.RATE_LIMITED.labels("password").inc()
             ctx.outcome = "cooldown"
-            return ctx.text("password.cooldown")
+            return ctx.text("password.cooldown", minutes=cooldown_minutes, seconds=cfg.cooldown_window)
         shown = Shown.parse(claim.snapshot)
         if shown is None and claim.snapshot:
             log.error("password snapshot unreadable; answering as if none is set")
-        return render_reply(ctx.texts, cfg, shown)
+        return render_reply(ctx.texts, cfg, shown, ctx.now)
 
-    services.router.add(
-        Route("password", match, answer, replayable=True, feature="password", feature_window=cfg.cooldown_window,
-              snapshot_key=keys.password_shown()),
-        r.ORDER_PASSWORD,
-    )
+    # Both routes make the same claim (cooldown counter + shown-password snapshot) and share the handler:
+    # one Redis round trip, one cooldown, whether the follower typed 密码 or asked the FAQ way.
+    claim_data = dict(replayable=True, feature="password", feature_window=cfg.cooldown_window,
+                      snapshot_key=keys.password_shown())
+    services.router.add(Route("password", match, answer, **claim_data), r.ORDER_PASSWORD)
+    # In the FAQ band, ahead of the FAQ's own routes (this module registers before wxbot.features.faq and
+    # routes in one band keep their insertion order), so the FAQ's ``faq_feature`` never sees it.
+    services.router.add(Route("faq_password", faq_match, answer, **claim_data), r.ORDER_FAQ)
     services.extensions.setdefault("menu_keys", set()).add(menu_key)
 
     def intent(msg: Message, ctx: Ctx) -> str:
-        """For other features (FAQ): the password reply without a claim snapshot."""
+        """For other features: the password reply without a claim snapshot (its own GET, no cooldown).
+        The FAQ no longer needs it (route ``faq_password``); kept for features that hand over to it."""
         if not ctx.redis_ok or not services.breaker.available():
             return ctx.text("password.unavailable")
         try:
@@ -451,7 +486,7 @@ def register(services: Services) -> None:
             log.warning("password intent: redis unavailable (%s)", exc.__class__.__name__)
             ctx.redis_failed()
             return ctx.text("password.unavailable")
-        return render_reply(ctx.texts, cfg, Shown.parse(raw))
+        return render_reply(ctx.texts, cfg, Shown.parse(raw), ctx.now)
 
     services.extensions.setdefault("intents", {})["password"] = intent
 

@@ -21,7 +21,8 @@ import re
 import time
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -68,7 +69,7 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
                     _KEYWORD + r".{0,8}(?:没|未|没有|还没)(?:收到|发|给|到)",
                     r"钱扣了", r"扣了钱", r"钱(?:付|交)了"],
     "other": [r"订单(?:问题|异常|有问题|出错|错误|不对|出问题)", r"订单号?.{0,4}(?:查不到|找不到|没显示)",
-              r"^(?:售后|人工|人工客服|登记工单|提交工单|报告问题)$"],
+              r"^(?:售后|登记工单|提交工单|报告问题)$"],
 }
 
 
@@ -86,6 +87,14 @@ class TicketsConfig(Section):
     cancel_words: list[str] = ["取消", "算了", "不用了", "取消登记"]
     submit_words: list[str] = ["提交", "就这些", "没有了", "直接提交", "提交工单"]
     passthrough_words: list[str] = ["密码"]  # left to other features even mid-dialogue
+    passthrough_routes: list[str] = ["password"]  # routes whose messages are never taken by the dialogue
+    # asking for a person: answered with the ACG508 contact (and how to report an order problem)
+    human_words: list[str] = ["人工", "人工客服", "转人工", "找人工", "人工服务", "真人", "真人客服", "转人工客服"]
+    # small talk in the middle of a report: carries nothing for it, so other features answer it
+    chat_words: list[str] = ["谢谢", "多谢", "谢谢你", "感谢", "好的", "好", "嗯", "嗯嗯", "哦", "ok", "收到", "知道了",
+                             "明白了", "行", "在吗", "你好", "您好"]
+    short_answer_chars: int = 20  # a reply this short, soon after the bot asked, is taken as an answer
+    answer_window: int = 180  # seconds after the bot's last question in which a short reply is an answer
     phrases: dict[str, list[str]] = DEFAULT_PHRASES  # category -> regexes (on simplified, lower-case text)
     # delivery (worker)
     block_ms: int = 100  # XREADGROUP BLOCK; keep below redis.socket_timeout
@@ -99,6 +108,8 @@ class TicketsConfig(Section):
     attempt_deadline: float = 10.0  # overall deadline of one HTTP attempt
     lease_margin: float = 5.0
     screenshot_max_bytes: int = 2 * 1024 * 1024  # WeCom's image limit
+    # hosts a screenshot's PicUrl may be fetched from (".x" = any subdomain of x); media_id is tried first
+    picture_hosts: list[str] = [".qpic.cn", ".qlogo.cn"]
     screenshot_deadline: float = 15.0
     markdown_limit: int = 4096  # WeCom robot markdown limit, bytes
     spool_interval: float = 2.0
@@ -169,8 +180,12 @@ _PHONE = re.compile(r"^1[3-9]\d{9}$")
 _DATE = re.compile(r"(?:\d{4}\s*[-/.年]\s*)?\d{1,2}\s*[月/]\s*\d{1,2}\s*[日号]?|\d{4}-\d{1,2}-\d{1,2}")
 _REL_DAY = re.compile(r"今天|昨天|前天|今早|昨晚|今晚|刚才|刚刚|上午|下午|中午|晚上|凌晨|早上")
 _CLOCK = re.compile(r"\d{1,2}\s*[:：]\s*\d{2}(?:\s*[:：]\s*\d{2})?|\d{1,2}\s*点(?:\s*\d{1,2}\s*分?|半|多)?")
+# Numbers are bounded and must start a digit run: an unbounded ``\d+`` retried at every position of
+# a long digit run is quadratic (a 60 KB message took 100 s).
 _AMOUNT = re.compile(
-    r"(?:[¥￥$]|rmb|人民币)\s*\d+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?\s*(?:元|块钱|块|rmb|人民币|美元|美金|刀)", re.I)
+    r"(?:[¥￥$]|rmb|人民币)\s{0,3}\d{1,9}(?:\.\d{1,2})?"
+    r"|(?<![\d.])\d{1,9}(?:\.\d{1,2})?\s{0,3}(?:元|块钱|块|rmb|人民币|美元|美金|刀)", re.I)
+EXTRACT_CHARS = 1000  # order details are looked for in this much of a message (bounded CPU)
 
 
 @dataclass
@@ -185,7 +200,7 @@ def extract(text: str) -> Details:
     out = Details()
     if not text:
         return out
-    work = unicodedata.normalize("NFKC", text)
+    work = unicodedata.normalize("NFKC", text[:EXTRACT_CHARS])
     work = re.sub(r"sk-\S+", " ", work)  # an API key is never an order number
     m = _ORDER_LABELLED.search(work)
     if m and re.search(r"\d", m.group(1)):
@@ -218,6 +233,9 @@ class Runtime:
     cfg: TicketsConfig
     store: TicketStore
     spool: Spool
+    # dedupe ids this process spooled recently: WeChat's retries (no Redis to dedupe them) are
+    # neither appended nor counted again
+    spooled: OrderedDict = field(default_factory=OrderedDict)
 
 
 def runtime(services: Services) -> Runtime:
@@ -261,7 +279,7 @@ def _state(ctx: Ctx) -> dict | None:
     return state if isinstance(state, dict) and state.get("f") == "tickets" else None
 
 
-def _missing(ctx: Ctx, state: dict) -> str:
+def _missing(ctx: Ctx, state: dict, nshots: int = 0) -> str:
     lines = []
     if not state.get("order_no"):
         lines.append(ctx.text("tickets.need.order"))
@@ -269,13 +287,13 @@ def _missing(ctx: Ctx, state: dict) -> str:
         lines.append(ctx.text("tickets.need.paid_at"))
     if not state.get("amount"):
         lines.append(ctx.text("tickets.need.amount"))
-    if not state.get("shots"):
+    if not nshots:
         lines.append(ctx.text("tickets.need.screenshot"))
     return "\n".join(lines)
 
 
 def _merge(state: dict, text: str, cfg: TicketsConfig) -> None:
-    masked = mask_secrets(text.strip())
+    masked = mask_secrets(text.strip()[: cfg.max_description_chars + 100])[: cfg.max_description_chars]
     found = extract(masked)
     for name in ("order_no", "paid_at", "amount"):
         value = getattr(found, name)
@@ -291,15 +309,16 @@ def _shot(msg: Message) -> dict:
     return {"pic_url": msg.pic_url, "media_id": msg.media_id, "msg": msg.dedupe_id, "at": int(time.time())}
 
 
-def _attach_state(rt: Runtime, ticket_id: str, shots: int) -> str:
-    if shots >= rt.cfg.max_screenshots:
-        return ""
+def _attach_state(ticket_id: str) -> str:
+    """The dialogue after a ticket was created (the create script ends it when screenshots are full)."""
     return json.dumps({"f": "tickets", "st": "attach", "id": ticket_id}, ensure_ascii=False)
 
 
 def _spool(rt: Runtime, ctx: Ctx, msg: Message, state: dict) -> str:
     now = ctx.now
     tid = derived_id(rt.services, msg.dedupe_id, now)
+    if msg.dedupe_id in rt.spooled:  # WeChat's retry of a report this process already spooled
+        return ctx.text("tickets.spooled", id=tid)
     record = {"source": msg.dedupe_id, "id": tid, "openid": msg.from_user, "created_at": now,
               "fields": _fields(state)}
     try:
@@ -308,6 +327,9 @@ def _spool(rt: Runtime, ctx: Ctx, msg: Message, state: dict) -> str:
         log.exception("ticket spool append failed; follower told to contact support directly")
         metrics.TICKETS.labels("intake", "lost").inc()
         return ctx.text("errors.busy")
+    rt.spooled[msg.dedupe_id] = None
+    while len(rt.spooled) > 1024:
+        rt.spooled.popitem(last=False)
     metrics.TICKETS.labels("intake", "spooled").inc()
     log.warning("ticket spooled (redis unavailable) ticket=%s user=%s", tid,
                 hash_openid(msg.from_user, rt.services.log_salt))
@@ -321,28 +343,27 @@ def _fields(state: dict) -> dict[str, Any]:
         "paid_at": state.get("paid_at", ""),
         "amount": state.get("amount", ""),
         "description": state.get("desc", ""),
+        # screenshots of the dialogue are added by the create script (keys.dialog_shots);
+        # shots0 = those delivered with the ticket, later ones are jobs of their own
+        "nshots": 0,
+        "shots0": 0,
     }
-    shots = state.get("shots") or []
-    for i, shot in enumerate(shots, 1):
-        fields[f"shot:{i}"] = json.dumps(shot, ensure_ascii=False)
-    fields["nshots"] = len(shots)
-    fields["shots0"] = len(shots)  # screenshots delivered with the ticket; later ones are their own jobs
     return fields
 
 
 def _create(rt: Runtime, ctx: Ctx, msg: Message, state: dict) -> str:
-    """Turn the report into a ticket (or spool it when Redis fails)."""
-    shots = len(state.get("shots") or [])
+    """Turn the report (and the screenshots collected for it) into a ticket, or spool it when Redis fails."""
     tid = derived_id(rt.services, msg.dedupe_id, ctx.now)
     try:
         res = rt.store.create(tid, msg.from_user, msg.dedupe_id, _fields(state), ctx.now,
-                              dialog_after=_attach_state(rt, tid, shots))
+                              dialog_after=_attach_state(tid), take_shots=True, max_shots=rt.cfg.max_screenshots)
     except REDIS_ERRORS as exc:
         log.warning("ticket create failed: redis unavailable (%s); spooling", exc.__class__.__name__)
         ctx.redis_failed()
         return _spool(rt, ctx, msg, state)
+    shots = res.count
     if res.status in ("limit_open", "limit_rate"):
-        rt.services.redis.delete(keys.dialog(msg.from_user))
+        rt.store.end_dialog(msg.from_user)
         metrics.RATE_LIMITED.labels("tickets").inc()
         key = "tickets.limit_open" if res.status == "limit_open" else "tickets.limit_rate"
         return ctx.text(key, count=res.value)
@@ -350,7 +371,7 @@ def _create(rt: Runtime, ctx: Ctx, msg: Message, state: dict) -> str:
         log.error("ticket create refused status=%s", res.status)
         return ctx.text("errors.internal")
     tid = res.value
-    if res.ok:
+    if res.ok:  # "dup": WeChat's retry of a message that already made this ticket
         metrics.TICKETS.labels("intake", "created").inc()
         log.info("ticket created ticket=%s user=%s category=%s shots=%d", tid,
                  hash_openid(msg.from_user, rt.services.log_salt), state.get("cat"), shots)
@@ -363,9 +384,12 @@ def _create(rt: Runtime, ctx: Ctx, msg: Message, state: dict) -> str:
 def start_intake(msg: Message, ctx: Ctx) -> str:
     """Start (or, with an order number, finish at once) an order-problem report. Also the FAQ's intent."""
     rt = runtime(ctx.services)
+    current = _state(ctx)
+    if current is not None and current.get("st") == "collect":  # already reporting: add to that report
+        return continue_intake(msg, ctx)
     text = msg.text or ""
     state: dict[str, Any] = {"f": "tickets", "st": "collect", "cat": classify(text, rt.cfg) or "other",
-                             "t0": int(ctx.now), "shots": []}
+                             "t0": int(ctx.now), "q": int(ctx.now)}
     _merge(state, text, rt.cfg)
     if not ctx.redis_ok:
         return _spool(rt, ctx, msg, state)
@@ -386,56 +410,88 @@ def start_intake(msg: Message, ctx: Ctx) -> str:
         ctx.redis_failed()
         return _spool(rt, ctx, msg, state)
     metrics.TICKETS.labels("intake", "dialog").inc()
+    if state["cat"] == "other":  # "订单问题（订单问题）" would say it twice
+        return ctx.text("tickets.ask_general", missing=_missing(ctx, state))
     return ctx.text("tickets.ask", category=_category_label(ctx.texts, state["cat"]), missing=_missing(ctx, state))
+
+
+def _attach_to(rt: Runtime, ctx: Ctx, msg: Message, tid: str, dialog_after: str) -> str:
+    res = rt.store.add_screenshot(tid, msg.dedupe_id, _shot(msg), ctx.now, rt.cfg.max_screenshots,
+                                  openid=msg.from_user, dialog_after=dialog_after)
+    if res.status in ("ok", "dup"):
+        if res.ok:  # not for a retry of the same image
+            metrics.TICKETS.labels("intake", "screenshot").inc()
+        return ctx.text("tickets.attached", id=tid, count=res.value)
+    rt.store.end_dialog(msg.from_user)
+    if res.status == "limit":
+        return ctx.text("tickets.attach_full", id=tid)
+    return ctx.text("media.image")
+
+
+def _collect_image(rt: Runtime, ctx: Ctx, msg: Message, state: dict) -> str:
+    """A screenshot while the report is collected: appended to the dialogue's own list (atomic, so
+    images sent together are all kept), or attached to the ticket a concurrent message created."""
+    res = rt.store.add_dialog_shot(msg.from_user, msg.dedupe_id, _shot(msg), rt.cfg.max_screenshots)
+    if res.status == "attach" and res.value:
+        return _attach_to(rt, ctx, msg, res.value, "")
+    if res.status == "gone":
+        return ctx.text("media.image")
+    count = int(res.value or 0)
+    if res.status == "full":
+        reply = ctx.text("tickets.shots_full")
+    else:
+        if res.ok:
+            metrics.TICKETS.labels("intake", "dialog_screenshot").inc()
+        reply = ctx.text("tickets.got_image", count=count)
+    return f"{reply}\n{ctx.text('tickets.got', missing=_missing(ctx, state, count))}"
 
 
 def continue_intake(msg: Message, ctx: Ctx) -> str:
     rt = runtime(ctx.services)
     state = _state(ctx)
     assert state is not None
-    dialog_key = keys.dialog(msg.from_user)
     if state.get("st") == "attach":
-        tid = state.get("id", "")
-        res = rt.store.add_screenshot(tid, msg.dedupe_id, _shot(msg), ctx.now, rt.cfg.max_screenshots,
-                                      openid=msg.from_user, dialog_after=json.dumps(state, ensure_ascii=False))
-        if res.status in ("ok", "dup"):
-            metrics.TICKETS.labels("intake", "screenshot").inc()
-            return ctx.text("tickets.attached", id=tid, count=res.value)
-        ctx.services.redis.delete(dialog_key)
-        if res.status == "limit":
-            return ctx.text("tickets.attach_full", id=tid)
-        return ctx.text("media.image")
-
+        return _attach_to(rt, ctx, msg, state.get("id", ""), json.dumps(state, ensure_ascii=False))
     if msg.type == "image":
-        shots = state.setdefault("shots", [])
-        if len(shots) >= rt.cfg.max_screenshots:
-            reply = ctx.text("tickets.shots_full")
-        else:
-            shots.append(_shot(msg))
-            reply = ctx.text("tickets.got_image", count=len(shots))
-    else:
-        text = msg.text
-        if not text.strip():
-            return ctx.text("media.voice_unrecognized")
-        word = bare(text)
-        if word in {bare(w) for w in rt.cfg.cancel_words}:
-            ctx.services.redis.delete(dialog_key)
-            metrics.TICKETS.labels("intake", "cancelled").inc()
-            return ctx.text("tickets.cancelled")
-        if word in {bare(w) for w in rt.cfg.submit_words}:
+        return _collect_image(rt, ctx, msg, state)
+
+    text = msg.text
+    if not text.strip():
+        return ctx.text("media.voice_unrecognized")
+    word = bare(text)
+    if word in {bare(w) for w in rt.cfg.cancel_words}:
+        rt.store.end_dialog(msg.from_user)
+        metrics.TICKETS.labels("intake", "cancelled").inc()
+        return ctx.text("tickets.cancelled")
+    submit = word in {bare(w) for w in rt.cfg.submit_words}
+    expected = ctx.dialog or ""
+    for _ in range(4):  # compare-and-set against concurrent messages of the same follower
+        if not submit:
+            _merge(state, text, rt.cfg)
+            if state.get("cat") == "other":
+                state["cat"] = classify(text, rt.cfg) or "other"
+        if submit or state.get("order_no"):
             return _create(rt, ctx, msg, state)
-        _merge(state, text, rt.cfg)
-        if state.get("cat") == "other":
-            state["cat"] = classify(text, rt.cfg) or "other"
-        reply = ""
-    if state.get("order_no"):
-        return _create(rt, ctx, msg, state)
-    ctx.services.redis.set(dialog_key, json.dumps(state, ensure_ascii=False), ex=rt.cfg.dialog_timeout)
-    got = ctx.text("tickets.got", missing=_missing(ctx, state))
-    return f"{reply}\n{got}" if reply else got
+        state["q"] = int(ctx.now)
+        res = rt.store.save_dialog(msg.from_user, json.dumps(state, ensure_ascii=False), expected)
+        if res.ok:
+            return ctx.text("tickets.got", missing=_missing(ctx, state, int(res.value or 0)))
+        expected = res.value
+        try:
+            current = json.loads(expected) if expected else None
+        except ValueError:
+            current = None
+        if not isinstance(current, dict) or current.get("f") != "tickets":
+            return ctx.text("tickets.dialog_over")
+        if current.get("st") != "collect":  # a concurrent message made the ticket meanwhile
+            return ctx.text("tickets.noted_late", id=current.get("id", ""))
+        state = current
+    return ctx.text("errors.busy")
 
 
 def follower_status(msg: Message, ctx: Ctx) -> str:
+    if not ctx.redis_ok:  # the breaker is open: answer now rather than wait for a socket timeout
+        return ctx.text("errors.busy")
     rt = runtime(ctx.services)
     records = rt.store.of_follower(msg.from_user, rt.cfg.status_limit)
     if not records:
@@ -532,6 +588,18 @@ def list_line(rec: dict, dead: set[str]) -> str:
 
 # -- registration ---------------------------------------------------------------------------------
 
+# A message that asks something rather than answers the bot's question.
+_QUESTION = re.compile(r"[?？]|吗|怎么|怎样|如何|什么|啥|哪|为什么|为啥|多少|能不能|可不可以|是不是|有没有")
+
+
+def _split_args(args: str) -> tuple[str, str]:
+    """``ID rest`` -> (ID, rest): any whitespace separates them (full-width spaces, newlines)."""
+    parts = args.strip().split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0], (parts[1].strip() if len(parts) > 1 else "")
+
+
 def register(services: Services) -> None:
     cfg: TicketsConfig = services.bot.section("tickets")
     for cat, patterns in cfg.phrases.items():  # a bad regex is a start-up error, not a 500 later
@@ -543,6 +611,50 @@ def register(services: Services) -> None:
     router = services.router
     staff = services.staff
 
+    def other_route_wants(msg: Message, ctx: Ctx) -> bool:
+        for route in router.routes:
+            if route.name in cfg.passthrough_routes and route.match(msg, ctx):
+                return True
+        return False
+
+    def faq_says(msg: Message, ctx: Ctx) -> str | None:
+        """"answer" (a confident FAQ answer that is not the ticket intent), "tickets", "greeting" or None."""
+        faq = services.extensions.get("faq")
+        if faq is None:
+            return None
+        res = faq.result(msg, ctx)
+        if res.kind == "answer" and getattr(res, "entry", None) is not None:
+            return "tickets" if res.entry.route == "tickets" else "answer"
+        return "greeting" if res.kind == "greeting" else None
+
+    def captures(msg: Message, ctx: Ctx, state: dict) -> bool:
+        """Whether a text/voice message belongs to the report being collected. Only what carries
+        something for it is taken; everything else goes on to the other features, and the partial
+        report waits untouched."""
+        text = msg.text or ""
+        word = bare(text)
+        if not word:
+            return True  # an unrecognised voice message: the dialogue asks again
+        if word in passthrough:
+            return False
+        if word in cancel_or_submit:
+            return True
+        if other_route_wants(msg, ctx):  # e.g. a password request, however it is phrased
+            return False
+        found = extract(mask_secrets(text[:EXTRACT_CHARS]))
+        if found.order_no or found.amount or re.search(r"\d", found.paid_at):
+            return True
+        if classify(text, cfg) is not None:
+            return True
+        faq = faq_says(msg, ctx)
+        if faq == "tickets":
+            return True
+        if faq is not None:
+            return False
+        asked_at = float(state.get("q") or state.get("t0") or 0)
+        return (len(word) <= cfg.short_answer_chars and 0 <= ctx.now - asked_at <= cfg.answer_window
+                and not _QUESTION.search(normalize(text)))
+
     def in_dialog(msg: Message, ctx: Ctx) -> bool:
         state = _state(ctx)
         if state is None:
@@ -553,26 +665,41 @@ def register(services: Services) -> None:
             return True
         if msg.type not in ("text", "voice"):
             return False
-        word = bare(msg.text)
-        passthrough = {bare(w) for w in (*cfg.passthrough_words, *cfg.status_words)}
-        return word not in passthrough
+        return captures(msg, ctx, state)
 
     def is_order_problem(msg: Message, ctx: Ctx) -> bool:
         return msg.type in ("text", "voice") and classify(msg.text, cfg) is not None
 
+    passthrough = {bare(w) for w in (*cfg.passthrough_words, *cfg.status_words, *cfg.human_words, *cfg.chat_words)}
+    cancel_or_submit = {bare(w) for w in (*cfg.cancel_words, *cfg.submit_words)}
     status_words = {bare(w) for w in cfg.status_words}
+    human_words = {bare(w) for w in cfg.human_words}
 
     def is_status(msg: Message, ctx: Ctx) -> bool:
         return msg.type in ("text", "voice") and bare(msg.text) in status_words
 
+    def is_human(msg: Message, ctx: Ctx) -> bool:
+        return msg.type in ("text", "voice") and bare(msg.text) in human_words
+
+    def human(msg: Message, ctx: Ctx) -> str:
+        """Asking for a person is not an order problem: the contact, and how to report one."""
+        reply = ctx.text("tickets.human")
+        state = _state(ctx)
+        if state is not None and state.get("st") == "collect":
+            reply += "\n" + ctx.text("tickets.human_pending")
+        return reply
+
     router.add(Route("tickets_dialog", in_dialog, continue_intake, replayable=False, needs_dialog=True),
                r.ORDER_DIALOG)
     router.add(Route("tickets_status", is_status, follower_status), r.ORDER_TICKETS)
+    router.add(Route("tickets_human", is_human, human), r.ORDER_TICKETS)
     router.add(Route("tickets_intake", is_order_problem, start_intake, replayable=False), r.ORDER_TICKETS)
     services.extensions.setdefault("intents", {})["tickets"] = start_intake
 
     @staff.add("工单", {r.SUPPORT, r.ADMIN}, "列出未关闭的工单；#工单 工单号 查看详情")
     def staff_list(msg: Message, ctx: Ctx, args: str) -> str:
+        if not ctx.redis_ok:
+            return ctx.text("errors.busy")
         rt = runtime(services)
         if args and looks_like_id(args):
             rec = rt.store.get(normalize_id(args))
@@ -591,9 +718,11 @@ def register(services: Services) -> None:
 
     @staff.add("回复", {r.SUPPORT, r.ADMIN}, "#回复 工单号 内容：回复用户")
     def staff_reply(msg: Message, ctx: Ctx, args: str) -> str:
-        tid, _, text = args.partition(" ")
-        if not tid or not text.strip():
+        tid, text = _split_args(args)
+        if not tid or not text:
             return ctx.text("tickets.staff.reply_usage")
+        if not ctx.redis_ok:
+            return ctx.text("errors.busy")
         status, tid = reply_ticket(services, tid, text, "wechat:" + hash_openid(msg.from_user, services.log_salt),
                                    "wx:" + msg.dedupe_id)
         if status == "missing":
@@ -602,9 +731,11 @@ def register(services: Services) -> None:
 
     @staff.add("关闭", {r.SUPPORT, r.ADMIN}, "#关闭 工单号 [说明]：关闭工单并通知用户")
     def staff_close(msg: Message, ctx: Ctx, args: str) -> str:
-        tid, _, note = args.partition(" ")
+        tid, note = _split_args(args)
         if not tid:
             return ctx.text("tickets.staff.close_usage")
+        if not ctx.redis_ok:
+            return ctx.text("errors.busy")
         status, tid = close_ticket(services, tid, note, "wx:" + msg.dedupe_id)
         if status == "missing":
             return ctx.text("tickets.staff.not_found", id=tid)

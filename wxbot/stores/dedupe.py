@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError
 from . import keys
 
 # KEYS[1] is the dedupe key; the follower's keys are derived from ARGV[1] (the openid) with the
-# prefixes of stores/keys.py, which keeps the call to 6 short arguments (redis-py's command packing is
+# prefixes of stores/keys.py, which keeps the call to 8 short arguments (redis-py's command packing is
 # a large share of the hot path's client CPU). Fine on standalone and Sentinel Redis; not for Cluster.
 _CLAIM = """
 local v = redis.call('GET', KEYS[1])
@@ -33,7 +33,9 @@ out['n'] = n
 local d = redis.call('GET', '%(dialog)s' .. openid)
 if d then out['d'] = d end
 local pkey = '%(pending)s' .. openid
-if redis.call('EXISTS', pkey) == 1 then
+-- Waiting support replies are taken only for a reply the follower will see (ARGV[7]) and while the
+-- follower is within the message limit (ARGV[8]); otherwise they wait for the next message.
+if ARGV[7] == '1' and n <= tonumber(ARGV[8]) and redis.call('EXISTS', pkey) == 1 then
   out['p'] = redis.call('LRANGE', pkey, 0, -1)
   redis.call('DEL', pkey)
 end
@@ -100,13 +102,14 @@ class DedupeStore:
     timeouts, parser and Sentinel/URL handling) costs ~55 µs. Everything else uses redis-py normally.
     """
 
-    def __init__(self, client: redis.Redis, ttl_seconds: float, msg_window: int):
+    def __init__(self, client: redis.Redis, ttl_seconds: float, msg_window: int, msg_limit: int = 1 << 30):
         self.client = client
         self.ttl_ms = str(int(ttl_seconds * 1000))
         self.msg_window = str(int(msg_window))
         self._script = client.register_script(_CLAIM)
-        self._prefix = b"*10\r\n$7\r\nEVALSHA\r\n" + _bulk(self._script.sha) + b"$1\r\n1\r\n"
+        self._prefix = b"*12\r\n$7\r\nEVALSHA\r\n" + _bulk(self._script.sha) + b"$1\r\n1\r\n"
         self._fixed = _bulk(self.ttl_ms) + _bulk(self.msg_window)
+        self._limit = _bulk(str(int(msg_limit)))
 
     def claim(
         self,
@@ -115,12 +118,13 @@ class DedupeStore:
         feature: str | None = None,
         feature_window: int = 0,
         snapshot_key: str | None = None,
+        take_pending: bool = True,
     ) -> Claim:
         use_feature = bool(feature and feature_window)
         packed = b"".join((
             self._prefix, _bulk(keys.dedupe(dedupe_id)), _bulk(openid), self._fixed,
             _bulk(feature if use_feature else ""), _bulk(str(int(feature_window)) if use_feature else "0"),
-            _bulk(snapshot_key or ""),
+            _bulk(snapshot_key or ""), b"$1\r\n1\r\n" if take_pending else b"$1\r\n0\r\n", self._limit,
         ))
         dup, value = self._call(packed)
         return Claim.from_value(bool(dup), value)
@@ -153,6 +157,11 @@ class DedupeStore:
             pool.release(conn)
             return response
         raise redis.ConnectionError("claim failed")
+
+    def return_pending(self, openid: str, texts: list[str]) -> None:
+        """Put support replies that did not fit in this reply back in front of the follower's list."""
+        if texts:
+            self.client.lpush(keys.pending_replies(openid), *reversed(texts))
 
     def store_reply(self, dedupe_id: str, reply: str) -> None:
         """Record the rendered reply of a side-effect route, so retries replay it."""

@@ -20,6 +20,12 @@ def dialog(openid: str) -> str:
     return f"{PREFIX}:dialog:{openid}"
 
 
+def dialog_shots(openid: str) -> str:
+    """List: screenshots sent during a ticket report (JSON each), same TTL as ``dialog``; the ticket
+    creation script takes them, so images sent together are never lost to a read-modify-write."""
+    return f"{PREFIX}:dialog_shots:{openid}"
+
+
 def pending_replies(openid: str) -> str:
     """Support replies that WeChat refused to deliver (48-hour window); shown on the next message."""
     return f"{PREFIX}:pending:{openid}"
@@ -108,4 +114,4 @@ def faq_unmatched() -> str:
 
 def follower_keys(openid: str) -> list[str]:
     """Conversational state of one follower, deleted on unsubscribe (support records are kept)."""
-    return [msg_counter(openid), dialog(openid), pending_replies(openid)]
+    return [msg_counter(openid), dialog(openid), dialog_shots(openid), pending_replies(openid)]

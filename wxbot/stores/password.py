@@ -54,9 +54,16 @@ local function promote(state, shown, now, grace, retired_max)
 end
 """
 
-# KEYS: state, shown, audit
-# ARGV: password, now, valid_until, valid_until_display, trigger, by, sync_on, grace, audit_max, retired_max
+# KEYS: state, shown, audit[, period]
+# ARGV: password, now, valid_until, valid_until_display, trigger, by, sync_on, grace, audit_max, retired_max[,
+#       period_ttl]
+# With a period key (scheduled rotations) the period is claimed in the same script: the claim and the
+# rotation happen together or not at all, so a crash or a Redis error cannot use up a period without
+# rotating. Returns {0, 0} when the period was already claimed.
 _ROTATE = _PROMOTE + """
+if KEYS[4] and not redis.call('SET', KEYS[4], 'rotated', 'NX', 'EX', tonumber(ARGV[11])) then
+  return {0, 0}
+end
 local now = tonumber(ARGV[2])
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
 local cur_v = tonumber(redis.call('HGET', KEYS[1], 'cur_v') or '0')
@@ -272,14 +279,21 @@ class PasswordStore:
 
     # -- writes ---------------------------------------------------------------------------
     def rotate(self, password: str, now: float, valid_until: int, valid_until_display: str, trigger: str,
-               by: str, sync_on: bool, grace: int) -> Rotation:
+               by: str, sync_on: bool, grace: int, period: str | None = None, period_ttl: int = 0) -> Rotation | None:
         """One atomic rotation. With sync on, the new password waits for NextChat's confirmation;
-        without, followers see it at once."""
-        v, replaced = self._rotate(
-            keys=[keys.password_state(), keys.password_shown(), keys.password_audit()],
-            args=[password, int(now), int(valid_until), valid_until_display, trigger, by, "1" if sync_on else "0",
-                  int(grace), self.audit_max, self.retired_max],
-        )
+        without, followers see it at once.
+
+        With ``period`` (a schedule period id) the script also claims that period (``SET NX`` with
+        ``period_ttl``) and returns None, rotating nothing, when it was already claimed."""
+        script_keys = [keys.password_state(), keys.password_shown(), keys.password_audit()]
+        args: list[Any] = [password, int(now), int(valid_until), valid_until_display, trigger, by,
+                           "1" if sync_on else "0", int(grace), self.audit_max, self.retired_max]
+        if period is not None:
+            script_keys.append(keys.password_period(period))
+            args.append(max(1, int(period_ttl)))
+        v, replaced = self._rotate(keys=script_keys, args=args)
+        if int(v) == 0:
+            return None
         return Rotation(int(v), int(replaced))
 
     def confirm(self, sent_version: int, codes: list[str] | None, now: float, grace: int) -> bool:

@@ -96,8 +96,17 @@ if ARGV[8] == '1' then
   if rate >= tonumber(ARGV[4]) then return {'limit_rate', tostring(rate)} end
 end
 local fields = {}
-for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 12, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
+local nshots = 0
+if ARGV[10] == '1' then
+  -- the screenshots sent during the dialogue (their own list, so concurrent images all count)
+  local shots = redis.call('LRANGE', KEYS[9], 0, tonumber(ARGV[11]) - 1)
+  for i, shot in ipairs(shots) do redis.call('HSET', KEYS[1], 'shot:' .. i, shot) end
+  nshots = #shots
+  redis.call('HSET', KEYS[1], 'nshots', nshots, 'shots0', nshots)
+  redis.call('DEL', KEYS[9])
+end
 local n = redis.call('INCR', KEYS[6])
 if n == 1 then redis.call('EXPIRE', KEYS[6], ARGV[9]) end
 redis.call('SADD', KEYS[5], ARGV[1])
@@ -105,12 +114,44 @@ redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[7], ARGV[2], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[5])
 redis.call('XADD', KEYS[3], '*', 't', ARGV[1], 'k', 'new', 'r', '')
-if ARGV[6] == '' then
+if ARGV[6] == '' or (ARGV[10] == '1' and nshots >= tonumber(ARGV[11])) then
   redis.call('DEL', KEYS[8])
 elseif ARGV[6] ~= '=' then
   redis.call('SET', KEYS[8], ARGV[6], 'EX', ARGV[7])
 end
-return {'ok', ARGV[1]}
+return {'ok', ARGV[1], tostring(nshots)}
+"""
+
+# A screenshot sent while the report is still being collected: appended to the dialogue's own list
+# (never a rewrite of the dialogue JSON, so images sent together are all kept). The dialogue's
+# current state decides: still collecting -> append (bounded, deduped by message id); a ticket was
+# created meanwhile -> the caller attaches it to that ticket; no dialogue -> 'gone'.
+_SHOT = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'gone', ''} end
+local ok, st = pcall(cjson.decode, raw)
+if not ok or type(st) ~= 'table' or st['f'] ~= 'tickets' then return {'gone', ''} end
+if st['st'] == 'attach' then return {'attach', tostring(st['id'] or '')} end
+local shots = redis.call('LRANGE', KEYS[2], 0, -1)
+for i, s in ipairs(shots) do
+  local okd, shot = pcall(cjson.decode, s)
+  if okd and type(shot) == 'table' and shot['msg'] == ARGV[4] then return {'ok', tostring(i)} end
+end
+if #shots >= tonumber(ARGV[2]) then return {'full', tostring(#shots)} end
+local n = redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {'ok', tostring(n)}
+"""
+
+# Save the collected report only if the dialogue is still what the handler read (compare-and-set on
+# the raw JSON); otherwise return the current value so the caller can merge again.
+_SAVE = """
+local cur = redis.call('GET', KEYS[1])
+if cur ~= ARGV[3] then return {'changed', cur or ''} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return {'ok', tostring(redis.call('LLEN', KEYS[2]))}
 """
 
 _ATTACH = """
@@ -163,6 +204,7 @@ class Result:
 
     status: str
     value: str = ""
+    count: int = 0  # create: screenshots taken from the dialogue
 
     @property
     def ok(self) -> bool:
@@ -187,13 +229,19 @@ class TicketStore:
         self._attach = client.register_script(_ATTACH)
         self._reply = client.register_script(_REPLY)
         self._close = client.register_script(_CLOSE)
+        self._shot = client.register_script(_SHOT)
+        self._save = client.register_script(_SAVE)
 
     # -- writes ----------------------------------------------------------------------------------
     def create(self, ticket_id: str, openid: str, source: str, fields: dict[str, Any], now: float,
-               dialog_after: str = "", check_limits: bool = True, attempts: int = 5) -> Result:
+               dialog_after: str = "", check_limits: bool = True, attempts: int = 5,
+               take_shots: bool = False, max_shots: int = 3) -> Result:
         """Write the record, index it, count it, enqueue its delivery and set/clear the follower's
-        dialogue state (``dialog_after``: JSON to set, "" to delete, "=" to leave), atomically. The same ``source`` (message dedupe id) always yields the same
-        ticket. On an id collision a fresh id is drawn (the returned value is the id used)."""
+        dialogue state (``dialog_after``: JSON to set, "" to delete, "=" to leave), atomically.
+        With ``take_shots`` the screenshots collected in ``keys.dialog_shots(openid)`` (at most
+        ``max_shots``) become the ticket's, and the dialogue is ended when that is the maximum.
+        The same ``source`` (message dedupe id) always yields the same ticket. On an id collision a
+        fresh id is drawn (the returned value is the id used)."""
         record = dict(fields)
         record.update(id=ticket_id, openid=openid, source=source, status=STATUS_OPEN,
                       created_at=repr(now), updated_at=repr(now))
@@ -202,15 +250,16 @@ class TicketStore:
             flat: list[str] = []
             for k, v in record.items():
                 flat += [k, "" if v is None else str(v)]
-            status, value = self._create(
+            status, value, *rest = self._create(
                 keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
                       keys.tickets_of(openid), keys.tickets_open_of(openid), keys.tickets_rate(openid),
-                      keys.TICKETS_ALL, keys.dialog(openid)],
+                      keys.TICKETS_ALL, keys.dialog(openid), keys.dialog_shots(openid)],
                 args=[ticket_id, repr(now), self.limits.max_open, self.limits.max_per_hour, self.limits.source_ttl,
-                      dialog_after, self.limits.dialog_ttl, "1" if check_limits else "0", 3600, *flat],
+                      dialog_after, self.limits.dialog_ttl, "1" if check_limits else "0", 3600,
+                      "1" if take_shots else "0", max_shots, *flat],
             )
             if status != "collision":
-                return Result(status, value)
+                return Result(status, value, int(rest[0]) if rest else 0)
             ticket_id = new_ticket_id(now, length=4 + (_ % 3))
         return Result("collision")
 
@@ -223,6 +272,25 @@ class TicketStore:
                   self.limits.dialog_ttl, repr(now), ticket_id],
         )
         return Result(status, value)
+
+    def add_dialog_shot(self, openid: str, source: str, shot: dict, max_shots: int) -> Result:
+        """Add a screenshot to the report being collected: ok (value = its number), full, attach
+        (value = the ticket created meanwhile) or gone (no dialogue any more)."""
+        status, value = self._shot(
+            keys=[keys.dialog(openid), keys.dialog_shots(openid)],
+            args=[json.dumps(dict(shot, msg=source), ensure_ascii=False), max_shots, self.limits.dialog_ttl, source],
+        )
+        return Result(status, value)
+
+    def save_dialog(self, openid: str, state: str, expected: str) -> Result:
+        """Compare-and-set the dialogue JSON: ok (value = screenshots collected so far) or changed
+        (value = the dialogue's current JSON, "" when it is gone)."""
+        status, value = self._save(keys=[keys.dialog(openid), keys.dialog_shots(openid)],
+                                   args=[state, self.limits.dialog_ttl, expected])
+        return Result(status, value)
+
+    def end_dialog(self, openid: str) -> None:
+        self.r.delete(keys.dialog(openid), keys.dialog_shots(openid))
 
     def add_reply(self, ticket_id: str, text: str, by: str, source: str, now: float) -> Result:
         entry = json.dumps({"at": now, "by": by, "text": text}, ensure_ascii=False)
