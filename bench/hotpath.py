@@ -50,7 +50,7 @@ def breakdown(app, requests) -> None:
     """Wrap the main steps with CPU timers (process_time) and drive the app once more."""
     import logging
 
-    from wxbot import pipeline, protocol, webhook
+    from wxbot import router, webhook
     from wxbot.stores import dedupe
 
     totals: dict[str, float] = {}
@@ -75,6 +75,7 @@ def breakdown(app, requests) -> None:
         (webhook, "check_query", timed(webhook, "check_query", "check_query")),
         (webhook, "render_text_reply", timed(webhook, "render_text_reply", "render reply")),
         (logging.Logger, "info", timed(logging.Logger, "info", "logging")),
+        (router.Router, "resolve", timed(router.Router, "resolve", "router.resolve (all matchers)")),
     ]
     total = drive(app, requests) * len(requests) / 1e6
     for owner, name, fn in originals:

@@ -66,7 +66,9 @@ def handle_message(services: Services, msg: Message, now: float | None = None) -
         if claim.count > cfg.msg_limit and route.rate_limited and not ctx.staff_allowed:
             metrics.RATE_LIMITED.labels("messages").inc()
             ctx.route, ctx.outcome = "rate_limit", "limited"
-            return (ctx.text("limits.slow_down") if claim.count == cfg.msg_limit + 1 else None), ctx
+            if claim.count != cfg.msg_limit + 1:
+                return None, ctx
+            return ctx.text("limits.slow_down", minutes=max(1, -(-cfg.msg_window // 60))), ctx
 
     ctx.route = route.name
     try:

@@ -10,6 +10,8 @@ effects store their rendered reply afterwards (``store_reply``), and retries rep
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -102,6 +104,8 @@ class DedupeStore:
     timeouts, parser and Sentinel/URL handling) costs ~55 µs. Everything else uses redis-py normally.
     """
 
+    HOLD = 1.0  # seconds a thread keeps its claim connection before handing it back to the pool
+
     def __init__(self, client: redis.Redis, ttl_seconds: float, msg_window: int, msg_limit: int = 1 << 30):
         self.client = client
         self.ttl_ms = str(int(ttl_seconds * 1000))
@@ -110,6 +114,7 @@ class DedupeStore:
         self._prefix = b"*12\r\n$7\r\nEVALSHA\r\n" + _bulk(self._script.sha) + b"$1\r\n1\r\n"
         self._fixed = _bulk(self.ttl_ms) + _bulk(self.msg_window)
         self._limit = _bulk(str(int(msg_limit)))
+        self._local = threading.local()
 
     def claim(
         self,
@@ -129,33 +134,53 @@ class DedupeStore:
         dup, value = self._call(packed)
         return Claim.from_value(bool(dup), value)
 
+    def _connection(self):
+        """This thread's claim connection, taken from redis-py's pool and held for ``HOLD`` seconds.
+
+        ``ConnectionPool.get_connection`` probes every connection it hands out for unread data (a
+        non-blocking recv plus two socket mode switches: three syscalls per message). A connection
+        whose every reply has been read needs no probe, so each thread keeps one for a while and
+        then returns it, which also lets a Sentinel pool move it to a new master.
+        """
+        local = self._local
+        now = time.monotonic()
+        conn = getattr(local, "conn", None)
+        if conn is not None and (now >= local.until or local.pid != os.getpid()):
+            self._drop(conn, disconnect=local.pid != os.getpid())
+            conn = None
+        if conn is None:
+            conn = self.client.connection_pool.get_connection("EVALSHA")
+            local.conn, local.until, local.pid = conn, now + self.HOLD, os.getpid()
+        return conn
+
+    def _drop(self, conn, disconnect: bool) -> None:
+        self._local.conn = None
+        if disconnect:
+            conn.disconnect()
+        try:
+            self.client.connection_pool.release(conn)
+        except Exception:  # a pool reset after fork no longer knows it: nothing to give back
+            pass
+
     def _call(self, packed: bytes):
-        pool = self.client.connection_pool
         for attempt in range(3):
-            conn = pool.get_connection("EVALSHA")
+            conn = self._connection()
             try:
                 conn.send_packed_command([packed], check_health=False)
-                response = conn.read_response()
+                return conn.read_response()
             except NoScriptError:
-                pool.release(conn)
                 if attempt == 2:
                     raise
                 self.client.script_load(_CLAIM)  # a restarted or new server: load it, then retry
-                continue
             except redis.ConnectionError:
-                # A pooled socket the server closed (e.g. Redis restarted): retry once on a fresh one.
+                # A socket the server closed (e.g. Redis restarted): retry once on a fresh one.
                 # Timeouts are not retried, so a hung Redis costs one socket timeout.
-                conn.disconnect()
-                pool.release(conn)
+                self._drop(conn, disconnect=True)
                 if attempt >= 1:
                     raise
-                continue
             except BaseException:
-                conn.disconnect()
-                pool.release(conn)
+                self._drop(conn, disconnect=True)
                 raise
-            pool.release(conn)
-            return response
         raise redis.ConnectionError("claim failed")
 
     def return_pending(self, openid: str, texts: list[str]) -> None:
