@@ -436,11 +436,14 @@ def test_no_url_or_secret_in_logs(sim, services, redis_client, hook, robot, wech
 
     root = logging.getLogger()
     saved = (list(root.handlers), root.level, getattr(root, "_wxbot_configured", False),
-             logging.getLogger("httpx").level, logging.getLogger("httpcore").level)
+             logging.getLogger("httpx").level, logging.getLogger("httpcore").level,
+             (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing))
     try:
         root._wxbot_configured = False
-        configure_logging("DEBUG")  # what `wxbot worker` does, at the most verbose level
+        # caplog first: it restores the root level it found (WARNING) at teardown, not configure_logging's
+        # DEBUG (which would make later tests' caplog see INFO records).
         caplog.set_level(logging.DEBUG)
+        configure_logging("DEBUG")  # what `wxbot worker` does, at the most verbose level
         answers = iter([(500, "boom")])
         hook.on(HOOK_PATH, lambda req: next(answers, (200, {"ok": True})))
         robot.on(ROBOT_PATH, lambda req: (200, {"errcode": 93000, "errmsg": "invalid webhook url"}))
@@ -453,6 +456,7 @@ def test_no_url_or_secret_in_logs(sim, services, redis_client, hook, robot, wech
         root._wxbot_configured = saved[2]
         logging.getLogger("httpx").setLevel(saved[3])
         logging.getLogger("httpcore").setLevel(saved[4])
+        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved[5]
     text = caplog.text
     assert "ticket delivery failed" in text and "dead-lettered" in text  # the logs did see the failures
     for secret in (HOOK_QUERY_SECRET, HOOK_SECRET, WECOM_KEY, settings.wechat_app_secret, "ACCESS-TOKEN",

@@ -15,7 +15,6 @@ import redis
 
 from conftest import SUPPORT
 from test_tickets import (  # noqa: F401  (fixtures)
-    HOOK_SECRET,
     OPENID,
     PNG,
     config_dir,

@@ -37,7 +37,15 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     register_services(app, services)
     register_blueprints(app, services)
     register_error_handlers(app)
+    register_fast_path(app, services)
     return app
+
+
+def register_fast_path(app: Flask, services) -> None:
+    """Serve ``POST /wechat`` without Flask's per-request machinery (see ``webhook.FastPath``)."""
+    from .webhook import FastPath
+
+    app.wsgi_app = FastPath(app.wsgi_app, services)
 
 
 def register_services(app: Flask, services) -> None:
