@@ -16,7 +16,7 @@ OPENID = "oLogsFollower00000000000000001"
 APP_SECRET = "test-app-secret"
 WECOM_KEY = "wecomkey-31b7c0de"
 LINE = re.compile(r"msg rid=[0-9a-f]{8} user=(?P<user>[0-9a-f]{12}) type=(?P<type>\w+) event=(?P<event>\S+) "
-                  r"route=(?P<route>\S+) outcome=(?P<outcome>\S+) dup=[01] redis=(ok|down) ms=[0-9.]+$")
+                  r"route=(?P<route>\S+) outcome=(?P<outcome>\S+) detail=(?P<detail>\S+) dup=[01] redis=(ok|down) ms=[0-9.]+$")
 
 
 @pytest.fixture

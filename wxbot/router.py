@@ -53,6 +53,7 @@ class Ctx:
     now: float = field(default_factory=time.time)
     route: str = ""
     outcome: str = ""
+    detail: str = ""  # printed in the per-message log line (e.g. the FAQ entry id); no personal data
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -180,9 +180,9 @@ def receive_post(services: Services, environ: dict) -> tuple[int, str, bytes]:
     metrics.MESSAGES.labels(msg.type, ctx.outcome or "none").inc()
     metrics.LATENCY.observe(elapsed)
     log.info(
-        "msg rid=%s user=%s type=%s event=%s route=%s outcome=%s dup=%d redis=%s ms=%.1f",
+        "msg rid=%s user=%s type=%s event=%s route=%s outcome=%s detail=%s dup=%d redis=%s ms=%.1f",
         secrets.token_hex(4), hash_openid(msg.from_user, services.log_salt), msg.type, msg.event or "-",
-        ctx.route or "-", ctx.outcome or "-", int(bool(ctx.claim and ctx.claim.duplicate)),
+        ctx.route or "-", ctx.outcome or "-", ctx.detail or "-", int(bool(ctx.claim and ctx.claim.duplicate)),
         "ok" if ctx.redis_ok else "down", elapsed * 1000,
     )
     if not reply:

@@ -151,7 +151,8 @@ def register(services: Services) -> None:
         assert entry is not None and entry.route is not None
         metrics.FAQ.labels("feature").inc()
         intent = services.extensions.get("intents", {}).get(entry.route)
-        log.info("faq entry=%s route=%s intent=%s", entry.id, entry.route, "yes" if intent else "missing")
+        ctx.detail = f"faq:{entry.id}"
+        log.debug("faq entry=%s route=%s intent=%s", entry.id, entry.route, "yes" if intent else "missing")
         if intent is None:
             return entry.answer
         return intent(msg, ctx)
@@ -161,7 +162,7 @@ def register(services: Services) -> None:
         if res.kind == "answer" and res.entry is not None:
             _count(ctx, "answered")
             ctx.outcome = "answered"
-            log.info("faq entry=%s score=%.1f", res.entry.id, res.score)
+            ctx.detail = f"faq:{res.entry.id}"  # in the message's log line: one line per message
             return res.entry.answer
         if res.kind == "ambiguous":
             _count(ctx, "ambiguous")

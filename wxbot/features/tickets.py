@@ -31,6 +31,7 @@ import click
 from .. import metrics
 from .. import router as r
 from ..config import Section, section
+from ..faqmatch import fold
 from ..protocol import Message
 from ..redisconn import REDIS_ERRORS
 from ..router import Ctx, Route, hash_openid
@@ -124,23 +125,16 @@ class TicketsConfig(Section):
 
 # -- text understanding -------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _t2s():
-    from opencc import OpenCC
-
-    return OpenCC("t2s")
-
-
 MATCH_CHARS = 300  # order problems are stated early; longer texts are matched on their start
 _PUNCT_RE = re.compile(r"[\s,，。.!！?？~～、；;:：\"'“”‘’()（）【】\[\]]+")
 
 
 @lru_cache(maxsize=512)
 def normalize(text: str) -> str:
-    """For matching: NFKC (full-width -> ASCII), lower case, traditional -> simplified. Cached: the
-    routes of one message normalize the same text several times. Long texts are cut (bounded CPU)."""
-    text = unicodedata.normalize("NFKC", (text or "")[:MATCH_CHARS]).lower()
-    return _t2s().convert(text)
+    """For matching: NFKC (full-width -> ASCII), lower case, traditional -> simplified (the FAQ's
+    per-character table: ~1 µs instead of OpenCC's 10-40 µs). Cached: the routes of one message
+    normalize the same text several times. Long texts are cut (bounded CPU)."""
+    return fold((text or "")[:MATCH_CHARS])
 
 
 def bare(text: str) -> str:
@@ -148,17 +142,25 @@ def bare(text: str) -> str:
     return _PUNCT_RE.sub("", normalize(text))
 
 
-@lru_cache(maxsize=8)
-def _compiled(phrases_json: str) -> list[tuple[str, re.Pattern]]:
-    phrases = json.loads(phrases_json)
-    out = []
-    for cat in CATEGORIES:
-        for pattern in phrases.get(cat, []):
-            out.append((cat, re.compile(pattern)))
-    for cat, patterns in phrases.items():
-        if cat not in CATEGORIES:
-            out.extend((cat, re.compile(p)) for p in patterns)
-    return out
+class _Phrases:
+    """The configured phrases, compiled once: an ordered list (first category wins) and one combined
+    pattern that rules out most messages (every FAQ question passes here) with a single search."""
+
+    def __init__(self, phrases: dict[str, list[str]]):
+        ordered = [c for c in CATEGORIES if c in phrases] + [c for c in phrases if c not in CATEGORIES]
+        self.ordered = [(cat, re.compile(p)) for cat in ordered for p in phrases.get(cat, [])]
+        self.any = re.compile("|".join(f"(?:{p.pattern})" for _, p in self.ordered)) if self.ordered else None
+
+
+_PHRASES: dict[int, tuple[Any, _Phrases]] = {}
+
+
+def _compiled(cfg: TicketsConfig) -> _Phrases:
+    cached = _PHRASES.get(id(cfg))
+    if cached is None or cached[0] is not cfg:  # config objects are immutable: compile once per object
+        cached = (cfg, _Phrases(cfg.phrases))
+        _PHRASES[id(cfg)] = cached
+    return cached[1]
 
 
 def classify(text: str, cfg: TicketsConfig) -> str | None:
@@ -166,7 +168,10 @@ def classify(text: str, cfg: TicketsConfig) -> str | None:
     if not text:
         return None
     norm = _PUNCT_RE.sub("", normalize(text))
-    for cat, pattern in _compiled(json.dumps(cfg.phrases, sort_keys=True)):
+    phrases = _compiled(cfg)
+    if phrases.any is None or not phrases.any.search(norm):
+        return None
+    for cat, pattern in phrases.ordered:
         if pattern.search(norm):
             return cat
     return None
