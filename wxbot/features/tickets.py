@@ -57,12 +57,16 @@ log = logging.getLogger(__name__)
 CATEGORIES = ("double_charge", "refund", "expired_after_paying", "topup_missing", "paid_no_key", "other")
 
 _PAY = r"(?:付|支付|付款|付费|交费|缴费|买|购买|下单|扣|扣款|扣费|转账|充)"
+_PAID = r"(?:付|支付|付款|付费|交费|缴费|下单|扣|扣款|扣费|转账|充)"
 _KEYWORD = r"(?:key|密钥|秘钥|卡密|令牌|api|激活码|兑换码)"
 DEFAULT_PHRASES: dict[str, list[str]] = {
     "double_charge": [r"(?:扣|付|支付|付款|交|收)了?(?:两|2|二|三|3|多)次", r"重复(?:扣款|扣费|支付|付款|收费|扣钱|下单)",
                       r"多扣", r"扣了两", r"付了两"],
     "refund": [r"退款", r"退钱", r"退费", r"退回", r"要退"],
-    "expired_after_paying": [_PAY + r".{0,16}(?:过期|失效|超时|已关闭|被取消)",
+    # "买"/"购买" alone are not enough here: "购买地址失效了" (the shop page) and "买的key会过期吗"
+    # (validity) are FAQ questions, not reports.
+    "expired_after_paying": [_PAID + r".{0,16}(?:过期|失效|超时|已关闭|被取消)",
+                             r"订单.{0,10}(?:过期|失效|超时|已关闭|被取消)",
                              r"(?:过期|失效|超时).{0,16}(?:付了|付过|支付了|扣了|扣款|付款了|钱)"],
     "topup_missing": [r"充值.{0,12}(?:没|未|不)(?:到账|到|显示|生效|加上|增加|变)", r"余额(?:没|未|不)(?:变|增加|加|到账|涨)",
                       r"(?:没|未)到账"],
