@@ -235,7 +235,7 @@ class Entry:
     route: str | None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     """The outcome for one message: ``answer``, ``ambiguous``, ``greeting``, ``none`` or ``empty``."""
 

@@ -15,6 +15,7 @@ work with Redis down; a broken edit keeps the last good version and logs one err
 """
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from ..stores import keys
 log = logging.getLogger(__name__)
 
 _CACHE = "faq.result"
+_CACHE_CHARS = 400  # longer messages are matched every time rather than kept in the cache
 
 
 @section("faq")
@@ -48,6 +50,9 @@ class FaqConfig(Section):
     count_unmatched: bool = True
     unmatched_max: int = 1000  # distinct unmatched questions kept (least asked are dropped)
     unmatched_chars: int = 60  # a stored question is cut to this many characters
+    # Results of recent messages, per FAQ version (followers send the same few questions over and
+    # over, above all during a promotion); 0 turns the cache off.
+    cache_size: int = 4096
 
     def options(self) -> MatchOptions:
         return MatchOptions(self.threshold, self.ambiguity_ratio, self.max_candidates, self.max_chars,
@@ -108,15 +113,32 @@ class FaqBase:
             self.path, lambda raw: compile_faq(raw, options), services.webhook_cfg.config_reload_interval
         )
         self.unmatched = UnmatchedStore(services.redis, self.cfg.unmatched_max, self.cfg.unmatched_chars)
+        self._cached_for: Faq | None = None
+        self._match = None
 
     def get(self) -> Faq:
         return self.file.get()
+
+    def matcher(self):
+        """``Faq.match`` of the current FAQ, behind an LRU cache that a reload replaces."""
+        faq = self.get()
+        if faq is not self._cached_for:
+            self._match = faq.match
+            if self.cfg.cache_size:
+                cached = functools.lru_cache(self.cfg.cache_size)(faq.match)
+
+                def match(text: str, _cached=cached, _plain=faq.match):
+                    return _cached(text) if len(text) <= _CACHE_CHARS else _plain(text)  # bounded memory
+
+                self._match = match
+            self._cached_for = faq
+        return self._match
 
     def result(self, msg: Message, ctx: Ctx) -> Result:
         """Match the message once per request; both routes and the handler share the result."""
         cached = ctx.extra.get(_CACHE)
         if cached is None:
-            cached = self.get().match(msg.text)
+            cached = self.matcher()(msg.text)
             ctx.extra[_CACHE] = cached
         return cached
 
