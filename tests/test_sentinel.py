@@ -55,6 +55,17 @@ class Sentinel:
         self.proc.wait(5)
 
 
+def replica_ready(sentinel: Sentinel) -> bool:
+    replicas = sentinel.client.sentinel_slaves(MASTER_NAME)
+    if len(replicas) != 1:
+        return False
+    r = replicas[0]
+    flags = r.get("flags")
+    flags = set(flags.split(",")) if isinstance(flags, str) else {k for k, v in r.items() if v is True}
+    link = r.get("master-link-status", r.get("master_link_status"))
+    return flags <= {"slave"} | {"is_slave"} and str(link).lower() == "ok"
+
+
 @pytest.fixture
 def cluster(tmp_path):
     master = RedisProcess(tmp_path / "master")
@@ -62,7 +73,9 @@ def cluster(tmp_path):
     replica.client().replicaof("127.0.0.1", master.port)
     wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", 10, "replication")
     sentinel = Sentinel(tmp_path / "sentinel", master.port)
-    wait_until(lambda: len(sentinel.client.sentinel_slaves(MASTER_NAME)) == 1, 10, "sentinel to see the replica")
+    # A failover needs a replica the sentinel considers good (connected, link up, fresh INFO);
+    # asking earlier fails with NOGOODSLAVE.
+    wait_until(lambda: replica_ready(sentinel), 15, "sentinel to see a promotable replica")
     yield master, replica, sentinel
     sentinel.stop()
     replica.stop()

@@ -42,7 +42,7 @@ from tenacity import wait_exponential_jitter
 from . import metrics
 from .alerts import alert
 from .notifiers import wecom
-from .notifiers.webhook import DeliveryError, post_signed_json
+from .notifiers.webhook import DeadlineExceeded, DeliveryError, post_signed_json, with_deadline
 from .router import hash_openid
 from .services import Services
 from .stores import keys
@@ -118,38 +118,30 @@ def fetch_bounded(client: httpx.Client, url: str, max_bytes: int, deadline: floa
     """GET ``url`` completely within ``deadline`` seconds and ``max_bytes``, or raise Failure."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise Failure("picture URL is not http(s)", retryable=False)
-    result: dict[str, Any] = {}
-    abandon = threading.Event()
 
-    def run() -> None:
-        try:
-            with client.stream("GET", url, timeout=deadline) as resp:
-                chunks, size = [], 0
-                for chunk in resp.iter_bytes():
-                    if abandon.is_set():
-                        return
-                    size += len(chunk)
-                    if size > max_bytes:
-                        result["error"] = Failure(f"picture larger than {max_bytes} bytes", retryable=False)
-                        return
-                    chunks.append(chunk)
-                result["status"] = resp.status_code
-                result["ctype"] = resp.headers.get("content-type", "")
-                result["data"] = b"".join(chunks)
-        except Exception as exc:  # reported to the caller, never raised in the thread
-            result["error"] = Failure(f"transport error {exc.__class__.__name__}")
+    def fetch(abandon: threading.Event) -> tuple[int, str, bytes] | None:
+        with client.stream("GET", url, timeout=deadline) as resp:
+            chunks, size = [], 0
+            for chunk in resp.iter_bytes():
+                if abandon.is_set():
+                    return None
+                size += len(chunk)
+                if size > max_bytes:
+                    raise Failure(f"picture larger than {max_bytes} bytes", retryable=False)
+                chunks.append(chunk)
+            return resp.status_code, resp.headers.get("content-type", ""), b"".join(chunks)
 
-    thread = threading.Thread(target=run, name="wxbot-fetch", daemon=True)
-    thread.start()
-    thread.join(deadline)
-    if thread.is_alive():
-        abandon.set()
-        raise Failure(f"picture not downloaded within {deadline:.1f}s")
-    if "error" in result:
-        raise result["error"]
-    if result["status"] != 200:
-        raise Failure(f"picture HTTP {result['status']}", retryable=result["status"] >= 500 or result["status"] == 429)
-    return result["data"], result["ctype"]
+    try:
+        status, ctype, data = with_deadline(fetch, deadline, "wxbot-fetch")
+    except DeadlineExceeded:
+        raise Failure(f"picture not downloaded within {deadline:.1f}s") from None
+    except Failure:
+        raise
+    except Exception as exc:
+        raise Failure(f"transport error {exc.__class__.__name__}") from None
+    if status != 200:
+        raise Failure(f"picture HTTP {status}", retryable=status >= 500 or status == 429)
+    return data, ctype
 
 
 def image_ext(data: bytes) -> str | None:

@@ -17,11 +17,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class DeliveryError(Exception):
@@ -68,42 +71,62 @@ class Response:
         return json.loads(self.body)
 
 
-def post_with_deadline(client: httpx.Client, url: str, body: bytes, headers: dict[str, str], deadline: float,
-                       max_response_bytes: int = 1 << 20) -> Response:
-    """POST and read the whole response within ``deadline`` seconds, or raise DeliveryError."""
-    result: dict[str, object] = {}
+class DeadlineExceeded(Exception):
+    pass
+
+
+def with_deadline(fn: Callable[[threading.Event], T], deadline: float, name: str = "wxbot-io") -> T:
+    """Run ``fn(abandon)`` in a helper thread and return its result within ``deadline`` seconds.
+
+    Past the deadline, ``abandon`` is set (``fn`` checks it between chunks and stops) and
+    DeadlineExceeded is raised; an exception of ``fn`` is raised here, in the caller's thread.
+    """
+    result: dict[str, Any] = {}
     abandon = threading.Event()
 
     def run() -> None:
         try:
-            request = client.build_request("POST", url, content=body, headers=headers)
-            resp = client.send(request, stream=True)
-            try:
-                chunks, size = [], 0
-                for chunk in resp.iter_bytes():
-                    if abandon.is_set():
-                        return
-                    size += len(chunk)
-                    if size > max_response_bytes:
-                        break
-                    chunks.append(chunk)
-                result["response"] = Response(resp.status_code, b"".join(chunks))
-            finally:
-                resp.close()
-        except httpx.HTTPError as exc:
-            result["error"] = exc.__class__.__name__
-        except Exception as exc:  # any failure of this attempt is reported, never raised in the thread
-            result["error"] = exc.__class__.__name__
+            result["value"] = fn(abandon)
+        except BaseException as exc:  # handed to the caller below, never lost in the thread
+            result["error"] = exc
 
-    thread = threading.Thread(target=run, name="wxbot-post", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     thread.join(deadline)
     if thread.is_alive():
         abandon.set()
-        raise DeliveryError(f"no complete response within {deadline:.1f}s")
+        raise DeadlineExceeded(f"not complete within {deadline:.1f}s")
     if "error" in result:
-        raise DeliveryError(f"transport error {result['error']}")
-    return result["response"]  # type: ignore[return-value]
+        raise result["error"]
+    return result["value"]
+
+
+def post_with_deadline(client: httpx.Client, url: str, body: bytes, headers: dict[str, str], deadline: float,
+                       max_response_bytes: int = 1 << 20) -> Response:
+    """POST and read the whole response within ``deadline`` seconds, or raise DeliveryError."""
+
+    def post(abandon: threading.Event) -> Response | None:
+        request = client.build_request("POST", url, content=body, headers=headers)
+        resp = client.send(request, stream=True)
+        try:
+            chunks, size = [], 0
+            for chunk in resp.iter_bytes():
+                if abandon.is_set():
+                    return None
+                size += len(chunk)
+                if size > max_response_bytes:
+                    break
+                chunks.append(chunk)
+            return Response(resp.status_code, b"".join(chunks))
+        finally:
+            resp.close()
+
+    try:
+        return with_deadline(post, deadline, "wxbot-post")
+    except DeadlineExceeded:
+        raise DeliveryError(f"no complete response within {deadline:.1f}s") from None
+    except Exception as exc:  # transport errors and anything else of this attempt
+        raise DeliveryError(f"transport error {exc.__class__.__name__}") from None
 
 
 def post_signed_json(client: httpx.Client, url: str, secret: str | None, payload: object, deadline: float,
