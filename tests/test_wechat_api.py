@@ -139,3 +139,18 @@ def test_tokens_and_secrets_never_reach_logs(apis, wechat_api, settings, caplog)
     assert "HTTP Request" in caplog.text and "refreshing once" in caplog.text
     for secret in ["TOKEN-1", "TOKEN-2", settings.wechat_app_secret]:
         assert secret not in caplog.text
+
+
+def test_download_refreshes_the_token_once_on_40001(services, wechat_api, redis_client):
+    tokens = iter(["TOKEN_OLD", "TOKEN_NEW"])
+    wechat_api.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": next(tokens), "expires_in": 7200}))
+
+    def media(req):
+        if req.query["access_token"] == ["TOKEN_OLD"]:
+            return 200, {"errcode": 40001, "errmsg": "invalid credential"}
+        return 200, b"\x89PNG\r\n\x1a\nimage", {"Content-Type": "image/png"}
+
+    wechat_api.on("/cgi-bin/media/get", media)
+    data, ctype = services.wechat_api.download("/cgi-bin/media/get", {"media_id": "m1"}, 1 << 20, 5)
+    assert data.startswith(b"\x89PNG") and ctype == "image/png"
+    assert [r.query["access_token"] for r in wechat_api.calls("/cgi-bin/media/get")] == [["TOKEN_OLD"], ["TOKEN_NEW"]]

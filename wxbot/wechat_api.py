@@ -191,29 +191,55 @@ class WeChatAPI:
         raise AssertionError("unreachable")
 
     def download(self, path: str, params: dict, max_bytes: int, deadline: float) -> tuple[bytes, str]:
-        """GET binary content (e.g. /cgi-bin/media/get); JSON answers are API errors."""
-        token = self.access_token()
-        started = time.monotonic()
-        with self.http.stream("GET", self.base + path, params=dict(params, access_token=token),
-                              timeout=min(self.cfg.timeout, deadline)) as resp:
-            ctype = resp.headers.get("content-type", "")
-            chunks, size = [], 0
-            for chunk in resp.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise WeChatAPIError(-1, f"download larger than {max_bytes} bytes")
-                if time.monotonic() - started > deadline:
-                    raise WeChatAPIError(-1, f"download exceeded {deadline}s")
-                chunks.append(chunk)
-        data = b"".join(chunks)
-        if resp.status_code != 200:
-            raise WeChatAPIError(-1, f"HTTP {resp.status_code} on {path}")
+        """GET binary content (e.g. /cgi-bin/media/get) within ``deadline`` seconds and ``max_bytes``.
+
+        JSON answers are API errors; on a token error the token is refreshed once and the download
+        retried, as ``call`` does.
+        """
+        rejected: str | None = None
+        for attempt in (0, 1):
+            token = self.access_token(force_refresh=attempt == 1, rejected=rejected)
+            try:
+                return self._download(path, dict(params, access_token=token), max_bytes, deadline)
+            except WeChatAPIError as exc:
+                if exc.errcode in TOKEN_ERRORS and attempt == 0:
+                    log.info("wechat access token rejected (errcode=%s); refreshing once", exc.errcode)
+                    rejected = token
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _download(self, path: str, params: dict, max_bytes: int, deadline: float) -> tuple[bytes, str]:
+        from .notifiers.webhook import DeadlineExceeded, with_deadline
+
+        def fetch(abandon) -> tuple[int, str, bytes] | None:
+            with self.http.stream("GET", self.base + path, params=params,
+                                  timeout=min(self.cfg.timeout, deadline)) as resp:
+                chunks, size = [], 0
+                for chunk in resp.iter_bytes():
+                    if abandon.is_set():
+                        return None
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise WeChatAPIError(-1, f"download larger than {max_bytes} bytes")
+                    chunks.append(chunk)
+                return resp.status_code, resp.headers.get("content-type", ""), b"".join(chunks)
+
+        try:
+            status, ctype, data = with_deadline(fetch, deadline, "wxbot-download")
+        except DeadlineExceeded:
+            raise WeChatAPIError(-1, f"download not complete within {deadline}s on {path}") from None
+        except httpx.HTTPError as exc:
+            raise WeChatAPIError(-1, f"transport error {exc.__class__.__name__} on {path}") from None
+        if status != 200:
+            raise WeChatAPIError(-1, f"HTTP {status} on {path}")
         if "json" in ctype or "text/plain" in ctype:
             try:
                 err = json.loads(data)
-                raise WeChatAPIError(int(err.get("errcode") or -1), str(err.get("errmsg", "")))
             except ValueError:
-                pass
+                err = None
+            if isinstance(err, dict):
+                raise WeChatAPIError(int(err.get("errcode") or -1), str(err.get("errmsg", "")))
         return data, ctype
 
     # -- conveniences used by features -----------------------------------------------------

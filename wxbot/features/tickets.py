@@ -92,7 +92,7 @@ class TicketsConfig(Section):
     cancel_words: list[str] = ["取消", "算了", "不用了", "取消登记"]
     submit_words: list[str] = ["提交", "就这些", "没有了", "直接提交", "提交工单"]
     passthrough_words: list[str] = ["密码"]  # left to other features even mid-dialogue
-    passthrough_routes: list[str] = ["password"]  # routes whose messages are never taken by the dialogue
+    passthrough_routes: list[str] = ["password", "faq_password"]  # routes whose messages are never taken by the dialogue
     # asking for a person: answered with the ACG508 contact (and how to report an order problem)
     human_words: list[str] = ["人工", "人工客服", "转人工", "找人工", "人工服务", "真人", "真人客服", "转人工客服"]
     # small talk in the middle of a report: carries nothing for it, so other features answer it
