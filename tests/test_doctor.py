@@ -55,6 +55,9 @@ def good_env(spare_redis, config_dir, tmp_path, wechat_api):
     AppSecret and a WeCom robot."""
     wechat_api.on("/cgi-bin/stable_token",
                   lambda req: (200, {"access_token": "tok-" + req.json()["appid"], "expires_in": 7200}))
+    bot = config_dir / "bot.yaml"
+    bot.write_text(bot.read_text(encoding="utf-8").replace('site_url: ""', 'site_url: "https://chat.example.com"', 1),
+                   encoding="utf-8")
     return make_env(spare_redis.url, config_dir, tmp_path / "data", safe=True,
                     WECHAT_APP_SECRET=SECRET, WECHAT_API_BASE_URL=wechat_api.url,
                     WXBOT_WECOM_WEBHOOK_URL=f"{wechat_api.url}/cgi-bin/webhook/send?key={WECOM_KEY}")
@@ -338,3 +341,13 @@ def test_running_embedded_redis_is_checked_and_left_alone(good_env, tmp_path):
     assert line(lines, "Redis").startswith(f"✓ Redis: embedded Redis in {data} answers"), text
     assert line(lines, "Redis persistence") == "✓ Redis persistence: appendonly yes"
     assert redisconn._server_pid(data.resolve()) == pid  # still the same server, still running
+
+
+def test_missing_nextchat_address_is_a_warning(good_env, config_dir):
+    bot = config_dir / "bot.yaml"
+    bot.write_text(bot.read_text(encoding="utf-8").replace('site_url: "https://chat.example.com"', 'site_url: ""'),
+                   encoding="utf-8")
+    proc = run_cli(["doctor"], good_env)
+    assert proc.returncode == 0
+    assert "! NextChat address: password.site_url is empty" in proc.stdout
+    assert run_cli(["doctor", "--strict"], good_env).returncode == 1

@@ -461,6 +461,9 @@ class Doctor:
                 self.add(FAIL, "config", err)
         if not any(p.name == "texts.yaml" for p in files) and not any("texts.yaml" in e for e in errors):
             self.add(FAIL, "config texts.yaml", f"missing in {config_dir}", "restore config/texts.yaml")
+        if bot is not None and not bot.section("password").site_url:
+            self.add(WARN, "NextChat address", "password.site_url is empty: the 【密码】 reply has no address or "
+                     "fast link", "set password.site_url in config/bot.yaml to the free NextChat's https:// address")
 
     # -- WeChat ------------------------------------------------------------------------------
     def check_access_token(self, settings: Settings) -> None:
