@@ -95,3 +95,32 @@ def test_replies_metric_counts_a_message_once(sim):
 ])
 def test_staff_command_split_accepts_any_whitespace(text, expected):
     assert StaffCommands.split(text) == expected
+
+
+def test_a_claim_retried_after_its_answer_was_lost_is_still_the_first_delivery(services, monkeypatch):
+    """Redis ran the claim but the connection failed before the answer arrived: the retry (same
+    token) must not read as a WeChat duplicate, or a side-effect route would do nothing."""
+    from wxbot.stores import dedupe
+
+    monkeypatch.setattr(dedupe.os, "urandom", lambda n: b"\x01" * n)
+    first = services.dedupe.claim("m:lost-answer", OPENID)
+    again = services.dedupe.claim("m:lost-answer", OPENID)
+    assert not first.duplicate and not again.duplicate and again.count == first.count == 1
+    monkeypatch.setattr(dedupe.os, "urandom", lambda n: b"\x02" * n)
+    assert services.dedupe.claim("m:lost-answer", OPENID).duplicate  # WeChat's own retry
+
+
+def test_support_replies_taken_by_a_claim_whose_reply_was_lost_are_shown_later(sim, services, redis_client):
+    redis_client.rpush(PENDING, "客服回复：已退款")
+    taken = services.dedupe.claim("m:reply-never-sent", OPENID)  # e.g. the request timed out afterwards
+    assert taken.pending == ["客服回复：已退款"] and not redis_client.exists(PENDING)
+    assert sim.text(OPENID, "#我的ID").content.startswith("客服回复：已退款")
+    assert not redis_client.exists(PENDING, PENDING + ":taken")  # confirmed once shown
+
+
+def test_an_oversized_support_reply_is_clipped_not_stuck(sim, redis_client):
+    redis_client.rpush(PENDING, "长" * 1000, "第二条")  # 3000 bytes: fits no reply whole
+    first = sim.text(OPENID, "#我的ID")
+    assert first.content.startswith("长") and "…" in first.content
+    assert first.content.endswith("你的 openid 是：" + OPENID)
+    assert "第二条" in sim.text(OPENID, "#我的ID").content

@@ -122,5 +122,11 @@ def test_broken_texts_file_at_start_is_a_config_error(tmp_path):
     from wxbot.config import texts_file
 
     (tmp_path / "texts.yaml").write_text("welcome: '{0} 你好'\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="welcome: bad placeholder"):
+    with pytest.raises(ConfigError, match=r"welcome: placeholder \{0\} is not a plain \{name\}"):
         texts_file(tmp_path)
+
+
+@pytest.mark.parametrize("text", ["{a[x]}", "{a.b}", "{n:d}", "{n!r}", "{}", "{", "}"])
+def test_only_plain_placeholders_are_accepted(text):
+    with pytest.raises(ValueError, match="^welcome: "):
+        Texts({"welcome": text})

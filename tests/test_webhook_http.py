@@ -118,3 +118,26 @@ def test_wxbot_chat_talks_to_a_running_bot(server, settings):
     assert "欢迎关注" in result.output
     assert "图片" in result.output
     assert "unknown command /nonsense" in result.output
+
+
+def _raw_chunked(url: str, path: str, payload: bytes) -> tuple[int, bytes]:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall((f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
+                   "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode() + payload)
+        data = b""
+        while True:
+            part = s.recv(65536)
+            if not part:
+                break
+            data += part
+    return int(data.split(b" ", 2)[1]), data.split(b"\r\n\r\n", 1)[1]
+
+
+def test_broken_chunked_bodies_unsigned_403_signed_400_no_traceback(server, http_sim, tmp_path):
+    broken = b"5\r\n<xml>\r\nzz\r\nnot hex\r\n0\r\n\r\n"
+    assert _raw_chunked(server, "/wechat?signature=0&timestamp=1&nonce=1", broken)[0] == 403
+    path, _ = http_sim.build_request(http_sim.text_fields(OPENID, "hi"))
+    status, body = _raw_chunked(server, path, broken)
+    assert status == 400 and b"<html" not in body.lower() and b"Traceback" not in body
+    assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import string
 import threading
 import time
 from pathlib import Path
@@ -136,6 +137,22 @@ class BotConfig:
         return self._sections[name]
 
 
+_FORMATTER = string.Formatter()
+
+
+def _check_placeholders(key: str, text: str) -> None:
+    """Only plain ``{name}`` placeholders: a stray brace, ``{}``, ``{0}``, ``{a[x]}``, ``{a.b}``, a
+    conversion or a format spec would break (or leak) every reply that uses this text."""
+    try:
+        fields = [(name, conv, spec) for _, name, spec, conv in _FORMATTER.parse(text) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"{key}: bad placeholder ({exc}); write {{{{ and }}}} for literal braces") from None
+    for name, conv, spec in fields:
+        if not name.isidentifier() or conv or spec:
+            raise ValueError(f"{key}: placeholder {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} "
+                             "is not a plain {name}; write {{ and }} for literal braces")
+
+
 class _SafeDict(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -157,10 +174,7 @@ class Texts:
                 self._flatten(full + ".", value)
             elif isinstance(value, str):
                 text = value.rstrip("\n")
-                try:  # a stray brace or a positional {} would break every reply using this text
-                    text.format_map(_SafeDict())
-                except (ValueError, IndexError, KeyError, AttributeError) as exc:
-                    raise ValueError(f"{full}: bad placeholder ({exc}); write {{{{ and }}}} for literal braces") from None
+                _check_placeholders(full, text)
                 self._flat[full] = text
             else:
                 raise ValueError(f"{full}: must be text")

@@ -11,7 +11,7 @@ import time
 import redis
 
 from . import metrics
-from .protocol import TEXT_LIMIT, Message
+from .protocol import TEXT_LIMIT, Message, clip_utf8
 from .redisconn import REDIS_ERRORS
 from .router import Ctx
 from .services import Services
@@ -102,22 +102,27 @@ def handle_message(services: Services, msg: Message, now: float | None = None) -
 def _with_pending(services: Services, ctx: Ctx, reply: str | None, pending: list[str], first: bool) -> str:
     """Put support replies waiting for the follower before the answer, never cutting the answer.
 
-    What does not fit in WeChat's 2048 bytes goes back to the follower's list for the next message
-    (only on the first delivery: a retry replays the same texts and must not queue them twice).
+    What does not fit in WeChat's 2048 bytes goes back to the follower's list for the next message; a
+    single text too long for any reply is shown clipped rather than blocking the ones behind it. Only
+    the first delivery confirms (a retry replays the same texts and must not queue them twice).
     """
     size = len(reply.encode("utf-8")) if reply else 0
     shown: list[str] = []
     left: list[str] = []
     for text in pending:
-        add = len(text.encode("utf-8")) + (2 if (shown or reply) else 0)
+        sep = 2 if (shown or reply) else 0
+        add = len(text.encode("utf-8")) + sep
+        if not left and size + add > TEXT_LIMIT and not shown and TEXT_LIMIT - size - sep > 200:
+            text = clip_utf8(text, TEXT_LIMIT - size - sep)  # too long for any reply: show its start
+            add = len(text.encode("utf-8")) + sep
         if left or size + add > TEXT_LIMIT:
             left.append(text)
             continue
         shown.append(text)
         size += add
-    if left and first and ctx.redis_ok:
+    if first and ctx.redis_ok:
         try:
-            services.dedupe.return_pending(ctx.openid, left)
+            services.dedupe.confirm_pending(ctx.openid, left)
         except REDIS_FAILURES:
             ctx.redis_failed()
     return "\n\n".join([*shown, reply] if reply else shown)

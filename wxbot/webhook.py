@@ -143,16 +143,20 @@ def receive_post(services: Services, environ: dict) -> tuple[int, str, bytes]:
     started = time.perf_counter()
     settings = services.settings
     cfg = services.webhook_cfg
-    try:
-        body = _read_body(environ, cfg.max_body_bytes)
-    except _TooLarge:
-        log.info("wechat request refused status=413 reason=body too large")
-        return 413, PLAIN, b"request body too large"
+    # Authenticate first: an unsigned request's body is never read.
     args = _query(environ)
     try:
         timestamp, nonce = check_query(args, settings.wechat_token, cfg.timestamp_window)
     except SignatureError as exc:
         return _refused(str(exc))
+    try:
+        body = _read_body(environ, cfg.max_body_bytes)
+    except _TooLarge:
+        log.info("wechat request refused status=413 reason=body too large")
+        return 413, PLAIN, b"request body too large"
+    except Exception as exc:  # a broken chunked encoding, a client gone mid-body: the server's errors
+        log.info("wechat request refused status=400 reason=unreadable body (%s)", exc.__class__.__name__)
+        return 400, PLAIN, b"unreadable request body"
 
     envelope: Envelope | None = services.extensions.get("envelope")
     try:

@@ -113,8 +113,7 @@ class FaqBase:
             self.path, lambda raw: compile_faq(raw, options), services.webhook_cfg.config_reload_interval
         )
         self.unmatched = UnmatchedStore(services.redis, self.cfg.unmatched_max, self.cfg.unmatched_chars)
-        self._cached_for: Faq | None = None
-        self._match = None
+        self._cached: tuple[Faq | None, object] = (None, None)
 
     def get(self) -> Faq:
         return self.file.get()
@@ -122,17 +121,17 @@ class FaqBase:
     def matcher(self):
         """``Faq.match`` of the current FAQ, behind an LRU cache that a reload replaces."""
         faq = self.get()
-        if faq is not self._cached_for:
-            self._match = faq.match
+        owner, match = self._cached
+        if owner is not faq:
+            match = faq.match
             if self.cfg.cache_size:
                 cached = functools.lru_cache(self.cfg.cache_size)(faq.match)
 
                 def match(text: str, _cached=cached, _plain=faq.match):
                     return _cached(text) if len(text) <= _CACHE_CHARS else _plain(text)  # bounded memory
 
-                self._match = match
-            self._cached_for = faq
-        return self._match
+            self._cached = (faq, match)  # one assignment: threads never see a mismatched pair
+        return match
 
     def result(self, msg: Message, ctx: Ctx) -> Result:
         """Match the message once per request; both routes and the handler share the result."""

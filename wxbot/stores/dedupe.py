@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import redis
@@ -25,9 +26,14 @@ from . import keys
 # a large share of the hot path's client CPU). Fine on standalone and Sentinel Redis; not for Cluster.
 _CLAIM = """
 local v = redis.call('GET', KEYS[1])
-if v then return {1, v} end
+if v then
+  -- Our own claim whose answer was lost (the connection failed after Redis ran it) and was retried:
+  -- still the first delivery, not a duplicate.
+  if string.sub(v, 1, 1) == 'S' and string.find(v, '"t":"' .. ARGV[9] .. '"', 1, true) then return {0, v} end
+  return {1, v}
+end
 local openid = ARGV[1]
-local out = {}
+local out = {t = ARGV[9]}
 local mkey = '%(msg)s' .. openid
 local n = redis.call('INCR', mkey)
 if n == 1 then redis.call('EXPIRE', mkey, ARGV[3]) end
@@ -35,11 +41,18 @@ out['n'] = n
 local d = redis.call('GET', '%(dialog)s' .. openid)
 if d then out['d'] = d end
 local pkey = '%(pending)s' .. openid
+local tkey = pkey .. '%(taken)s'
 -- Waiting support replies are taken only for a reply the follower will see (ARGV[7]) and while the
--- follower is within the message limit (ARGV[8]); otherwise they wait for the next message.
-if ARGV[7] == '1' and n <= tonumber(ARGV[8]) and redis.call('EXISTS', pkey) == 1 then
-  out['p'] = redis.call('LRANGE', pkey, 0, -1)
-  redis.call('DEL', pkey)
+-- follower is within the message limit (ARGV[8]); otherwise they wait for the next message. Taken
+-- texts stay in a "taken" list until the reply that shows them is built (confirm_pending); texts
+-- taken by a claim whose reply never went out are shown again with the next message.
+if ARGV[7] == '1' and n <= tonumber(ARGV[8]) and (redis.call('EXISTS', pkey) == 1 or redis.call('EXISTS', tkey) == 1) then
+  local texts = redis.call('LRANGE', tkey, 0, -1)
+  for _, t in ipairs(redis.call('LRANGE', pkey, 0, -1)) do table.insert(texts, t) end
+  redis.call('DEL', pkey, tkey)
+  redis.call('RPUSH', tkey, unpack(texts))
+  redis.call('EXPIRE', tkey, 86400)
+  out['p'] = texts
 end
 if ARGV[4] ~= '' then
   local fkey = '%(feature)s' .. ARGV[4] .. ':' .. openid
@@ -58,6 +71,7 @@ return {0, payload}
     "msg": keys.msg_counter(""),
     "dialog": keys.dialog(""),
     "pending": keys.pending_replies(""),
+    "taken": keys.pending_taken("")[len(keys.pending_replies("")):],
     "feature": keys.feature_counter("", "")[:-1],
 }
 
@@ -90,6 +104,30 @@ class Claim:
         )
 
 
+class _Held:
+    """A connection taken from the pool for one thread; given back when released or collected."""
+
+    __slots__ = ("conn", "until", "pid", "_finalizer", "__weakref__")
+
+    def __init__(self, pool, until: float):
+        self.conn = pool.get_connection("EVALSHA")
+        self.until = until
+        self.pid = os.getpid()
+        self._finalizer = weakref.finalize(self, _give_back, pool, self.conn)
+
+    def release(self, disconnect: bool) -> None:
+        if disconnect:
+            self.conn.disconnect()
+        self._finalizer()
+
+
+def _give_back(pool, conn) -> None:
+    try:
+        pool.release(conn)
+    except Exception:  # a pool reset after fork no longer knows it: nothing to give back
+        pass
+
+
 def _bulk(value: str) -> bytes:
     data = value.encode("utf-8")
     return b"$%d\r\n%s\r\n" % (len(data), data)
@@ -111,7 +149,7 @@ class DedupeStore:
         self.ttl_ms = str(int(ttl_seconds * 1000))
         self.msg_window = str(int(msg_window))
         self._script = client.register_script(_CLAIM)
-        self._prefix = b"*12\r\n$7\r\nEVALSHA\r\n" + _bulk(self._script.sha) + b"$1\r\n1\r\n"
+        self._prefix = b"*13\r\n$7\r\nEVALSHA\r\n" + _bulk(self._script.sha) + b"$1\r\n1\r\n"
         self._fixed = _bulk(self.ttl_ms) + _bulk(self.msg_window)
         self._limit = _bulk(str(int(msg_limit)))
         self._local = threading.local()
@@ -130,6 +168,7 @@ class DedupeStore:
             self._prefix, _bulk(keys.dedupe(dedupe_id)), _bulk(openid), self._fixed,
             _bulk(feature if use_feature else ""), _bulk(str(int(feature_window)) if use_feature else "0"),
             _bulk(snapshot_key or ""), b"$1\r\n1\r\n" if take_pending else b"$1\r\n0\r\n", self._limit,
+            b"$16\r\n" + os.urandom(8).hex().encode() + b"\r\n",  # this claim's token (see the script)
         ))
         dup, value = self._call(packed)
         return Claim.from_value(bool(dup), value)
@@ -140,27 +179,24 @@ class DedupeStore:
         ``ConnectionPool.get_connection`` probes every connection it hands out for unread data (a
         non-blocking recv plus two socket mode switches: three syscalls per message). A connection
         whose every reply has been read needs no probe, so each thread keeps one for a while and
-        then returns it, which also lets a Sentinel pool move it to a new master.
+        then returns it, which also lets a Sentinel pool move it to a new master. When the thread
+        ends, its holder is collected and the connection goes back to the pool.
         """
-        local = self._local
+        held = getattr(self._local, "held", None)
         now = time.monotonic()
-        conn = getattr(local, "conn", None)
-        if conn is not None and (now >= local.until or local.pid != os.getpid()):
-            self._drop(conn, disconnect=local.pid != os.getpid())
-            conn = None
-        if conn is None:
-            conn = self.client.connection_pool.get_connection("EVALSHA")
-            local.conn, local.until, local.pid = conn, now + self.HOLD, os.getpid()
-        return conn
+        if held is not None and (now >= held.until or held.pid != os.getpid()):
+            self._drop(disconnect=held.pid != os.getpid())
+            held = None
+        if held is None:
+            held = _Held(self.client.connection_pool, now + self.HOLD)
+            self._local.held = held
+        return held.conn
 
-    def _drop(self, conn, disconnect: bool) -> None:
-        self._local.conn = None
-        if disconnect:
-            conn.disconnect()
-        try:
-            self.client.connection_pool.release(conn)
-        except Exception:  # a pool reset after fork no longer knows it: nothing to give back
-            pass
+    def _drop(self, disconnect: bool) -> None:
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None:
+            held.release(disconnect)
 
     def _call(self, packed: bytes):
         for attempt in range(3):
@@ -173,20 +209,25 @@ class DedupeStore:
                     raise
                 self.client.script_load(_CLAIM)  # a restarted or new server: load it, then retry
             except redis.ConnectionError:
-                # A socket the server closed (e.g. Redis restarted): retry once on a fresh one.
+                # A socket the server closed (e.g. Redis restarted): retry once on a fresh one. If
+                # Redis did run the first attempt, the claim token makes the retry see its own claim.
                 # Timeouts are not retried, so a hung Redis costs one socket timeout.
-                self._drop(conn, disconnect=True)
+                self._drop(disconnect=True)
                 if attempt >= 1:
                     raise
             except BaseException:
-                self._drop(conn, disconnect=True)
+                self._drop(disconnect=True)
                 raise
         raise redis.ConnectionError("claim failed")
 
-    def return_pending(self, openid: str, texts: list[str]) -> None:
-        """Put support replies that did not fit in this reply back in front of the follower's list."""
-        if texts:
-            self.client.lpush(keys.pending_replies(openid), *reversed(texts))
+    def confirm_pending(self, openid: str, left: list[str]) -> None:
+        """The reply showing the taken support replies is built: forget them, and put back in front of
+        the follower's list the ones that did not fit."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(keys.pending_taken(openid))
+        if left:
+            pipe.lpush(keys.pending_replies(openid), *reversed(left))
+        pipe.execute()
 
     def store_reply(self, dedupe_id: str, reply: str) -> None:
         """Record the rendered reply of a side-effect route, so retries replay it."""

@@ -112,6 +112,12 @@ def faq_unmatched() -> str:
     return f"{PREFIX}:faq:unmatched"
 
 
+def pending_taken(openid: str) -> str:
+    """Support replies taken by a claim, kept until the reply showing them is built."""
+    return pending_replies(openid) + ":taken"
+
+
 def follower_keys(openid: str) -> list[str]:
     """Conversational state of one follower, deleted on unsubscribe (support records are kept)."""
-    return [msg_counter(openid), dialog(openid), dialog_shots(openid), pending_replies(openid)]
+    return [msg_counter(openid), dialog(openid), dialog_shots(openid), pending_replies(openid),
+            pending_taken(openid)]
