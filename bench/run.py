@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import platform
 import re
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from wxbot.protocol import b64_aes_key  # noqa: E402
 from wxbot.redisconn import redis_server_binary  # noqa: E402
-from wxbot.simulator import WeChatSimulator, httpx_transport, message_xml  # noqa: E402
+from wxbot.simulator import WeChatSimulator, httpx_transport  # noqa: E402
 
 TOKEN = "benchtoken"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

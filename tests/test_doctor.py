@@ -70,7 +70,7 @@ def no_embedded_redis_left(tmp_path):
     yield
     data = tmp_path / "data"
     redisconn.stop_embedded_server(data)
-    pid = redisconn._server_pid(data.resolve())
+    pid = redisconn.server_pid(data.resolve())
     if pid is not None:  # hung, or shutting down too slowly
         import os
         import signal
@@ -334,13 +334,13 @@ def test_embedded_redis_stale_socket_is_not_running(good_env, tmp_path):
 def test_running_embedded_redis_is_checked_and_left_alone(good_env, tmp_path):
     data = tmp_path / "data"
     redisconn.ensure_embedded_server(data)
-    pid = redisconn._server_pid(data.resolve())
+    pid = redisconn.server_pid(data.resolve())
     status, lines = run(_embedded_env(good_env))
     text = "\n".join(lines)
     assert status == 0, text
     assert line(lines, "Redis").startswith(f"✓ Redis: embedded Redis in {data} answers"), text
     assert line(lines, "Redis persistence") == "✓ Redis persistence: appendonly yes"
-    assert redisconn._server_pid(data.resolve()) == pid  # still the same server, still running
+    assert redisconn.server_pid(data.resolve()) == pid  # still the same server, still running
 
 
 def test_missing_nextchat_address_is_a_warning(good_env, config_dir):

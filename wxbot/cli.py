@@ -9,7 +9,6 @@ import contextlib
 import os
 import shlex
 import sys
-from pathlib import Path
 from typing import Iterator
 
 import click

@@ -281,8 +281,8 @@ class Doctor:
             self.add(FAIL, "Redis", f"WXBOT_DATA_DIR is too long for the embedded Redis socket ({sock})",
                      f"use a directory path shorter than {redisconn.MAX_SOCKET_PATH - 11} characters")
             return None
-        pid = redisconn._server_pid(data_dir)
-        if pid is None and not redisconn._ping_unix(sock, timeout=self.timeout):
+        pid = redisconn.server_pid(data_dir)
+        if pid is None and not redisconn.ping_unix(sock, timeout=self.timeout):
             writable = next((p for p in (data_dir, *data_dir.parents) if p.exists()), None)
             if writable is None or not os.access(writable, os.W_OK | os.X_OK):
                 self.add(FAIL, "Redis", f"embedded Redis cannot start: {writable or data_dir} is not writable",

