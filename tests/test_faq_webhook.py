@@ -245,3 +245,15 @@ def test_cli_unmatched_lists_most_frequent_first(runner, sim):
     assert lines[:2] == [["2", "今天天气怎么样"], ["1", "你们卖显卡吗"]]
     assert "cleared" in res.output
     assert "no unmatched questions" in runner("unmatched").output
+
+
+@pytest.mark.parametrize("text", ["谢谢", "谢谢！！", "好的好的", "ok", "👍", "[微笑]", "收到"])
+def test_thanks_get_a_short_answer_and_are_not_counted(sim, redis_client, text):
+    reply = sim.text(OPENID, text)
+    assert reply.content.startswith("不客气")
+    assert not redis_client.exists("wxbot:faq:unmatched")
+
+
+def test_cancel_or_submit_without_a_report(sim):
+    assert "没有正在登记" in sim.text(OPENID, "取消").content
+    assert "没有正在登记" in sim.text(OPENID, "提交").content

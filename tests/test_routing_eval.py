@@ -48,3 +48,9 @@ def test_followers_words_reach_the_right_feature(services, config_dir, part):
         if route.name != "faq" or (res is not None and res.kind in ("answer", "ambiguous")):
             answered.append((text, route.name))
     assert len(answered) <= 1, answered
+
+
+@pytest.mark.parametrize("text", ["可以用支付宝付款吗", "订单在哪里看", "怎么付款", "支持微信支付吗"])
+def test_pre_sale_questions_do_not_open_an_order_report(services, text):
+    route, _ = route_of(services, text)
+    assert not route.name.startswith("tickets") and route.name != "faq_feature", route.name

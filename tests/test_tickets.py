@@ -420,10 +420,10 @@ def test_redis_down_at_intake_spools_then_imports(spare_redis, config_dir, tmp_p
         told = {r.content for r in replies}
         assert len(told) == 1
         text = told.pop()
-        assert "已收到" in text and "ACG508" in text
+        assert "已为你登记工单" in text and "ACG508" in text
         tid = next(w for w in text.replace("：", " ").replace("。", " ").split() if ID_RE.match(w))
         other = sim.text(OTHER, "付款了key没有发给我")  # no order number: spooled as it is
-        assert "已收到" in other.content
+        assert "已为你登记工单" in other.content
         spool = Path(settings.data_dir) / "tickets" / "spool.jsonl"
         lines = spool.read_text(encoding="utf-8").splitlines()
         # WeChat's 3 retries are recognised by this process: one line and one count per report.

@@ -463,3 +463,22 @@ def test_no_url_or_secret_in_logs(sim, services, redis_client, hook, robot, wech
                    OPENID, SUPPORT, "SECRETKEY0123456789", hook.url, robot.url, "access_token="):
         assert secret not in text, secret
     assert "HTTP Request" not in text  # httpx's own request log stays silent
+
+
+@pytest.mark.parametrize("errcode", [48001, 40164])
+def test_reply_when_the_account_cannot_send_is_shown_at_the_next_message(sim, services, redis_client, wechat_api,
+                                                                          errcode):
+    """An unverified account (48001) or a server outside the IP allow-list (40164) cannot send
+    customer-service messages at all: the reply waits for the follower instead of being lost."""
+    def cs(req):
+        if req.json()["touser"] == OPENID:
+            return 200, {"errcode": errcode, "errmsg": "cannot send"}
+        return 200, {"errcode": 0, "errmsg": "ok"}
+
+    wechat_api.on(CS_PATH, cs)
+    tid = new_ticket(sim, redis_client)
+    feat.reply_ticket(services, tid, "Key 已补发到你的邮箱", "cli", f"cli:{errcode}")
+    drain(TicketDelivery(services), redis_client)
+    (st,) = [v for k, v in states(redis_client, tid).items() if k.startswith("reply1|")]
+    assert st["s"] == "deferred" and str(errcode) in st["e"]
+    assert "Key 已补发到你的邮箱" in sim.text(OPENID, "你好").content

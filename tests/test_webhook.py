@@ -111,12 +111,12 @@ def test_voice_without_recognition_and_media_get_short_replies(sim):
     assert "图片" in sim.image(OPENID, "http://127.0.0.1:1/a.jpg").content
     loc = sim._base(OPENID, "location")
     loc.update({"Location_X": "23.1", "Location_Y": "113.3", "Scale": "20", "Label": "x", "MsgId": 77001})
-    assert "文字" in sim.send(loc).content
+    assert "打字" in sim.send(loc).content
     for t in ("video", "shortvideo", "link", "file", "miniprogrampage", "somethingnew"):
         fields = sim._base(OPENID, t)
         fields["MsgId"] = 77100 + len(t)
         reply = sim.send(fields)
-        assert reply.status == 200 and "文字" in reply.content
+        assert reply.status == 200 and "打字" in reply.content
 
 
 def test_unknown_event_and_view_get_success(sim):

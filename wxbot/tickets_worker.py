@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 FINAL = ("done", "deferred", "skipped", "dead")
 # WeChat errcodes a retry will not fix: invalid openid, follower unsubscribed, bad template.
 WECHAT_PERMANENT = {40003, 43004, 40037, 47003}
+# The account cannot send customer-service messages at all right now (no API credentials, an
+# unverified account's 48001, a server IP missing from the allow-list's 40164): like the 48-hour
+# window errors, the text waits for the person's next message instead of being lost.
+CANNOT_SEND = {48001, 40164}
 MEDIA_INVALID = 40007  # media/get: invalid (or expired) media_id
 
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
@@ -655,13 +659,15 @@ class TicketDelivery:
             return "skipped", "support openid no longer configured"
         api = self.services.wechat_api
         try:
+            if not api.configured:
+                raise WeChatAPIError(-1, "WECHAT_APP_ID/WECHAT_APP_SECRET not set")
             if settings.support_template_id:
                 api.send_template(openid, settings.support_template_id,
                                   template_data(self.services, rec, shots, self.cfg.support_template_fields))
             else:
                 api.send_text(openid, support_text(self.services, rec, shots))
         except WeChatAPIError as exc:
-            if exc.errcode in CS_WINDOW_ERRORS:
+            if exc.errcode in CS_WINDOW_ERRORS or exc.errcode in CANNOT_SEND or not api.configured:
                 notice = _texts(self.services).render("tickets.support.deferred", **_vars(self.services, rec, shots))
                 raise Deferred(openid, notice, f"errcode={exc.errcode}: shown at support's next message") from None
             raise
@@ -678,10 +684,13 @@ class TicketDelivery:
             note = rec.get("close_note") or ""
             text = texts.render("tickets.follower_closed", id=tid, note=note)
         openid = rec.get("openid", "")
+        api = self.services.wechat_api
         try:
-            self.services.wechat_api.send_text(openid, text)
+            if not api.configured:
+                raise WeChatAPIError(-1, "WECHAT_APP_ID/WECHAT_APP_SECRET not set")
+            api.send_text(openid, text)
         except WeChatAPIError as exc:
-            if exc.errcode in CS_WINDOW_ERRORS:
+            if exc.errcode in CS_WINDOW_ERRORS or exc.errcode in CANNOT_SEND or not api.configured:
                 # Outside the 48-hour window (or out of quota): show it at the follower's next message.
                 raise Deferred(openid, text, f"errcode={exc.errcode}: shown at the follower's next message") from None
             raise

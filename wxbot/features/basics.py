@@ -43,7 +43,8 @@ def register(services: Services) -> None:
 
     @staff.add("帮助", {r.ADMIN, r.SUPPORT}, "列出可用的命令")
     def staff_help(msg: Message, ctx: Ctx, args: str) -> str:
-        lines = [f"#{c.name} {c.help}" for c in staff.available(ctx)]
+        # A help text may start with its own usage ("#回复 工单号 内容：..."); don't name it twice.
+        lines = [c.help if c.help.startswith("#" + c.name) else f"#{c.name} {c.help}" for c in staff.available(ctx)]
         head = ctx.text("staff.unknown", name=args) + "\n" if args and args != "帮助" else ""
         return head + ctx.text("staff.help", commands="\n".join(lines))
 

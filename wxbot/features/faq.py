@@ -25,7 +25,7 @@ import yaml
 from .. import metrics
 from .. import router as r
 from ..config import ReloadingFile, Section, load_bot_config, section
-from ..faqmatch import Faq, MatchOptions, Result, compile_faq, lint, mask
+from ..faqmatch import Faq, MatchOptions, Result, compile_faq, lint, mask, normalise
 from ..protocol import Message
 from ..redisconn import REDIS_ERRORS
 from ..router import Ctx, Route
@@ -53,6 +53,12 @@ class FaqConfig(Section):
     # Results of recent messages, per FAQ version (followers send the same few questions over and
     # over, above all during a promotion); 0 turns the cache off.
     cache_size: int = 4096
+    # Thanks and acknowledgements ("谢谢", "好的", "👍"): a short "you're welcome", not "I don't know",
+    # and not counted as unanswered questions.
+    ack_words: list[str] = ["谢谢", "谢谢你", "谢谢啦", "多谢", "感谢", "感谢感谢", "thanks", "thankyou", "thx", "3q",
+                            "好的", "好", "好滴", "好嘞", "行", "可以", "收到", "ok", "okay", "嗯", "嗯嗯", "哦", "哦哦",
+                            "明白", "明白了", "知道了", "了解", "懂了", "👍", "🙏", "👌", "[微笑]", "[强]", "[ok]",
+                            "[抱拳]", "[玫瑰]", "[握手]", "[胜利]", "[耶]"]
 
     def options(self) -> MatchOptions:
         return MatchOptions(self.threshold, self.ambiguity_ratio, self.max_candidates, self.max_chars,
@@ -114,9 +120,26 @@ class FaqBase:
         )
         self.unmatched = UnmatchedStore(services.redis, self.cfg.unmatched_max, self.cfg.unmatched_chars)
         self._cached: tuple[Faq | None, object] = (None, None)
+        self._acks_raw = {w.lower() for w in self.cfg.ack_words}
+        self._acks = sorted({normalise(w, 20) for w in self.cfg.ack_words} - {""}, key=len)
 
     def get(self) -> Faq:
         return self.file.get()
+
+    def is_ack(self, text: str) -> bool:
+        """Thanks/OK/emoji only (punctuation and repeats ignored, e.g. "谢谢！！", "好的好的")."""
+        raw = text.strip().lower()
+        if not raw or len(raw) > 20:
+            return False
+        if raw.rstrip("!！~～。.") in self._acks_raw:
+            return True
+        folded = normalise(raw, 20)
+        if not folded:
+            return False
+        for word in self._acks:
+            if word and len(folded) % len(word) == 0 and folded == word * (len(folded) // len(word)):
+                return True
+        return False
 
     def matcher(self):
         """``Faq.match`` of the current FAQ, behind an LRU cache that a reload replaces."""
@@ -198,6 +221,10 @@ def register(services: Services) -> None:
             _count(ctx, "greeting")
             ctx.outcome = "greeting"
             return ctx.text("faq.greeting", topics=base.topics(ctx))
+        if base.is_ack(msg.text):
+            _count(ctx, "ack")
+            ctx.outcome = "ack"
+            return ctx.text("faq.thanks")
         _count(ctx, "unmatched")
         ctx.outcome = "unmatched"
         _count_unmatched(msg, ctx)

@@ -702,6 +702,9 @@ def register(services: Services) -> None:
                r.ORDER_DIALOG)
     router.add(Route("tickets_status", is_status, follower_status), r.ORDER_TICKETS)
     router.add(Route("tickets_human", is_human, human), r.ORDER_TICKETS)
+    # 取消/提交 with no report in progress (the dialogue route takes them when there is one).
+    router.add(Route("tickets_no_report", lambda m, c: m.type in ("text", "voice") and bare(m.text) in cancel_or_submit,
+                     lambda m, c: c.text("tickets.no_report")), r.ORDER_TICKETS)
     router.add(Route("tickets_intake", is_order_problem, start_intake, replayable=False), r.ORDER_TICKETS)
     services.extensions.setdefault("intents", {})["tickets"] = start_intake
 
