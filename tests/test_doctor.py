@@ -351,3 +351,13 @@ def test_missing_nextchat_address_is_a_warning(good_env, config_dir):
     assert proc.returncode == 0
     assert "! NextChat address: password.site_url is empty" in proc.stdout
     assert run_cli(["doctor", "--strict"], good_env).returncode == 1
+
+
+def test_tickets_with_no_channel_and_openids_without_api_are_warnings(good_env):
+    env = dict(good_env)
+    env.pop("WXBOT_WECOM_WEBHOOK_URL")
+    env.pop("WECHAT_APP_SECRET")
+    proc = run_cli(["doctor"], env)
+    assert "! tickets: no channel reaches support" in proc.stdout
+    assert "! customer-service messages: admin/support openids are set but WECHAT_APP_ID/" in proc.stdout
+    assert "✓ tickets: delivered to WeCom robot" in run_cli(["doctor"], good_env).stdout

@@ -130,3 +130,16 @@ def test_broken_texts_file_at_start_is_a_config_error(tmp_path):
 def test_only_plain_placeholders_are_accepted(text):
     with pytest.raises(ValueError, match="^welcome: "):
         Texts({"welcome": text})
+
+
+def test_texts_edit_with_a_misspelt_placeholder_is_refused(tmp_path):
+    from wxbot.config import texts_file
+
+    path = tmp_path / "texts.yaml"
+    path.write_text("reply: 密码：{password}\n", encoding="utf-8")
+    f = texts_file(tmp_path, reload_interval=0)
+    path.write_text("reply: 密码：{pasword}\n", encoding="utf-8")
+    assert f.get().render("reply", password="abc") == "密码：abc"
+    assert "reply: unknown placeholder {pasword}; this text can use {password}" in f.error
+    path.write_text("reply: 今天的密码是 {password}\n", encoding="utf-8")
+    assert f.get().render("reply", password="abc") == "今天的密码是 abc" and f.error is None

@@ -153,6 +153,10 @@ def _check_placeholders(key: str, text: str) -> None:
                              "is not a plain {name}; write {{ and }} for literal braces")
 
 
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in _FORMATTER.parse(text) if name}
+
+
 class _SafeDict(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -202,17 +206,23 @@ def load_bot_config(config_dir: Path) -> BotConfig:
 
 
 def texts_file(config_dir: Path, reload_interval: float = 1.0) -> ReloadingFile[Texts]:
-    """texts.yaml, hot-reloaded. An edit that removes a text the process started with is refused (the
-    last good version stays), as is one with a broken placeholder."""
-    required: set[str] = set()
+    """texts.yaml, hot-reloaded. An edit that removes a text the process started with, uses a
+    placeholder that text did not have (a typo such as {pasword}) or breaks a placeholder is refused:
+    the last good version stays and one error is logged."""
+    baseline: dict[str, set[str]] = {}  # key -> placeholders, as the process started
 
     def parse(raw: Any) -> Texts:
         texts = Texts(raw)
-        missing = sorted(required - set(texts.keys()))
+        missing = sorted(set(baseline) - set(texts.keys()))
         if missing:
             raise ValueError(f"text(s) removed: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-        if not required:
-            required.update(texts.keys())
+        for key, allowed in baseline.items():
+            unknown = placeholders(texts.get(key)) - allowed
+            if unknown:  # e.g. {pasword}: followers would see the braces instead of the password
+                raise ValueError(f"{key}: unknown placeholder {{{sorted(unknown)[0]}}}; this text can use "
+                                 + (", ".join("{" + p + "}" for p in sorted(allowed)) or "no placeholders"))
+        if not baseline:
+            baseline.update({key: placeholders(texts.get(key)) for key in texts.keys()})
         return texts
 
     return ReloadingFile(Path(config_dir) / "texts.yaml", parse, reload_interval)

@@ -235,6 +235,25 @@ class Doctor:
                                    "the admin's last message; a WeCom robot is more dependable)")
         else:
             self.add(OK, "alerts", "WeCom robot" + (" and admin openids" if admins else ""))
+        self.check_ticket_channels(wecom)
+
+    def check_ticket_channels(self, wecom: bool) -> None:
+        """Tickets tell followers that support will handle them: something must reach support."""
+        api = bool(self.get("WECHAT_APP_ID") and self.get("WECHAT_APP_SECRET"))
+        hook = "WXBOT_TICKET_WEBHOOK_URL" in self.valid
+        support = bool(self.get("WXBOT_SUPPORT_OPENIDS"))
+        channels = [name for name, on in (("JSON webhook", hook), ("WeCom robot", wecom),
+                                          ("support openids", support and api)) if on]
+        if channels:
+            self.add(OK, "tickets", "delivered to " + ", ".join(channels))
+        else:
+            self.add(WARN, "tickets", "no channel reaches support: order reports are stored but nobody is told",
+                     "set WXBOT_TICKET_WEBHOOK_URL (+ _SECRET), WXBOT_WECOM_WEBHOOK_URL, or WXBOT_SUPPORT_OPENIDS "
+                     "with WECHAT_APP_ID/WECHAT_APP_SECRET")
+        if (support or self.get("WXBOT_ADMIN_OPENIDS")) and not api:
+            self.add(WARN, "customer-service messages", "admin/support openids are set but WECHAT_APP_ID/"
+                     "WECHAT_APP_SECRET are not: no message can be sent to them (or to followers for support replies)",
+                     "set WECHAT_APP_ID and WECHAT_APP_SECRET from the MP console")
 
     def _settings_for_rest(self) -> Settings | None:
         """Settings from the variables that passed, so Redis and files are checked even when, say,
