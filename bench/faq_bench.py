@@ -186,6 +186,11 @@ def main() -> None:
     table = __import__("wxbot.faqmatch", fromlist=["_ts_table"])._ts_table()
     mean_tr, _, _ = time_per_call(lambda t: t.translate(table), msgs, 3)
     print(f"opencc OpenCC('t2s').convert: {mean:.1f} µs/message; str.translate with its table: {mean_tr:.2f} µs")
+    try:
+        import jieba  # noqa: F401  (only for this comparison; wxbot does not use it)
+    except ImportError:
+        print("jieba is not installed (wxbot does not use it): `pip install jieba` to include the comparison")
+        args.no_jieba = True
     if not args.no_jieba:
         code_j = ("import time;t=time.perf_counter();import jieba,logging;jieba.setLogLevel(logging.ERROR);"
                   "jieba.initialize();print((time.perf_counter()-t)*1e3)")
