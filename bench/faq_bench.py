@@ -187,17 +187,15 @@ def main() -> None:
     mean_tr, _, _ = time_per_call(lambda t: t.translate(table), msgs, 3)
     print(f"opencc OpenCC('t2s').convert: {mean:.1f} µs/message; str.translate with its table: {mean_tr:.2f} µs")
     try:
-        import jieba  # noqa: F401  (only for this comparison; wxbot does not use it)
+        import jieba  # only for this comparison; wxbot does not use it
     except ImportError:
+        jieba = None
         print("jieba is not installed (wxbot does not use it): `pip install jieba` to include the comparison")
-        args.no_jieba = True
-    if not args.no_jieba:
+    if jieba is not None and not args.no_jieba:
         code_j = ("import time;t=time.perf_counter();import jieba,logging;jieba.setLogLevel(logging.ERROR);"
                   "jieba.initialize();print((time.perf_counter()-t)*1e3)")
         print(f"jieba import + initialize (dictionary load), cold process: {cold_import_ms(code_j):.0f} ms")
         import logging
-
-        import jieba
 
         jieba.setLogLevel(logging.ERROR)
         jieba.initialize()

@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -42,7 +41,7 @@ from tenacity import wait_exponential_jitter
 from . import metrics
 from .alerts import alert
 from .notifiers import wecom
-from .notifiers.webhook import DeadlineExceeded, DeliveryError, post_signed_json, with_deadline
+from .notifiers.webhook import BodyTooLarge, DeadlineExceeded, DeliveryError, get_bounded, post_signed_json
 from .router import hash_openid
 from .services import Services
 from .stores import keys
@@ -123,24 +122,12 @@ def fetch_bounded(client: httpx.Client, url: str, max_bytes: int, deadline: floa
     if urlsplit(url).scheme not in ("http", "https"):
         raise Failure("picture URL is not http(s)", retryable=False)
 
-    def fetch(abandon: threading.Event) -> tuple[int, str, bytes] | None:
-        with client.stream("GET", url, timeout=deadline) as resp:
-            chunks, size = [], 0
-            for chunk in resp.iter_bytes():
-                if abandon.is_set():
-                    return None
-                size += len(chunk)
-                if size > max_bytes:
-                    raise Failure(f"picture larger than {max_bytes} bytes", retryable=False)
-                chunks.append(chunk)
-            return resp.status_code, resp.headers.get("content-type", ""), b"".join(chunks)
-
     try:
-        status, ctype, data = with_deadline(fetch, deadline, "wxbot-fetch")
+        status, ctype, data = get_bounded(client, url, max_bytes, deadline, name="wxbot-fetch")
     except DeadlineExceeded:
         raise Failure(f"picture not downloaded within {deadline:.1f}s") from None
-    except Failure:
-        raise
+    except BodyTooLarge:
+        raise Failure(f"picture larger than {max_bytes} bytes", retryable=False) from None
     except Exception as exc:
         raise Failure(f"transport error {exc.__class__.__name__}") from None
     if status != 200:

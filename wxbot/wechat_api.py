@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import httpx
 import redis
@@ -23,6 +23,8 @@ from .config import Section, section
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TOKEN_KEY = "wxbot:wechat:access_token"
 LOCK_KEY = "wxbot:wechat:access_token:lock"
@@ -175,13 +177,13 @@ class WeChatAPI:
             raise WeChatAPIError(errcode, str(data.get("errmsg", "")))
         return data
 
-    def call(self, method: str, path: str, json_body: Any = None, params: dict | None = None) -> dict:
-        """Call an access_token API; refresh the token once and retry on token errors."""
+    def _with_token(self, fn: Callable[[str], T]) -> T:
+        """Run ``fn(access_token)``; on a token error refresh the token once and run it again."""
         rejected: str | None = None
         for attempt in (0, 1):
             token = self.access_token(force_refresh=attempt == 1, rejected=rejected)
             try:
-                return self._request(method, path, json_body, dict(params or {}, access_token=token))
+                return fn(token)
             except WeChatAPIError as exc:
                 if exc.errcode in TOKEN_ERRORS and attempt == 0:
                     log.info("wechat access token rejected (errcode=%s); refreshing once", exc.errcode)
@@ -189,6 +191,11 @@ class WeChatAPI:
                     continue
                 raise
         raise AssertionError("unreachable")
+
+    def call(self, method: str, path: str, json_body: Any = None, params: dict | None = None) -> dict:
+        """Call an access_token API; refresh the token once and retry on token errors."""
+        return self._with_token(
+            lambda token: self._request(method, path, json_body, dict(params or {}, access_token=token)))
 
     def download(self, path: str, params: dict, max_bytes: int, deadline: float) -> tuple[bytes, str]:
         """GET binary content (e.g. /cgi-bin/media/get) within ``deadline`` seconds and ``max_bytes``.
@@ -196,39 +203,19 @@ class WeChatAPI:
         JSON answers are API errors; on a token error the token is refreshed once and the download
         retried, as ``call`` does.
         """
-        rejected: str | None = None
-        for attempt in (0, 1):
-            token = self.access_token(force_refresh=attempt == 1, rejected=rejected)
-            try:
-                return self._download(path, dict(params, access_token=token), max_bytes, deadline)
-            except WeChatAPIError as exc:
-                if exc.errcode in TOKEN_ERRORS and attempt == 0:
-                    log.info("wechat access token rejected (errcode=%s); refreshing once", exc.errcode)
-                    rejected = token
-                    continue
-                raise
-        raise AssertionError("unreachable")
+        return self._with_token(
+            lambda token: self._download(path, dict(params, access_token=token), max_bytes, deadline))
 
     def _download(self, path: str, params: dict, max_bytes: int, deadline: float) -> tuple[bytes, str]:
-        from .notifiers.webhook import DeadlineExceeded, with_deadline
-
-        def fetch(abandon) -> tuple[int, str, bytes] | None:
-            with self.http.stream("GET", self.base + path, params=params,
-                                  timeout=min(self.cfg.timeout, deadline)) as resp:
-                chunks, size = [], 0
-                for chunk in resp.iter_bytes():
-                    if abandon.is_set():
-                        return None
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise WeChatAPIError(-1, f"download larger than {max_bytes} bytes")
-                    chunks.append(chunk)
-                return resp.status_code, resp.headers.get("content-type", ""), b"".join(chunks)
+        from .notifiers.webhook import BodyTooLarge, DeadlineExceeded, get_bounded
 
         try:
-            status, ctype, data = with_deadline(fetch, deadline, "wxbot-download")
+            status, ctype, data = get_bounded(self.http, self.base + path, max_bytes,
+                                              min(self.cfg.timeout, deadline), params, "wxbot-download")
         except DeadlineExceeded:
             raise WeChatAPIError(-1, f"download not complete within {deadline}s on {path}") from None
+        except BodyTooLarge:
+            raise WeChatAPIError(-1, f"download larger than {max_bytes} bytes") from None
         except httpx.HTTPError as exc:
             raise WeChatAPIError(-1, f"transport error {exc.__class__.__name__} on {path}") from None
         if status != 200:

@@ -101,6 +101,30 @@ def with_deadline(fn: Callable[[threading.Event], T], deadline: float, name: str
     return result["value"]
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+def get_bounded(client: httpx.Client, url: str, max_bytes: int, deadline: float, params: dict | None = None,
+                name: str = "wxbot-get") -> tuple[int, str, bytes]:
+    """GET ``url`` and read the whole body within ``deadline`` seconds and ``max_bytes``:
+    (status, content type, body). Raises DeadlineExceeded, BodyTooLarge or httpx's errors."""
+
+    def fetch(abandon: threading.Event) -> tuple[int, str, bytes] | None:
+        with client.stream("GET", url, params=params, timeout=deadline) as resp:
+            chunks, size = [], 0
+            for chunk in resp.iter_bytes():
+                if abandon.is_set():
+                    return None
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BodyTooLarge(f"larger than {max_bytes} bytes")
+                chunks.append(chunk)
+            return resp.status_code, resp.headers.get("content-type", ""), b"".join(chunks)
+
+    return with_deadline(fetch, deadline, name)
+
+
 def post_with_deadline(client: httpx.Client, url: str, body: bytes, headers: dict[str, str], deadline: float,
                        max_response_bytes: int = 1 << 20) -> Response:
     """POST and read the whole response within ``deadline`` seconds, or raise DeliveryError."""
