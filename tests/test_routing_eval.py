@@ -54,3 +54,17 @@ def test_followers_words_reach_the_right_feature(services, config_dir, part):
 def test_pre_sale_questions_do_not_open_an_order_report(services, text):
     route, _ = route_of(services, text)
     assert not route.name.startswith("tickets") and route.name != "faq_feature", route.name
+
+
+@pytest.mark.parametrize("text, route_name, entry", [
+    ("怎么联系客服", "tickets_human", None),
+    ("客服微信多少", "tickets_human", None),
+    ("有没有免费的", "faq_password", None),
+    ("付款后多久发key", "faq", "buy_key"),
+    ("买了key怎么用", "faq", "supported_apps"),
+])
+def test_phrasings_found_missing_by_the_gap_check(services, text, route_name, entry):
+    route, res = route_of(services, text)
+    assert route.name == route_name
+    if entry:
+        assert res.entry.id == entry

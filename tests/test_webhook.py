@@ -310,3 +310,12 @@ def test_safe_mode_envelope_for_another_app_is_ignored(client, settings):
     resp = client.post(path, data=body)
     assert resp.status_code == 200 and resp.data == b"success"
     assert isinstance(other.envelope, Envelope) and APP_ID != "wx0000000000000000"
+
+
+@pytest.mark.parametrize("mode", ["safe"], indirect=True)
+def test_staff_help_lists_each_command_once_from_texts(sim):
+    support_help = sim.text(SUPPORT, "#帮助").content
+    assert support_help.count("#回复 工单号 内容：回复用户") == 1 and "#回复 #回复" not in support_help
+    assert "#换密码" not in support_help  # admins only
+    admin_help = sim.text(ADMIN, "#帮助").content
+    assert "#换密码 [新密码]：更换公益版密码（不附新密码则自动生成）" in admin_help

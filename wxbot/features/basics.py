@@ -43,8 +43,14 @@ def register(services: Services) -> None:
 
     @staff.add("帮助", {r.ADMIN, r.SUPPORT}, "列出可用的命令")
     def staff_help(msg: Message, ctx: Ctx, args: str) -> str:
-        # A help text may start with its own usage ("#回复 工单号 内容：..."); don't name it twice.
-        lines = [c.help if c.help.startswith("#" + c.name) else f"#{c.name} {c.help}" for c in staff.available(ctx)]
+        # Each command's line comes from texts.yaml (staff.commands.<name>) when present, else from the
+        # command's own help; a line may start with its own usage ("#回复 工单号 内容：...").
+        texts = ctx.texts
+        lines = []
+        for c in staff.available(ctx):
+            key = f"staff.commands.{c.name}"
+            help_text = texts.render(key) if key in texts else c.help
+            lines.append(help_text if help_text.startswith("#" + c.name) else f"#{c.name} {help_text}")
         head = ctx.text("staff.unknown", name=args) + "\n" if args and args != "帮助" else ""
         return head + ctx.text("staff.help", commands="\n".join(lines))
 

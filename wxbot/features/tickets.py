@@ -94,7 +94,9 @@ class TicketsConfig(Section):
     passthrough_words: list[str] = ["密码"]  # left to other features even mid-dialogue
     passthrough_routes: list[str] = ["password", "faq_password"]  # routes whose messages are never taken by the dialogue
     # asking for a person: answered with the ACG508 contact (and how to report an order problem)
-    human_words: list[str] = ["人工", "人工客服", "转人工", "找人工", "人工服务", "真人", "真人客服", "转人工客服"]
+    human_words: list[str] = ["人工", "人工客服", "转人工", "找人工", "人工服务", "真人", "真人客服", "转人工客服",
+                              "联系客服", "怎么联系客服", "找客服", "客服微信", "客服微信多少", "客服电话",
+                              "客服联系方式", "联系方式"]
     # small talk in the middle of a report: carries nothing for it, so other features answer it
     chat_words: list[str] = ["谢谢", "多谢", "谢谢你", "感谢", "好的", "好", "嗯", "嗯嗯", "哦", "ok", "收到", "知道了",
                              "明白了", "行", "在吗", "你好", "您好"]
