@@ -46,23 +46,24 @@ def server(redis_server, redis_client, config_dir, tmp_path):
     log.close()
 
 
-def _chunked_post(url: str, path: str, chunks: list[bytes]) -> tuple[int, bytes]:
+def _raw_chunked(url: str, path: str, payload: bytes) -> tuple[int, bytes]:
+    """POST ``payload`` as a chunked body exactly as given (well formed or not); (status, body)."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as s:
-        head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
-                "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
-        s.sendall(head)
-        for chunk in chunks:
-            s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        s.sendall(b"0\r\n\r\n")
+        s.sendall((f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
+                   "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode() + payload)
         data = b""
         while True:
             part = s.recv(65536)
             if not part:
                 break
             data += part
-    status = int(data.split(b" ", 2)[1])
-    return status, data.split(b"\r\n\r\n", 1)[1]
+    return int(data.split(b" ", 2)[1]), data.split(b"\r\n\r\n", 1)[1]
+
+
+def _chunked_post(url: str, path: str, chunks: list[bytes]) -> tuple[int, bytes]:
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
+    return _raw_chunked(url, path, body)
 
 
 @pytest.fixture
@@ -119,19 +120,6 @@ def test_wxbot_chat_talks_to_a_running_bot(server, settings):
     assert "图片" in result.output
     assert "unknown command /nonsense" in result.output
 
-
-def _raw_chunked(url: str, path: str, payload: bytes) -> tuple[int, bytes]:
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as s:
-        s.sendall((f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
-                   "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode() + payload)
-        data = b""
-        while True:
-            part = s.recv(65536)
-            if not part:
-                break
-            data += part
-    return int(data.split(b" ", 2)[1]), data.split(b"\r\n\r\n", 1)[1]
 
 
 def test_broken_chunked_bodies_unsigned_403_signed_400_no_traceback(server, http_sim, tmp_path):
