@@ -24,8 +24,7 @@ from typing import Any
 
 import httpx
 
-from .config import Section, section
-from .redisconn import REDIS_ERRORS
+from .stores.redis import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +36,11 @@ def sent_key(kind: str, key: str) -> str:
     return f"wxbot:alerts:sent:{kind}:{key}"
 
 
-@section("alerts")
-class AlertsConfig(Section):
-    cooldown: int = 3600  # the same kind/key alerts at most once per this many seconds
-    redis_down_after: float = 60.0  # Redis unreachable this long -> alert (sent by the worker)
-    deadline: float = 5.0  # per delivery attempt to one channel
-    max_attempts: int = 5  # per channel, then the alert is dropped (and logged)
-    retry_delay: float = 60.0  # before retrying a channel that failed
-    redis_check_interval: float = 1.0  # how often the worker pings Redis
-
-
 def alert(services, kind: str, key: str, message: str) -> bool:
     """Queue an alert unless the same kind/key was alerted within the cooldown; return if queued."""
     from . import metrics
 
-    cfg: AlertsConfig = services.bot.section("alerts")
+    cfg = services.bot.alerts
     try:
         if not services.redis.set(sent_key(kind, key), str(int(time.time())), nx=True, ex=cfg.cooldown):
             return False
@@ -108,8 +97,12 @@ class AlertTask:
         self.told_down = False
 
     @property
-    def cfg(self) -> AlertsConfig:
-        return self.services.bot.section("alerts")
+    def cfg(self):
+        return self.services.internals.alerts
+
+    @property
+    def policy(self):
+        return self.services.bot.alerts
 
     # -- channels ----------------------------------------------------------------------------
     def channels(self) -> list[str]:
@@ -145,7 +138,7 @@ class AlertTask:
 
     def send_cs(self, openid: str, text: str, token: str | None = None) -> None:
         """Customer-service text to one admin. ``token`` bypasses the Redis token cache (Redis down)."""
-        from .wechat_api import WeChatAPIError
+        from .wechat.api import WeChatAPIError
 
         try:
             if token is None:
@@ -159,7 +152,7 @@ class AlertTask:
     def _direct_token(self) -> str:
         """An access token straight from stable_token (no Redis). force_refresh=false returns the
         current token without invalidating the one the other processes cached."""
-        from .wechat_api import WeChatAPIError
+        from .wechat.api import WeChatAPIError
 
         s = self.services.settings
         data = self._post_api("/cgi-bin/stable_token", {"grant_type": "client_credential", "appid": s.wechat_app_id,
@@ -173,7 +166,7 @@ class AlertTask:
                        {"touser": openid, "msgtype": "text", "text": {"content": text}}, {"access_token": token})
 
     def _post_api(self, path: str, body: dict, params: dict | None = None) -> dict:
-        from .wechat_api import WeChatAPIError
+        from .wechat.api import WeChatAPIError
 
         base = self.services.settings.wechat_api_base_url.rstrip("/")
         try:
@@ -219,8 +212,8 @@ class AlertTask:
             if self.down_since is None:
                 self.down_since = now
                 log.warning("redis unreachable (%s); alerting admins if it lasts %ss",
-                            exc.__class__.__name__, self.cfg.redis_down_after)
-            if not self.told_down and now - self.down_since >= self.cfg.redis_down_after:
+                            exc.__class__.__name__, self.policy.redis_down_after)
+            if not self.told_down and now - self.down_since >= self.policy.redis_down_after:
                 self.told_down = True
                 self.tell_redis_down(now - self.down_since)
             return False

@@ -1,76 +1,20 @@
-"""The ``wxbot`` command: serve, worker, chat, and the admin/support verbs of each feature.
-
-Services are built lazily (``ctx.obj``), so ``--help`` needs no configuration and tests can inject
-their own. Configuration errors print one line and exit 2; Redis being unreachable exits 1.
-"""
+"""The ``wxbot`` command: serve, worker, chat, doctor, and the features' command groups (each
+feature's ``cli.py``), added here explicitly. Shared plumbing is in ``wxbot.clitools``."""
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import sys
-from typing import Iterator
 
 import click
 
-from .settings import ConfigError, Settings
-
-
-def settings_or_exit(environ=None) -> Settings:
-    try:
-        return Settings.from_env(environ)
-    except ConfigError as exc:
-        click.echo(f"wxbot: configuration error: {exc}", err=True)
-        raise SystemExit(2) from None
-
-
-@contextlib.contextmanager
-def exit_on_config_error() -> Iterator[None]:
-    try:
-        yield
-    except ConfigError as exc:
-        click.echo(f"wxbot: configuration error: {exc}", err=True)
-        raise SystemExit(2) from None
-
-
-class CliContext:
-    """Holds settings and services for a CLI invocation, built on first use."""
-
-    def __init__(self, settings: Settings | None = None, services=None):
-        self._settings = settings
-        self._services = services
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = settings_or_exit()
-        return self._settings
-
-    @property
-    def services(self):
-        if self._services is None:
-            from .logconfig import configure_logging
-            from .services import build_services
-
-            configure_logging(self.settings.log_level)
-            with exit_on_config_error():
-                self._services = build_services(self.settings)
-        return self._services
-
-
-pass_cli = click.make_pass_decorator(CliContext, ensure=True)
-
-
-@contextlib.contextmanager
-def redis_errors_exit() -> Iterator[None]:
-    from .redisconn import REDIS_ERRORS
-
-    try:
-        yield
-    except REDIS_ERRORS as exc:
-        click.echo(f"wxbot: Redis is unreachable ({exc.__class__.__name__}); check REDIS_URL or run `wxbot doctor`",
-                   err=True)
-        raise SystemExit(1) from None
+from .clitools import CliContext, exit_on_config_error, pass_cli, redis_errors_exit, settings_or_exit
+from .features.faq.cli import cli as faq_cli
+from .features.password.cli import cli as password_cli
+from .features.tickets.cli import cli as tickets_cli
+from .testing import WeChatSimulator, httpx_transport
+from .wechat.cli import cli as menu_cli
+from .worker import Worker
 
 
 @click.group()
@@ -110,9 +54,7 @@ def serve(cli: CliContext, host: str, port: int, workers: int) -> None:
 @pass_cli
 def worker(cli: CliContext, once: bool) -> None:
     """Run the background worker (ticket delivery, password sync and rotation, alerts)."""
-    from .worker import Worker
-
-    w = Worker(cli.services)
+    w = Worker(cli.services, cli.features.worker_tasks())
     w.install_signal_handlers()
     with redis_errors_exit():
         w.run(max_loops=1 if once else None)
@@ -124,8 +66,6 @@ def worker(cli: CliContext, once: bool) -> None:
 @pass_cli
 def chat(cli: CliContext, url: str, openid: str) -> None:
     """Talk to a running bot as a follower: text, /click KEY, /voice TEXT, /image URL, /subscribe, /quit."""
-    from .simulator import WeChatSimulator, httpx_transport
-
     s = cli.settings
     with WeChatSimulator(httpx_transport(url), s.wechat_token, s.aes_key_bytes, s.wechat_app_id) as sim:
         click.echo(f"chatting with {url} as {openid} ({'safe' if s.safe_mode else 'plaintext'} mode); /quit to leave")
@@ -186,16 +126,8 @@ def _chat_send(sim, openid: str, line: str):
     raise click.UsageError(f"unknown command /{cmd}: try /click KEY, /voice TEXT, /image URL, /subscribe, /quit")
 
 
-def _add_feature_commands() -> None:
-    from .services import feature_modules
-
-    for module in feature_modules():
-        group = getattr(module, "cli", None)
-        if group is not None:
-            main.add_command(group)
-
-
-_add_feature_commands()
+for group in (password_cli, faq_cli, tickets_cli, menu_cli):
+    main.add_command(group)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,8 +12,8 @@ printed, only their length or shape.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import binascii
-import importlib
 import ipaddress
 import os
 import re
@@ -292,7 +292,7 @@ class Doctor:
         line). Never starts a server: that is the job of the first serve/worker/gunicorn process."""
         import redis
 
-        from . import redisconn
+        from .stores import redis as redisconn
 
         data_dir = Path(settings.data_dir).resolve()
         sock = data_dir / "redis.sock"
@@ -322,13 +322,10 @@ class Doctor:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        from . import redisconn
-        from .config import load_bot_config
+        from .stores import redis as redisconn
+        from .defaults import Redis as RedisInternals
 
-        try:
-            rcfg = load_bot_config(settings.config_dir).section("redis")
-        except (ConfigError, KeyError):
-            rcfg = redisconn.RedisConfig()
+        rcfg = RedisInternals()
         if settings.redis_sentinels:
             where = f"Sentinel master {settings.redis_sentinel_master!r}"
             fix = "check REDIS_SENTINELS (host:port of the sentinels) and REDIS_SENTINEL_MASTER"
@@ -339,7 +336,7 @@ class Doctor:
         else:
             where = f"embedded Redis in {settings.data_dir}"
             fix = f"see {settings.data_dir / 'redis.log'}"
-        probe_cfg = rcfg.model_copy(update={"socket_timeout": self.timeout, "connect_timeout": self.timeout})
+        probe_cfg = dataclasses.replace(rcfg, socket_timeout=self.timeout, connect_timeout=self.timeout)
         try:
             if settings.redis_sentinels or settings.redis_url:
                 client = redisconn.connect(settings, probe_cfg)
@@ -424,24 +421,18 @@ class Doctor:
     def check_config_files(self, settings: Settings, client) -> None:
         import redis
 
-        from .config import load_bot_config, texts_file
-        from .redisconn import REDIS_ERRORS, Breaker
-        from .services import FEATURES, SECTION_MODULES, Services
+        from .bot import build_features
+        from .defaults import Internals
+        from .services import Services
+        from .settings import load_bot_config
         from .stores.dedupe import DedupeStore
+        from .stores.redis import REDIS_ERRORS, Breaker
+        from .texts import texts_file
 
         config_dir = Path(settings.config_dir)
         if not config_dir.is_dir():
             self.add(FAIL, "config", f"{config_dir} is not a directory", "set WXBOT_CONFIG_DIR to the config/ folder")
             return
-        modules = []
-        for name in (*SECTION_MODULES, *FEATURES):
-            try:
-                module = importlib.import_module(name)
-            except Exception as exc:  # noqa: BLE001
-                self.add(FAIL, "feature", f"{name} does not import ({exc.__class__.__name__})", "reinstall wxbot")
-                continue
-            if name in FEATURES:
-                modules.append((name, module))
         errors: list[str] = []
         bot = texts = None
         try:
@@ -455,18 +446,17 @@ class Doctor:
         if bot is not None and texts is not None:
             if client is None:  # Redis is down: features can still check their files
                 client = redis.Redis(unix_socket_path=str(config_dir / ".no-redis.sock"), socket_timeout=0.1)
-            webhook = bot.section("webhook")
-            services = Services(settings=settings, bot=bot, texts=texts, redis=client,
-                                breaker=Breaker(1.0), dedupe=DedupeStore(client, webhook.dedupe_ttl, webhook.msg_window))
-            for name, module in modules:
-                try:
-                    module.register(services)
-                except ConfigError as exc:
-                    errors.append(str(exc))
-                except REDIS_ERRORS:
-                    pass  # reported by the Redis check
-                except Exception as exc:  # noqa: BLE001
-                    errors.append(f"{name}: failed to start ({exc.__class__.__name__}: {' '.join(str(exc).split())[:200]})")
+            internals = Internals()
+            services = Services(settings=settings, bot=bot, internals=internals, texts=texts, redis=client,
+                                breaker=Breaker(1.0), dedupe=DedupeStore(client, 1, 1))
+            try:
+                build_features(services)  # loads faq.yaml and every feature's configuration
+            except ConfigError as exc:
+                errors.append(str(exc))
+            except REDIS_ERRORS:
+                pass  # reported by the Redis check
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"features failed to start ({exc.__class__.__name__}: {' '.join(str(exc).split())[:200]})")
         files = sorted(p for p in config_dir.iterdir() if p.suffix in (".yaml", ".yml"))
         for path in files:
             mine = [e for e in errors if path.name in e]
@@ -480,7 +470,7 @@ class Doctor:
                 self.add(FAIL, "config", err)
         if not any(p.name == "texts.yaml" for p in files) and not any("texts.yaml" in e for e in errors):
             self.add(FAIL, "config texts.yaml", f"missing in {config_dir}", "restore config/texts.yaml")
-        if bot is not None and not bot.section("password").site_url:
+        if bot is not None and not bot.password.site_url:
             self.add(WARN, "NextChat address", "password.site_url is empty: the 【密码】 reply has no address or "
                      "fast link", "set password.site_url in config/bot.yaml to the free NextChat's https:// address")
 

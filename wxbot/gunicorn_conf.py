@@ -54,3 +54,27 @@ def child_exit(server, worker):  # noqa: ARG001
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def _check_configuration() -> None:
+    """Before gunicorn preloads the app: a bad setting or config file is one line and exit status 2,
+    like every other entry point, instead of a traceback from inside gunicorn; logging is set up for
+    the app and its workers."""
+    import sys
+
+    from wxbot.logconfig import configure_logging
+    from wxbot.settings import ConfigError, Settings, load_bot_config
+    from wxbot.texts import texts_file
+
+    try:
+        settings = Settings.from_env()
+        settings.internals()
+        load_bot_config(settings.config_dir)
+        texts_file(settings.config_dir)
+    except ConfigError as exc:
+        print(f"wxbot: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level)
+
+
+_check_configuration()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 
 from . import metrics
-from .redisconn import REDIS_ERRORS
+from .stores.redis import REDIS_ERRORS
 
 bp = Blueprint("health", __name__)
 
@@ -17,7 +17,7 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     """200 when Redis answers; 503 within the socket timeout (well under 1 s) when it is down or hung."""
-    services = current_app.extensions["wxbot"]
+    services = current_app.extensions["wxbot"].services
     try:
         services.redis.ping()
     except REDIS_ERRORS as exc:
@@ -31,7 +31,7 @@ def readyz() -> Response:
 def metrics_view() -> Response:
     """This process's (or every gunicorn worker's) metrics plus what the background workers pushed to
     Redis. With Redis down, the web's own metrics are still served."""
-    services = current_app.extensions["wxbot"]
+    services = current_app.extensions["wxbot"].services
     if services.breaker.available():
         try:
             body, content_type = metrics.render(services.redis)

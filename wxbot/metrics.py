@@ -23,7 +23,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client import REGISTRY
 from prometheus_client import multiprocess
 
-from .config import Section, section
 
 MESSAGES = Counter("wxbot_messages_total", "Inbound WeChat deliveries by type and outcome", ["type", "outcome"])
 REPLIES = Counter("wxbot_replies_total", "Replies by feature (route)", ["feature"])
@@ -139,7 +138,7 @@ class MetricsPushTask:
         now = self.clock()
         if now < self._next:
             return False
-        self._next = now + self.services.bot.section("metrics").push_interval
+        self._next = now + self.services.internals.metrics.push_interval
         self.push()
         return False  # never keeps the worker loop busy
 
@@ -157,9 +156,3 @@ class MetricsPushTask:
         pipe.execute()
         self._pushed.update({f: values[f] for f in deltas})
         return len(deltas)
-
-
-
-@section("metrics")
-class MetricsConfig(Section):
-    push_interval: float = 10.0  # the worker adds its counts to Redis this often

@@ -1,12 +1,13 @@
 """An explicit, ordered message router: first match wins, one fallback.
 
 A handler has one shape, ``(message, ctx) -> str | None``: the text to reply, or None for ``success``.
-Each route also declares what the one-round-trip claim should read for it (a feature counter, a
-snapshot key) and whether its reply can be re-rendered for a retry (``replayable``) or must be stored
-because handling it had side effects.
+A route declares what it needs from the claim (``ClaimNeeds``: a per-follower counter, a key to read)
+and whether its reply can be re-rendered for a retry (``replayable``) or must be stored because
+handling it had side effects.
 
-Routing happens twice at most: once before the claim, from the message alone, to know what to read;
-once after it when the follower turns out to be in a dialogue (routes with ``needs_dialog``).
+The route is chosen from the message before the claim (so the claim knows what to read), except for
+routes that continue a dialogue (``in_dialog``): those are tried only once the claim has shown that
+the follower is in one, and take precedence over the rest of the list.
 """
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from .protocol import Message
+from .stores.dedupe import DEFAULT_NEEDS, Claim, ClaimNeeds
+from .wechat.protocol import Message
 
 if TYPE_CHECKING:
     from .services import Services
-    from .stores.dedupe import Claim
+
+__all__ = ["ClaimNeeds", "Ctx", "Route", "Router", "StaffCommand", "StaffCommands"]
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +37,8 @@ class Route:
     match: Matcher
     handle: Handler
     replayable: bool = True
-    feature: str | None = None  # per-follower counter name, counted in the claim
-    feature_window: int = 0
-    snapshot_key: str | None = None
-    needs_dialog: bool = False
-    shows_pending: bool = True  # the follower sees this reply: add support replies waiting for them
-    rate_limited: bool = True  # counts against webhook.msg_limit (not for unsubscribe)
+    needs: ClaimNeeds = DEFAULT_NEEDS
+    in_dialog: bool = False  # continues a dialogue: considered only when the claim found one
 
 
 @dataclass(slots=True)
@@ -99,40 +98,27 @@ def hash_openid(openid: str, salt: bytes) -> str:
     return hashlib.blake2b(openid.encode("utf-8"), key=salt[:64], digest_size=6).hexdigest()
 
 
-# Route order, lowest first; features place their routes in these bands.
-ORDER_STAFF = 10  # "#..." staff commands, #我的ID
-ORDER_EVENTS = 20  # subscribe, unsubscribe, menu clicks, other events
-ORDER_DIALOG = 30  # a follower in the middle of a dialogue (ticket intake)
-ORDER_PASSWORD = 40
-ORDER_TICKETS = 50
-ORDER_FAQ = 60
-ORDER_MEDIA = 70  # images, locations, links... outside a dialogue
-
-
 class Router:
-    def __init__(self) -> None:
-        self.routes: list[Route] = []
-        self._orders: dict[str, int] = {}
-        self.fallback: Route | None = None
+    """Routes in the order given; ``resolve`` returns the first that matches, else the fallback."""
 
-    def add(self, route: Route, order: int) -> None:
-        if route.name in self._orders:
-            raise ValueError(f"duplicate route {route.name}")
-        self._orders[route.name] = order
-        self.routes.append(route)
-        self.routes.sort(key=lambda r: self._orders[r.name])  # stable: ties keep insertion order
+    def __init__(self, *routes: Route, fallback: Route):
+        names = [r.name for r in routes] + [fallback.name]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"duplicate route(s): {', '.join(sorted(dup))}")
+        self.routes = list(routes)
+        self.fallback = fallback
 
-    def set_fallback(self, route: Route) -> None:
-        self.fallback = route
+    @property
+    def names(self) -> list[str]:
+        return [r.name for r in self.routes] + [self.fallback.name]
 
-    def resolve(self, msg: Message, ctx: Ctx) -> Route:
+    def resolve(self, msg: Message, ctx: "Ctx") -> Route:
         for route in self.routes:
-            if route.needs_dialog and ctx.dialog is None:
+            if route.in_dialog and ctx.dialog is None:
                 continue
             if route.match(msg, ctx):
                 return route
-        if self.fallback is None:
-            raise LookupError("router has no fallback")
         return self.fallback
 
 
@@ -153,17 +139,15 @@ class StaffCommand:
 
 
 class StaffCommands:
-    def __init__(self) -> None:
+    """The ``#`` commands, as the features list them, after the built-in ``#帮助`` (which also answers
+    an unknown ``#word`` from staff)."""
+
+    def __init__(self, *commands: StaffCommand):
         self._commands: dict[str, StaffCommand] = {}
-
-    def add(self, name: str, roles: set[str] | frozenset[str], help: str):
-        def register(fn: Callable[[Message, Ctx, str], str]):
-            if name in self._commands:
-                raise ValueError(f"duplicate staff command #{name}")
-            self._commands[name] = StaffCommand(name, frozenset(roles), fn, help)
-            return fn
-
-        return register
+        for cmd in (StaffCommand("帮助", frozenset({ADMIN, SUPPORT}), self._help, "列出可用的命令"), *commands):
+            if cmd.name in self._commands:
+                raise ValueError(f"duplicate staff command #{cmd.name}")
+            self._commands[cmd.name] = cmd
 
     @staticmethod
     def split(text: str) -> tuple[str, str] | None:
@@ -200,3 +184,15 @@ class StaffCommands:
     def available(self, ctx: Ctx) -> list[StaffCommand]:
         roles = self.roles_of(ctx)
         return [c for c in self._commands.values() if c.roles & roles]
+
+    def _help(self, msg: Message, ctx: Ctx, args: str) -> str:
+        # Each command's line comes from texts.yaml (staff.commands.<name>) when present, else from the
+        # command's own help; a line may start with its own usage ("#回复 工单号 内容：...").
+        texts = ctx.texts
+        lines = []
+        for c in self.available(ctx):
+            key = f"staff.commands.{c.name}"
+            help_text = texts.render(key) if key in texts else c.help
+            lines.append(help_text if help_text.startswith("#" + c.name) else f"#{c.name} {help_text}")
+        head = ctx.text("staff.unknown", name=args) + "\n" if args and args != "帮助" else ""
+        return head + ctx.text("staff.help", commands="\n".join(lines))

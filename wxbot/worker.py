@@ -1,5 +1,6 @@
 """The background process (``wxbot worker``): ticket delivery, password sync and scheduled rotation,
-outbound retries, alerts. Features add tasks; the loop runs them in turn.
+outbound retries, alerts. The features list their tasks (``wxbot.bot.Features.worker_tasks``); the
+loop runs them in turn.
 
 A task is an object with ``name`` and ``tick() -> bool`` (True when it did work). SIGTERM/SIGINT
 let the current tick finish, then the loop stops. Any number of workers may run against one Redis:
@@ -11,19 +12,14 @@ import logging
 import signal
 import threading
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .config import Section, section
-from .redisconn import REDIS_ERRORS
-from .services import Services
+from .stores.redis import REDIS_ERRORS
+
+if TYPE_CHECKING:
+    from .services import Services
 
 log = logging.getLogger(__name__)
-
-
-@section("worker")
-class WorkerConfig(Section):
-    idle_sleep: float = 0.5  # pause when no task had work
-    redis_retry_sleep: float = 1.0
 
 
 class Task(Protocol):
@@ -32,15 +28,11 @@ class Task(Protocol):
     def tick(self) -> bool: ...
 
 
-def worker_tasks(services: Services) -> list[Task]:
-    return list(services.extensions.setdefault("worker_tasks", []))
-
-
 class Worker:
-    def __init__(self, services: Services, tasks: list[Task] | None = None):
+    def __init__(self, services: "Services", tasks: list[Task]):
         self.services = services
-        self.tasks = tasks if tasks is not None else worker_tasks(services)
-        self.cfg: WorkerConfig = services.bot.section("worker")
+        self.tasks = tasks
+        self.cfg = services.internals.worker
         self.stopping = threading.Event()
 
     def install_signal_handlers(self) -> None:

@@ -13,19 +13,13 @@ import json
 
 import httpx
 
+from ..textnorm import clip_utf8
 from .webhook import DeliveryError, post_with_deadline
 
 MARKDOWN_LIMIT = 4096  # bytes of UTF-8, WeCom's limit for markdown.content
 IMAGE_LIMIT = 2 * 1024 * 1024  # bytes before base64
 # errcodes that will not get better by retrying the same request (bad key, bad payload).
 PERMANENT_ERRCODES = {40008, 40058, 93000, 93004, 300005}
-
-
-def clip_utf8(text: str, limit: int) -> str:
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    return data[: max(0, limit - 3)].decode("utf-8", "ignore") + "…"
 
 
 def markdown_payload(content: str, limit: int = MARKDOWN_LIMIT) -> dict:

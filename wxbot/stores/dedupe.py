@@ -1,9 +1,9 @@
 """Exactly-once claims for WeChat deliveries, in one Redis round trip.
 
 One Lua script claims the message (set-if-absent with TTL on its dedupe id) and, for a new claim, also
-counts the follower's messages (and a feature's own counter), reads the follower's dialogue state,
-takes any support replies waiting for them, and reads the feature's snapshot key (e.g. the password
-followers are shown). That snapshot is stored with the claim, so a retry of a *replayable* route renders
+counts the follower's messages (and the route's own counter), reads the follower's dialogue state,
+takes any support replies waiting for them, and reads the route's read key (e.g. the password
+followers are shown), as the route's ``ClaimNeeds`` say. That snapshot is stored with the claim, so a retry of a *replayable* route renders
 exactly the same reply from the same data without any side effect happening twice. Routes with side
 effects store their rendered reply afterwards (``store_reply``), and retries replay it.
 """
@@ -11,69 +11,84 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 
 import redis
-from redis.exceptions import NoScriptError
 
 from . import keys
 
-# KEYS[1] is the dedupe key; the follower's keys are derived from ARGV[1] (the openid) with the
-# prefixes of stores/keys.py, which keeps the call to 8 short arguments (redis-py's command packing is
-# a large share of the hot path's client CPU). Fine on standalone and Sentinel Redis; not for Cluster.
+# KEYS: 1 dedupe id, 2 the follower's message counter, 3 their dialogue, 4 their waiting support
+# replies, 5 the replies taken for a reply being built, 6 the route's counter, 7 the route's read key
+# (6 and 7 are only touched when ARGV says so). ARGV: 1 TTL ms, 2 message window s, 3 the route
+# counter's window s (0: none), 4 read KEYS[7] (1/0), 5 the reply is visible (1/0), 6 the message
+# limit, 7 this claim's token, 8 lease ms (0: a replayable route, never taken over).
 _CLAIM = """
 local v = redis.call('GET', KEYS[1])
 if v then
-  -- Our own claim whose answer was lost (the connection failed after Redis ran it) and was retried:
-  -- still the first delivery, not a duplicate.
-  if string.sub(v, 1, 1) == 'S' and string.find(v, '"t":"' .. ARGV[9] .. '"', 1, true) then return {0, v} end
-  return {1, v}
+  if string.sub(v, 1, 1) == 'S' then
+    -- Our own claim whose answer was lost (the connection failed after Redis ran it) and was retried:
+    -- still the first delivery, not a duplicate.
+    if string.find(v, '"t":"' .. ARGV[7] .. '"', 1, true) then return {0, v} end
+    -- A holder that never stored an outcome (crashed between the claim and its side effect): once
+    -- its lease has run out, the next delivery takes the claim over.
+    local held = cjson.decode(string.sub(v, 2))
+    local now = redis.call('TIME')
+    local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+    if not (held['l'] and tonumber(held['l']) > 0 and now_ms > tonumber(held['l'])) then return {1, v} end
+  else
+    return {1, v}
+  end
 end
-local openid = ARGV[1]
-local out = {t = ARGV[9]}
-local mkey = '%(msg)s' .. openid
-local n = redis.call('INCR', mkey)
-if n == 1 then redis.call('EXPIRE', mkey, ARGV[3]) end
+local out = {t = ARGV[7]}
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 out['n'] = n
-local d = redis.call('GET', '%(dialog)s' .. openid)
+local d = redis.call('GET', KEYS[3])
 if d then out['d'] = d end
-local pkey = '%(pending)s' .. openid
-local tkey = pkey .. '%(taken)s'
--- Waiting support replies are taken only for a reply the follower will see (ARGV[7]) and while the
--- follower is within the message limit (ARGV[8]); otherwise they wait for the next message. Taken
--- texts stay in a "taken" list until the reply that shows them is built (confirm_pending); texts
--- taken by a claim whose reply never went out are shown again with the next message.
-if ARGV[7] == '1' and n <= tonumber(ARGV[8]) and (redis.call('EXISTS', pkey) == 1 or redis.call('EXISTS', tkey) == 1) then
-  local texts = redis.call('LRANGE', tkey, 0, -1)
-  for _, t in ipairs(redis.call('LRANGE', pkey, 0, -1)) do table.insert(texts, t) end
-  redis.call('DEL', pkey, tkey)
-  redis.call('RPUSH', tkey, unpack(texts))
-  redis.call('EXPIRE', tkey, 86400)
+-- Waiting support replies are taken only for a reply the follower will see and while the follower is
+-- within the message limit; otherwise they wait for the next message. Taken texts stay in a "taken"
+-- list until the reply that shows them is built (confirm_pending); texts taken by a claim whose reply
+-- never went out are shown again with the next message.
+if ARGV[5] == '1' and n <= tonumber(ARGV[6]) and (redis.call('EXISTS', KEYS[4]) == 1 or redis.call('EXISTS', KEYS[5]) == 1) then
+  local texts = redis.call('LRANGE', KEYS[5], 0, -1)
+  for _, t in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do table.insert(texts, t) end
+  redis.call('DEL', KEYS[4], KEYS[5])
+  redis.call('RPUSH', KEYS[5], unpack(texts))
+  redis.call('EXPIRE', KEYS[5], 86400)
   out['p'] = texts
 end
-if ARGV[4] ~= '' then
-  local fkey = '%(feature)s' .. ARGV[4] .. ':' .. openid
-  local f = redis.call('INCR', fkey)
-  if f == 1 then redis.call('EXPIRE', fkey, ARGV[5]) end
+if tonumber(ARGV[3]) > 0 then
+  local f = redis.call('INCR', KEYS[6])
+  if f == 1 then redis.call('EXPIRE', KEYS[6], ARGV[3]) end
   out['f'] = f
 end
-if ARGV[6] ~= '' then
-  local s = redis.call('GET', ARGV[6])
+if ARGV[4] == '1' then
+  local s = redis.call('GET', KEYS[7])
   if s then out['s'] = s end
 end
+if tonumber(ARGV[8]) > 0 then
+  local now = redis.call('TIME')
+  out['l'] = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ARGV[8])
+end
 local payload = 'S' .. cjson.encode(out)
-redis.call('SET', KEYS[1], payload, 'PX', ARGV[2])
+redis.call('SET', KEYS[1], payload, 'PX', ARGV[1])
 return {0, payload}
-""" % {
-    "msg": keys.msg_counter(""),
-    "dialog": keys.dialog(""),
-    "pending": keys.pending_replies(""),
-    "taken": keys.pending_taken("")[len(keys.pending_replies("")):],
-    "feature": keys.feature_counter("", "")[:-1],
-}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimNeeds:
+    """What a route needs done in the claim's single round trip, besides the claim itself."""
+
+    counter: str | None = None  # a per-follower counter to count this message in (e.g. a cooldown)
+    window: int = 0  # that counter's window, seconds
+    read_key: str | None = None  # a key the reply is rendered from; kept with the claim for retries
+    visible: bool = True  # the follower sees this reply: take support replies waiting for them
+    limited: bool = True  # counts against the per-follower message limit (not unsubscribe)
+
+
+DEFAULT_NEEDS = ClaimNeeds()
 
 
 @dataclass(slots=True)
@@ -81,11 +96,11 @@ class Claim:
     """What the claim saw: ``duplicate`` deliveries carry the first delivery's data."""
 
     duplicate: bool
-    count: int = 0
-    feature_count: int = 0
+    count: int = 0  # the follower's messages in the window
+    counter: int = 0  # the route's own counter (ClaimNeeds.counter)
     dialog: str | None = None
     pending: list[str] = field(default_factory=list)
-    snapshot: str | None = None
+    read_value: str | None = None  # the value of ClaimNeeds.read_key when claimed
     reply: str | None = None  # a stored rendered reply (duplicates of side-effect routes)
 
     @classmethod
@@ -97,128 +112,44 @@ class Claim:
         return cls(
             duplicate=duplicate,
             count=int(data.get("n", 0)),
-            feature_count=int(data.get("f", 0)),
+            counter=int(data.get("f", 0)),
             dialog=data.get("d"),
             pending=list(pending) if isinstance(pending, list) else [],
-            snapshot=data.get("s"),
+            read_value=data.get("s"),
         )
 
 
-class _Held:
-    """A connection taken from the pool for one thread; given back when released or collected."""
-
-    __slots__ = ("conn", "until", "pid", "_finalizer", "__weakref__")
-
-    def __init__(self, pool, until: float):
-        self.conn = pool.get_connection("EVALSHA")
-        self.until = until
-        self.pid = os.getpid()
-        self._finalizer = weakref.finalize(self, _give_back, pool, self.conn)
-
-    def release(self, disconnect: bool) -> None:
-        if disconnect:
-            self.conn.disconnect()
-        self._finalizer()
-
-
-def _give_back(pool, conn) -> None:
-    try:
-        pool.release(conn)
-    except Exception:  # a pool reset after fork no longer knows it: nothing to give back
-        pass
-
-
-def _bulk(value: str) -> bytes:
-    data = value.encode("utf-8")
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
 class DedupeStore:
-    """The claim, sent as one pre-packed EVALSHA on a pooled redis-py connection.
+    """Exactly-once claims: one Lua script through redis-py's own ``register_script`` (EVALSHA, loaded
+    again by redis-py when a restarted server lost it), every key passed in ``KEYS``."""
 
-    Calling the script through ``Redis.evalsha`` costs ~90 µs of client CPU per message (measured,
-    redis-py 5.2; 8.x is slower); most of it is generic command packing and dispatch. Packing this one
-    fixed-shape command by hand and sending it on a connection from redis-py's own pool (same sockets,
-    timeouts, parser and Sentinel/URL handling) costs ~55 µs. Everything else uses redis-py normally.
-    """
-
-    HOLD = 1.0  # seconds a thread keeps its claim connection before handing it back to the pool
-
-    def __init__(self, client: redis.Redis, ttl_seconds: float, msg_window: int, msg_limit: int = 1 << 30):
+    def __init__(self, client: redis.Redis, ttl_seconds: float, msg_window: int, msg_limit: int = 1 << 30,
+                 lease_seconds: float = 0.0):
         self.client = client
-        self.ttl_ms = str(int(ttl_seconds * 1000))
-        self.msg_window = str(int(msg_window))
+        self.ttl_ms = int(ttl_seconds * 1000)
+        self.msg_window = int(msg_window)
+        self.msg_limit = int(msg_limit)
+        self.lease_ms = int(lease_seconds * 1000)
         self._script = client.register_script(_CLAIM)
-        self._prefix = b"*13\r\n$7\r\nEVALSHA\r\n" + _bulk(self._script.sha) + b"$1\r\n1\r\n"
-        self._fixed = _bulk(self.ttl_ms) + _bulk(self.msg_window)
-        self._limit = _bulk(str(int(msg_limit)))
-        self._local = threading.local()
 
-    def claim(
-        self,
-        dedupe_id: str,
-        openid: str,
-        feature: str | None = None,
-        feature_window: int = 0,
-        snapshot_key: str | None = None,
-        take_pending: bool = True,
-    ) -> Claim:
-        use_feature = bool(feature and feature_window)
-        packed = b"".join((
-            self._prefix, _bulk(keys.dedupe(dedupe_id)), _bulk(openid), self._fixed,
-            _bulk(feature if use_feature else ""), _bulk(str(int(feature_window)) if use_feature else "0"),
-            _bulk(snapshot_key or ""), b"$1\r\n1\r\n" if take_pending else b"$1\r\n0\r\n", self._limit,
-            b"$16\r\n" + os.urandom(8).hex().encode() + b"\r\n",  # this claim's token (see the script)
-        ))
-        dup, value = self._call(packed)
-        return Claim.from_value(bool(dup), value)
+    def claim(self, dedupe_id: str, openid: str, needs: ClaimNeeds = DEFAULT_NEEDS, replayable: bool = True) -> Claim:
+        """Claim ``dedupe_id`` and do what the route ``needs``, in one round trip.
 
-    def _connection(self):
-        """This thread's claim connection, taken from redis-py's pool and held for ``HOLD`` seconds.
-
-        ``ConnectionPool.get_connection`` probes every connection it hands out for unread data (a
-        non-blocking recv plus two socket mode switches: three syscalls per message). A connection
-        whose every reply has been read needs no probe, so each thread keeps one for a while and
-        then returns it, which also lets a Sentinel pool move it to a new master. When the thread
-        ends, its holder is collected and the connection goes back to the pool.
+        A side-effect route's claim (``replayable=False``) carries a lease: if its holder never stores
+        the outcome (``store_reply``), a later delivery takes it over once the lease ran out.
         """
-        held = getattr(self._local, "held", None)
-        now = time.monotonic()
-        if held is not None and (now >= held.until or held.pid != os.getpid()):
-            self._drop(disconnect=held.pid != os.getpid())
-            held = None
-        if held is None:
-            held = _Held(self.client.connection_pool, now + self.HOLD)
-            self._local.held = held
-        return held.conn
-
-    def _drop(self, disconnect: bool) -> None:
-        held = getattr(self._local, "held", None)
-        self._local.held = None
-        if held is not None:
-            held.release(disconnect)
-
-    def _call(self, packed: bytes):
-        for attempt in range(3):
-            conn = self._connection()
-            try:
-                conn.send_packed_command([packed], check_health=False)
-                return conn.read_response()
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                self.client.script_load(_CLAIM)  # a restarted or new server: load it, then retry
-            except redis.ConnectionError:
-                # A socket the server closed (e.g. Redis restarted): retry once on a fresh one. If
-                # Redis did run the first attempt, the claim token makes the retry see its own claim.
-                # Timeouts are not retried, so a hung Redis costs one socket timeout.
-                self._drop(disconnect=True)
-                if attempt >= 1:
-                    raise
-            except BaseException:
-                self._drop(disconnect=True)
-                raise
-        raise redis.ConnectionError("claim failed")
+        counted = bool(needs.counter and needs.window)
+        keys_ = [
+            keys.dedupe(dedupe_id), keys.msg_counter(openid), keys.dialog(openid), keys.pending_replies(openid),
+            keys.pending_taken(openid), keys.feature_counter(needs.counter, openid) if counted else "",
+            needs.read_key or "",
+        ]
+        args = [self.ttl_ms, self.msg_window, needs.window if counted else 0, 1 if needs.read_key else 0,
+                1 if needs.visible else 0, self.msg_limit, os.urandom(8).hex(), 0 if replayable else self.lease_ms]
+        # A socket the server closed (Redis restarted) is retried once by the client (stores/redis.py);
+        # if Redis did run the first attempt, the claim token makes the retry see its own claim.
+        dup, value = self._script(keys=keys_, args=args)
+        return Claim.from_value(bool(dup), value)
 
     def confirm_pending(self, openid: str, left: list[str]) -> None:
         """The reply showing the taken support replies is built: forget them, and put back in front of

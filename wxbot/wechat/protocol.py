@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from wechatpy.crypto import PrpCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
-TEXT_LIMIT = 2048  # bytes of UTF-8, WeChat's limit for a passive text reply
+from ..textnorm import clip_utf8
 
-_SIG_RE = re.compile(r"^[0-9a-fA-F]{40}$")
-_TS_RE = re.compile(r"^[0-9]{1,12}$")
-_NONCE_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+
+_SIG_RE = re.compile(r"[0-9a-fA-F]{40}")
+_TS_RE = re.compile(r"[0-9]{1,12}")
+_NONCE_RE = re.compile(r"[0-9A-Za-z_-]{1,64}")
 # Anything that starts a declaration other than CDATA: DOCTYPE, ENTITY, comments in odd places.
 _DECL_RE = re.compile(rb"<!(?!\[CDATA\[)")
 _XML_NAME = "xml"
@@ -55,7 +56,7 @@ def check_query(args: "dict[str, str] | object", token: str, window: float, now:
     signature = args.get("signature") or ""
     timestamp = args.get("timestamp") or ""
     nonce = args.get("nonce") or ""
-    if not (_SIG_RE.match(signature) and _TS_RE.match(timestamp) and _NONCE_RE.match(nonce)):
+    if not (_SIG_RE.fullmatch(signature) and _TS_RE.fullmatch(timestamp) and _NONCE_RE.fullmatch(nonce)):
         raise SignatureError("missing or malformed signature/timestamp/nonce")
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > window:
@@ -67,7 +68,7 @@ def check_query(args: "dict[str, str] | object", token: str, window: float, now:
 
 
 def check_msg_signature(msg_signature: str, token: str, timestamp: str, nonce: str, encrypt: str) -> None:
-    if not _SIG_RE.match(msg_signature or ""):
+    if not _SIG_RE.fullmatch(msg_signature or ""):
         raise SignatureError("missing or malformed msg_signature")
     expected = sha1_signature(token, timestamp, nonce, encrypt)
     if not hmac.compare_digest(expected, msg_signature.lower()):
@@ -174,14 +175,6 @@ def to_message(fields: dict[str, str]) -> Message:
 def cdata(value: str) -> str:
     """Wrap in CDATA, splitting any ``]]>`` so user text cannot close the section early."""
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
-
-
-def clip_utf8(text: str, limit: int = TEXT_LIMIT) -> str:
-    """Cap ``text`` at ``limit`` UTF-8 bytes on a character boundary, marking the cut with …."""
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    return data[: limit - 3].decode("utf-8", "ignore") + "…"
 
 
 def render_text_reply(msg: Message, content: str, now: int | None = None) -> str:

@@ -1,8 +1,5 @@
-"""Behaviour knobs and follower-facing texts from YAML under ``WXBOT_CONFIG_DIR``.
-
-* ``bot.yaml``: knobs, one section per area. Each area declares its section as a pydantic model with
-  ``@section("name")``, so defaults and validation live next to the code that uses them.
-* ``texts.yaml``: every text a follower reads, by dotted key (``password.reply``).
+"""Follower-facing texts (``config/texts.yaml``, by dotted key such as ``password.reply``) and the
+hot-reloading file they (and the FAQ) are read through.
 
 Files are re-read when their mtime changes (checked at most every ``reload_interval`` seconds, so the
 hot path pays a clock read, not a stat). A broken file at start is a ConfigError; a broken edit later
@@ -19,60 +16,22 @@ from pathlib import Path
 from typing import Any, Callable, Generic, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from .settings import ConfigError
+from .settings import ConfigError, one_line, yaml_load
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_SECTIONS: dict[str, type[BaseModel]] = {}
-
-
-class Section(BaseModel):
-    """Base for a ``bot.yaml`` section: unknown keys are errors, so typos are caught at start."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def section(name: str) -> Callable[[type[BaseModel]], type[BaseModel]]:
-    """Register a pydantic model as the schema of ``bot.yaml``'s section ``name``."""
-
-    def register(model: type[BaseModel]) -> type[BaseModel]:
-        _SECTIONS[name] = model
-        return model
-
-    return register
-
-
-def registered_sections() -> dict[str, type[BaseModel]]:
-    return dict(_SECTIONS)
-
-
-# libyaml's C loader parses several times faster than the pure-Python one (a 2,000-entry FAQ: ~0.8 s
-# instead of ~2 s); both are "safe" loaders.
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _yaml_load(path: Path) -> Any:
-    with open(path, "rb") as fh:
-        return yaml.load(fh, Loader=_YamlLoader)  # noqa: S506 - a safe loader
-
-
-def _one_line(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        return f"{where}: {err['msg']}"
-    return " ".join(str(exc).split())
-
 
 class ReloadingFile(Generic[T]):
     """A parsed config file that follows edits on disk and keeps the last good version."""
 
-    def __init__(self, path: Path, parse: Callable[[Any], T], reload_interval: float = 1.0):
+    def __init__(self, path: Path, parse: Callable[[Any], T], reload_interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.path = Path(path)
+        self._clock = clock
         self._parse = parse
         self._interval = reload_interval
         self._lock = threading.Lock()
@@ -91,13 +50,13 @@ class ReloadingFile(Generic[T]):
     def _load_strict(self) -> T:
         self._stamp = self._stat()
         try:
-            raw = _yaml_load(self.path) if self._stamp is not None else None
+            raw = yaml_load(self.path) if self._stamp is not None else None
             return self._parse(raw)
         except (yaml.YAMLError, ValidationError, ValueError, TypeError, KeyError) as exc:
-            raise ConfigError(f"{self.path}: {_one_line(exc)}") from None
+            raise ConfigError(f"{self.path}: {one_line(exc)}") from None
 
     def get(self) -> T:
-        now = time.monotonic()
+        now = self._clock()
         if now < self._next_check:
             return self._value
         with self._lock:
@@ -118,23 +77,6 @@ class ReloadingFile(Generic[T]):
                     self.error = str(exc)
                     log.error("config file broken, keeping last good version: %s", exc)
         return self._value
-
-
-class BotConfig:
-    """Validated ``bot.yaml``: ``cfg.section("password")`` returns that section's model."""
-
-    def __init__(self, raw: Any):
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ValueError("top level must be a mapping of sections")
-        unknown = sorted(set(raw) - set(_SECTIONS))
-        if unknown:
-            raise ValueError(f"unknown section(s): {', '.join(unknown)}")
-        self._sections = {name: model.model_validate(raw.get(name) or {}) for name, model in _SECTIONS.items()}
-
-    def section(self, name: str) -> Any:
-        return self._sections[name]
 
 
 _FORMATTER = string.Formatter()
@@ -194,15 +136,6 @@ class Texts:
 
     def render(self, key: str, **values: Any) -> str:
         return self._flat[key].format_map(_SafeDict(values))
-
-
-def load_bot_config(config_dir: Path) -> BotConfig:
-    path = Path(config_dir) / "bot.yaml"
-    try:
-        raw = _yaml_load(path) if path.exists() else {}
-        return BotConfig(raw)
-    except (yaml.YAMLError, ValidationError, ValueError) as exc:
-        raise ConfigError(f"{path}: {_one_line(exc)}") from None
 
 
 def texts_file(config_dir: Path, reload_interval: float = 1.0) -> ReloadingFile[Texts]:

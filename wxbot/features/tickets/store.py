@@ -19,14 +19,21 @@ import os
 import re
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import redis
 
-from . import keys
+from ...stores import keys
+
+if TYPE_CHECKING:
+    from ...defaults import Tickets as TicketsInternals
+    from ...services import Services
+    from ...settings import TicketsPolicy
 
 log = logging.getLogger(__name__)
 
@@ -375,10 +382,10 @@ class TicketStore:
         """
         state = self.deliveries(ticket_id)
         jobs: dict[str, list[str]] = {}
-        for field, st in state.items():
+        for name, st in state.items():
             if st.get("s") == "dead":
-                job, _, channel = field.partition("|")
-                jobs.setdefault(job, []).append(field)
+                job, _, channel = name.partition("|")
+                jobs.setdefault(job, []).append(name)
         pipe = self.r.pipeline(transaction=True)
         for job, fields in jobs.items():
             for field in fields:
@@ -455,3 +462,25 @@ class Spool:
                 if isinstance(rec, dict) and rec.get("source") and rec.get("openid"):
                     out.append(rec)
         return out
+
+
+@dataclass
+class Runtime:
+    """What the intake, the support actions and the worker share: config, the store, the spool."""
+
+    services: "Services"
+    cfg: "TicketsPolicy"
+    internals: "TicketsInternals"
+    store: TicketStore
+    spool: Spool
+    # dedupe ids this process spooled recently: WeChat's retries (no Redis to dedupe them) are
+    # neither appended nor counted again
+    spooled: OrderedDict = dc_field(default_factory=OrderedDict)
+
+
+def build_runtime(services: "Services") -> Runtime:
+    cfg = services.bot.tickets
+    internals = services.internals.tickets
+    store = TicketStore(services.redis, Limits(cfg.max_open_per_follower, cfg.max_reports_per_hour,
+                                               internals.source_ttl, cfg.dialog_timeout))
+    return Runtime(services, cfg, internals, store, Spool(services.settings.data_dir))

@@ -30,23 +30,27 @@ import socket
 import time
 import uuid
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 import redis
-from tenacity import wait_exponential_jitter
 
-from . import metrics
-from .alerts import alert
-from .notifiers import wecom
-from .notifiers.webhook import BodyTooLarge, DeadlineExceeded, DeliveryError, get_bounded, post_signed_json
-from .router import hash_openid
-from .services import Services
-from .stores import keys
-from .stores.tickets import CHINA_TZ, format_time, job_name
-from .wechat_api import CS_WINDOW_ERRORS, WeChatAPIError
+from ... import metrics
+from ...alerts import alert
+from ...notifiers import wecom
+from ...notifiers.webhook import BodyTooLarge, DeadlineExceeded, DeliveryError, get_bounded, post_signed_json
+from ...retry import backoff
+from ...router import hash_openid
+from ...stores import keys
+from ...stores.redis import release_lock
+from ...textnorm import clip_utf8
+from ...wechat.api import CS_WINDOW_ERRORS, WeChatAPIError
+from .intake import category_label
+from .store import CHINA_TZ, format_time, job_name
+
+if TYPE_CHECKING:
+    from ...services import Services
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,6 @@ WECHAT_PERMANENT = {40003, 43004, 40037, 47003}
 CANNOT_SEND = {48001, 40164}
 MEDIA_INVALID = 40007  # media/get: invalid (or expired) media_id
 
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 # A message WeChat would not deliver now (48-hour window): queue it for the recipient's next message
 # and record the channel as deferred in ONE step, so a crash in between cannot queue it twice.
@@ -149,14 +152,12 @@ def image_ext(data: bytes) -> str | None:
 
 # -- what support receives ----------------------------------------------------------------------
 
-def _texts(services: Services):
+def _texts(services: "Services"):
     return services.texts.get()
 
 
-def _category(services: Services, cat: str) -> str:
-    texts = _texts(services)
-    key = f"tickets.categories.{cat}"
-    return texts.render(key if key in texts else "tickets.categories.other")
+def _category(services: "Services", cat: str) -> str:
+    return category_label(_texts(services), cat)
 
 
 def _iso(ts: str | float | None) -> str | None:
@@ -176,7 +177,7 @@ def _shot_json(n: int, shot: dict) -> dict:
     return out
 
 
-def webhook_payload(services: Services, rec: dict, shots: dict[int, dict], event: str,
+def webhook_payload(services: "Services", rec: dict, shots: dict[int, dict], event: str,
                     shot_n: int | None = None) -> dict:
     """The JSON body of the ticket webhook (documented in README: Tickets)."""
     tid = rec["id"]
@@ -205,7 +206,7 @@ def _md_safe(text: str) -> str:
     return (text or "").replace("<", "＜").replace(">", "＞").replace("`", "'").replace("[", "［").replace("]", "］")
 
 
-def _vars(services: Services, rec: dict, shots: dict[int, dict]) -> dict[str, Any]:
+def _vars(services: "Services", rec: dict, shots: dict[int, dict]) -> dict[str, Any]:
     return {
         "id": rec["id"],
         "category": _category(services, rec.get("category") or "other"),
@@ -218,7 +219,7 @@ def _vars(services: Services, rec: dict, shots: dict[int, dict]) -> dict[str, An
     }
 
 
-def wecom_markdown(services: Services, rec: dict, shots: dict[int, dict], limit: int) -> str:
+def wecom_markdown(services: "Services", rec: dict, shots: dict[int, dict], limit: int) -> str:
     """The robot's markdown, within ``limit`` UTF-8 bytes: the description is shortened, not the facts."""
     texts = _texts(services)
     values = _vars(services, rec, shots)
@@ -230,17 +231,17 @@ def wecom_markdown(services: Services, rec: dict, shots: dict[int, dict], limit:
         content = texts.render("tickets.support.markdown", **dict(values, description=desc))
         size = len(content.encode("utf-8"))
         if size <= limit or not desc:
-            return wecom.clip_utf8(content, limit)
+            return clip_utf8(content, limit)
         over = size - limit
         cut = max(1, len(desc) - over // 3 - 2)  # CJK characters are 3 bytes
         desc = desc[:cut].rstrip() + "…" if cut < len(desc) else desc[:-2] + "…"
 
 
-def support_text(services: Services, rec: dict, shots: dict[int, dict]) -> str:
+def support_text(services: "Services", rec: dict, shots: dict[int, dict]) -> str:
     return _texts(services).render("tickets.support.text", **_vars(services, rec, shots))
 
 
-def template_data(services: Services, rec: dict, shots: dict[int, dict], fields: dict[str, str]) -> dict:
+def template_data(services: "Services", rec: dict, shots: dict[int, dict], fields: dict[str, str]) -> dict:
     values = _vars(services, rec, shots)
     out = {}
     for name, pattern in fields.items():
@@ -273,14 +274,12 @@ class TicketDelivery:
 
     # -- helpers -------------------------------------------------------------------------------
     @property
-    def rt(self):
-        from .features.tickets import runtime
-
-        return runtime(self.services)
-
-    @property
     def cfg(self):
         return self.rt.cfg
+
+    @property
+    def tune(self):
+        return self.rt.internals
 
     @property
     def r(self) -> redis.Redis:
@@ -298,17 +297,13 @@ class TicketDelivery:
         self._group_ready = True
 
     def _lease_ms(self) -> int:
-        cfg = self.cfg
-        return int((max(cfg.attempt_deadline, cfg.screenshot_deadline) + cfg.lease_margin) * 1000)
+        tune = self.tune
+        return int((max(tune.attempt_deadline, tune.screenshot_deadline) + tune.lease_margin) * 1000)
 
     def backoff(self, attempts: int) -> float:
         """Seconds before attempt ``attempts + 1``: initial * 2**(attempts-1) + U(0, jitter), capped."""
-        cfg = self.cfg
-        try:
-            wait = wait_exponential_jitter(multiplier=cfg.backoff_initial, max=cfg.backoff_max, jitter=cfg.backoff_jitter)
-        except TypeError:  # tenacity < 9.2 names it ``initial``
-            wait = wait_exponential_jitter(initial=cfg.backoff_initial, max=cfg.backoff_max, jitter=cfg.backoff_jitter)
-        return float(wait(SimpleNamespace(attempt_number=attempts)))
+        tune = self.tune
+        return backoff(attempts, tune.backoff_initial, tune.backoff_max, tune.backoff_jitter)
 
     # -- tick ----------------------------------------------------------------------------------
     def tick(self) -> bool:
@@ -317,14 +312,14 @@ class TicketDelivery:
             did = False
             now = time.monotonic()
             if now >= self._next_reclaim:
-                self._next_reclaim = now + self.cfg.reclaim_interval
+                self._next_reclaim = now + self.tune.reclaim_interval
                 did = self.reclaim() or did
             did = self.due_retries() or did
             did = self.read_new() or did
             if self._next_trim is None:
-                self._next_trim = time.monotonic() + self.cfg.trim_interval
+                self._next_trim = time.monotonic() + self.tune.trim_interval
             elif time.monotonic() >= self._next_trim:
-                self._next_trim = time.monotonic() + self.cfg.trim_interval
+                self._next_trim = time.monotonic() + self.tune.trim_interval
                 self.trim()
             return did
         except redis.ResponseError as exc:
@@ -334,9 +329,9 @@ class TicketDelivery:
             raise
 
     def read_new(self) -> bool:
-        block = self.cfg.block_ms if self.cfg.block_ms > 0 else None
+        block = self.tune.block_ms if self.tune.block_ms > 0 else None
         resp = self.r.xreadgroup(keys.TICKETS_GROUP, self.consumer, {keys.TICKETS_STREAM: ">"},
-                                 count=self.cfg.batch, block=block)
+                                 count=self.tune.batch, block=block)
         did = False
         for _stream, entries in resp or []:
             for entry_id, fields in entries:
@@ -348,10 +343,10 @@ class TicketDelivery:
         """Take over entries another consumer left pending longer than ``reclaim_idle``."""
         did = False
         start = "0-0"
-        idle_ms = int(self.cfg.reclaim_idle * 1000)
+        idle_ms = int(self.tune.reclaim_idle * 1000)
         for _ in range(10):
             resp = self.r.xautoclaim(keys.TICKETS_STREAM, keys.TICKETS_GROUP, self.consumer, idle_ms,
-                                     start_id=start, count=self.cfg.batch)
+                                     start_id=start, count=self.tune.batch)
             start, entries = resp[0], resp[1]
             for entry_id, fields in entries:
                 if not fields:  # deleted entry: nothing left to deliver
@@ -365,7 +360,7 @@ class TicketDelivery:
         return did
 
     def due_retries(self) -> bool:
-        due = self.r.zrangebyscore(keys.TICKETS_RETRY, "-inf", time.time(), start=0, num=self.cfg.batch)
+        due = self.r.zrangebyscore(keys.TICKETS_RETRY, "-inf", time.time(), start=0, num=self.tune.batch)
         did = False
         for entry_id in due:
             if not self.r.zrem(keys.TICKETS_RETRY, entry_id):
@@ -385,7 +380,7 @@ class TicketDelivery:
             groups = self.r.xinfo_groups(keys.TICKETS_STREAM)
         except redis.ResponseError:
             return 0
-        bound = _id_tuple(f"{int((time.time() - self.cfg.stream_retention) * 1000)}-0")
+        bound = _id_tuple(f"{int((time.time() - self.tune.stream_retention) * 1000)}-0")
         for group in groups:
             last = group.get("last-delivered-id") or "0-0"
             bound = min(bound, _id_tuple(last))
@@ -506,7 +501,7 @@ class TicketDelivery:
                 if isinstance(exc, Failure) and exc.config:
                     st = {"s": "dead", "a": attempts, "n": 0, "t": time.time(), "e": reason}
                     self.dead_letter(tid, job, ch, attempts, reason, config=True)
-                elif retryable and attempts < self.cfg.max_attempts:
+                elif retryable and attempts < self.tune.max_attempts:
                     delay = self.backoff(attempts)
                     st = {"s": "pending", "a": attempts, "n": time.time() + delay, "e": reason}
                     metrics.TICKETS.labels(ch.split(":")[0], "failed").inc()
@@ -518,7 +513,7 @@ class TicketDelivery:
             self.r.hset(dl_key, field, json.dumps(st, ensure_ascii=False))
             return st
         finally:
-            self.r.eval(_RELEASE, 1, lease_key, token)
+            release_lock(self.r, lease_key, token)
 
     def dead_letter(self, tid: str, job: str, ch: str, attempts: int, reason: str, config: bool = False) -> None:
         metrics.TICKETS.labels(ch.split(":")[0], "dead").inc()
@@ -544,7 +539,7 @@ class TicketDelivery:
     def attempt(self, tid: str, kind: str, ref: str, ch: str, rec: dict) -> tuple[str, str]:
         """Deliver once; return (final state, note) or raise."""
         name, _, arg = ch.partition(":")
-        cfg = self.cfg
+        tune = self.tune
         settings = self.services.settings
         store = self.rt.store
         shots = store.screenshots(rec)
@@ -562,12 +557,12 @@ class TicketDelivery:
                                           "ticket.created")
                 key = tid
             post_signed_json(self.services.http, settings.ticket_webhook_url, settings.ticket_webhook_secret,
-                             payload, cfg.attempt_deadline, extra_headers={"Idempotency-Key": key})
+                             payload, tune.attempt_deadline, extra_headers={"Idempotency-Key": key})
             return "done", ""
         if name == "wecom":
-            content = wecom_markdown(self.services, rec, shots, cfg.markdown_limit)
-            wecom.send_markdown(self.services.http, settings.wecom_webhook_url, content, cfg.attempt_deadline,
-                                cfg.markdown_limit)
+            content = wecom_markdown(self.services, rec, shots, tune.markdown_limit)
+            wecom.send_markdown(self.services.http, settings.wecom_webhook_url, content, tune.attempt_deadline,
+                                tune.markdown_limit)
             return "done", ""
         if name == "wecom_img":
             shot = shots.get(int(arg)) or {}
@@ -576,7 +571,7 @@ class TicketDelivery:
             data = (settings.data_dir / shot["file"]).read_bytes()
             if len(data) > wecom.IMAGE_LIMIT or image_ext(data) not in ("jpg", "png"):
                 return "skipped", "not a JPG/PNG within 2 MB"
-            wecom.send_image(self.services.http, settings.wecom_webhook_url, data, cfg.attempt_deadline)
+            wecom.send_image(self.services.http, settings.wecom_webhook_url, data, tune.attempt_deadline)
             return "done", ""
         if name == "support":
             return self.to_support(arg, rec, shots)
@@ -585,7 +580,7 @@ class TicketDelivery:
         return "skipped", f"unknown channel {name}"
 
     def fetch(self, tid: str, n: int, rec: dict) -> tuple[str, str]:
-        cfg = self.cfg
+        cfg, tune = self.cfg, self.tune
         settings = self.services.settings
         shot = self.rt.store.screenshots(rec).get(n)
         if shot is None:
@@ -601,8 +596,8 @@ class TicketDelivery:
         if shot.get("media_id") and self.services.wechat_api.configured:
             try:
                 data, ctype = self.services.wechat_api.download(
-                    "/cgi-bin/media/get", {"media_id": shot["media_id"]}, cfg.screenshot_max_bytes,
-                    cfg.screenshot_deadline)
+                    "/cgi-bin/media/get", {"media_id": shot["media_id"]}, tune.screenshot_max_bytes,
+                    tune.screenshot_deadline)
             except WeChatAPIError as exc:
                 errors.append(f"media: {exc}")
                 retryable = retryable or (exc.errcode != MEDIA_INVALID and "larger than" not in exc.errmsg)
@@ -614,8 +609,8 @@ class TicketDelivery:
                 errors.append("picture host not in tickets.picture_hosts")
             else:
                 try:
-                    data, ctype = fetch_bounded(self.services.http, shot["pic_url"], cfg.screenshot_max_bytes,
-                                                cfg.screenshot_deadline)
+                    data, ctype = fetch_bounded(self.services.http, shot["pic_url"], tune.screenshot_max_bytes,
+                                                tune.screenshot_deadline)
                 except Failure as exc:
                     errors.append(str(exc))
                     retryable = retryable or exc.retryable
@@ -717,7 +712,7 @@ class SpoolImport:
         if now < self._next:
             return False
         rt = runtime(self.services)
-        self._next = now + rt.cfg.spool_interval
+        self._next = now + rt.internals.spool_interval
         files = rt.spool.pending_files()
         if not files:
             return False

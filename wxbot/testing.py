@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from .protocol import Envelope, cdata, sha1_signature
+from .wechat.protocol import Envelope, cdata, sha1_signature
 
 # (path_with_query, body, headers) -> (status, body bytes)
 Transport = Callable[[str, bytes, dict], "tuple[int, bytes]"]

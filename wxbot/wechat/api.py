@@ -19,8 +19,8 @@ from typing import Any, Callable, TypeVar
 import httpx
 import redis
 
-from .config import Section, section
-from .settings import Settings
+from .. import defaults
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,6 @@ TOKEN_ERRORS = {40001, 40014, 42001}
 # Errors a customer-service message may get when the follower is outside the 48-hour window, or
 # the quota is used up: the caller records them and shows the text at the follower's next message.
 CS_WINDOW_ERRORS = {45015, 45047}
-
-
-@section("wechat_api")
-class WeChatAPIConfig(Section):
-    token_refresh_margin: int = 300  # refresh this many seconds before expiry
-    lock_ttl: float = 10.0
-    lock_wait: float = 5.0
-    timeout: float = 5.0
 
 
 _QUERY_RE = re.compile(r"(https?://[^\s?\"'<>]+)\?[^\s\"'<>]*")
@@ -76,7 +68,7 @@ class WeChatAPIError(Exception):
 
 
 class WeChatAPI:
-    def __init__(self, settings: Settings, client: redis.Redis, http: httpx.Client, cfg: WeChatAPIConfig):
+    def __init__(self, settings: Settings, client: redis.Redis, http: httpx.Client, cfg: defaults.WeChatAPI):
         self.settings = settings
         self.redis = client
         self.http = http
@@ -207,7 +199,7 @@ class WeChatAPI:
             lambda token: self._download(path, dict(params, access_token=token), max_bytes, deadline))
 
     def _download(self, path: str, params: dict, max_bytes: int, deadline: float) -> tuple[bytes, str]:
-        from .notifiers.webhook import BodyTooLarge, DeadlineExceeded, get_bounded
+        from ..notifiers.webhook import BodyTooLarge, DeadlineExceeded, get_bounded
 
         try:
             status, ctype, data = get_bounded(self.http, self.base + path, max_bytes,

@@ -23,8 +23,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from .config import Section, section
-from .settings import ConfigError, Settings
+from .. import defaults
+from ..settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +34,6 @@ REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError, redis.except
                 redis.exceptions.OutOfMemoryError)
 # A unix socket path is limited to 107 bytes on Linux (sun_path).
 MAX_SOCKET_PATH = 107
-
-
-@section("redis")
-class RedisConfig(Section):
-    socket_timeout: float = 0.25
-    connect_timeout: float = 0.25
-    # After a failure, skip Redis for this long instead of paying a timeout on every request.
-    breaker_seconds: float = 1.0
-    embedded_start_timeout: float = 10.0
-    sentinel_check_interval: float = 1.0  # with Sentinel: ask which server is master this often
 
 
 def redis_server_binary() -> str:
@@ -155,9 +145,9 @@ def stop_embedded_server(data_dir: Path) -> bool:
     return True
 
 
-def connect(settings: Settings, cfg: RedisConfig | None = None) -> redis.Redis:
+def connect(settings: Settings, cfg: defaults.Redis | None = None) -> redis.Redis:
     """Return a pooled client for the configured Redis (URL, Sentinel or embedded)."""
-    cfg = cfg or RedisConfig()
+    cfg = cfg or defaults.Redis()
     opts = dict(
         socket_timeout=cfg.socket_timeout,
         socket_connect_timeout=cfg.connect_timeout,
@@ -235,3 +225,12 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+# Delete a lock only if it is still ours (a lock whose lease ran out may already be someone else's).
+_RELEASE_LOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def release_lock(client: redis.Redis, key: str, owner: str) -> bool:
+    """Release ``key`` if ``owner`` still holds it; return whether it did."""
+    return bool(client.eval(_RELEASE_LOCK, 1, key, owner))

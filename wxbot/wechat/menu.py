@@ -6,18 +6,15 @@ verified account; without one, followers type 密码 instead), ``wxbot menu show
 currently has. Validation follows WeChat's documented limits so mistakes surface here, not as an
 errcode from WeChat.
 
-This module is listed in ``FEATURES`` only to contribute the ``menu`` command group (``cli``); its
-``register`` adds no routes (each feature handles its own click keys and records them in
-``services.extensions["menu_keys"]`` so ``push`` can warn about keys nobody answers).
+The ``wxbot menu`` commands are in ``wechat/cli.py``; the features' answered click keys come from
+``wxbot.bot.Features.menu_keys`` so ``push`` can warn about keys nobody answers.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Literal
 
-import click
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -150,79 +147,3 @@ def load_menu(path: Path) -> Menu:
         where = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         raise MenuError(f"{path}: {where + ': ' if where else ''}{msg}") from None
-
-
-def register(services) -> None:
-    """No routes: the menu is pushed by the CLI. A broken menu file is reported, never fatal."""
-    path = menu_path(services.settings.config_dir)
-    if path.exists():
-        try:
-            load_menu(path)
-        except MenuError as exc:
-            log.warning("menu file invalid (wxbot menu push would refuse it): %s", exc)
-
-
-# -- CLI: wxbot menu push|show ------------------------------------------------------------------
-
-def _services():
-    from .cli import CliContext
-
-    return click.get_current_context().ensure_object(CliContext).services
-
-
-def _api_error(exc) -> None:
-    hint = HINTS.get(exc.errcode)
-    click.echo(f"wxbot: WeChat refused: errcode={exc.errcode} {exc.errmsg}" + (f"\n  {hint}" if hint else ""), err=True)
-    raise SystemExit(1)
-
-
-@click.group("menu")
-def cli() -> None:
-    """Push config/menu.yaml to WeChat, or show WeChat's current menu."""
-
-
-@cli.command("push")
-@click.option("--dry-run", is_flag=True, help="Validate and print the JSON without calling WeChat.")
-def push(dry_run: bool) -> None:
-    """Validate config/menu.yaml and create it as the account's menu."""
-    from .cli import redis_errors_exit
-    from .wechat_api import WeChatAPIError
-
-    services = _services()
-    try:
-        menu = load_menu(menu_path(services.settings.config_dir))
-    except MenuError as exc:
-        click.echo(f"wxbot: {exc}", err=True)
-        raise SystemExit(2) from None
-    handled = services.extensions.get("menu_keys", set())
-    for key in sorted(menu.click_keys() - handled):
-        click.echo(f"warning: click key {key!r} has no handler; followers tapping it get the menu.unknown text",
-                   err=True)
-    body = menu.to_wechat()
-    if dry_run:
-        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
-        return
-    with redis_errors_exit():
-        try:
-            services.wechat_api.create_menu(body)
-        except WeChatAPIError as exc:
-            _api_error(exc)
-    log.info("menu pushed buttons=%d", len(menu.buttons()))
-    click.echo(f"menu pushed: {len(menu.button)} top-level, {len(menu.buttons())} clickable buttons")
-
-
-@cli.command("show")
-def show() -> None:
-    """Print the menu WeChat currently serves (console- or API-created)."""
-    from .cli import redis_errors_exit
-    from .wechat_api import WeChatAPIError
-
-    services = _services()
-    with redis_errors_exit():
-        try:
-            data = services.wechat_api.get_menu()
-        except WeChatAPIError as exc:
-            _api_error(exc)
-    if not data.get("is_menu_open", 1):
-        click.echo("(the account has no menu open)")
-    click.echo(json.dumps(data.get("selfmenu_info", data), ensure_ascii=False, indent=2))

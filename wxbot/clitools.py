@@ -1,0 +1,81 @@
+"""What every ``wxbot`` command shares: the lazily built context and the one-line error exits.
+
+Settings, services and features are built on first use (``ctx.obj``), so ``--help`` needs no
+configuration and tests can inject their own. Configuration errors print one line and exit 2; Redis
+being unreachable exits 1.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import click
+
+from .bot import Features, build_features
+from .logconfig import configure_logging
+from .services import Services, build_services
+from .settings import ConfigError, Settings
+from .stores.redis import REDIS_ERRORS
+
+
+def config_error_exit(exc: ConfigError) -> SystemExit:
+    click.echo(f"wxbot: configuration error: {exc}", err=True)
+    return SystemExit(2)
+
+
+def settings_or_exit(environ=None) -> Settings:
+    try:
+        return Settings.from_env(environ)
+    except ConfigError as exc:
+        raise config_error_exit(exc) from None
+
+
+@contextlib.contextmanager
+def exit_on_config_error() -> Iterator[None]:
+    try:
+        yield
+    except ConfigError as exc:
+        raise config_error_exit(exc) from None
+
+
+@contextlib.contextmanager
+def redis_errors_exit() -> Iterator[None]:
+    try:
+        yield
+    except REDIS_ERRORS as exc:
+        click.echo(f"wxbot: Redis is unreachable ({exc.__class__.__name__}); check REDIS_URL or run `wxbot doctor`",
+                   err=True)
+        raise SystemExit(1) from None
+
+
+class CliContext:
+    """Holds settings, services and features for a CLI invocation, built on first use."""
+
+    def __init__(self, settings: Settings | None = None, services: Services | None = None):
+        self._settings = settings
+        self._services = services
+        self._features: Features | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = settings_or_exit()
+        return self._settings
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            configure_logging(self.settings.log_level)
+            with exit_on_config_error():
+                self._services = build_services(self.settings)
+        return self._services
+
+    @property
+    def features(self) -> Features:
+        if self._features is None:
+            with exit_on_config_error():
+                self._features = build_features(self.services)
+        return self._features
+
+
+pass_cli = click.make_pass_decorator(CliContext, ensure=True)

@@ -1,0 +1,219 @@
+"""Internal constants: timeouts, batch sizes, leases and other systems' fixed limits.
+
+These are not decisions an admin makes, so they are not in ``config/bot.yaml`` (which holds policy:
+see ``wxbot.settings.BotConfig``). Each area is a frozen dataclass whose fields carry their meaning in
+the docstring after them. Tests change them in-process through the factory
+(``create_app(settings, internals=...)`` / ``build_services(settings, internals=...)``) and, for real
+``gunicorn`` or ``wxbot worker`` subprocesses, through the test-only environment variable
+``WXBOT_TEST_INTERNALS``: JSON such as ``{"tickets": {"reclaim_idle": 0.6}}``. Unknown names are refused.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Webhook:
+    timestamp_window: int = 300
+    """Seconds either side of now a signed timestamp is accepted (WeChat's servers keep NTP time)."""
+    max_body_bytes: int = 65536
+    """Bodies larger than this get 413; WeChat's largest messages are a few kilobytes."""
+    dedupe_ttl: float = 600.0
+    """Seconds a MsgId (or event key) and its reply are remembered: twice the timestamp window, so
+    a signed request replayed at the edge of the window is still recognised."""
+    pending_wait: float = 3.0
+    """A concurrent retry of a side-effect route waits this long for the first delivery's reply."""
+    reply_deadline: float = 4.5
+    """WeChat gives up on a reply at 5 s; wxbot answers by this."""
+    claim_lease: float = 5.0
+    """A side-effect route's claim whose holder never stored an outcome (it crashed) is taken over by
+    the next delivery after this long: a little over the reply deadline, so WeChat's retry at ~5 s
+    or ~10 s does it."""
+    config_reload_interval: float = 1.0
+    """How often texts.yaml and faq.yaml are checked for edits (a stat, never on every message)."""
+
+
+@dataclass(frozen=True)
+class Redis:
+    socket_timeout: float = 0.25
+    """Per-command socket timeout: a hung Redis costs a request this much, not WeChat's 5 s."""
+    connect_timeout: float = 0.25
+    """Connect timeout, same reasoning."""
+    breaker_seconds: float = 1.0
+    """After a Redis failure, skip Redis this long (degraded answers) instead of paying a timeout per message."""
+    sentinel_check_interval: float = 1.0
+    """With Sentinel: ask which server is the master this often."""
+    embedded_start_timeout: float = 10.0
+    """With no REDIS_URL: how long to wait for the embedded redis-server to answer."""
+
+
+@dataclass(frozen=True)
+class Http:
+    connect_timeout: float = 3.0
+    """Outbound HTTP connect timeout (WeChat API, webhooks, NextChat sync)."""
+    read_timeout: float = 5.0
+    """Outbound HTTP read timeout; callers add an overall deadline of their own."""
+
+
+@dataclass(frozen=True)
+class Worker:
+    idle_sleep: float = 0.5
+    """Pause of the worker loop when no task had work."""
+    redis_retry_sleep: float = 1.0
+    """Pause after a task found Redis unreachable."""
+
+
+@dataclass(frozen=True)
+class WeChatAPI:
+    token_refresh_margin: int = 300
+    """Refresh the access token this many seconds before it expires."""
+    lock_ttl: float = 10.0
+    """Lease of the lock one process holds while it fetches a new access token."""
+    lock_wait: float = 5.0
+    """How long other processes wait for that token before fetching one themselves."""
+    timeout: float = 5.0
+    """Overall deadline of one WeChat API call."""
+
+
+@dataclass(frozen=True)
+class Alerts:
+    deadline: float = 5.0
+    """Per delivery attempt of an alert to one channel."""
+    max_attempts: int = 5
+    """A failing channel is retried this many times, then the alert is dropped (and logged)."""
+    retry_delay: float = 60.0
+    """Wait before retrying a channel that failed."""
+    redis_check_interval: float = 1.0
+    """How often the worker pings Redis to notice an outage."""
+
+
+@dataclass(frozen=True)
+class Metrics:
+    push_interval: float = 10.0
+    """The worker adds its counters to Redis (shown by every web process's /metrics) this often."""
+
+
+@dataclass(frozen=True)
+class Password:
+    alphabet: str = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
+    """Generated passwords use these characters (no 0/O/o/1/l/I, which followers mistype)."""
+    contains_max_len: int = 12
+    """A message containing a password word asks for it only when this short (after normalising)."""
+    valid_until_format: str = "%Y-%m-%d %H:%M"
+    """How a validity time is shown to followers."""
+    drop_expired: bool = True
+    """When a grace period ends, one more sync tells NextChat to drop the old code."""
+    sync_deadline: float = 20.0
+    """Per sync attempt, including the receiver restarting NextChat."""
+    sync_retry_base: float = 5.0
+    """Failed syncs retry after 5, 10, 20 ... seconds (±20%)."""
+    sync_retry_max: float = 600.0
+    """Cap of that backoff."""
+    audit_max: int = 500
+    """Rotations kept in the history list."""
+
+
+@dataclass(frozen=True)
+class Faq:
+    max_candidates: int = 3
+    """Options listed in "which one did you mean?"."""
+    max_chars: int = 200
+    """Messages are cut to this many characters before matching (bounded CPU)."""
+    fuzzy_min_len: int = 5
+    """ASCII words this long also match one typo away (librechta -> librechat)."""
+    unmatched_max: int = 1000
+    """Distinct unanswered questions kept; the least asked are dropped."""
+    unmatched_chars: int = 60
+    """A stored unanswered question is cut to this many characters."""
+    cache_size: int = 4096
+    """Match results of recent messages kept per process and FAQ version (0: off)."""
+
+
+@dataclass(frozen=True)
+class Tickets:
+    max_description_chars: int = 500
+    """A report's description is cut to this many characters."""
+    status_limit: int = 5
+    """Tickets listed when a follower sends 工单/进度."""
+    source_ttl: int = 7 * 86400
+    """How long a message id -> ticket mapping is kept (no double tickets from retries)."""
+    short_answer_chars: int = 20
+    """Mid-report, a reply this short (and not a question) right after the bot asked is an answer."""
+    answer_window: int = 180
+    """... if it comes within this many seconds of the bot's last question."""
+    block_ms: int = 100
+    """XREADGROUP BLOCK of the delivery loop; below the Redis socket timeout."""
+    batch: int = 10
+    """Stream entries read per step."""
+    reclaim_idle: float = 60.0
+    """An entry pending this long with a silent worker is taken over (XAUTOCLAIM)."""
+    reclaim_interval: float = 5.0
+    """How often a worker looks for such entries."""
+    max_attempts: int = 8
+    """Attempts per channel, then dead-letter and an admin alert (`wxbot tickets retry`)."""
+    backoff_initial: float = 2.0
+    """Retries after ~2, 4, 8 ... seconds (+ up to backoff_jitter), capped at backoff_max."""
+    backoff_max: float = 600.0
+    """Cap of the delivery backoff."""
+    backoff_jitter: float = 2.0
+    """Random extra delay of each retry."""
+    attempt_deadline: float = 10.0
+    """Overall deadline of one delivery attempt."""
+    lease_margin: float = 5.0
+    """A delivery's lease is its deadline plus this."""
+    screenshot_max_bytes: int = 2 * 1024 * 1024
+    """The WeCom robot's image limit."""
+    screenshot_deadline: float = 15.0
+    """Overall deadline of fetching one screenshot."""
+    markdown_limit: int = 4096
+    """The WeCom robot's markdown limit, in bytes."""
+    spool_interval: float = 2.0
+    """How often the worker looks for reports spooled while Redis was down."""
+    trim_interval: float = 3600.0
+    """How often acknowledged stream entries are trimmed."""
+    stream_retention: int = 7 * 86400
+    """Acknowledged stream entries older than this are trimmed."""
+
+
+@dataclass(frozen=True)
+class Internals:
+    webhook: Webhook = field(default_factory=Webhook)
+    redis: Redis = field(default_factory=Redis)
+    http: Http = field(default_factory=Http)
+    worker: Worker = field(default_factory=Worker)
+    wechat_api: WeChatAPI = field(default_factory=WeChatAPI)
+    alerts: Alerts = field(default_factory=Alerts)
+    metrics: Metrics = field(default_factory=Metrics)
+    password: Password = field(default_factory=Password)
+    faq: Faq = field(default_factory=Faq)
+    tickets: Tickets = field(default_factory=Tickets)
+
+    def override(self, changes: dict[str, dict[str, Any]]) -> "Internals":
+        """A copy with ``{"area": {"name": value}}`` applied; unknown areas or names raise ValueError."""
+        areas = {f.name for f in dataclasses.fields(self)}
+        updated = {}
+        for area, values in changes.items():
+            if area not in areas or not isinstance(values, dict):
+                raise ValueError(f"unknown internals area {area!r}")
+            current = getattr(self, area)
+            names = {f.name for f in dataclasses.fields(current)}
+            unknown = sorted(set(values) - names)
+            if unknown:
+                raise ValueError(f"unknown internal {area}.{unknown[0]}")
+            updated[area] = dataclasses.replace(current, **values)
+        return dataclasses.replace(self, **updated)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "Internals":
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON ({exc.msg})") from None
+        if not isinstance(data, dict):
+            raise ValueError("must be a JSON object of areas")
+        return cls().override(data)

@@ -1,0 +1,116 @@
+"""FAQ answers: followers' own words find the seller's answers (``config/faq.yaml``).
+
+Two routes, both reading one match per message (``FaqKnowledge.result``, cached in ``ctx.extra``):
+
+* ``faq_feature`` (not replayable): the best entry is really a feature (``route: tickets``); the
+  message goes to the handler the composition gives for that route (``route: password`` entries are
+  taken earlier by the password feature's ``faq_password`` route).
+* ``faq`` (replayable, pure): every other text or recognised voice message gets the entry's answer, a
+  "which one did you mean?" list, a greeting, or the fallback (the top-level ``fallback`` text). A
+  first delivery that found no answer also counts the question (normalised and masked) in a bounded
+  Redis sorted set, so ``wxbot faq unmatched`` shows what the FAQ is missing.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ... import metrics
+from ...router import Ctx, Handler, Route
+from ...stores.redis import REDIS_ERRORS
+from ...wechat.protocol import Message
+from .knowledge import FaqKnowledge
+
+if TYPE_CHECKING:
+    from ...services import Services
+
+__all__ = ["FaqFeature", "FaqKnowledge"]
+
+log = logging.getLogger(__name__)
+
+
+def _count(ctx: Ctx, result: str) -> None:
+    """Count a lookup once per message: a WeChat retry re-renders the reply but is not a new question."""
+    if ctx.claim is None or not ctx.claim.duplicate:
+        metrics.FAQ.labels(result).inc()
+
+
+def _is_question(msg: Message) -> bool:
+    return msg.type in ("text", "voice") and bool(msg.text.strip())
+
+
+
+class FaqFeature:
+    def __init__(self, services: "Services"):
+        self.knowledge = FaqKnowledge(services)
+        self.answer_route = Route("faq", lambda m, c: _is_question(m), self.answer)
+
+    def topics(self, ctx: Ctx) -> str:
+        return self.knowledge.topics(ctx)
+
+    def says_route(self, route: str):
+        """A matcher: the FAQ's confident answer for the message is an entry with this ``route``."""
+
+        def match(msg: Message, ctx: Ctx) -> bool:
+            res = self.knowledge.says(msg, ctx) if _is_question(msg) else None
+            return res is not None and res.entry.route == route
+
+        return match
+
+    def handover_route(self, handlers: dict[str, Handler]) -> Route:
+        """``faq_feature``: entries that are really a feature go to that feature's handler."""
+
+        def match(msg: Message, ctx: Ctx) -> bool:
+            res = self.knowledge.says(msg, ctx) if _is_question(msg) else None
+            return res is not None and res.entry.route is not None
+
+        def handle(msg: Message, ctx: Ctx) -> str | None:
+            entry = self.knowledge.result(msg, ctx).entry
+            assert entry is not None and entry.route is not None
+            metrics.FAQ.labels("feature").inc()
+            ctx.detail = f"faq:{entry.id}"
+            handler = handlers.get(entry.route)
+            return entry.answer if handler is None else handler(msg, ctx)
+
+        return Route("faq_feature", match, handle, replayable=False)
+
+    def answer(self, msg: Message, ctx: Ctx) -> str:
+        base = self.knowledge
+        res = base.result(msg, ctx)
+        if res.kind == "answer" and res.entry is not None:
+            _count(ctx, "answered")
+            ctx.outcome = "answered"
+            ctx.detail = f"faq:{res.entry.id}"  # in the message's log line: one line per message
+            return res.entry.answer
+        if res.kind == "ambiguous":
+            _count(ctx, "ambiguous")
+            ctx.outcome = "ambiguous"
+            options = "\n".join(ctx.text("faq.option", topic=e.topic, question=e.question)
+                                for e, _ in res.candidates)
+            return ctx.text("faq.which_one", options=options)
+        if res.kind == "greeting":
+            _count(ctx, "greeting")
+            ctx.outcome = "greeting"
+            return ctx.text("faq.greeting", topics=base.topics(ctx))
+        if base.is_ack(msg.text):
+            _count(ctx, "ack")
+            ctx.outcome = "ack"
+            return ctx.text("faq.thanks")
+        _count(ctx, "unmatched")
+        ctx.outcome = "unmatched"
+        self._count_unmatched(msg, ctx)
+        # The generic fallback (top-level `fallback` text) lists topics and the human contact; it may
+        # use {topics} to list faq.yaml's topics instead of a fixed list.
+        return ctx.text("fallback", topics=base.topics(ctx))
+
+    def _count_unmatched(self, msg: Message, ctx: Ctx) -> None:
+        # The only side effect of a replayable route: once per delivery, never for a retry.
+        base = self.knowledge
+        if not base.cfg.count_unmatched or ctx.claim is None or ctx.claim.duplicate or not ctx.redis_ok:
+            return
+        try:
+            base.unmatched.record(msg.text)
+        except REDIS_ERRORS as exc:
+            log.warning("faq unmatched not counted: redis unavailable (%s)", exc.__class__.__name__)
+            metrics.REDIS_ERRORS.labels("faq_unmatched").inc()
+            ctx.redis_failed()

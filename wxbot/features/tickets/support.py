@@ -1,0 +1,74 @@
+"""Support's actions on tickets, shared by the ``#`` commands, the CLI and the console."""
+from __future__ import annotations
+
+import logging
+import time
+
+from ... import metrics
+from ...router import hash_openid
+from .intake import category_label
+from .store import STATUS_CLOSED, Runtime, format_time, normalize_id
+
+log = logging.getLogger(__name__)
+
+
+def reply_ticket(rt: Runtime, ticket_id: str, text: str, by: str, source: str) -> tuple[str, str]:
+    """Record a support reply and enqueue it for the follower; returns (status, canonical id)."""
+    tid = normalize_id(ticket_id)
+    res = rt.store.add_reply(tid, text.strip(), by, source, time.time())
+    if res.ok:
+        metrics.TICKETS.labels("reply", "queued").inc()
+        log.info("ticket reply queued ticket=%s n=%s", tid, res.value)
+    return res.status, tid
+
+
+def close_ticket(rt: Runtime, ticket_id: str, note: str, source: str) -> tuple[str, str]:
+    tid = normalize_id(ticket_id)
+    res = rt.store.close(tid, source, time.time(), note.strip())
+    if res.ok:
+        metrics.TICKETS.labels("close", "queued").inc()
+        log.info("ticket closed ticket=%s", tid)
+    return res.status, tid
+
+
+def delivery_summary(states: dict[str, dict]) -> str:
+    """``webhook:done wecom:pending(2) ...`` for the new-ticket job and any failed others."""
+    parts = []
+    for channel, st in sorted(states.items()):
+        s = st.get("s", "?")
+        a = st.get("a", 0)
+        parts.append(f"{channel}:{s}" + (f"({a})" if s != "done" and a else ""))
+    return " ".join(parts) or "-"
+
+
+def render_show(rt: Runtime, rec: dict, texts) -> list[str]:
+    tid = rec["id"]
+    lines = [
+        f"id: {tid}",
+        f"status: {rec.get('status')}",
+        f"category: {rec.get('category')} ({category_label(texts, rec.get('category', 'other'))})",
+        f"created: {format_time(rec.get('created_at'))}",
+        f"follower: {hash_openid(rec.get('openid', ''), rt.services.log_salt)}",
+        f"order_no: {rec.get('order_no') or '-'}",
+        f"paid_at: {rec.get('paid_at') or '-'}",
+        f"amount: {rec.get('amount') or '-'}",
+        f"description: {rec.get('description') or '-'}",
+    ]
+    if rec.get("told_id"):
+        lines.append(f"told_id: {rec['told_id']} (spooled report; the follower was told this id)")
+    for n, shot in rt.store.screenshots(rec).items():
+        where = shot.get("file") or shot.get("error") or "not fetched yet"
+        lines.append(f"screenshot {n}: {where}")
+    for i, rep in enumerate(rt.store.replies(tid), 1):
+        lines.append(f"reply {i} [{format_time(rep.get('at'))} {rep.get('by', '')}]: {rep.get('text', '')}")
+    if rec.get("status") == STATUS_CLOSED:
+        lines.append(f"closed: {format_time(rec.get('closed_at'))} {rec.get('close_note', '')}".rstrip())
+    lines.append(f"deliveries: {delivery_summary(rt.store.deliveries(tid))}")
+    return lines
+
+
+def list_line(rec: dict, dead: set[str]) -> str:
+    flag = " DEAD" if rec["id"] in dead else ""
+    return (f"{rec['id']}  {rec.get('status', '?'):<7} {format_time(rec.get('created_at'))}  "
+            f"{rec.get('category', '-'):<20} order={rec.get('order_no') or '-'}{flag}")
+

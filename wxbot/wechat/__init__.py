@@ -1,0 +1,1 @@
+"""WeChat's side: the protocol (verify, decrypt, parse, render), its API, the /wechat endpoint, the menu."""
