@@ -25,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wxbot.faqmatch import compile_faq, evaluate, normalise  # noqa: E402
+from wxbot.features.faq.matcher import compile_faq, evaluate, normalise  # noqa: E402
 from wxbot.features.faq import FaqConfig  # noqa: E402
 
 

@@ -8,9 +8,10 @@ import shutil
 
 import pytest
 
-from conftest import ADMIN, CONFIG_DIR
+from helpers.env import ADMIN, CONFIG_DIR, internals_env
 from wxbot import alerts
 from wxbot.alerts import AlertTask, alert
+from wxbot.bot import build_features
 from wxbot.services import build_services
 from wxbot.worker import Worker
 
@@ -25,10 +26,8 @@ def config_dir(tmp_path):
     shutil.copytree(CONFIG_DIR, dest)
     bot = dest / "bot.yaml"
     text = bot.read_text(encoding="utf-8")
-    for old, new in (("retry_delay: 60 ", "retry_delay: 0.2"), ("max_attempts: 5 ", "max_attempts: 3 "),
-                     ("redis_down_after: 60 ", "redis_down_after: 5 ")):
-        assert old in text
-        text = text.replace(old, new)
+    assert "redis_down_after: 60 " in text
+    text = text.replace("redis_down_after: 60 ", "redis_down_after: 5 ")
     bot.write_text(text, encoding="utf-8")
     return dest
 
@@ -36,11 +35,12 @@ def config_dir(tmp_path):
 @pytest.fixture
 def env_overrides(wechat_api):
     wechat_api.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "TOKEN1", "expires_in": 7200}))
-    return {"WXBOT_WECOM_WEBHOOK_URL": f"{wechat_api.url}{WECOM}?key={KEY}"}
+    return {"WXBOT_WECOM_WEBHOOK_URL": f"{wechat_api.url}{WECOM}?key={KEY}",
+            **internals_env(alerts={"retry_delay": 0.2, "max_attempts": 3})}
 
 
 def task_of(services) -> AlertTask:
-    return next(t for t in services.extensions["worker_tasks"] if t.name == "alerts")
+    return next(t for t in build_features(services).worker_tasks() if t.name == "alerts")
 
 
 def test_alert_is_queued_once_per_cooldown(services, redis_client):
@@ -55,7 +55,7 @@ def test_alert_is_queued_once_per_cooldown(services, redis_client):
 def test_worker_delivers_to_wecom_and_admins_once(services, wechat_api, redis_client, caplog):
     caplog.set_level(logging.DEBUG)
     alert(services, "sync_failing", "nextchat", "NextChat 密码同步已连续失败 5 次")
-    worker = Worker(services)
+    worker = Worker(services, build_features(services).worker_tasks())
     assert any(t.name == "alerts" for t in worker.tasks)
     worker.run(max_loops=3)
     wecom = wechat_api.calls(WECOM)

@@ -7,7 +7,7 @@ import pytest
 
 from wxbot import create_app
 from wxbot.services import build_services
-from wxbot.simulator import WeChatSimulator, flask_transport
+from wxbot.testing import WeChatSimulator, flask_transport
 
 OPENID = "oHealthFollower00000000000001"
 
@@ -94,7 +94,7 @@ def test_followers_get_answers_within_2s_while_redis_is_away(spare_sim, spare_ap
         spare_redis.resume()
     request.node.user_properties.append(("latency_ms", timings))
     print(f"\nreply latency with Redis {how} (ms): {timings}")
-    texts = spare_app.extensions["wxbot"].texts.get()
+    texts = spare_app.extensions["wxbot"].services.texts.get()
     assert replies[FAQ_QUESTION] == healthy_faq  # the FAQ answers from memory
     for text in (PASSWORD, TICKET):
         assert "ACG508" in replies[text]  # a short "busy / contact ACG508" text
@@ -103,7 +103,7 @@ def test_followers_get_answers_within_2s_while_redis_is_away(spare_sim, spare_ap
 
 
 def test_everything_recovers_by_itself_when_redis_comes_back(spare_sim, spare_app, spare_redis):
-    services = spare_app.extensions["wxbot"]
+    services = spare_app.extensions["wxbot"].services
     spare_redis.pause()
     try:
         assert spare_sim.text(OPENID, OTHER).content

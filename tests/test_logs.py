@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import ADMIN, AES_KEY, TOKEN
+from helpers.env import ADMIN, AES_KEY, TOKEN
 from wxbot.router import hash_openid
 
 OPENID = "oLogsFollower00000000000000001"
@@ -70,13 +70,13 @@ def test_no_secret_reaches_the_logs(client, sim, settings, caplog):
 
 @pytest.mark.parametrize("mode", ["safe"], indirect=True)
 def test_one_structured_line_per_message(client, sim, services, caplog):
-    caplog.set_level(logging.INFO, logger="wxbot.webhook")
+    caplog.set_level(logging.INFO, logger="wxbot.wechat.endpoint")
     sim.text(OPENID, "怎么买key")
     sim.subscribe(OPENID)
     fields = sim.text_fields(OPENID, "怎么买key")
     sim.send(fields)
     sim.send(fields)  # a retry is a message too: logged with dup=1
-    lines = [r.getMessage() for r in caplog.records if r.name == "wxbot.webhook" and "msg rid=" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if r.name == "wxbot.wechat.endpoint" and "msg rid=" in r.getMessage()]
     assert len(lines) == 4
     parsed = [LINE.match(ln) for ln in lines]
     assert all(parsed), lines

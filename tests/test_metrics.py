@@ -61,7 +61,7 @@ def test_messages_replies_faq_dedupe_and_latency_are_counted(client, sim):
 
 def test_rate_limit_hits_are_counted(client, sim, services):
     before = scrape(client)
-    limit = services.webhook_cfg.msg_limit
+    limit = services.bot.webhook.msg_limit
     for i in range(limit + 2):
         sim.text(OPENID, f"第 {i} 条")
     after = scrape(client)
@@ -71,7 +71,7 @@ def test_rate_limit_hits_are_counted(client, sim, services):
 def test_redis_errors_are_counted(settings, spare_redis):
     from wxbot import create_app
     from wxbot.services import build_services
-    from wxbot.simulator import WeChatSimulator, flask_transport
+    from wxbot.testing import WeChatSimulator, flask_transport
 
     services = build_services(settings.replace(redis_url=spare_redis.url))
     app = create_app(services.settings, services)
@@ -135,7 +135,7 @@ def test_push_task_runs_on_its_interval(services):
 
 
 def test_push_is_retried_after_a_redis_failure(settings, spare_redis):
-    from wxbot.redisconn import REDIS_ERRORS
+    from wxbot.stores.redis import REDIS_ERRORS
     from wxbot.services import build_services
 
     services = build_services(settings.replace(redis_url=spare_redis.url))

@@ -29,7 +29,7 @@ class Services:
     dedupe: DedupeStore
     _http: httpx.Client | None = None
     _wechat_api: WeChatAPI | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @functools.cached_property
     def log_salt(self) -> bytes:

@@ -59,6 +59,14 @@ def httpx_transport(base_url: str, timeout: float = 5.0) -> HttpxTransport:
     return HttpxTransport(base_url, timeout)
 
 
+def wsgi_transport(app) -> Transport:
+    """Send to a WSGI application in-process (Werkzeug's test client), e.g. a bare ``WeChatEndpoint``
+    mounted with ``DispatcherMiddleware``."""
+    from werkzeug.test import Client
+
+    return flask_transport(Client(app))
+
+
 def flask_transport(test_client) -> Transport:
     def post(path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
         resp = test_client.post(path, data=body, headers=headers)

@@ -47,7 +47,7 @@ from ...stores.redis import release_lock
 from ...textnorm import clip_utf8
 from ...wechat.api import CS_WINDOW_ERRORS, WeChatAPIError
 from .intake import category_label
-from .store import CHINA_TZ, format_time, job_name
+from .store import CHINA_TZ, Runtime, format_time, job_name
 
 if TYPE_CHECKING:
     from ...services import Services
@@ -261,8 +261,9 @@ class TicketDelivery:
 
     name = "tickets"
 
-    def __init__(self, services: Services, consumer: str | None = None):
-        self.services = services
+    def __init__(self, rt: Runtime, consumer: str | None = None):
+        self.rt = rt
+        self.services = services = rt.services
         self.consumer = consumer or consumer_name()
         self._group_ready = False
         self._next_reclaim = 0.0
@@ -701,17 +702,16 @@ class SpoolImport:
 
     name = "tickets_spool"
 
-    def __init__(self, services: Services):
-        self.services = services
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.services = rt.services
         self._next = 0.0
 
     def tick(self) -> bool:
-        from .features.tickets import runtime
-
         now = time.monotonic()
         if now < self._next:
             return False
-        rt = runtime(self.services)
+        rt = self.rt
         self._next = now + rt.internals.spool_interval
         files = rt.spool.pending_files()
         if not files:

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFIG_DIR
-from procs import clean_env
-from wxbot.redisconn import REDIS_ERRORS, RedisConfig, connect, ensure_embedded_server, stop_embedded_server
+from helpers.env import CONFIG_DIR
+from helpers.procs import clean_env
+from wxbot import defaults
+from wxbot.stores.redis import REDIS_ERRORS, connect, ensure_embedded_server, stop_embedded_server
 from wxbot.settings import ConfigError, Settings
 
 SNIPPET = """
 import os, sys
-from wxbot.redisconn import connect
+from wxbot import defaults
+from wxbot.stores.redis import connect
 from wxbot.settings import Settings
 r = connect(Settings.from_env())
 r.rpush("wxbot:test:procs", os.getpid())
@@ -96,7 +98,7 @@ def test_data_survives_a_restart_and_a_crash(data_dir):
 
 def test_a_hung_server_costs_well_under_a_second_and_is_not_duplicated(data_dir):
     s = settings_for(data_dir)
-    r = connect(s, RedisConfig())
+    r = connect(s, defaults.Redis())
     r.set("wxbot:test:x", "1")
     pid = server_pid(data_dir)
     os.kill(pid, signal.SIGSTOP)

@@ -7,35 +7,34 @@ of one follower see.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import time
+from pathlib import Path
 
 import pytest
 import redis
 
-from conftest import SUPPORT
-from test_tickets import (  # noqa: F401  (fixtures)
+from helpers.env import SUPPORT
+from helpers.tickets import (
+    CS_PATH,
+    HOOK_PATH,
     OPENID,
     PNG,
-    config_dir,
     dialog_state,
-    env_overrides,
-    hook,
+    drain,
+    new_ticket,
     only_ticket,
-    pics,
-    robot,
+    states,
     stream_jobs,
     ticket_ids,
     tickets_metric,
-    wechat_api,
 )
-from test_tickets_delivery import CS_PATH, HOOK_PATH, drain, new_ticket, states
-from wxbot.features import tickets as feat
-from wxbot.protocol import to_message
+from wxbot.features.tickets.delivery import UNSIGNED_REASON, TicketDelivery, host_allowed
+from wxbot.features.tickets.intake import continue_intake, extract
+from wxbot.features.tickets.support import reply_ticket
 from wxbot.router import Ctx
 from wxbot.stores import keys
 from wxbot.stores.dedupe import Claim
-from wxbot.tickets_worker import UNSIGNED_REASON, TicketDelivery, host_allowed
+from wxbot.wechat.protocol import to_message
 
 _ids = iter(range(700000, 800000))
 
@@ -56,11 +55,11 @@ def handler_ctx(services, snapshot: str | None) -> Ctx:
 
 def test_extract_is_linear_on_long_digit_runs():
     started = time.monotonic()
-    assert feat.extract("1" * 60000).amount == ""  # no unit: every start position used to be retried
-    found = feat.extract("1" * 60000 + "元")
+    assert extract("1" * 60000).amount == ""  # no unit: every start position used to be retried
+    found = extract("1" * 60000 + "元")
     assert time.monotonic() - started < 0.2
     assert found.amount == ""  # a 60 000-digit "amount" is no amount
-    assert feat.extract("付了 99.5元").amount == "99.5元" and feat.extract("￥ 12").amount == "¥ 12"
+    assert extract("付了 99.5元").amount == "99.5元" and extract("￥ 12").amount == "¥ 12"
 
 
 def test_60kb_digit_message_is_answered_well_under_a_second(sim, redis_client):
@@ -80,12 +79,12 @@ def test_60kb_digit_message_is_answered_well_under_a_second(sim, redis_client):
 
 # -- H2: screenshots sent together ----------------------------------------------------------------------
 
-def test_images_sent_together_are_all_kept(sim, services, redis_client):
+def test_images_sent_together_are_all_kept(sim, services, rt, redis_client):
     sim.text(OPENID, "订单问题")
     snapshot = redis_client.get(keys.dialog(OPENID))
     # Three images handled concurrently: every handler read the same dialogue before any wrote.
-    replies = [feat.continue_intake(message("image", PicUrl=f"http://127.0.0.1/pic/{i}.png", MediaId=f"M{i}"),
-                                    handler_ctx(services, snapshot)) for i in range(3)]
+    replies = [continue_intake(rt, message("image", PicUrl=f"http://127.0.0.1/pic/{i}.png", MediaId=f"M{i}"),
+                               handler_ctx(services, snapshot)) for i in range(3)]
     assert [("第 %d 张" % n) in r for n, r in zip((1, 2, 3), replies)] == [True, True, True]
     created = sim.text(OPENID, "订单号 E2024061500003333")
     rec = only_ticket(redis_client)
@@ -96,13 +95,13 @@ def test_images_sent_together_are_all_kept(sim, services, redis_client):
     assert dialog_state(redis_client) is None  # three screenshots: nothing more to attach
 
 
-def test_image_racing_the_order_number_is_attached_not_a_second_report(sim, services, redis_client):
+def test_image_racing_the_order_number_is_attached_not_a_second_report(sim, services, rt, redis_client):
     sim.text(OPENID, "订单问题")
     snapshot = redis_client.get(keys.dialog(OPENID))
     text = message("text", Content="订单号 E2024061500004444")
     image = message("image", PicUrl="http://127.0.0.1/pic/1.png", MediaId="M1")
-    created = feat.continue_intake(text, handler_ctx(services, snapshot))
-    attached = feat.continue_intake(image, handler_ctx(services, snapshot))  # read "collect" before the ticket
+    created = continue_intake(rt, text, handler_ctx(services, snapshot))
+    attached = continue_intake(rt, image, handler_ctx(services, snapshot))  # read "collect" before the ticket
     rec = only_ticket(redis_client)
     assert rec["id"] in created and rec["id"] in attached
     assert redis_client.hget(keys.ticket(rec["id"]), "nshots") == "1"
@@ -112,21 +111,21 @@ def test_image_racing_the_order_number_is_attached_not_a_second_report(sim, serv
     assert len(ticket_ids(redis_client)) == 1
 
 
-def test_text_racing_the_order_number_does_not_reopen_the_report(services, sim, redis_client):
+def test_text_racing_the_order_number_does_not_reopen_the_report(services, rt, sim, redis_client):
     sim.text(OPENID, "订单问题")
     snapshot = redis_client.get(keys.dialog(OPENID))
-    feat.continue_intake(message("text", Content="订单号 E2024061500006666"), handler_ctx(services, snapshot))
-    late = feat.continue_intake(message("text", Content="昨天晚上8点付的 99元"), handler_ctx(services, snapshot))
+    continue_intake(rt, message("text", Content="订单号 E2024061500006666"), handler_ctx(services, snapshot))
+    late = continue_intake(rt, message("text", Content="昨天晚上8点付的 99元"), handler_ctx(services, snapshot))
     tid = only_ticket(redis_client)["id"]
     assert tid in late and "ACG508" in late
     assert dialog_state(redis_client)["st"] == "attach"
 
 
-def test_concurrent_texts_both_reach_the_report(services, sim, redis_client):
+def test_concurrent_texts_both_reach_the_report(services, rt, sim, redis_client):
     sim.text(OPENID, "订单问题")
     snapshot = redis_client.get(keys.dialog(OPENID))
-    feat.continue_intake(message("text", Content="昨天晚上8点付的"), handler_ctx(services, snapshot))
-    feat.continue_intake(message("text", Content="付了99元"), handler_ctx(services, snapshot))
+    continue_intake(rt, message("text", Content="昨天晚上8点付的"), handler_ctx(services, snapshot))
+    continue_intake(rt, message("text", Content="付了99元"), handler_ctx(services, snapshot))
     state = dialog_state(redis_client)
     assert state["amount"] == "99元" and "8点" in state["paid_at"]
 
@@ -213,10 +212,10 @@ def unsigned(env_overrides):
     return env_overrides
 
 
-def test_webhook_without_secret_is_refused_and_alerted_once(unsigned, sim, services, redis_client, hook, robot):
+def test_webhook_without_secret_is_refused_and_alerted_once(unsigned, sim, rt, redis_client, hook, robot):
     first = new_ticket(sim, redis_client)
     second = new_ticket(sim, redis_client, "重复扣款 订单号 E2024061500008888")
-    drain(TicketDelivery(services), redis_client)
+    drain(TicketDelivery(rt), redis_client)
     assert hook.calls(HOOK_PATH) == []  # nothing unsigned left wxbot
     for tid in (first, second):
         st = states(redis_client, tid)
@@ -240,29 +239,28 @@ def test_picture_host_allow_list():
     assert host_allowed("http://127.0.0.1:8080/x", ["127.0.0.1"])
 
 
-def _restrict_hosts(services, hosts):
-    rt = feat.runtime(services)
+def _restrict_hosts(rt, hosts):
     rt.cfg = rt.cfg.model_copy(update={"picture_hosts": hosts})
 
 
-def test_media_id_is_preferred_to_the_picture_url(sim, services, redis_client, pics, wechat_api, settings):
+def test_media_id_is_preferred_to_the_picture_url(sim, rt, redis_client, pics, wechat_api, settings):
     wechat_api.on("/cgi-bin/media/get", lambda req: (200, PNG, {"Content-Type": "image/png"}))
     sim.text(OPENID, "订单问题")
     sim.image(OPENID, pics.url + "/pic/1.png", media_id="MEDIA-9")
     tid = new_ticket(sim, redis_client, "订单号 E2024061500009999")
-    drain(TicketDelivery(services), redis_client)
+    drain(TicketDelivery(rt), redis_client)
     assert [c.query["media_id"] for c in wechat_api.calls("/cgi-bin/media/get")] == [["MEDIA-9"]]
     assert pics.calls("/pic/1.png") == []
     assert (Path(settings.data_dir) / "tickets" / tid / "1.png").read_bytes() == PNG
 
 
-def test_picture_url_outside_the_allow_list_is_never_fetched(sim, services, redis_client, pics, wechat_api):
-    _restrict_hosts(services, [".qpic.cn", ".qlogo.cn"])  # the shipped default: 127.0.0.1 is not allowed
+def test_picture_url_outside_the_allow_list_is_never_fetched(sim, rt, redis_client, pics, wechat_api):
+    _restrict_hosts(rt, [".qpic.cn", ".qlogo.cn"])  # the shipped default: 127.0.0.1 is not allowed
     wechat_api.on("/cgi-bin/media/get", lambda req: (200, {"errcode": 40007, "errmsg": "invalid media_id"}))
     sim.text(OPENID, "订单问题")
     sim.image(OPENID, pics.url + "/pic/1.png", media_id="EXPIRED")
     tid = new_ticket(sim, redis_client, "订单号 E2024061500001010")
-    drain(TicketDelivery(services), redis_client)
+    drain(TicketDelivery(rt), redis_client)
     assert pics.calls("/pic/1.png") == []
     st = states(redis_client, tid)["new|fetch:1"]
     assert st["s"] == "dead" and st["a"] == 1 and "picture host not in tickets.picture_hosts" in st["e"]
@@ -270,7 +268,7 @@ def test_picture_url_outside_the_allow_list_is_never_fetched(sim, services, redi
 
 # -- L8: a deferred message is queued once, even across a crash --------------------------------------
 
-def test_deferred_follower_message_is_queued_once_across_a_crash(sim, services, redis_client, wechat_api,
+def test_deferred_follower_message_is_queued_once_across_a_crash(sim, services, rt, redis_client, wechat_api,
                                                                  monkeypatch):
     def cs(req):
         if req.json()["touser"] == OPENID:
@@ -279,8 +277,8 @@ def test_deferred_follower_message_is_queued_once_across_a_crash(sim, services, 
 
     wechat_api.on(CS_PATH, cs)
     tid = new_ticket(sim, redis_client)
-    drain(TicketDelivery(services), redis_client)
-    feat.reply_ticket(services, tid, "Key 已补发", "cli", "cli:l8")
+    drain(TicketDelivery(rt), redis_client)
+    reply_ticket(rt, tid, "Key 已补发", "cli", "cli:l8")
 
     # The worker dies right after queuing the message: its state write never happens.
     real_hset = services.redis.hset
@@ -292,12 +290,12 @@ def test_deferred_follower_message_is_queued_once_across_a_crash(sim, services, 
 
     monkeypatch.setattr(services.redis, "hset", crash_on_deferred_state)
     try:
-        TicketDelivery(services, consumer="crashing").tick()
+        TicketDelivery(rt, consumer="crashing").tick()
     except redis.ConnectionError:
         pass
     monkeypatch.setattr(services.redis, "hset", real_hset)
     # Another worker takes the entry over (reclaim_idle) and finishes it.
-    drain(TicketDelivery(services, consumer="successor"), redis_client)
+    drain(TicketDelivery(rt, consumer="successor"), redis_client)
     assert redis_client.llen(keys.pending_replies(OPENID)) == 1
     (st,) = [v for k, v in states(redis_client, tid).items() if k.startswith("reply1|")]
     assert st["s"] == "deferred"

@@ -17,73 +17,39 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 from click.testing import CliRunner
 
-from conftest import SUPPORT, make_env
-from test_tickets import (  # noqa: F401  (fixtures)
+from helpers.env import SUPPORT, make_env
+from helpers.procs import clean_env
+from helpers.tickets import (
+    CS_PATH,
+    HOOK_PATH,
     HOOK_QUERY_SECRET,
     HOOK_SECRET,
     OPENID,
     PNG,
+    ROBOT_PATH,
+    TEMPLATE_PATH,
     WECOM_KEY,
-    config_dir,
-    env_overrides,
-    hook,
-    pics,
-    robot,
-    wechat_api,
+    drain,
+    new_ticket,
+    settled,
+    states,
 )
+from wxbot.bot import build_features
 from wxbot.cli import CliContext, main
-from wxbot.features import tickets as feat
+from wxbot.features.tickets.delivery import TicketDelivery, wecom_markdown
+from wxbot.features.tickets.support import reply_ticket
 from wxbot.notifiers.webhook import verify
 from wxbot.stores import keys
-from wxbot.tickets_worker import TicketDelivery, wecom_markdown
-
-HOOK_PATH = "/hooks/tickets"
-ROBOT_PATH = "/cgi-bin/webhook/send"
-CS_PATH = "/cgi-bin/message/custom/send"
-TEMPLATE_PATH = "/cgi-bin/message/template/send"
-
-
-def settled(r: redis.Redis) -> bool:
-    """Every stream entry was read by the group and acknowledged."""
-    if not r.exists(keys.TICKETS_STREAM):
-        return False
-    last = r.xrevrange(keys.TICKETS_STREAM, count=1)[0][0]
-    groups = r.xinfo_groups(keys.TICKETS_STREAM)
-    return bool(groups) and all(g["pending"] == 0 and g["last-delivered-id"] == last for g in groups)
-
-
-def drain(task: TicketDelivery, r: redis.Redis, timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        task.tick()
-        if settled(r):
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"not settled: {r.xpending(keys.TICKETS_STREAM, keys.TICKETS_GROUP)}")
-
-
-def states(r: redis.Redis, tid: str) -> dict:
-    return {k: json.loads(v) for k, v in r.hgetall(keys.ticket_deliveries(tid)).items()}
-
-
-def new_ticket(sim, r, text="付款了key没有发给我 订单号 E2024061512345678 6月15日 20:30 99元", openid=OPENID) -> str:
-    before = set(r.zrange(keys.TICKETS_ALL, 0, -1))
-    reply = sim.text(openid, text)
-    (tid,) = set(r.zrange(keys.TICKETS_ALL, 0, -1)) - before
-    assert tid in reply.content
-    return tid
-
 
 # -- every channel, once ---------------------------------------------------------------------------
 
-def test_new_ticket_reaches_every_channel_once(sim, services, redis_client, hook, robot, wechat_api, pics, settings):
+def test_new_ticket_reaches_every_channel_once(sim, rt, redis_client, hook, robot, wechat_api, pics, settings):
     tid = new_ticket(sim, redis_client, "我支付成功了但是订单显示已过期 订单号 E2024061512345678 99元 "
                                         "我的key sk-abcd1234efgh5678ijklWXYZ")
     sim.image(OPENID, pics.url + "/pic/1.png")
-    task = TicketDelivery(services)
+    task = TicketDelivery(rt)
     drain(task, redis_client)
 
     (h,) = [c for c in hook.calls(HOOK_PATH) if c.json()["event"] == "ticket.created"]
@@ -128,12 +94,12 @@ def test_new_ticket_reaches_every_channel_once(sim, services, redis_client, hook
     assert len(hook.calls(HOOK_PATH)) == 1 + 1 and len(robot.calls(ROBOT_PATH)) == 2 and len(wechat_api.calls(CS_PATH)) == 1
 
 
-def test_screenshot_given_before_the_ticket_is_fetched_and_forwarded_with_it(sim, services, redis_client, hook,
-                                                                              robot, pics):
+def test_screenshot_given_before_the_ticket_is_fetched_and_forwarded_with_it(sim, rt, redis_client, hook, robot,
+                                                                             pics):
     sim.text(OPENID, "订单问题")
     sim.image(OPENID, pics.url + "/pic/1.png")
     tid = new_ticket(sim, redis_client, "订单号 E2024061500000077")
-    drain(TicketDelivery(services), redis_client)
+    drain(TicketDelivery(rt), redis_client)
     (h,) = hook.calls(HOOK_PATH)
     assert h.json()["ticket"]["screenshots"][0]["status"] == "stored"
     kinds = [c.json()["msgtype"] for c in robot.calls(ROBOT_PATH)]
@@ -141,13 +107,13 @@ def test_screenshot_given_before_the_ticket_is_fetched_and_forwarded_with_it(sim
     assert states(redis_client, tid)["new|fetch:1"]["s"] == "done"
 
 
-def test_oversized_picture_falls_back_to_media_download(sim, services, redis_client, pics, wechat_api, settings):
+def test_oversized_picture_falls_back_to_media_download(sim, rt, redis_client, pics, wechat_api, settings):
     pics.on("/pic/big.jpg", lambda req: (200, b"\xff\xd8\xff" + b"x" * 300_000, {"Content-Type": "image/jpeg"}))
     wechat_api.on("/cgi-bin/media/get", lambda req: (200, PNG, {"Content-Type": "image/png"}))
     sim.text(OPENID, "订单问题")
     sim.image(OPENID, pics.url + "/pic/big.jpg", media_id="MEDIA-42")
     tid = new_ticket(sim, redis_client, "订单号 E2024061500000078")
-    drain(TicketDelivery(services), redis_client)
+    drain(TicketDelivery(rt), redis_client)
     (m,) = wechat_api.calls("/cgi-bin/media/get")
     assert m.query["media_id"] == ["MEDIA-42"]
     assert (Path(settings.data_dir) / "tickets" / tid / "1.png").read_bytes() == PNG
@@ -163,11 +129,11 @@ def test_wecom_markdown_stays_within_its_size_limit(services):
     assert "<b>" not in short and "](y)" not in short
 
 
-def test_wecom_errcode_is_checked(sim, services, redis_client, robot):
+def test_wecom_errcode_is_checked(sim, rt, redis_client, robot):
     answers = iter([{"errcode": 45009, "errmsg": "api freq out of limit"}])
     robot.on(ROBOT_PATH, lambda req: (200, next(answers, {"errcode": 0, "errmsg": "ok"})))
     tid = new_ticket(sim, redis_client)
-    task = TicketDelivery(services)
+    task = TicketDelivery(rt)
     task.tick()
     st = states(redis_client, tid)["new|wecom"]
     assert st["s"] == "pending" and st["a"] == 1 and "45009" in st["e"]
@@ -182,9 +148,9 @@ def templated(env_overrides):
     return env_overrides
 
 
-def test_support_gets_a_template_message(templated, sim, services, redis_client, wechat_api):
+def test_support_gets_a_template_message(templated, sim, rt, redis_client, wechat_api):
     tid = new_ticket(sim, redis_client)
-    drain(TicketDelivery(services), redis_client)
+    drain(TicketDelivery(rt), redis_client)
     (call,) = wechat_api.calls(TEMPLATE_PATH)
     body = call.json()
     assert body["touser"] == SUPPORT and body["template_id"] == "TPL-ORDER-1"
@@ -193,10 +159,10 @@ def test_support_gets_a_template_message(templated, sim, services, redis_client,
     assert wechat_api.calls(CS_PATH) == []
 
 
-def test_support_outside_the_48h_window_sees_it_at_their_next_message(sim, services, redis_client, wechat_api):
+def test_support_outside_the_48h_window_sees_it_at_their_next_message(sim, rt, redis_client, wechat_api):
     wechat_api.on(CS_PATH, lambda req: (200, {"errcode": 45015, "errmsg": "response out of time limit"}))
     tid = new_ticket(sim, redis_client)
-    drain(TicketDelivery(services), redis_client)
+    drain(TicketDelivery(rt), redis_client)
     (support_state,) = [v for k, v in states(redis_client, tid).items() if "support" in k]
     assert support_state["s"] == "deferred"
     assert tid in redis_client.lindex(keys.pending_replies(SUPPORT), 0)
@@ -204,7 +170,7 @@ def test_support_outside_the_48h_window_sees_it_at_their_next_message(sim, servi
 
 # -- failures, retries, dead letters ---------------------------------------------------------------
 
-def test_support_endpoint_down_then_back(sim, services, redis_client, hook, robot):
+def test_support_endpoint_down_then_back(sim, rt, redis_client, hook, robot):
     calls = {"n": 0}
 
     def flaky(req):
@@ -213,7 +179,7 @@ def test_support_endpoint_down_then_back(sim, services, redis_client, hook, robo
 
     hook.on(HOOK_PATH, flaky)
     tid = new_ticket(sim, redis_client)
-    task = TicketDelivery(services)
+    task = TicketDelivery(rt)
     before = time.time()
     task.tick()
     st = states(redis_client, tid)
@@ -225,7 +191,7 @@ def test_support_endpoint_down_then_back(sim, services, redis_client, hook, robo
     assert redis_client.zscore(keys.TICKETS_RETRY, redis_client.xrange(keys.TICKETS_STREAM)[0][0]) == pytest.approx(due)
 
     # A restarted worker (new process state) honours the persisted schedule: nothing before it is due.
-    task2 = TicketDelivery(services)
+    task2 = TicketDelivery(rt)
     task2.tick()
     assert calls["n"] == 1
     drain(task2, redis_client)
@@ -236,11 +202,11 @@ def test_support_endpoint_down_then_back(sim, services, redis_client, hook, robo
     assert [c.headers["Idempotency-Key"] for c in hook.calls(HOOK_PATH)] == [tid] * 3
 
 
-def test_dead_letter_alert_and_retry(sim, services, settings, redis_client, hook, robot):
+def test_dead_letter_alert_and_retry(sim, services, rt, settings, redis_client, hook, robot):
     broken = {"on": True}
     hook.on(HOOK_PATH, lambda req: (500, "boom") if broken["on"] else (200, {"ok": True}))
     tid = new_ticket(sim, redis_client)
-    task = TicketDelivery(services)
+    task = TicketDelivery(rt)
     drain(task, redis_client)  # settles: every channel final, the webhook one dead
     st = states(redis_client, tid)
     assert st["new|webhook"]["s"] == "dead" and st["new|webhook"]["a"] == 4
@@ -266,17 +232,16 @@ def test_dead_letter_alert_and_retry(sim, services, settings, redis_client, hook
     assert runner.invoke(main, ["tickets", "retry"], obj=obj).output.strip() == "re-queued 0 job(s) of 0 ticket(s)"
 
 
-def test_a_client_error_is_dead_lettered_at_once(sim, services, redis_client, hook):
+def test_a_client_error_is_dead_lettered_at_once(sim, rt, redis_client, hook):
     hook.on(HOOK_PATH, lambda req: (401, "bad signature"))
     tid = new_ticket(sim, redis_client)
-    drain(TicketDelivery(services), redis_client)
+    drain(TicketDelivery(rt), redis_client)
     st = states(redis_client, tid)["new|webhook"]
     assert (st["s"], st["a"], st["e"]) == ("dead", 1, "HTTP 401")
     assert len(hook.calls(HOOK_PATH)) == 1
 
 
-def test_two_workers_deliver_each_ticket_once_per_channel(sim, settings, services, redis_client, hook, robot,
-                                                          wechat_api):
+def test_two_workers_deliver_each_ticket_once_per_channel(sim, settings, redis_client, hook, robot, wechat_api):
     from wxbot.services import build_services
 
     hook.on(HOOK_PATH, lambda req: (time.sleep(0.02), (200, {"ok": True}))[1])
@@ -284,7 +249,7 @@ def test_two_workers_deliver_each_ticket_once_per_channel(sim, settings, service
            for i in range(6)]
     others = [build_services(settings) for _ in range(2)]
     try:
-        tasks = [TicketDelivery(s) for s in others]
+        tasks = [TicketDelivery(build_features(s).tickets.rt) for s in others]
         stop = threading.Event()
 
         errors: list[BaseException] = []
@@ -317,15 +282,8 @@ def test_two_workers_deliver_each_ticket_once_per_channel(sim, settings, service
     assert len(consumers) == 2
 
 
-def _worker_env(settings_env: dict) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "WXBOT_", "REDIS_"))}
-    env.update(settings_env)
-    env["WXBOT_LOG_LEVEL"] = "INFO"
-    return env
-
-
-def test_worker_killed_mid_delivery_loses_nothing(sim, services, redis_client, redis_server, config_dir, tmp_path,
-                                                  hook, robot, wechat_api, env_overrides):
+def test_worker_killed_mid_delivery_loses_nothing(sim, rt, redis_client, redis_server, config_dir, tmp_path, hook,
+                                                  robot, wechat_api, env_overrides):
     release = threading.Event()
     first = {"seen": False}
 
@@ -340,7 +298,7 @@ def test_worker_killed_mid_delivery_loses_nothing(sim, services, redis_client, r
     tid = new_ticket(sim, redis_client)
     env = make_env(redis_server, config_dir, tmp_path / "data", WECHAT_API_BASE_URL=wechat_api.url, **env_overrides)
     wxbot_bin = str(Path(sys.executable).parent / "wxbot")
-    proc = subprocess.Popen([wxbot_bin, "worker"], env=_worker_env(env), stdout=subprocess.PIPE,
+    proc = subprocess.Popen([wxbot_bin, "worker"], env=clean_env(dict(env, WXBOT_LOG_LEVEL="INFO")), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     try:
         got = hook.wait_for(HOOK_PATH, 1, timeout=20)
@@ -361,7 +319,7 @@ def test_worker_killed_mid_delivery_loses_nothing(sim, services, redis_client, r
 
     # A new worker takes the entry over once it has been idle for reclaim_idle, and finishes it.
     (killed,) = redis_client.xinfo_consumers(keys.TICKETS_STREAM, keys.TICKETS_GROUP)
-    drain(TicketDelivery(services), redis_client, timeout=10)
+    drain(TicketDelivery(rt), redis_client, timeout=10)
     consumers = {c["name"]: c["pending"] for c in redis_client.xinfo_consumers(keys.TICKETS_STREAM, keys.TICKETS_GROUP)}
     assert len(consumers) == 2 and consumers[killed["name"]] == 0
     st = states(redis_client, tid)
@@ -370,8 +328,8 @@ def test_worker_killed_mid_delivery_loses_nothing(sim, services, redis_client, r
     assert len(robot.calls(ROBOT_PATH)) == 1 and len(wechat_api.calls(CS_PATH)) == 1
 
 
-def test_trim_never_drops_unacknowledged_entries(services, redis_client):
-    task = TicketDelivery(services)
+def test_trim_never_drops_unacknowledged_entries(rt, redis_client):
+    task = TicketDelivery(rt)
     task.ensure_group()
     ids = [redis_client.xadd(keys.TICKETS_STREAM, {"t": f"x{i}", "k": "close", "r": ""}) for i in range(3)]
     redis_client.xreadgroup(keys.TICKETS_GROUP, "c1", {keys.TICKETS_STREAM: ">"}, count=2)
@@ -384,9 +342,9 @@ def test_trim_never_drops_unacknowledged_entries(services, redis_client):
 
 # -- support replies back to the follower ---------------------------------------------------------
 
-def test_reply_and_close_via_cli_reach_the_follower(sim, services, settings, redis_client, wechat_api):
+def test_reply_and_close_via_cli_reach_the_follower(sim, services, rt, settings, redis_client, wechat_api):
     tid = new_ticket(sim, redis_client)
-    task = TicketDelivery(services)
+    task = TicketDelivery(rt)
     drain(task, redis_client)
     runner = CliRunner()
     obj = CliContext(settings, services)
@@ -402,16 +360,16 @@ def test_reply_and_close_via_cli_reach_the_follower(sim, services, settings, red
 
 
 @pytest.mark.parametrize("mode", ["safe"], indirect=True)
-def test_reply_via_wechat_reaches_the_follower(sim, services, redis_client, wechat_api):
+def test_reply_via_wechat_reaches_the_follower(sim, rt, redis_client, wechat_api):
     tid = new_ticket(sim, redis_client)
     assert tid in sim.text(SUPPORT, f"#回复 {tid} 您好，已为您补发 Key").content
-    drain(TicketDelivery(services), redis_client)
+    drain(TicketDelivery(rt), redis_client)
     (msg,) = [c.json() for c in wechat_api.calls(CS_PATH) if c.json()["touser"] == OPENID]
     assert "您好，已为您补发 Key" in msg["text"]["content"]
 
 
 @pytest.mark.parametrize("errcode", [45015, 48001, 40164])
-def test_reply_outside_the_48h_window_is_shown_at_the_next_message(sim, services, redis_client, wechat_api, errcode):
+def test_reply_outside_the_48h_window_is_shown_at_the_next_message(sim, rt, redis_client, wechat_api, errcode):
     """45015/45047 (48-hour window, quota), and an account that cannot send customer-service messages
     at all (48001 unverified, 40164 IP not allow-listed): the reply waits for the follower's next message."""
     def cs(req):
@@ -421,8 +379,8 @@ def test_reply_outside_the_48h_window_is_shown_at_the_next_message(sim, services
 
     wechat_api.on(CS_PATH, cs)
     tid = new_ticket(sim, redis_client)
-    feat.reply_ticket(services, tid, "Key 已补发到你的邮箱", "cli", f"cli:{errcode}")
-    drain(TicketDelivery(services), redis_client)
+    reply_ticket(rt, tid, "Key 已补发到你的邮箱", "cli", f"cli:{errcode}")
+    drain(TicketDelivery(rt), redis_client)
     (st,) = [v for k, v in states(redis_client, tid).items() if k.startswith("reply1|")]
     assert st["s"] == "deferred" and str(errcode) in st["e"]
     assert redis_client.llen(keys.pending_replies(OPENID)) == 1
@@ -434,7 +392,7 @@ def test_reply_outside_the_48h_window_is_shown_at_the_next_message(sim, services
 
 # -- secrets never reach logs ---------------------------------------------------------------------
 
-def test_no_url_or_secret_in_logs(sim, services, redis_client, hook, robot, wechat_api, caplog, settings):
+def test_no_url_or_secret_in_logs(sim, rt, redis_client, hook, robot, wechat_api, caplog, settings):
     from wxbot.logconfig import configure_logging
 
     root = logging.getLogger()
@@ -451,8 +409,8 @@ def test_no_url_or_secret_in_logs(sim, services, redis_client, hook, robot, wech
         hook.on(HOOK_PATH, lambda req: next(answers, (200, {"ok": True})))
         robot.on(ROBOT_PATH, lambda req: (200, {"errcode": 93000, "errmsg": "invalid webhook url"}))
         tid = new_ticket(sim, redis_client, "付款了key没有发给我 订单号 E2024061512345678 sk-SECRETKEY0123456789abcd")
-        feat.reply_ticket(services, tid, "ok", "cli", "cli:log")
-        drain(TicketDelivery(services), redis_client)
+        reply_ticket(rt, tid, "ok", "cli", "cli:log")
+        drain(TicketDelivery(rt), redis_client)
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])

@@ -5,11 +5,17 @@ import logging
 import time
 
 import pytest
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from click.testing import CliRunner
 
 import wxbot.cli
-from wxbot.faqmatch import Faq
+from wxbot.features.faq.matcher import Faq
+from wxbot.features.faq import FaqFeature
+from wxbot.router import Route, Router
 from wxbot.stores import keys
+from wxbot.testing import WeChatSimulator, wsgi_transport
+from wxbot.wechat.endpoint import WeChatEndpoint
 
 OPENID = "oFaqFollower00000000000000001"
 
@@ -82,8 +88,8 @@ def test_unmatched_questions_are_masked(sim, redis_client):
     assert "abcdef0123456789" not in member and "13812345678" not in member and "20240601" not in member
 
 
-def test_unmatched_list_is_bounded(services, redis_client):
-    store = services.extensions["faq"].unmatched
+def test_unmatched_list_is_bounded(app, redis_client):
+    store = app.extensions["wxbot"].features.faq.knowledge.unmatched
     store.max_size = 10
     for i in range(40):
         store.record(f"问题{chr(0x4e00 + i)}")
@@ -119,27 +125,39 @@ def probe_faq(config_dir):
     path.write_text(path.read_text(encoding="utf-8").rstrip("\n") + "\n" + PROBES, encoding="utf-8")
 
 
-def test_feature_entries_go_to_the_feature_intent_once(probe_faq, sim, services):
+def faq_only_sim(services, handlers: dict) -> WeChatSimulator:
+    """A bot whose routes are only the FAQ's, handing ``route:`` entries to ``handlers``."""
+    faq = FaqFeature(services)
+    router = Router(faq.handover_route(handlers), faq.answer_route,
+                    fallback=Route("fallback", lambda m, c: True, lambda m, c: None))
+    app = DispatcherMiddleware(NotFound(), {"/wechat": WeChatEndpoint(services, router)})
+    s = services.settings
+    return WeChatSimulator(wsgi_transport(app), s.wechat_token, s.aes_key_bytes, s.wechat_app_id)
+
+
+def test_feature_entries_go_to_the_feature_handler_once(probe_faq, services):
     calls = []
 
-    def tickets_intent(msg, ctx):
+    def tickets_handler(msg, ctx):
         calls.append(msg.text)
         return f"已登记工单 #{len(calls)}"
 
-    services.extensions.setdefault("intents", {})["tickets"] = tickets_intent
+    sim = faq_only_sim(services, {"tickets": tickets_handler})
     fields = sim.text_fields(OPENID, "我要探针工单")
     first = sim.send(fields)
     retry = sim.send(fields)
     assert first.content == retry.content == "已登记工单 #1"  # not replayable: the stored reply
     assert calls == ["我要探针工单"]
+
+
+def test_password_entry_is_answered_by_the_password_route(probe_faq, sim, services):
     # A `route: password` entry is answered by the password feature's own replayable route (same
     # claim data as 【密码】: cooldown counted, one round trip); no password is set in this test.
     assert sim.voice(OPENID, "探针丙丁是多少").content == services.texts.get().render("password.none")
 
 
-def test_feature_entry_without_the_feature_answers_its_own_text(probe_faq, sim, services):
-    services.extensions.setdefault("intents", {}).pop("tickets", None)
-    assert sim.text(OPENID, "探针工单").content == "探针工单的自带答案"
+def test_feature_entry_without_the_feature_answers_its_own_text(probe_faq, services):
+    assert faq_only_sim(services, {}).text(OPENID, "探针工单").content == "探针工单的自带答案"
 
 
 def test_one_match_per_message(sim, monkeypatch):

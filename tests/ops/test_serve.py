@@ -9,9 +9,10 @@ from pathlib import Path
 
 import httpx
 
-from conftest import CONFIG_DIR, free_port
-from wxbot.redisconn import stop_embedded_server
-from wxbot.simulator import WeChatSimulator, httpx_transport
+from helpers.env import CONFIG_DIR
+from helpers.redis import free_port
+from wxbot.stores.redis import stop_embedded_server
+from wxbot.testing import WeChatSimulator, httpx_transport
 
 WXBOT = str(Path(sys.executable).with_name("wxbot"))
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import make_env
+from helpers.env import make_env
 from wxbot import create_app, metrics
 from wxbot.router import StaffCommands
 from wxbot.services import build_services
 from wxbot.settings import Settings
-from wxbot.simulator import WeChatSimulator, flask_transport
+from wxbot.testing import WeChatSimulator, flask_transport
 
 OPENID = "oPipelineFollower00000000001"
 PENDING = f"wxbot:pending:{OPENID}"

@@ -1,7 +1,7 @@
 """【密码】 for followers, admins (chat, HTTP API, CLI) and the atomic rotation, on a real Redis.
 
 Sync to NextChat is off here (no WXBOT_PASSWORD_SYNC_URL): rotations are visible at once. The sync
-path has its own module, tests/test_password_sync.py.
+path has its own module, test_sync.py; the fixtures are in conftest.py.
 """
 from __future__ import annotations
 
@@ -13,56 +13,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from conftest import ADMIN, SUPPORT, make_env
+from helpers.env import ADMIN, CONFIG_DIR, SUPPORT, make_env
+from helpers.password import OPENID, OTHER, SITE, is_password_reply, text_msg
 from wxbot.cli import CliContext, main
-from wxbot.features.password import KeywordMatcher, PasswordConfig, normalise, passwords_of
-from wxbot.protocol import Message
-from wxbot.settings import Settings
-
-OPENID = "oFollowerPw000000000000000001"
-OTHER = "oFollowerPw000000000000000002"
-SITE = "https://chat.test.invalid"
-
-BASE_CFG = {"site_url": SITE, "schedule_cron": None, "sync_retry_base": 0.05, "sync_retry_max": 0.2,
-            "sync_deadline": 2.0}
-
-
-def write_password_cfg(config_dir, values: dict) -> None:
-    path = config_dir / "bot.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    data.setdefault("password", {}).update(values)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-
-
-@pytest.fixture
-def pwcfg(request) -> dict:
-    return getattr(request, "param", {})
-
-
-@pytest.fixture
-def config_dir(config_dir, pwcfg):
-    write_password_cfg(config_dir, {**BASE_CFG, **pwcfg})
-    return config_dir
-
-
-@pytest.fixture
-def pwenv(request) -> dict:
-    return getattr(request, "param", {})
-
-
-@pytest.fixture
-def env_overrides(pwenv) -> dict:
-    return dict(pwenv)
-
-
-@pytest.fixture
-def pw(services):
-    return passwords_of(services)
-
-
-def is_password_reply(content: str | None, password: str) -> bool:
-    return bool(content) and f"当前密码：{password}" in content
-
+from wxbot.router import Ctx
+from wxbot.settings import PasswordPolicy, Settings
+from wxbot.textnorm import normalise
+from wxbot.wechat.protocol import Message
 
 # -- followers ----------------------------------------------------------------------------------
 
@@ -82,8 +39,8 @@ def test_menu_click_gets_password_valid_until_and_fast_link(sim, pw):
     assert rot.version == 1
 
 
-@pytest.mark.parametrize("pwcfg", [{"schedule_cron": "0 0 * * *", "valid_until_format": "%m月%d日 %H:%M"}],
-                         indirect=True)
+@pytest.mark.parametrize("pwcfg", [{"schedule_cron": "0 0 * * *"}], indirect=True)
+@pytest.mark.parametrize("pwint", [{"valid_until_format": "%m月%d日 %H:%M"}], indirect=True)
 def test_reply_states_the_next_scheduled_rotation(sim, pw):
     _, password = pw.rotate("cli", "cli")
     nxt = pw.schedule.next_after(time.time())
@@ -101,7 +58,7 @@ def test_without_site_url_the_reply_has_no_link(sim, pw):
 
 def test_every_configured_keyword_and_variants_get_the_password(sim, pw, services):
     pw.rotate("cli", "cli", "Kw-Test-77")
-    cfg: PasswordConfig = services.bot.section("password")
+    cfg: PasswordPolicy = services.bot.password
     variants = ["  密码  ", "密码？", "密码!", "ＮｅｘｔＣｈａｔ密码", "NEXTCHAT 密码", "公益版 密码", "今天的密码是多少",
                 "nextchat的密码是什么", "#密码", "求个密码", "密码。"]
     for i, word in enumerate(cfg.keywords + variants):  # one follower per word: below the cooldown
@@ -109,8 +66,8 @@ def test_every_configured_keyword_and_variants_get_the_password(sim, pw, service
     assert is_password_reply(sim.voice(OPENID, "今天的密码。").content, "Kw-Test-77")
 
 
-def test_other_kinds_of_password_do_not_trigger(services):
-    match = KeywordMatcher(services.bot.section("password"))
+def test_other_kinds_of_password_do_not_trigger(feature):
+    match = feature.matcher
     for text in ["支付密码忘了", "微信密码怎么改", "我的QQ密码被盗了怎么办", "银行卡密码", "忘记密码了",
                  "我想问一下你们的网站怎么注册账号然后设置一个新的登录密码比较安全呢", "密码" * 70, "你好", "", "购买"]:
         assert not match(text), text
@@ -119,8 +76,8 @@ def test_other_kinds_of_password_do_not_trigger(services):
     assert normalise("ＮｅｘｔＣｈａｔ　密码！") == "nextchat密码"
 
 
-def test_keyword_matching_is_cheap(services):
-    match = KeywordMatcher(services.bot.section("password"))
+def test_keyword_matching_is_cheap(feature):
+    match = feature.matcher
     samples = ["密码", "今天的密码是多少？", "支付密码忘了怎么办", "怎么购买API key呀，BASE URL是多少", "ＮｅｘｔＣｈａｔ密码"]
     best = float("inf")
     for _ in range(5):
@@ -163,54 +120,19 @@ def test_cooldown_text_states_the_configured_window(sim, pw, services):
 FAQ_WAY = ["公益版nextchat的密码在哪里看", "nextchat 访问码是多少呀", "免费的nextchat怎么登录要密码吗"]
 
 
-def text_msg(openid: str, content: str, msg_id: str) -> Message:
-    return Message(to_user="gh", from_user=openid, create_time=int(time.time()), type="text", msg_id=msg_id,
-                   content=content)
-
-
-def test_faq_password_route_comes_before_the_faqs_own_routes(services):
-    from wxbot.router import Ctx
-
-    names = [route.name for route in services.router.routes]
+def test_faq_password_route_comes_before_the_faqs_own_routes(services, bot, feature):
+    names = [route.name for route in bot.router.routes]
     assert names.index("password") < names.index("faq_password") < names.index("faq_feature") < names.index("faq")
     for i, text in enumerate(FAQ_WAY):
         msg = text_msg(OPENID, text, str(555000 + i))
         ctx = Ctx(services, OPENID)
-        assert not KeywordMatcher(services.bot.section("password"))(text), text  # not the keyword route's
-        route = services.router.resolve(msg, ctx)
+        assert not feature.matcher(text), text  # not the keyword route's
+        route = bot.router.resolve(msg, ctx)
         assert route.name == "faq_password", text
         assert ctx.extra["faq.result"].entry.id == "free_password"
-        keyword = next(r for r in services.router.routes if r.name == "password")
-        assert (route.feature, route.feature_window, route.snapshot_key, route.replayable, route.handle) == (
-            keyword.feature, keyword.feature_window, keyword.snapshot_key, keyword.replayable, keyword.handle)
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    """Every request sent to Redis: each redis-py command and pipeline ends in one
-    ``send_packed_command`` (the claim sends its pre-packed EVALSHA there directly), so this counts
-    round trips exactly; ``execute_command`` calls are recorded too, to name what was sent."""
-    import redis.client
-    import redis.connection
-
-    sent: list[str] = []
-    commands: list[str] = []
-    real_send = redis.connection.AbstractConnection.send_packed_command
-    real_execute = redis.client.Redis.execute_command
-
-    def send(self, command, check_health=True):
-        chunks = [command] if isinstance(command, (bytes, str)) else list(command)
-        head = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks[:1]).split(b"\r\n")
-        sent.append(head[2].decode() if len(head) > 2 else "?")
-        return real_send(self, command, check_health=check_health)
-
-    def execute(self, *args, **options):
-        commands.append(str(args[0]))
-        return real_execute(self, *args, **options)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", send)
-    monkeypatch.setattr(redis.client.Redis, "execute_command", execute)
-    return sent, commands
+        keyword = next(r for r in bot.router.routes if r.name == "password")
+        assert (route.needs, route.replayable, route.handle) == (keyword.needs, keyword.replayable, keyword.handle)
+        assert route.needs.counter == "password" and route.needs.window == services.bot.password.cooldown_window
 
 
 def test_asking_the_faq_way_has_the_cooldown_and_one_round_trip(sim, pw, services, redis_client, round_trips):
@@ -222,7 +144,8 @@ def test_asking_the_faq_way_has_the_cooldown_and_one_round_trip(sim, pw, service
     for i in range(15):
         del sent[:], commands[:]
         replies.append(sim.text(OPENID, FAQ_WAY[i % len(FAQ_WAY)]).content)
-        assert sent == ["EVALSHA"] and commands == [], (i, sent, commands)  # the claim, nothing else
+        # One request, the claim script (redis-py's registered script: one EVALSHA command), nothing else.
+        assert sent == ["EVALSHA"] and commands == ["EVALSHA"], (i, sent, commands)
     assert all(is_password_reply(reply, "Faq-Way-Pass1") for reply in replies[:10])
     assert replies[10:] == [cooldown] * 5
     assert int(redis_client.get("wxbot:rl:password:" + OPENID)) == 15
@@ -235,48 +158,43 @@ def test_asking_the_faq_way_has_the_cooldown_and_one_round_trip(sim, pw, service
     assert sim.text(OTHER, FAQ_WAY[0]).content == cooldown
 
 
-def test_retries_count_no_metric_twice(services, pw):
+def test_retries_count_no_metric_twice(pw, handle_message):
     """A WeChat retry re-renders a replayable reply; it is not a new cooldown hit or FAQ lookup."""
     from wxbot import metrics
-    from wxbot.pipeline import handle_message
 
     pw.rotate("cli", "cli", "Retry-Metric-1")
     limited = metrics.RATE_LIMITED.labels("password")
     faq = metrics.FAQ.labels("feature")
     for i in range(10):
-        handle_message(services, text_msg(OPENID, "密码", str(7770000 + i)))
+        handle_message(text_msg(OPENID, "密码", str(7770000 + i)))
     msg = text_msg(OPENID, "密码", "7770100")
     before = limited._value.get()
-    first, _ = handle_message(services, msg)
-    again, ctx = handle_message(services, msg)
+    first, _ = handle_message(msg)
+    again, ctx = handle_message(msg)
     assert first == again and "分钟" in first and ctx.claim.duplicate
     assert limited._value.get() == before + 1
     msg = text_msg(OTHER, FAQ_WAY[0], "7770200")
     before = faq._value.get()
-    first, ctx = handle_message(services, msg)
-    again, _ = handle_message(services, msg)
+    first, ctx = handle_message(msg)
+    again, _ = handle_message(msg)
     assert ctx.route == "faq_password" and first == again and is_password_reply(first, "Retry-Metric-1")
     assert faq._value.get() == before + 1
 
 
-def test_without_the_faq_feature_the_faq_route_stays_out_of_the_way(services):
-    from wxbot.router import Ctx
+def test_without_the_faq_feature_the_faq_route_stays_out_of_the_way(services, bot):
+    from wxbot.features.password import PasswordFeature
 
-    route = next(r for r in services.router.routes if r.name == "faq_password")
-    faq = services.extensions.pop("faq")
-    try:
-        assert route.match(text_msg(OPENID, FAQ_WAY[0], "1"), Ctx(services, OPENID)) is False
-    finally:
-        services.extensions["faq"] = faq
+    # The composition passes the FAQ's check in; a feature built without the FAQ's answer never matches.
+    alone = PasswordFeature(services, faq_says_password=lambda msg, ctx: False)
+    assert alone.faq_way.match(text_msg(OPENID, FAQ_WAY[0], "1"), Ctx(services, OPENID)) is False
+    route = next(r for r in bot.router.routes if r.name == "faq_password")
     assert route.match(text_msg(OPENID, FAQ_WAY[0], "1"), Ctx(services, OPENID)) is True
 
 
 # -- validity shown to followers ------------------------------------------------------------------
 
 @pytest.mark.parametrize("pwcfg", [{"schedule_cron": "0 0 * * *"}], indirect=True)
-def test_a_passed_expiry_time_is_not_repeated_to_followers(sim, pw, services):
-    from wxbot.pipeline import handle_message
-
+def test_a_passed_expiry_time_is_not_repeated_to_followers(sim, pw, services, handle_message):
     long_ago = time.time() - 2 * 86400  # rotated two days ago; the scheduled rotation since was missed
     _, password = pw.rotate("cli", "cli", now=long_ago)
     shown = pw.store.state().shown
@@ -287,37 +205,36 @@ def test_a_passed_expiry_time_is_not_repeated_to_followers(sim, pw, services):
     assert shown.valid_until_display not in reply
     assert "有效期至：" + texts.render("password.expiry_overdue") in reply
     # The boundary, at the request's own clock: still valid one second before, overdue from then on.
-    before, _ = handle_message(services, text_msg(OTHER, "密码", "8880001"), now=shown.valid_until - 1)
-    at, _ = handle_message(services, text_msg(OTHER, "密码", "8880002"), now=shown.valid_until)
+    before, _ = handle_message(text_msg(OTHER, "密码", "8880001"), now=shown.valid_until - 1)
+    at, _ = handle_message(text_msg(OTHER, "密码", "8880002"), now=shown.valid_until)
     assert "有效期至：" + shown.valid_until_display in before
     assert shown.valid_until_display not in at and texts.render("password.expiry_overdue") in at
 
 
-def test_retry_of_a_delivery_replays_the_first_answer_even_after_rotation(services, pw):
-    from wxbot.pipeline import handle_message
-
+def test_retry_of_a_delivery_replays_the_first_answer_even_after_rotation(pw, handle_message):
     pw.rotate("cli", "cli", "First-Pass-1")
     msg = Message(to_user="gh", from_user=OPENID, create_time=int(time.time()), type="text", msg_id="9876501",
                   content="密码")
-    first, _ = handle_message(services, msg)
+    first, _ = handle_message(msg)
     pw.rotate("cli", "cli", "Second-Pass-2")
-    again, _ = handle_message(services, msg)
+    again, _ = handle_message(msg)
     assert first == again and is_password_reply(first, "First-Pass-1")
     fresh = Message(to_user="gh", from_user=OPENID, create_time=int(time.time()), type="text", msg_id="9876502",
                     content="密码")
-    assert is_password_reply(handle_message(services, fresh)[0], "Second-Pass-2")
+    assert is_password_reply(handle_message(fresh)[0], "Second-Pass-2")
 
 
 def test_redis_down_gets_a_friendly_text_quickly(spare_redis, config_dir, tmp_path):
     from wxbot import create_app
     from wxbot.services import build_services
-    from wxbot.simulator import WeChatSimulator, flask_transport
+    from wxbot.testing import WeChatSimulator, flask_transport
 
     settings = Settings.from_env(make_env(spare_redis.url, config_dir, tmp_path / "data2"))
     services = build_services(settings)
     try:
-        passwords_of(services).rotate("cli", "cli", "Down-Pass-1")
         app = create_app(settings, services)
+        feature = app.extensions["wxbot"].features.password
+        feature.passwords.rotate("cli", "cli", "Down-Pass-1")
         sim = WeChatSimulator(flask_transport(app.test_client()), settings.wechat_token)
         assert is_password_reply(sim.text(OPENID, "密码").content, "Down-Pass-1")
         spare_redis.pause()
@@ -326,10 +243,8 @@ def test_redis_down_gets_a_friendly_text_quickly(spare_redis, config_dir, tmp_pa
         elapsed = time.monotonic() - started
         assert reply.status == 200 and reply.content == services.texts.get().render("password.unavailable")
         assert elapsed < 2.0
-        intent = services.extensions["intents"]["password"]
-        from wxbot.router import Ctx
-
-        assert intent(reply_msg(), Ctx(services, OPENID)) == services.texts.get().render("password.unavailable")
+        # The handler itself, with no claim (Redis unreachable): the same friendly text.
+        assert feature.answer(reply_msg(), Ctx(services, OPENID)) == services.texts.get().render("password.unavailable")
     finally:
         spare_redis.resume()
         services.close()
@@ -338,15 +253,6 @@ def test_redis_down_gets_a_friendly_text_quickly(spare_redis, config_dir, tmp_pa
 def reply_msg() -> Message:
     return Message(to_user="gh", from_user=OPENID, create_time=int(time.time()), type="text", msg_id="1",
                    content="公益版密码在哪")
-
-
-def test_intent_for_other_features_reads_redis_itself(services, pw):
-    from wxbot.router import Ctx
-
-    intent = services.extensions["intents"]["password"]
-    assert intent(reply_msg(), Ctx(services, OPENID)) == services.texts.get().render("password.none")
-    pw.rotate("cli", "cli", "Intent-Pass-1")
-    assert is_password_reply(intent(reply_msg(), Ctx(services, OPENID)), "Intent-Pass-1")
 
 
 # -- rotation -------------------------------------------------------------------------------------
@@ -516,15 +422,11 @@ def test_cli_says_so_when_redis_is_down(spare_redis, config_dir, tmp_path):
 
 
 def test_shipped_config_is_consistent():
-    from pathlib import Path
+    from wxbot.settings import load_bot_config
+    from wxbot.wechat.menu import load_menu
 
-    from wxbot.config import load_bot_config
-    from wxbot.menu import load_menu
-    from wxbot.services import feature_modules
-
-    feature_modules()
-    root = Path(__file__).resolve().parent.parent / "config"
-    cfg = load_bot_config(root).section("password")
+    root = CONFIG_DIR
+    cfg = load_bot_config(root).password
     assert cfg.menu_key in load_menu(root / "menu.yaml").click_keys()
     texts = yaml.safe_load((root / "texts.yaml").read_text(encoding="utf-8"))["password"]
     for key in ["reply", "reply_without_site", "none", "unavailable", "cooldown", "alert_sync_failing", "no_expiry",

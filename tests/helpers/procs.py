@@ -3,21 +3,18 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers.redis import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["Gunicorn", "clean_env", "free_port", "run_cli"]
 
 
 def clean_env(extra: dict) -> dict:

@@ -15,9 +15,9 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ADMIN, AES_KEY, APP_ID, CONFIG_DIR, TOKEN, make_env
-from procs import Gunicorn, clean_env, run_cli
-from wxbot.simulator import WeChatSimulator
+from helpers.env import ADMIN, AES_KEY, APP_ID, CONFIG_DIR, TOKEN, make_env
+from helpers.procs import Gunicorn, clean_env, run_cli
+from wxbot.testing import WeChatSimulator
 
 OPENID = "oGunicornFollower000000000001"
 BAD_TOKEN_LINE = "wxbot: configuration error: WECHAT_TOKEN: must be 3-32 letters or digits, as the MP console requires"

@@ -7,24 +7,24 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wxbot.protocol import parse_xml, to_message
+from wxbot.wechat.protocol import parse_xml, to_message
 from wxbot.router import Ctx
-from wxbot.simulator import message_xml
+from wxbot.testing import message_xml
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 FLOORS = {"tune": 0.97, "heldout": 0.95}  # measured: tune 266/266, held-out 111/115 (96.5%)
 
 
-def route_of(services, text: str):
+def route_of(bot, text: str):
     fields = {"ToUserName": "gh_x", "FromUserName": "oRoutingEval", "CreateTime": 1, "MsgType": "text",
               "Content": text, "MsgId": 1}
     msg = to_message(parse_xml(message_xml(fields).encode()))
-    ctx = Ctx(services, msg.from_user)
-    return services.router.resolve(msg, ctx), ctx.extra.get("faq.result")
+    ctx = Ctx(bot.services, msg.from_user)
+    return bot.router.resolve(msg, ctx), ctx.extra.get("faq.result")
 
 
 @pytest.mark.parametrize("part", ["tune", "heldout"])
-def test_followers_words_reach_the_right_feature(services, config_dir, part):
+def test_followers_words_reach_the_right_feature(app, config_dir, part):
     faq = yaml.safe_load((config_dir / "faq.yaml").read_text(encoding="utf-8"))
     wanted = {e["id"]: e.get("route") for e in faq["entries"]}
     data = yaml.safe_load((DATA / f"faq_eval_{part}.yaml").read_text(encoding="utf-8"))
@@ -32,7 +32,7 @@ def test_followers_words_reach_the_right_feature(services, config_dir, part):
     for entry_id, texts in data["on_topic"].items():
         for text in texts:
             total += 1
-            route, res = route_of(services, text)
+            route, res = route_of(app.extensions["wxbot"], text)
             if wanted[entry_id] == "password":
                 ok = route.name in ("password", "faq_password")
             elif wanted[entry_id] == "tickets":
@@ -44,15 +44,15 @@ def test_followers_words_reach_the_right_feature(services, config_dir, part):
     assert (total - len(misses)) / total >= FLOORS[part], misses
     answered = []
     for text in data["off_topic"]:
-        route, res = route_of(services, text)
+        route, res = route_of(app.extensions["wxbot"], text)
         if route.name != "faq" or (res is not None and res.kind in ("answer", "ambiguous")):
             answered.append((text, route.name))
     assert len(answered) <= 1, answered
 
 
 @pytest.mark.parametrize("text", ["可以用支付宝付款吗", "订单在哪里看", "怎么付款", "支持微信支付吗"])
-def test_pre_sale_questions_do_not_open_an_order_report(services, text):
-    route, _ = route_of(services, text)
+def test_pre_sale_questions_do_not_open_an_order_report(app, text):
+    route, _ = route_of(app.extensions["wxbot"], text)
     assert not route.name.startswith("tickets") and route.name != "faq_feature", route.name
 
 
@@ -63,8 +63,8 @@ def test_pre_sale_questions_do_not_open_an_order_report(services, text):
     ("付款后多久发key", "faq", "buy_key"),
     ("买了key怎么用", "faq", "supported_apps"),
 ])
-def test_phrasings_found_missing_by_the_gap_check(services, text, route_name, entry):
-    route, res = route_of(services, text)
+def test_phrasings_found_missing_by_the_gap_check(app, text, route_name, entry):
+    route, res = route_of(app.extensions["wxbot"], text)
     assert route.name == route_name
     if entry:
         assert res.entry.id == entry

@@ -10,13 +10,14 @@ import time
 import httpx
 import pytest
 
-from wxbot.wechat_api import TOKEN_KEY, WeChatAPI, WeChatAPIConfig, WeChatAPIError
+from wxbot import defaults
+from wxbot.wechat.api import TOKEN_KEY, WeChatAPI, WeChatAPIError
 
 
 def make_api(settings, redis_client, **cfg) -> WeChatAPI:
     """One per simulated process: its own HTTP client, the shared Redis."""
     http = httpx.Client(timeout=5)
-    return WeChatAPI(settings, redis_client, http, WeChatAPIConfig(**cfg))
+    return WeChatAPI(settings, redis_client, http, defaults.WeChatAPI(**cfg))
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from conftest import free_port
+from helpers.redis import free_port
 
 OPENID = "oFaqFollower00000000000000002"
 
@@ -25,10 +25,10 @@ def test_answers_greetings_and_fallback_work_with_redis_down(sim, spare_redis):
     assert "哪一个" in sim.text(OPENID, "能开票吗 可以对公吗").content
 
 
-def test_unmatched_count_failing_mid_request_still_answers(sim, services, caplog):
+def test_unmatched_count_failing_mid_request_still_answers(sim, app, caplog):
     # The claim works, then counting the question fails (its Redis is unreachable): the follower still
     # gets the fallback, not the "busy" text.
-    services.extensions["faq"].unmatched.redis = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    app.extensions["wxbot"].features.faq.knowledge.unmatched.redis = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
     reply = sim.text(OPENID, "帮我写一首诗")
     assert "ACG508" in reply.content and "忙" not in reply.content
     assert any("faq unmatched not counted" in r.getMessage() for r in caplog.records)

@@ -1,6 +1,6 @@
 """Order-issue tickets, follower and support side: phrasing, dialogue, limits, idempotent creation,
 spooling while Redis is down, staff commands and the CLI. Real Redis; WeChat deliveries through the
-simulator. Delivery to support is tested in test_tickets_delivery.py."""
+simulator. Delivery to support is tested in test_delivery.py."""
 from __future__ import annotations
 
 import json
@@ -11,124 +11,19 @@ from pathlib import Path
 
 import pytest
 import redis
-import yaml
 from click.testing import CliRunner
 
-from conftest import SUPPORT, make_env
-from servers import LocalHTTPServer
+from helpers.env import SUPPORT, make_env
+from helpers.tickets import OPENID, OTHER, dialog_state, only_ticket, stream_jobs, ticket_ids, tickets_metric
 from wxbot.cli import CliContext, main
-from wxbot.features import tickets as feat
-from wxbot.protocol import to_message
-from wxbot.redisconn import redis_server_binary
-from wxbot.settings import Settings
+from wxbot.features.tickets.intake import classify, extract
+from wxbot.features.tickets.store import ID_RE, mask_secrets, new_ticket_id
+from wxbot.features.tickets.support import close_ticket, reply_ticket
+from wxbot.router import Ctx
+from wxbot.settings import Settings, TicketsPolicy
 from wxbot.stores import keys
-from wxbot.stores.tickets import ID_RE, mask_secrets, new_ticket_id
-
-OPENID = "oTicketFollower000000000001"
-OTHER = "oTicketFollower000000000002"
-HOOK_SECRET = "hook-signing-secret-0123456789"
-HOOK_QUERY_SECRET = "QUERYTOKEN9876543210"
-WECOM_KEY = "wecom-key-5f1d2c3b-aaaa-bbbb-cccc-0123456789ab"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
-
-# Tiny timings for every ticket test (the shipped defaults are minutes).
-TICKET_KNOBS = {
-    "block_ms": 20, "reclaim_idle": 0.6, "reclaim_interval": 0.1, "max_attempts": 4,
-    "backoff_initial": 0.2, "backoff_max": 0.8, "backoff_jitter": 0.05, "attempt_deadline": 1.0,
-    "lease_margin": 0.3, "screenshot_max_bytes": 200000, "screenshot_deadline": 1.0, "spool_interval": 0,
-    "stream_retention": 0, "batch": 2, "max_open_per_follower": 3, "max_reports_per_hour": 5,
-    "picture_hosts": ["127.0.0.1"],  # the local stand-in for WeChat's picture host
-}
-
-
-# -- fixtures (also imported by test_tickets_delivery) -------------------------------------------
-
-def local_server() -> LocalHTTPServer:
-    """A LocalHTTPServer that stops in ~50 ms instead of serve_forever's default 0.5 s poll."""
-    server = LocalHTTPServer()
-    server._thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                      daemon=True)
-    server.start()
-    return server
-
-
-@pytest.fixture
-def hook():
-    """The support team's JSON webhook receiver."""
-    server = local_server()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def robot():
-    """The WeCom group robot."""
-    server = local_server()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pics():
-    """WeChat's picture host (PicUrl)."""
-    server = local_server()
-    server.on("/pic/1.png", lambda req: (200, PNG, {"Content-Type": "image/png"}))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def env_overrides(hook, robot) -> dict:
-    return {
-        "WXBOT_TICKET_WEBHOOK_URL": f"{hook.url}/hooks/tickets?token={HOOK_QUERY_SECRET}",
-        "WXBOT_TICKET_WEBHOOK_SECRET": HOOK_SECRET,
-        "WXBOT_WECOM_WEBHOOK_URL": f"{robot.url}/cgi-bin/webhook/send?key={WECOM_KEY}",
-    }
-
-
-@pytest.fixture
-def config_dir(config_dir: Path) -> Path:
-    path = config_dir / "bot.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data.setdefault("tickets", {}).update(TICKET_KNOBS)
-    data.setdefault("worker", {}).update(idle_sleep=0.02)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return config_dir
-
-
-@pytest.fixture
-def wechat_api():
-    """WeChat's API stand-in (overrides conftest's: stops faster and hands out an access token)."""
-    server = local_server()
-    server.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "ACCESS-TOKEN", "expires_in": 7200}))
-    yield server
-    server.stop()
-
-
-def ticket_ids(r: redis.Redis) -> list[str]:
-    return r.zrange(keys.TICKETS_ALL, 0, -1)
-
-
-def only_ticket(r: redis.Redis) -> dict:
-    ids = ticket_ids(r)
-    assert len(ids) == 1, ids
-    return r.hgetall(keys.ticket(ids[0]))
-
-
-def stream_jobs(r: redis.Redis) -> list[dict]:
-    return [fields for _id, fields in r.xrange(keys.TICKETS_STREAM)]
-
-
-def tickets_metric(channel: str, state: str) -> float:
-    from prometheus_client import REGISTRY
-
-    return REGISTRY.get_sample_value("wxbot_tickets_total", {"channel": channel, "state": state}) or 0.0
-
-
-def dialog_state(r: redis.Redis, openid: str = OPENID) -> dict | None:
-    raw = r.get(keys.dialog(openid))
-    return json.loads(raw) if raw else None
-
+from wxbot.stores.redis import redis_server_binary
+from wxbot.wechat.protocol import to_message
 
 # -- understanding ---------------------------------------------------------------------------------
 
@@ -153,13 +48,13 @@ PHRASES = [
 
 @pytest.mark.parametrize("text,category", PHRASES)
 def test_every_phrasing_class_is_recognised(text, category):
-    assert feat.classify(text, feat.TicketsConfig()) == category
+    assert classify(text, TicketsPolicy()) == category
 
 
 @pytest.mark.parametrize("text", ["怎么买key", "key多少钱", "如何付款", "密码", "key过期了怎么办", "BASE URL是多少",
                                   "你好", "工单", ""])
 def test_ordinary_questions_are_not_order_problems(text):
-    assert feat.classify(text, feat.TicketsConfig()) is None
+    assert classify(text, TicketsPolicy()) is None
 
 
 @pytest.mark.parametrize("text,order,paid,amount", [
@@ -170,7 +65,7 @@ def test_ordinary_questions_are_not_order_problems(text):
     ("我手机是13812345678", "", "", ""),
 ])
 def test_details_are_extracted(text, order, paid, amount):
-    d = feat.extract(text)
+    d = extract(text)
     assert (d.order_no, d.paid_at, d.amount) == (order, paid, amount)
 
 
@@ -258,7 +153,7 @@ def test_submit_files_what_was_given(sim, redis_client):
     assert rec["category"] == "topup_missing" and rec["order_no"] == "" and rec["amount"] == "50元"
 
 
-def test_dialogue_times_out(sim, redis_client, services):
+def test_dialogue_times_out(sim, redis_client):
     sim.text(OPENID, "付款了key没有发给我")
     assert redis_client.ttl(keys.dialog(OPENID)) > 590  # dialog_timeout
     redis_client.pexpire(keys.dialog(OPENID), 1)
@@ -274,12 +169,12 @@ def test_other_features_and_status_still_answer_mid_dialogue(sim, redis_client):
     assert dialog_state(redis_client)["st"] == "collect"  # still waiting for the report
 
 
-def test_follower_sees_their_tickets_and_status(sim, redis_client, services):
+def test_follower_sees_their_tickets_and_status(sim, redis_client, rt):
     assert "还没有工单" in sim.text(OPENID, "我的工单").content
     sim.text(OPENID, "付款了key没有发给我 订单号 E2024061500000001")
     sim.text(OPENID, "重复扣款 订单号 E2024061500000002")
     ids = redis_client.zrevrange(keys.tickets_of(OPENID), 0, -1)
-    status, tid = feat.reply_ticket(services, ids[0], "已为你退回多扣的一笔。", "cli", "cli:test-1")
+    status, tid = reply_ticket(rt, ids[0], "已为你退回多扣的一笔。", "cli", "cli:test-1")
     assert status == "ok"
     reply = sim.text(OPENID, "进度")
     assert ids[0] in reply.content and ids[1] in reply.content
@@ -287,14 +182,14 @@ def test_follower_sees_their_tickets_and_status(sim, redis_client, services):
     assert "E2024061500000001" not in sim.text(OTHER, "工单").content
 
 
-def test_open_ticket_and_hourly_limits(sim, redis_client, services):
+def test_open_ticket_and_hourly_limits(sim, redis_client, rt):
     for i in range(3):
         assert "已为你登记工单" in sim.text(OPENID, f"没收到key 订单号 E20240615000000{i}").content
     refused = sim.text(OPENID, "没收到key 订单号 E202406150000009")
     assert "3 个工单正在处理中" in refused.content
     assert len(ticket_ids(redis_client)) == 3
     for tid in ticket_ids(redis_client):
-        feat.close_ticket(services, tid, "", "cli:" + tid)
+        close_ticket(rt, tid, "", "cli:" + tid)
     for i in range(2):
         assert "已为你登记工单" in sim.text(OPENID, f"没收到key 订单号 E20240615100000{i}").content
     limited = sim.text(OPENID, "没收到key 订单号 E202406151000009")
@@ -316,8 +211,8 @@ def test_four_deliveries_of_one_message_make_one_ticket(sim, redis_client):
     assert redis_client.get(keys.tickets_rate(OPENID)) == "1"
 
 
-def test_concurrent_duplicates_make_one_ticket(services, redis_client):
-    store = feat.runtime(services).store
+def test_concurrent_duplicates_make_one_ticket(rt, redis_client):
+    store = rt.store
     results = []
     barrier = threading.Barrier(8)
 
@@ -337,7 +232,7 @@ def test_concurrent_duplicates_make_one_ticket(services, redis_client):
 
 
 def test_concurrent_deliveries_through_the_webhook(app, settings, redis_client):
-    from wxbot.simulator import WeChatSimulator, flask_transport
+    from wxbot.testing import WeChatSimulator, flask_transport
 
     sims = [WeChatSimulator(flask_transport(app.test_client()), settings.wechat_token) for _ in range(4)]
     fields = sims[0].text_fields(OPENID, "扣了两次钱 订单号 E2024061577777777")
@@ -352,8 +247,8 @@ def test_concurrent_deliveries_through_the_webhook(app, settings, redis_client):
     assert any(r.content and rec["id"] in r.content for r in replies)
 
 
-def test_id_collision_draws_a_new_id(services, redis_client):
-    store = feat.runtime(services).store
+def test_id_collision_draws_a_new_id(rt, redis_client):
+    store = rt.store
     first = store.create("240615-AAAA", OPENID, "m:1", {}, time.time())
     second = store.create("240615-AAAA", OTHER, "m:2", {}, time.time())
     assert first.value == "240615-AAAA" and second.ok and second.value != "240615-AAAA"
@@ -361,13 +256,14 @@ def test_id_collision_draws_a_new_id(services, redis_client):
     assert sorted(ticket_ids(redis_client)) == sorted([first.value, second.value])
 
 
-def test_faq_intent_starts_the_same_intake(services, redis_client):
-    intent = services.extensions["intents"]["tickets"]
+def test_faq_intent_starts_the_same_intake(app, services, redis_client):
+    """The FAQ's ``route: tickets`` entry hands the message to the tickets intake (wxbot.compose_router)."""
+    (handover,) = [r for r in app.extensions["wxbot"].router.routes if r.name == "faq_feature"]
     msg = to_message({"ToUserName": "gh_x", "FromUserName": OPENID, "CreateTime": "1718454600",
                       "MsgType": "text", "Content": "付款后没有发放API-Key", "MsgId": "9001"})
-    from wxbot.router import Ctx
-
-    reply = intent(msg, Ctx(services, OPENID))
+    ctx = Ctx(services, OPENID)
+    assert handover.match(msg, ctx)
+    reply = handover.handle(msg, ctx)
     assert "订单号" in reply and dialog_state(redis_client)["st"] == "collect"
 
 
@@ -401,9 +297,10 @@ def _start_redis_on(port: int, workdir: Path) -> subprocess.Popen:
 
 
 def test_redis_down_at_intake_spools_then_imports(spare_redis, config_dir, tmp_path, wechat_api, env_overrides):
-    from wxbot.services import build_services
-    from wxbot.simulator import WeChatSimulator, flask_transport
     from wxbot import create_app
+    from wxbot.features.tickets.delivery import SpoolImport
+    from wxbot.services import build_services
+    from wxbot.testing import WeChatSimulator, flask_transport
 
     env = make_env(spare_redis.url, config_dir, tmp_path / "data2", WECHAT_API_BASE_URL=wechat_api.url)
     env.update(env_overrides)
@@ -431,9 +328,7 @@ def test_redis_down_at_intake_spools_then_imports(spare_redis, config_dir, tmp_p
         assert tickets_metric("intake", "spooled") - spooled_before == 2
         assert "sk-live0123456789abcdefXYZ" not in spool.read_text(encoding="utf-8")
 
-        from wxbot.tickets_worker import SpoolImport
-
-        task = SpoolImport(services)
+        task = SpoolImport(app.extensions["wxbot"].features.tickets.rt)
         with pytest.raises(redis.ConnectionError):
             task.tick()  # still down: nothing lost
         assert list(spool.parent.glob("spool-*.importing"))

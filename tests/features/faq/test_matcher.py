@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wxbot.faqmatch import (ANSWER_LIMIT, MatchOptions, compile_faq, evaluate, lint, mask, normalise,
+from wxbot.features.faq.matcher import (ANSWER_LIMIT, MatchOptions, compile_faq, evaluate, lint, mask, normalise,
                             pattern_problem)
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
+ROOT = Path(__file__).resolve().parents[3]
+DATA = ROOT / "tests" / "data"
 
 SEED_IDS = {
     "librechat_trouble", "purchase_page", "model_ranking", "free_password", "buy_key", "gpt35_cost",

@@ -8,7 +8,7 @@ import yaml
 from click.testing import CliRunner
 
 from wxbot.cli import CliContext, main
-from wxbot.menu import MenuError, load_menu
+from wxbot.wechat.menu import MenuError, load_menu
 
 
 def write_menu(config_dir, menu) -> None:

@@ -7,9 +7,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import ADMIN, APP_ID, SUPPORT, TOKEN
-from wxbot.protocol import sha1_signature
-from wxbot.simulator import message_xml
+from helpers.env import ADMIN, APP_ID, SUPPORT, TOKEN
+from wxbot.wechat.protocol import sha1_signature
+from wxbot.testing import message_xml
 
 OPENID = "oFollower0000000000000000001"
 
@@ -212,7 +212,7 @@ def test_retries_get_the_same_reply_and_count_once(sim, redis_client):
 
 
 def test_concurrent_duplicates_count_once(app, settings, redis_client):
-    from wxbot.simulator import WeChatSimulator, flask_transport
+    from wxbot.testing import WeChatSimulator, flask_transport
 
     fields = None
 
@@ -251,7 +251,7 @@ def test_message_flood_gets_one_slow_down_then_silence(sim, settings):
 
 @pytest.mark.parametrize("mode", ["safe"], indirect=True)
 def test_official_vector_decrypts_and_gets_encrypted_reply(client, redis_client):
-    import wxbot.protocol as protocol
+    import wxbot.wechat.protocol as protocol
 
     body = message_xml({"ToUserName": "gh_10f6c3c3ac5a", "Encrypt": VECTOR_ENCRYPT}).encode()
     q = {"signature": sha1_signature(TOKEN, VECTOR_TS, VECTOR_NONCE), "timestamp": VECTOR_TS, "nonce": VECTOR_NONCE,
@@ -279,7 +279,7 @@ def test_safe_mode_round_trip_and_staff_commands(sim):
 
 @pytest.mark.parametrize("mode", ["safe"], indirect=True)
 def test_safe_mode_refuses_plaintext_downgrade(client, settings):
-    from wxbot.simulator import WeChatSimulator, flask_transport
+    from wxbot.testing import WeChatSimulator, flask_transport
 
     plain = WeChatSimulator(flask_transport(client), settings.wechat_token)  # signs, does not encrypt
     path, body = plain.build_request(plain.text_fields(ADMIN, "#帮助"))
@@ -301,8 +301,8 @@ def test_safe_mode_bad_msg_signature_and_garbage_envelope(client, sim):
 
 @pytest.mark.parametrize("mode", ["safe"], indirect=True)
 def test_safe_mode_envelope_for_another_app_is_ignored(client, settings):
-    from wxbot.protocol import Envelope, b64_aes_key
-    from wxbot.simulator import WeChatSimulator, flask_transport
+    from wxbot.wechat.protocol import Envelope, b64_aes_key
+    from wxbot.testing import WeChatSimulator, flask_transport
 
     other = WeChatSimulator(flask_transport(client), TOKEN, b64_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
                             "wx0000000000000000")

@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from conftest import make_env
+from helpers.env import make_env
 from wxbot import create_app
 from wxbot.services import build_services
 from wxbot.settings import Settings
-from wxbot.simulator import WeChatSimulator, flask_transport
+from wxbot.testing import WeChatSimulator, flask_transport
 
 OPENID = "oRedisFollower00000000000001"
 

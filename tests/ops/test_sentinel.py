@@ -8,11 +8,11 @@ import time
 import pytest
 import redis
 
-from conftest import RedisProcess, free_port
+from helpers.redis import RedisProcess, free_port
 from wxbot import create_app
-from wxbot.redisconn import redis_server_binary
+from wxbot.stores.redis import redis_server_binary
 from wxbot.services import build_services
-from wxbot.simulator import WeChatSimulator, flask_transport
+from wxbot.testing import WeChatSimulator, flask_transport
 
 MASTER_NAME = "wxmaster"
 OPENID = "oSentinelFollower000000000001"

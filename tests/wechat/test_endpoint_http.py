@@ -10,8 +10,9 @@ import time
 import httpx
 import pytest
 
-from conftest import free_port, make_env
-from wxbot.simulator import WeChatSimulator, httpx_transport
+from helpers.env import make_env
+from helpers.redis import free_port
+from wxbot.testing import WeChatSimulator, httpx_transport
 
 OPENID = "oHttpFollower000000000000001"
 

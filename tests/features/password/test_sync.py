@@ -1,5 +1,6 @@
 """Sync to NextChat and scheduled rotation: a fake NextChat receiver on 127.0.0.1 verifies the signature
-and keeps ``CODE`` as a real receiver would; Redis is real."""
+and keeps ``CODE`` as a real receiver would; Redis is real. The fixtures are in conftest.py (this
+module's ``password_sync`` mark turns the sync on); clocks are passed in (``now=``), never slept for."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -11,105 +12,43 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from conftest import ADMIN
-from servers import LocalHTTPServer
-from test_password import BASE_CFG, OPENID, is_password_reply, write_password_cfg
+from helpers.env import ADMIN
+from helpers.password import OPENID, is_password_reply, settle
+from helpers.password import SYNC_ADMIN_TOKEN as ADMIN_TOKEN
+from helpers.password import SYNC_SECRET as SECRET
+from wxbot.bot import build_features
 from wxbot.cli import CliContext, main
-from wxbot.features.password import ScheduleTask, SyncTask, passwords_of
-from wxbot.notifiers.webhook import verify
+from wxbot.features.password.rotation import ScheduleTask
+from wxbot.features.password.sync import SyncTask
 from wxbot.services import build_services
 from wxbot.worker import Worker
 
-SECRET = "nextchat-sync-secret-for-tests"
-ADMIN_TOKEN = "admin-token-sync-tests-123456"
+pytestmark = pytest.mark.password_sync
 
 
-class FakeNextChat:
-    """Verifies like the README's receiver, then "restarts NextChat" with CODE=<codes>."""
-
-    def __init__(self, server: LocalHTTPServer, secret: str):
-        self.server = server
-        self.secret = secret
-        self.fail_with: int | None = None
-        self.code: list[str] = []
-        self.accepted: list[dict] = []
-        self.refused = 0
-        server.on("/sync", self.handle)
-
-    def handle(self, req):
-        ok = verify(self.secret, req.headers.get("X-Wxbot-Timestamp", ""), req.body,
-                    req.headers.get("X-Wxbot-Signature", ""))
-        if not ok:
-            self.refused += 1
-            return 401, {"error": "bad signature"}
-        if self.fail_with:
-            return self.fail_with, {"error": "nextchat restart failed"}
-        body = json.loads(req.body)
-        self.code = body["code_env"].split(",")
-        self.accepted.append(body)
-        return 200, {"ok": True}
+def password_feature(services):
+    """The password feature of another process on the same Redis (a second worker, the CLI...)."""
+    return build_features(services).password
 
 
-@pytest.fixture
-def nextchat():
-    server = LocalHTTPServer()
-    # Poll for shutdown every 50 ms instead of serve_forever's 0.5 s: teardown stays fast.
-    server._thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    server.start()
-    yield FakeNextChat(server, SECRET)
-    server.stop()
-
-
-@pytest.fixture
-def pwcfg(request) -> dict:
-    return getattr(request, "param", {})
-
-
-@pytest.fixture
-def config_dir(config_dir, pwcfg):
-    write_password_cfg(config_dir, {**BASE_CFG, "alert_after_failures": 2, **pwcfg})
-    return config_dir
-
-
-@pytest.fixture
-def env_overrides(nextchat) -> dict:
-    return {"WXBOT_PASSWORD_SYNC_URL": nextchat.server.url + "/sync?key=url-key-secret",
-            "WXBOT_PASSWORD_SYNC_SECRET": SECRET, "WXBOT_ADMIN_TOKEN": ADMIN_TOKEN}
-
-
-@pytest.fixture
-def pw(services):
-    return passwords_of(services)
-
-
-def settle(pw, now=None, max_steps=5) -> int:
-    """Run sync steps until nothing is left to do (or it fails); return the number of steps."""
-    steps = 0
-    while steps < max_steps and pw.sync_once(now):
-        steps += 1
-        if pw.store.state().sync_state == "failing":
-            break
-    return steps
-
-
-def test_followers_see_a_new_password_only_after_nextchat_confirmed(pw, sim, nextchat, redis_client):
+def test_followers_see_a_new_password_only_after_nextchat_confirmed(pw, sync, sim, nextchat, redis_client):
     rot, _ = pw.rotate("cli", "cli", "First-Code-1")
     assert rot.version == 1
     assert sim.text(OPENID, "密码").content == sim_text(pw, "password.none")  # not confirmed yet
-    assert settle(pw) == 1
+    assert settle(sync) == 1
     assert nextchat.code == ["First-Code-1"]
     assert is_password_reply(sim.text(OPENID, "密码").content, "First-Code-1")
 
     pw.rotate("cli", "cli", "Second-Code-2")
     assert is_password_reply(sim.text(OPENID, "密码").content, "First-Code-1")  # still the accepted one
-    assert settle(pw) == 1
+    assert settle(sync) == 1
     body = nextchat.accepted[-1]
     assert body["password"] == "Second-Code-2" and body["shown"] == "First-Code-1" and body["version"] == 2
     assert nextchat.code == ["Second-Code-2", "First-Code-1"]  # CODE="new,shown"
     assert is_password_reply(sim.text(OPENID, "密码").content, "Second-Code-2")
     st = pw.store.state()
     assert st.sync_state == "ok" and st.previous().password == "First-Code-1"
-    assert settle(pw) == 0  # nothing left: grace period still running, codes unchanged
+    assert settle(sync) == 0  # nothing left: grace period still running, codes unchanged
     assert nextchat.refused == 0
 
 
@@ -117,61 +56,61 @@ def sim_text(pw, key: str) -> str:
     return pw.services.texts.get().render(key)
 
 
-def test_receiver_refuses_a_wrong_signature(pw, nextchat, sim):
+def test_receiver_refuses_a_wrong_signature(pw, sync, nextchat, sim):
     nextchat.secret = "another-secret"
     pw.rotate("cli", "cli", "Signed-Code-1")
-    assert pw.sync_once() is True
+    assert sync.sync_once() is True
     st = pw.store.state()
     assert nextchat.refused == 1 and st.sync_state == "failing" and "HTTP 401" in st.sync_last_error
     assert st.shown is None
 
 
-@pytest.mark.parametrize("pwcfg", [{"sync_retry_base": 0.4, "sync_retry_max": 1.0}], indirect=True)
-def test_sync_failure_retries_with_backoff_then_recovers(pw, nextchat, sim, redis_client, caplog):
+@pytest.mark.parametrize("pwint", [{"sync_retry_base": 0.4, "sync_retry_max": 1.0}], indirect=True)
+def test_sync_failure_retries_with_backoff_then_recovers(pw, sync, nextchat, sim, redis_client, caplog):
     caplog.set_level(logging.INFO, logger="wxbot")
-    pw.rotate("cli", "cli", "Base-Code-1")
-    settle(pw)
+    now = time.time()
+    pw.rotate("cli", "cli", "Base-Code-1", now=now)
+    settle(sync, now)
     nextchat.fail_with = 503
-    pw.rotate("cli", "cli", "Retry-Code-2")
-    assert pw.sync_once() is True
+    pw.rotate("cli", "cli", "Retry-Code-2", now=now)
+    assert sync.sync_once(now) is True
     st = pw.store.state()
-    assert st.sync_state == "failing" and st.sync_attempts == 1 and st.sync_next_at > time.time()
-    assert pw.sync_once() is False  # backoff: not yet
+    assert st.sync_state == "failing" and st.sync_attempts == 1 and st.sync_next_at > now
+    assert sync.sync_once(now) is False  # backoff: not yet
+    assert sync.sync_once(st.sync_next_at - 0.01) is False  # ... not even just before it is due
     assert is_password_reply(sim.text(OPENID, "密码").content, "Base-Code-1")
-    time.sleep(st.sync_next_at - time.time() + 0.01)
-    assert pw.sync_once() is True and pw.store.state().sync_attempts == 2
+    assert sync.sync_once(st.sync_next_at) is True and pw.store.state().sync_attempts == 2  # due: retried
     alerts = [json.loads(a) for a in redis_client.lrange("wxbot:alerts:queue", 0, -1)]
     assert [a["kind"] for a in alerts] == ["password_sync"] and "2" in alerts[0]["message"]
     out = CliRunner().invoke(main, ["password", "show"], obj=CliContext(pw.services.settings, pw.services))
     assert "FAILING after 2 attempt(s): HTTP 503" in out.output
     nextchat.fail_with = None
-    time.sleep(max(0.0, pw.store.state().sync_next_at - time.time()) + 0.01)
-    assert pw.sync_once() is True
+    assert sync.sync_once(pw.store.state().sync_next_at) is True
     st = pw.store.state()
     assert st.sync_state == "ok" and st.sync_attempts == 0 and st.shown.password == "Retry-Code-2"
     assert is_password_reply(sim.text(OPENID, "密码").content, "Retry-Code-2")
     assert "password sync recovered" in caplog.text
 
 
-def test_a_rotation_replaces_an_unconfirmed_one(pw, nextchat, sim):
+def test_a_rotation_replaces_an_unconfirmed_one(pw, sync, nextchat, sim):
     pw.rotate("cli", "cli", "Shown-Code-1")
-    settle(pw)
+    settle(sync)
     nextchat.fail_with = 500
     pw.rotate("cli", "cli", "Never-Shown-2")
-    pw.sync_once()
+    sync.sync_once()
     rot, _ = pw.rotate("cli", "cli", "Replacing-3")
     assert rot.replaced == 2
     nextchat.fail_with = None
     assert pw.store.state().sync_next_at == 0  # a new rotation is synced at once
-    assert settle(pw) == 1
+    assert settle(sync) == 1
     assert nextchat.code == ["Replacing-3", "Shown-Code-1"]
     assert is_password_reply(sim.text(OPENID, "密码").content, "Replacing-3")
     assert all("Never-Shown-2" not in b["codes"] or b["version"] == 2 for b in nextchat.accepted)
 
 
-def test_a_late_confirmation_never_shows_a_replaced_password(pw):
+def test_a_late_confirmation_never_shows_a_replaced_password(pw, sync):
     pw.rotate("cli", "cli", "Shown-Code-1")
-    settle(pw)
+    settle(sync)
     pw.rotate("cli", "cli", "Old-Pending-2")
     pw.rotate("cli", "cli", "New-Pending-3")
     assert pw.store.confirm(2, ["Old-Pending-2", "Shown-Code-1"], time.time(), 3600) is False
@@ -182,33 +121,34 @@ def test_a_late_confirmation_never_shows_a_replaced_password(pw):
 
 
 @pytest.mark.parametrize("pwcfg", [{"grace_seconds": 30}], indirect=True)
-def test_the_old_code_is_dropped_by_a_later_sync_after_the_grace_period(pw, nextchat):
+def test_the_old_code_is_dropped_by_a_later_sync_after_the_grace_period(pw, sync, nextchat):
     now = time.time()
     pw.rotate("cli", "cli", "Code-One-1", now=now)
-    settle(pw, now)
+    settle(sync, now)
     pw.rotate("cli", "cli", "Code-Two-2", now=now)
-    settle(pw, now)
+    settle(sync, now)
     assert nextchat.code == ["Code-Two-2", "Code-One-1"]
-    assert settle(pw, now + 29) == 0
-    assert settle(pw, now + 31) == 1
+    assert settle(sync, now + 29) == 0
+    assert settle(sync, now + 31) == 1
     assert nextchat.code == ["Code-Two-2"] and nextchat.accepted[-1]["version"] == 2
-    assert settle(pw, now + 40) == 0
+    assert settle(sync, now + 40) == 0
 
 
-@pytest.mark.parametrize("pwcfg", [{"grace_seconds": 30, "drop_expired": False}], indirect=True)
-def test_without_drop_expired_the_next_rotation_drops_it(pw, nextchat):
+@pytest.mark.parametrize("pwcfg", [{"grace_seconds": 30}], indirect=True)
+@pytest.mark.parametrize("pwint", [{"drop_expired": False}], indirect=True)
+def test_without_drop_expired_the_next_rotation_drops_it(pw, sync, nextchat):
     now = time.time()
     for value in ["Code-One-1", "Code-Two-2"]:
         pw.rotate("cli", "cli", value, now=now)
-        settle(pw, now)
-    assert settle(pw, now + 60) == 0
+        settle(sync, now)
+    assert settle(sync, now + 60) == 0
     pw.rotate("cli", "cli", "Code-Three-3", now=now + 60)
-    settle(pw, now + 60)
+    settle(sync, now + 60)
     assert nextchat.code == ["Code-Three-3", "Code-Two-2"]
 
 
-def test_the_worker_runs_the_sync(services, pw, nextchat):
-    tasks = [t for t in services.extensions["worker_tasks"] if isinstance(t, (SyncTask, ScheduleTask))]
+def test_the_worker_runs_the_sync(services, bot, pw, nextchat):
+    tasks = [t for t in bot.features.worker_tasks() if isinstance(t, (SyncTask, ScheduleTask))]
     assert len(tasks) == 2
     pw.rotate("api", "api", "Worker-Code-1")
     Worker(services, tasks).run_once()
@@ -218,9 +158,10 @@ def test_the_worker_runs_the_sync(services, pw, nextchat):
 def test_missing_secret_refuses_to_send_unsigned(settings, nextchat):
     services = build_services(settings.replace(password_sync_secret=None))
     try:
-        pw = passwords_of(services)
+        feature = password_feature(services)
+        pw, sync = feature.passwords, feature.sync
         pw.rotate("cli", "cli", "Unsigned-1")
-        assert pw.sync_once() is True
+        assert sync.sync_once() is True
         st = pw.store.state()
         assert st.sync_state == "failing" and "SECRET" in st.sync_last_error and not nextchat.server.requests
     finally:
@@ -231,7 +172,7 @@ def test_switching_sync_off_shows_a_waiting_rotation(settings, nextchat, pw):
     pw.rotate("cli", "cli", "Waiting-1")
     services = build_services(settings.replace(password_sync_url=None))
     try:
-        off = passwords_of(services)
+        off = password_feature(services).sync
         assert off.sync_once() is True and off.store.state().shown.password == "Waiting-1"
         assert off.store.state().sync_state == "off"
     finally:
@@ -241,10 +182,11 @@ def test_switching_sync_off_shows_a_waiting_rotation(settings, nextchat, pw):
 # -- scheduled rotation ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("pwcfg", [{"schedule_every_hours": 6}], indirect=True)
-def test_scheduled_rotation_runs_once_per_period_across_workers(settings, services, pw, nextchat, caplog):
+def test_scheduled_rotation_runs_once_per_period_across_workers(settings, services, pw, sync, nextchat, caplog):
     other = build_services(settings)  # a second worker process, same Redis
     try:
-        workers = [pw, passwords_of(other), pw, passwords_of(other)]
+        other_pw = password_feature(other).passwords
+        workers = [pw, other_pw, pw, other_pw]
         now = pw.schedule.period_start(time.time()) + 60
         barrier = threading.Barrier(len(workers))
 
@@ -257,20 +199,20 @@ def test_scheduled_rotation_runs_once_per_period_across_workers(settings, servic
         assert results.count(True) == 1
         rows = pw.store.history(10)
         assert len(rows) == 1 and rows[0].trigger == "schedule"
-        assert passwords_of(other).scheduled_once(now + 3600) is False  # same period
-        settle(pw, now)
+        assert other_pw.scheduled_once(now + 3600) is False  # same period
+        settle(sync, now)
         assert pw.store.state().shown.version == 1
         # Next period, sync failing: skipped and logged, exactly once.
         nextchat.fail_with = 500
         pw.rotate("cli", "cli", "Manual-Two-2", now=now + 60)
-        pw.sync_once(now + 60)
+        sync.sync_once(now + 60)
         later = now + 6 * 3600
-        assert pw.scheduled_once(later) is False and passwords_of(other).scheduled_once(later) is False
+        assert pw.scheduled_once(later) is False and other_pw.scheduled_once(later) is False
         assert caplog.text.count("scheduled password rotation skipped") == 1
         assert pw.store.state().version == 2
         # The period after, sync healthy again: rotates.
         nextchat.fail_with = None
-        settle(pw, later + 120)
+        settle(sync, later + 120)
         assert pw.scheduled_once(later + 6 * 3600) is True and pw.store.state().version == 3
     finally:
         other.close()
@@ -312,7 +254,8 @@ def test_a_scheduled_rotation_that_failed_is_not_lost(settings, pw, redis_client
     monkeypatch.setattr(pw.store, "_rotate", real)
     other = build_services(settings)  # another worker, which never saw this period
     try:
-        assert pw.scheduled_once(later + 1) is False and passwords_of(other).scheduled_once(later + 1) is False
+        assert pw.scheduled_once(later + 1) is False and password_feature(other).passwords.scheduled_once(
+            later + 1) is False
     finally:
         other.close()
     assert pw.store.state().version == 2
@@ -346,7 +289,7 @@ def test_cron_schedule_in_shanghai_time(pw):
 # -- logs ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["safe"], indirect=True)
-def test_no_password_or_token_in_logs(pw, services, settings, sim, client, nextchat, wechat_api, caplog):
+def test_no_password_or_token_in_logs(pw, sync, services, settings, sim, client, nextchat, wechat_api, caplog):
     caplog.set_level(logging.DEBUG)
     wechat_api.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "ACCESS-TOKEN-SECRET-1",
                                                               "expires_in": 7200}))
@@ -354,19 +297,18 @@ def test_no_password_or_token_in_logs(pw, services, settings, sim, client, nextc
     obj = CliContext(settings, services)
     out = CliRunner().invoke(main, ["password", "set", "Log-Code-001"], obj=obj)
     assert out.exit_code == 0
-    pw.sync_once()
+    assert sync.sync_once() is True and pw.store.state().sync_state == "failing"
     nextchat.fail_with = None
-    time.sleep(max(0.0, pw.store.state().sync_next_at - time.time()) + 0.01)
-    pw.sync_once()
+    assert sync.sync_once(pw.store.state().sync_next_at) is True  # the retry, once due
     resp = client.post("/admin/api/password/rotate", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
                        json={"password": "Log-Code-002"})
     client.post("/admin/api/password/rotate", headers={"Authorization": "Bearer wrong-token-guess"})
     assert resp.status_code == 200
     reply = sim.text(ADMIN, "#换密码 Log-Code-003").content
     assert "Log-Code-003" in reply
-    settle(pw)
+    settle(sync)
     generated = CliRunner().invoke(main, ["password", "rotate"], obj=obj).output.split("version 4: ")[1].split()[0]
-    settle(pw)
+    settle(sync)
     assert is_password_reply(sim.text(OPENID, "密码").content, generated)
     out = CliRunner().invoke(main, ["menu", "push"], obj=obj)
     assert out.exit_code == 0, out.output

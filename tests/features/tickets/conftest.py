@@ -1,0 +1,85 @@
+"""Fixtures of the ticket tests: the support team's receivers (webhook, WeCom robot), WeChat's picture
+host and API stand-ins, the tiny timings (internals) and policy (bot.yaml), and the app's tickets Runtime."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers.tickets import (
+    HOOK_QUERY_SECRET,
+    HOOK_SECRET,
+    PNG,
+    TICKET_POLICY,
+    WECOM_KEY,
+    local_server,
+    ticket_internals_env,
+)
+
+
+@pytest.fixture
+def hook():
+    """The support team's JSON webhook receiver."""
+    server = local_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def robot():
+    """The WeCom group robot."""
+    server = local_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pics():
+    """WeChat's picture host (PicUrl)."""
+    server = local_server()
+    server.on("/pic/1.png", lambda req: (200, PNG, {"Content-Type": "image/png"}))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def env_overrides(hook, robot) -> dict:
+    """The delivery channels, and the tiny ticket/worker timings through WXBOT_TEST_INTERNALS."""
+    return {
+        "WXBOT_TICKET_WEBHOOK_URL": f"{hook.url}/hooks/tickets?token={HOOK_QUERY_SECRET}",
+        "WXBOT_TICKET_WEBHOOK_SECRET": HOOK_SECRET,
+        "WXBOT_WECOM_WEBHOOK_URL": f"{robot.url}/cgi-bin/webhook/send?key={WECOM_KEY}",
+        **ticket_internals_env(),
+    }
+
+
+@pytest.fixture
+def config_dir(config_dir: Path) -> Path:
+    """The shipped config with the tickets policy of these tests (limits, the local picture host)."""
+    path = config_dir / "bot.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data.setdefault("tickets", {}).update(TICKET_POLICY)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return config_dir
+
+
+@pytest.fixture
+def wechat_api():
+    """WeChat's API stand-in (overrides conftest's: hands out an access token)."""
+    server = local_server()
+    server.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "ACCESS-TOKEN", "expires_in": 7200}))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def features(app):
+    """The app's features (the same objects its routes use)."""
+    return app.extensions["wxbot"].features
+
+
+@pytest.fixture
+def rt(features):
+    """The tickets Runtime the app's routes use (config, store, spool)."""
+    return features.tickets.rt

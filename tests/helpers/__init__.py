@@ -1,0 +1,1 @@
+"""Test helpers: real Redis servers, local HTTP servers, subprocesses, the test account."""
