@@ -1,85 +1,22 @@
 """wxbot: the WeChat Official Account bot of 产品试金石.
 
-``create_app()`` is the WSGI factory (``gunicorn "wxbot:create_app()"``); all wiring happens here,
-in small steps: settings -> services -> features -> the ordered routes -> the Flask app for people
-(health, metrics, admin API) with the ``/wechat`` endpoint mounted beside it.
+``wxbot.create_app`` is the WSGI factory (``gunicorn "wxbot:create_app()"``), defined in
+``wxbot/app.py`` with all the wiring. The package itself imports nothing on load, so that
+``wxbot.gunicorn_conf`` can set up the metrics directory before prometheus_client is imported.
 """
 from __future__ import annotations
 
-import logging
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response
-from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
+if TYPE_CHECKING:
+    from .app import compose_router, create_app  # noqa: F401
 
-from . import health
-from .bot import Bot, Features, build_features
-from .defaults import Internals
-from .features.basics import Basics
-from .features.password import api as password_api
-from .router import Router
-from .services import Services, build_services
-from .settings import ConfigError, Settings
-from .wechat.endpoint import WeChatEndpoint
-
-__all__ = ["create_app", "compose_router", "ConfigError", "Settings"]
-
-log = logging.getLogger(__name__)
+__all__ = ["create_app", "compose_router"]
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None,
-               internals: Internals | None = None) -> Flask:
-    """Build the app. With no arguments, settings come from the environment. A bad configuration
-    raises ConfigError (one line naming the variable or file); the entry points print it and exit 2."""
-    if settings is None:
-        settings = Settings.from_env()
-    if services is None:
-        services = build_services(settings, internals=internals)
-    features = build_features(services)
-    router = compose_router(services, features)
-    app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=None)
-    app.extensions["wxbot"] = Bot(services, features, router)
-    register_blueprints(app)
-    register_error_handlers(app)
-    mount_wechat(app, WeChatEndpoint(services, router))
-    return app
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import app
 
-
-def compose_router(services: Services, f: Features) -> Router:
-    """Every route, in the order they are tried; the first that matches answers."""
-    basics = Basics(services, f.staff, topics=f.faq.topics, forget=[f.password.forget])
-    return Router(
-        basics.my_id, basics.staff,  # "#..." staff commands, #我的ID
-        basics.subscribe, basics.unsubscribe,  # events a follower causes
-        f.tickets.dialog,  # a report in progress takes what belongs to it
-        f.password.request,  # 【密码】 and its keywords
-        f.tickets.status, f.tickets.human, f.tickets.no_report, f.tickets.intake,
-        f.password.faq_way,  # the FAQ's best answer is the password entry
-        f.faq.handover_route({"tickets": f.tickets.start_intake}), f.faq.answer_route,
-        basics.click_unknown, basics.event, basics.media,  # other events and media
-        fallback=basics.fallback,
-    )
-
-
-def register_blueprints(app: Flask) -> None:
-    app.register_blueprint(health.bp)
-    app.register_blueprint(password_api.bp)
-
-
-def mount_wechat(app: Flask, endpoint: WeChatEndpoint) -> None:
-    """``/wechat`` is WeChat's, not a person's: its own WSGI app beside Flask (see wechat/endpoint.py)."""
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/wechat": endpoint})  # type: ignore[method-assign]
-
-
-def register_error_handlers(app: Flask) -> None:
-    """Plain-text answers for every error of the people's side (never a traceback)."""
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        return Response(f"{exc.code} {exc.name}\n", status=exc.code, mimetype="text/plain")
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Response:
-        log.error("unhandled error: %s", exc.__class__.__name__, exc_info=exc)
-        return Response("500 Internal Server Error\n", status=500, mimetype="text/plain")
+        return getattr(app, name)
+    raise AttributeError(f"module 'wxbot' has no attribute {name!r}")

@@ -18,6 +18,7 @@ Importing this module changes ``os.environ`` and wipes the metrics directory: on
 """
 import os
 import shutil
+import sys
 import tempfile
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
@@ -60,8 +61,6 @@ def _check_configuration() -> None:
     """Before gunicorn preloads the app: a bad setting or config file is one line and exit status 2,
     like every other entry point, instead of a traceback from inside gunicorn; logging is set up for
     the app and its workers."""
-    import sys
-
     from wxbot.logconfig import configure_logging
     from wxbot.settings import ConfigError, Settings, load_bot_config
     from wxbot.texts import texts_file
@@ -77,4 +76,6 @@ def _check_configuration() -> None:
     configure_logging(settings.log_level)
 
 
-_check_configuration()
+# Only when gunicorn itself loads this file (tools and tests import it for its values).
+if os.path.basename(sys.argv[0]) == "gunicorn" or sys.argv[0].endswith(os.path.join("gunicorn", "__main__.py")):
+    _check_configuration()

@@ -130,11 +130,10 @@ def test_timeouts_are_below_wechats_5_seconds(tmp_path):
     import subprocess
     import sys
 
-    code = ("import wxbot.gunicorn_conf as c, yaml, pathlib; "
-            "b = yaml.safe_load(pathlib.Path(sys.argv[1]).read_text()); "
+    code = ("import wxbot.gunicorn_conf as c; from wxbot.defaults import Internals; d = Internals(); "
             "print(c.timeout, c.graceful_timeout, c.worker_class, c.threads, c.preload_app, "
-            "b['webhook']['reply_deadline'], b['redis']['socket_timeout'], c.access_log_format)")
-    out = subprocess.run([sys.executable, "-c", "import sys; " + code, str(CONFIG_DIR / "bot.yaml")],
+            "d.webhook.reply_deadline, d.redis.socket_timeout, c.access_log_format)")
+    out = subprocess.run([sys.executable, "-c", code],
                          env=clean_env({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "m")}), capture_output=True, text=True, timeout=30, check=True).stdout.split()
     timeout, graceful, worker_class, threads, preload, deadline, redis_timeout = out[:7]
     assert int(timeout) < 5 and float(deadline) < 5 and float(redis_timeout) < 1
