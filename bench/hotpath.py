@@ -110,7 +110,8 @@ def main() -> int:
     import logging
 
     from wxbot import create_app
-    from wxbot.cli import CliContext, main as cli_main
+    from wxbot.cli import CliContext
+    from wxbot.cli import main as cli_main
 
     cli_main(["password", "set", bench.PASSWORD], standalone_mode=False, obj=CliContext())
     logging.getLogger().handlers[0].stream = open(os.devnull, "w")  # log lines cost CPU, not the terminal

@@ -35,9 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wxbot.wechat.protocol import b64_aes_key  # noqa: E402
 from wxbot.stores.redis import redis_server_binary  # noqa: E402
 from wxbot.testing import WeChatSimulator, httpx_transport  # noqa: E402
+from wxbot.wechat.protocol import b64_aes_key  # noqa: E402
 
 TOKEN = "benchtoken"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

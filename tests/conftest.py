@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from wxbot import create_app
-from wxbot.settings import Settings
-from wxbot.testing import WeChatSimulator, flask_transport
-
 from helpers.env import ADMIN, AES_KEY, APP_ID, CONFIG_DIR, ROOT, SUPPORT, TOKEN, make_env  # noqa: F401
 from helpers.redis import RedisProcess
 from helpers.servers import LocalHTTPServer
+from wxbot import create_app
+from wxbot.settings import Settings
+from wxbot.testing import WeChatSimulator, flask_transport
 
 
 @pytest.fixture(scope="session")

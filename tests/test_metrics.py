@@ -135,8 +135,8 @@ def test_push_task_runs_on_its_interval(services):
 
 
 def test_push_is_retried_after_a_redis_failure(settings, spare_redis):
-    from wxbot.stores.redis import REDIS_ERRORS
     from wxbot.services import build_services
+    from wxbot.stores.redis import REDIS_ERRORS
 
     services = build_services(settings.replace(redis_url=spare_redis.url))
     reg, tickets, _, _ = worker_registry()

@@ -1,13 +1,12 @@
 """Settings are read once from the environment and validated with one clear line per mistake."""
 from __future__ import annotations
 
-
 import pytest
 
 from helpers.env import AES_KEY, APP_ID
 from wxbot import create_app
-from wxbot.texts import ReloadingFile, Texts
 from wxbot.settings import ConfigError, Settings
+from wxbot.texts import ReloadingFile, Texts
 
 
 def base(**kw):

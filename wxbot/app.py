@@ -19,7 +19,7 @@ from .features.basics import Basics
 from .features.password import api as password_api
 from .router import Router
 from .services import Services, build_services
-from .settings import ConfigError, Settings
+from .settings import Settings
 from .wechat.endpoint import WeChatEndpoint
 
 __all__ = ["create_app", "compose_router"]

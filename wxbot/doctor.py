@@ -12,8 +12,8 @@ printed, only their length or shape.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import ipaddress
 import os
 import re
@@ -322,8 +322,8 @@ class Doctor:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        from .stores import redis as redisconn
         from .defaults import Redis as RedisInternals
+        from .stores import redis as redisconn
 
         rcfg = RedisInternals()
         if settings.redis_sentinels:

@@ -19,10 +19,15 @@ import time
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and os.environ.get("WXBOT_GUNICORN") != "1":
     del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import REGISTRY
-from prometheus_client import multiprocess
-
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 MESSAGES = Counter("wxbot_messages_total", "Inbound WeChat deliveries by type and outcome", ["type", "outcome"])
 REPLIES = Counter("wxbot_replies_total", "Replies by feature (route)", ["feature"])

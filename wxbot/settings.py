@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
-
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wxbot.wechat.protocol import parse_xml, to_message
 from wxbot.router import Ctx
 from wxbot.testing import message_xml
+from wxbot.wechat.protocol import parse_xml, to_message
 
 DATA = Path(__file__).parents[1] / "data"
 FLOORS = {"tune": 0.97, "heldout": 0.95}  # measured: tune 266/266, held-out 111/115 (96.5%)

@@ -6,8 +6,8 @@ import io
 import pytest
 
 from helpers.env import AES_KEY, make_env
-from helpers.redis import RedisProcess
 from helpers.procs import run_cli
+from helpers.redis import RedisProcess
 from helpers.servers import LocalHTTPServer
 from wxbot import doctor
 from wxbot.stores import redis as redisconn

@@ -10,8 +10,8 @@ import redis
 
 from helpers.redis import RedisProcess, free_port
 from wxbot import create_app
-from wxbot.stores.redis import redis_server_binary
 from wxbot.services import build_services
+from wxbot.stores.redis import redis_server_binary
 from wxbot.testing import WeChatSimulator, flask_transport
 
 MASTER_NAME = "wxmaster"

@@ -14,8 +14,8 @@ import pytest
 from helpers.env import CONFIG_DIR
 from helpers.procs import clean_env
 from wxbot import defaults
-from wxbot.stores.redis import REDIS_ERRORS, connect, ensure_embedded_server, stop_embedded_server
 from wxbot.settings import ConfigError, Settings
+from wxbot.stores.redis import REDIS_ERRORS, connect, ensure_embedded_server, stop_embedded_server
 
 SNIPPET = """
 import os, sys

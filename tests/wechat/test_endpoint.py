@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 import pytest
 
 from helpers.env import ADMIN, APP_ID, SUPPORT, TOKEN
-from wxbot.wechat.protocol import sha1_signature
 from wxbot.testing import message_xml
+from wxbot.wechat.protocol import sha1_signature
 
 OPENID = "oFollower0000000000000000001"
 
@@ -301,8 +301,8 @@ def test_safe_mode_bad_msg_signature_and_garbage_envelope(client, sim):
 
 @pytest.mark.parametrize("mode", ["safe"], indirect=True)
 def test_safe_mode_envelope_for_another_app_is_ignored(client, settings):
-    from wxbot.wechat.protocol import Envelope, b64_aes_key
     from wxbot.testing import WeChatSimulator, flask_transport
+    from wxbot.wechat.protocol import Envelope, b64_aes_key
 
     other = WeChatSimulator(flask_transport(client), TOKEN, b64_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
                             "wx0000000000000000")

@@ -23,7 +23,6 @@ from wechatpy.exceptions import InvalidAppIdException
 
 from ..textnorm import clip_utf8
 
-
 _SIG_RE = re.compile(r"[0-9a-fA-F]{40}")
 _TS_RE = re.compile(r"[0-9]{1,12}")
 _NONCE_RE = re.compile(r"[0-9A-Za-z_-]{1,64}")

@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wxbot.features.faq.matcher import (ANSWER_LIMIT, MatchOptions, compile_faq, evaluate, lint, mask, normalise,
-                            pattern_problem)
+from wxbot.features.faq.matcher import (
+    ANSWER_LIMIT,
+    MatchOptions,
+    compile_faq,
+    evaluate,
+    lint,
+    mask,
+    normalise,
+    pattern_problem,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "tests" / "data"

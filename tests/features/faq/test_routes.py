@@ -5,14 +5,14 @@ import logging
 import os
 
 import pytest
+from click.testing import CliRunner
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from click.testing import CliRunner
 
 import wxbot.cli
-from wxbot.features.faq.matcher import Faq
 from helpers.env import internals_env
 from wxbot.features.faq import FaqFeature
+from wxbot.features.faq.matcher import Faq
 from wxbot.router import Route, Router
 from wxbot.stores import keys
 from wxbot.testing import WeChatSimulator, wsgi_transport

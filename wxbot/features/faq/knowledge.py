@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from ...defaults import Faq as FaqInternals
 from ...router import Ctx
 from ...settings import FaqPolicy
-from ...texts import ReloadingFile
 from ...textnorm import normalise
+from ...texts import ReloadingFile
 from ...wechat.protocol import Message
 from .matcher import Faq, MatchOptions, Result, compile_faq
 from .store import UnmatchedStore

@@ -58,7 +58,8 @@ def mask(text: str, max_chars: int = 60) -> str:
 # -- pattern safety --------------------------------------------------------------------------
 
 try:  # Python 3.11+
-    from re import _constants as _sre_c, _parser as _sre_p  # type: ignore[attr-defined]
+    from re import _constants as _sre_c  # type: ignore[attr-defined]
+    from re import _parser as _sre_p
 except ImportError:  # pragma: no cover
     import sre_constants as _sre_c  # type: ignore[no-redef]
     import sre_parse as _sre_p  # type: ignore[no-redef]
