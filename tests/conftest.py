@@ -6,6 +6,7 @@ provides one. Outbound HTTP goes to servers the tests start on 127.0.0.1.
 """
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -109,3 +110,11 @@ def client(app):
 def sim(client, settings) -> WeChatSimulator:
     return WeChatSimulator(flask_transport(client), settings.wechat_token, settings.aes_key_bytes,
                            settings.wechat_app_id)
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage():
+    """Collect after each test, so a subprocess or socket a test leaked is reported against that test
+    (not against whichever test the garbage collector happens to run in)."""
+    yield
+    gc.collect()

@@ -148,7 +148,7 @@ def test_redis_outage_is_told_once_and_recovery_once(spare_services, spare_redis
         spare_redis.pause()
     else:
         spare_redis.stop()
-    for step in range(12):  # 12 ticks over 11 s of an outage (redis_down_after is 5 s)
+    for _step in range(12):  # 12 ticks over 11 s of an outage (redis_down_after is 5 s)
         assert task.tick() is False
         clock.now += 1.0
     wecom = wechat_api.calls(WECOM)

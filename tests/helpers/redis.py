@@ -23,6 +23,7 @@ class RedisProcess:
 
     def __init__(self, workdir: Path, *extra: str):
         self.port = free_port()
+        self._client: redis.Redis | None = None
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
@@ -34,7 +35,8 @@ class RedisProcess:
         deadline = time.monotonic() + 10
         while True:
             try:
-                redis.Redis(port=self.port, socket_timeout=0.2).ping()
+                with redis.Redis(port=self.port, socket_timeout=0.2) as probe:
+                    probe.ping()
                 break
             except redis.ConnectionError:
                 if time.monotonic() > deadline:
@@ -42,7 +44,12 @@ class RedisProcess:
                 time.sleep(0.02)
 
     def client(self, **kw) -> redis.Redis:
-        return redis.Redis(port=self.port, decode_responses=True, **kw)
+        """A client of this server; without options, the one shared client, closed by ``stop``."""
+        if kw:
+            return redis.Redis(port=self.port, decode_responses=True, **kw)
+        if self._client is None:
+            self._client = redis.Redis(port=self.port, decode_responses=True)
+        return self._client
 
     def pause(self) -> None:
         self.proc.send_signal(signal.SIGSTOP)
@@ -51,6 +58,8 @@ class RedisProcess:
         self.proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.terminate()

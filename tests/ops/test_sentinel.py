@@ -70,8 +70,9 @@ def replica_ready(sentinel: Sentinel) -> bool:
 def cluster(tmp_path):
     master = RedisProcess(tmp_path / "master")
     replica = RedisProcess(tmp_path / "replica", "--replicaof", "127.0.0.1", "0")
-    replica.client().replicaof("127.0.0.1", master.port)
-    wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", 10, "replication")
+    r = replica.client()
+    r.replicaof("127.0.0.1", master.port)
+    wait_until(lambda: r.info("replication")["master_link_status"] == "up", 10, "replication")
     sentinel = Sentinel(tmp_path / "sentinel", master.port)
     # A failover needs a replica the sentinel considers good (connected, link up, fresh INFO);
     # asking earlier fails with NOGOODSLAVE.
@@ -90,9 +91,10 @@ def test_bot_follows_the_new_master_through_a_failover(cluster, settings, how):
     services = build_services(s)
     app = create_app(s, services)
     sim = WeChatSimulator(flask_transport(app.test_client()), s.wechat_token)
+    master_client, replica_client = master.client(), replica.client()
     try:
         assert sim.text(OPENID, "你好").content
-        assert master.client().get(f"wxbot:rl:msg:{OPENID}") == "1"  # writes go to the master
+        assert master_client.get(f"wxbot:rl:msg:{OPENID}") == "1"  # writes go to the master
 
         started = time.monotonic()
         if how == "failover":
@@ -112,10 +114,10 @@ def test_bot_follows_the_new_master_through_a_failover(cluster, settings, how):
             try:
                 # Only a write made after the promotion proves the bot follows (before it, the
                 # replica gets the old master's writes by replication).
-                if promoted and replica.client().get(f"wxbot:rl:msg:{OPENID}{i}") == "1":
+                if promoted and replica_client.get(f"wxbot:rl:msg:{OPENID}{i}") == "1":
                     followed_after = time.monotonic() - started
                     break
-                promoted = promoted or (replica.client().info("replication")["role"] == "master"
+                promoted = promoted or (replica_client.info("replication")["role"] == "master"
                                         and sentinel.master_port() == replica.port)
             except redis.RedisError:
                 pass
@@ -124,7 +126,7 @@ def test_bot_follows_the_new_master_through_a_failover(cluster, settings, how):
               f"slowest reply {slowest * 1000:.0f} ms")
         assert followed_after is not None, "the bot never wrote to the promoted replica"
         assert sentinel.master_port() == replica.port
-        assert replica.client().info("replication")["role"] == "master"
+        assert replica_client.info("replication")["role"] == "master"
         assert slowest < 2.0
         assert app.test_client().get("/readyz").status_code == 200
     finally:

@@ -289,7 +289,8 @@ def _start_redis_on(port: int, workdir: Path) -> subprocess.Popen:
     deadline = time.monotonic() + 10
     while True:
         try:
-            redis.Redis(port=port, socket_timeout=0.2).ping()
+            with redis.Redis(port=port, socket_timeout=0.2) as probe:
+                probe.ping()
             return proc
         except redis.ConnectionError:
             assert time.monotonic() < deadline, "redis did not start"
