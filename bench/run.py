@@ -12,7 +12,7 @@ anything is timed: the password (in safe mode: an envelope that decrypts and ver
 each question must get, and for wxbot 4 deliveries of one message counted once.
 
     pip install werobot==1.13.1              # the peer; without it the WeRoBot columns are skipped
-    python bench/run.py                      # full run (about 5 minutes)
+    python bench/run.py                      # full run (about 4½ minutes)
     python bench/run.py --smoke              # seconds; what the test suite runs (asserts no timings)
 
 Workloads: password_text (the text 密码), password_click (the menu click), faq (followers' own
