@@ -1,7 +1,9 @@
-"""A short run of the benchmark (bench/run.py --smoke): it starts Redis, the floor and the bot under
-gunicorn, checks every workload's replies and loads them briefly. No timing is asserted."""
+"""A short run of the benchmark (bench/run.py --smoke): it starts Redis, the floor, the WeRoBot peer (when
+werobot is installed) and the bot under gunicorn, checks every workload's replies and loads them briefly.
+No timing is asserted."""
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -17,9 +19,20 @@ def test_benchmark_smoke_run(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     (report,) = tmp_path.glob("bench-*-smoke.md")
-    rows = [line for line in report.read_text(encoding="utf-8").splitlines()
-            if line.startswith("| ") and not line.startswith("| workload")]
-    workloads = {row.split("|")[1].strip(): row.split("|")[-2].strip() for row in rows}
-    assert set(workloads) == {"password_text", "password_click", "faq", "safe_password"}
-    assert all(errors == "0" for errors in workloads.values())
-    assert re.search(r"sent more than once \(should be 0\): 0\.", report.read_text(encoding="utf-8"))
+    text = report.read_text(encoding="utf-8")
+    # The first table: one row per workload, CPU per request of floor, WeRoBot and wxbot, errors last.
+    table = text.split("| workload |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|") for line in table.splitlines()[2:]]
+    workloads = {row[1].strip(): row for row in rows}
+    assert set(workloads) == {"password_text", "password_click", "faq", "faq_unique", "safe_password"}
+    assert all(row[-2].strip() == "0" for row in rows)
+    werobot = importlib.util.find_spec("werobot") is not None
+    for name, row in workloads.items():
+        peer_cell = row[3].strip()
+        if werobot and not name.startswith("faq"):
+            assert peer_cell.isdigit(), row
+        else:
+            assert peer_cell == "—", row
+    if not werobot:
+        assert "WeRoBot peer skipped" in text
+    assert re.search(r"sent more than once \(should be 0\): 0\.", text)
