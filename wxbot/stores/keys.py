@@ -121,3 +121,6 @@ def follower_keys(openid: str) -> list[str]:
     """Conversational state of one follower, deleted on unsubscribe (support records are kept)."""
     return [msg_counter(openid), dialog(openid), dialog_shots(openid), pending_replies(openid),
             pending_taken(openid)]
+
+
+AUDIT_LOG = f"{PREFIX}:audit"  # stream: one entry per admin or support action (see wxbot/audit.py)
