@@ -1,8 +1,14 @@
-"""Configure logging once per process, from the entry points only."""
+"""Configure logging once per process, from the entry points only.
+
+wxbot logs one line per message on the hot path, so the records are kept cheap through logging's
+documented knobs (no thread/process/multiprocessing names: gunicorn's own lines carry the pid) and a
+formatter that renders the timestamp once per second.
+"""
 from __future__ import annotations
 
 import logging
 import sys
+import time
 
 
 class _RedactQuery(logging.Filter):
@@ -14,13 +20,33 @@ class _RedactQuery(logging.Filter):
         return True
 
 
+class _Formatter(logging.Formatter):
+    """The standard format; ``formatTime`` (the documented override point) reuses the text of the
+    current second instead of calling strftime for every line."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+        return f"{self._stamp},{int(record.msecs):03d}"
+
+
 def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     if getattr(root, "_wxbot_configured", False):
         root.setLevel(level)
         return
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(_Formatter())
     handler.addFilter(_RedactQuery())
     root.addHandler(handler)
     root.setLevel(level)
