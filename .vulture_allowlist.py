@@ -2,3 +2,4 @@
 server  # gunicorn's child_exit(server, worker) hook signature
 frame  # signal handler signature (signum, frame)
 TicketsInternals  # used in a string annotation under TYPE_CHECKING
+datefmt  # logging.Formatter.formatTime(record, datefmt) signature
