@@ -8,7 +8,6 @@ from pathlib import Path
 from helpers.env import ROOT
 
 PACKAGE = ROOT / "wxbot"
-FEATURES = ("basics", "password", "faq", "tickets")
 
 
 def module_name(path: Path) -> str:

@@ -1,7 +1,7 @@
 """Configure logging once per process, from the entry points only.
 
 wxbot logs one line per message on the hot path, so the records are kept cheap through logging's
-documented knobs (no thread/process/multiprocessing names: gunicorn's own lines carry the pid) and a
+documented knobs (no thread or multiprocessing names) and a
 formatter that renders the timestamp once per second.
 """
 from __future__ import annotations
@@ -42,8 +42,7 @@ def configure_logging(level: str = "INFO") -> None:
     if getattr(root, "_wxbot_configured", False):
         root.setLevel(level)
         return
-    logging.logThreads = False
-    logging.logProcesses = False
+    logging.logThreads = False  # (process ids stay: gunicorn's format prints %(process)d)
     logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())

@@ -110,21 +110,6 @@ def _query(environ: dict) -> dict[str, str]:
     return out
 
 
-def _query(environ: dict) -> dict[str, str]:
-    """The query string as a plain dict (first value wins); cheaper than Werkzeug's MultiDict."""
-    out: dict[str, str] = {}
-    qs = environ.get("QUERY_STRING", "")
-    if not qs:
-        return out
-    for part in qs.split("&"):
-        key, sep, value = part.partition("=")
-        if "%" in part or "+" in part:
-            key, value = unquote_plus(key), unquote_plus(value)
-        if key not in out:
-            out[key] = value
-    return out
-
-
 def _raw_arg(environ: dict, name: str) -> bytes | None:
     """A query argument exactly as sent (percent-decoded to bytes, no charset guessing)."""
     for part in environ.get("QUERY_STRING", "").encode("latin-1").split(b"&"):
