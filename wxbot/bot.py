@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .alerts import AlertTask
+from .features.ai import AiFeature
 from .features.faq import FaqFeature
 from .features.password import PasswordFeature
 from .features.tickets import TicketsFeature
@@ -25,6 +26,7 @@ class Features:
     password: PasswordFeature
     tickets: TicketsFeature
     staff: StaffCommands
+    ai: AiFeature
 
     @property
     def menu_keys(self) -> set[str]:
@@ -34,7 +36,7 @@ class Features:
     def worker_tasks(self) -> list[Task]:
         """Everything ``wxbot worker`` does, in the order of one loop."""
         return [AlertTask(self.services), MetricsPushTask(self.services), *self.password.worker_tasks(),
-                *self.tickets.worker_tasks()]
+                *self.tickets.worker_tasks(), *self.ai.worker_tasks()]
 
 
 def build_features(services: Services) -> Features:
@@ -42,7 +44,8 @@ def build_features(services: Services) -> Features:
     password = PasswordFeature(services, faq_says_password=faq.says_route("password"))
     tickets = TicketsFeature(services, faq.knowledge, passthrough=[password.request.match, password.faq_way.match])
     staff = StaffCommands(*password.staff_commands(), *tickets.staff_commands())
-    return Features(services, faq, password, tickets, staff)
+    ai = AiFeature(services, faq.knowledge)
+    return Features(services, faq, password, tickets, staff, ai)
 
 
 @dataclass

@@ -179,6 +179,28 @@ class Tickets:
 
 
 @dataclass(frozen=True)
+class Ai:
+    wechat_timeout: float = 5.0
+    """WeChat stops waiting for a reply this long after it sent the message, then tries again."""
+    hold_margin: float = 0.3
+    """Tries 1 and 2 keep waiting this long past ``wechat_timeout`` (WeChat is gone by then), so an
+    answer that is not ready is left to the next try instead of ending the tries with ``success``."""
+    tries: int = 3
+    """WeChat's deliveries of one message; the last always gets a reply by ``webhook.reply_deadline``."""
+    poll_interval: float = 0.05
+    """A waiting webhook thread checks for the answer this often (one short GET: no connection is
+    held across the wait, and none past the Redis socket timeout)."""
+    question_chars: int = 300
+    """A follower's question is cut to this many characters before it reaches the model."""
+    connect_timeout: float = 3.0
+    """Connect timeout of a model call (the call's overall deadline is bot.yaml's ai.call_deadline)."""
+    doctor_timeout: float = 10.0
+    """``wxbot doctor``'s one tiny model call."""
+    answers_max: int = 1000
+    """AI answers kept for admins beside the unmatched questions; the oldest are dropped."""
+
+
+@dataclass(frozen=True)
 class Internals:
     webhook: Webhook = field(default_factory=Webhook)
     redis: Redis = field(default_factory=Redis)
@@ -190,6 +212,7 @@ class Internals:
     password: Password = field(default_factory=Password)
     faq: Faq = field(default_factory=Faq)
     tickets: Tickets = field(default_factory=Tickets)
+    ai: Ai = field(default_factory=Ai)
 
     def override(self, changes: dict[str, dict[str, Any]]) -> "Internals":
         """A copy with ``{"area": {"name": value}}`` applied; unknown areas or names raise ValueError."""

@@ -82,6 +82,7 @@ class Doctor:
             client = self._guard(lambda: self.check_redis(settings)) if self._redis_settings_ok() else None
             self._guard(lambda: self.check_config_files(settings, client))
             self._guard(lambda: self.check_access_token(settings))
+            self._guard(lambda: self.check_ai(settings))
         if client is not None:
             client.close()
         return self.checks
@@ -475,6 +476,40 @@ class Doctor:
                      "fast link", "set password.site_url in config/bot.yaml to the free NextChat's https:// address")
 
     # -- WeChat ------------------------------------------------------------------------------
+    def check_ai(self, settings: Settings) -> None:
+        """AI answers: with WXBOT_AI_API_KEY set, one tiny call checks the key and the model."""
+        import httpx
+
+        from .defaults import Ai
+        from .features.ai import ModelClient, ModelError
+        from .settings import load_bot_config
+
+        name = "AI answers"
+        if not settings.ai_api_key:
+            self.add(OK, name, "off (WXBOT_AI_API_KEY not set)")
+            return
+        try:
+            model = load_bot_config(settings.config_dir).ai.model
+        except ConfigError:
+            self.add(FAIL, name, "not checked: bot.yaml is broken", "fix the bot.yaml line above")
+            return
+        host = urlsplit(settings.ai_base_url).hostname
+        http = self.http or httpx.Client(follow_redirects=False)
+        try:
+            ModelClient(http, settings.ai_base_url, settings.ai_api_key).complete(
+                [{"role": "user", "content": "ping"}], model, 0, 5, Ai().doctor_timeout)
+        except ModelError as exc:
+            fixes = {"http_4xx": "check WXBOT_AI_API_KEY (401) and bot.yaml ai.model / WXBOT_AI_BASE_URL (404)",
+                     "http_429": "the key is rate limited or out of credit",
+                     "timeout": f"check this server's network to {host}",
+                     "transport": f"check this server's network to {host} and WXBOT_AI_BASE_URL"}
+            self.add(FAIL, name, f"model {model} at {host}: {exc}", fixes.get(exc.kind, "check the AI service"))
+            return
+        finally:
+            if self.http is None:
+                http.close()
+        self.add(OK, name, f"model {model} at {host} answered")
+
     def check_access_token(self, settings: Settings) -> None:
         import httpx
 

@@ -39,6 +39,11 @@ TICKETS = Counter("wxbot_tickets_total", "Ticket events by channel and state", [
 ROTATIONS = Counter("wxbot_password_rotations_total", "Password rotations by trigger", ["trigger"])
 SYNC_FAILURES = Counter("wxbot_password_sync_failures_total", "Failed NextChat sync attempts")
 ALERTS = Counter("wxbot_alerts_total", "Admin alerts sent", ["kind"])
+AI_CALLS = Counter("wxbot_ai_calls_total", "Model calls by result (ok, refused, or the failure)", ["result"])
+AI_TOKENS = Counter("wxbot_ai_tokens_total", "Tokens the model used")
+AI_ANSWERS = Counter("wxbot_ai_answers_total", "AI questions by how they were answered", ["how"])
+AI_LATENCY = Histogram("wxbot_ai_call_seconds", "Duration of one model call",
+                       buckets=(0.25, 0.5, 1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 12.0, 20.0))
 LATENCY = Histogram(
     "wxbot_reply_seconds",
     "Time from request to reply",

@@ -79,6 +79,9 @@ class Settings(BaseModel):
     wecom_webhook_url: str | None = Field(default=None, alias="WXBOT_WECOM_WEBHOOK_URL", repr=False)
     support_template_id: str | None = Field(default=None, alias="WXBOT_SUPPORT_TEMPLATE_ID")
     log_level: str = Field(default="INFO", alias="WXBOT_LOG_LEVEL")
+    # AI answers (wxbot/features/ai): off unless the key is set.
+    ai_api_key: str | None = Field(default=None, alias="WXBOT_AI_API_KEY", repr=False)
+    ai_base_url: str = Field(default="https://api.juheai.top", alias="WXBOT_AI_BASE_URL")
     # Test-only: JSON overriding wxbot.defaults for real subprocesses (see wxbot.defaults).
     test_internals: str | None = Field(default=None, alias="WXBOT_TEST_INTERNALS", repr=False)
 
@@ -116,6 +119,7 @@ class Settings(BaseModel):
         "password_sync_url",
         "ticket_webhook_url",
         "wecom_webhook_url",
+        "ai_base_url",
     )
     @classmethod
     def _url(cls, v: str | None) -> str | None:
@@ -144,7 +148,7 @@ class Settings(BaseModel):
                 raise ValueError(f"entry {item!r} must be host:port")
         return v
 
-    @field_validator("admin_token", "password_sync_secret", "ticket_webhook_secret", mode="before")
+    @field_validator("admin_token", "password_sync_secret", "ticket_webhook_secret", "ai_api_key", mode="before")
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return v or None
@@ -168,6 +172,10 @@ class Settings(BaseModel):
         if not self.wechat_encoding_aes_key:
             return None
         return base64.b64decode(self.wechat_encoding_aes_key + "=")
+
+    @property
+    def ai_enabled(self) -> bool:
+        return bool(self.ai_api_key)
 
     def is_admin(self, openid: str) -> bool:
         return openid in self.admin_openids
@@ -348,6 +356,25 @@ class AlertsPolicy(Section):
     redis_down_after: float = Field(60.0, gt=0)  # Redis unreachable this long -> alert admins
 
 
+class AiPolicy(Section):
+    """AI answers for what the FAQ cannot answer (on only when WXBOT_AI_API_KEY is set)."""
+
+    model: str = "gpt-4o-mini"
+    temperature: float = Field(0.2, ge=0, le=2)
+    max_tokens: int = Field(400, ge=16, le=4096)
+    prompt_file: str = "ai_prompt.txt"  # the system prompt, relative to WXBOT_CONFIG_DIR
+    # Overall deadline of one model call (from the moment the question was asked): below WeChat's
+    # third try's reply deadline (~14.5 s), so a failing model still yields the fallback in time.
+    call_deadline: float = Field(12.0, gt=0, le=60)
+    follower_daily_quota: int = Field(20, ge=1)  # model answers per follower per day
+    daily_token_budget: int = Field(200_000, ge=1)  # tokens per day for the whole account
+    cache_hours: int = Field(24, ge=0)  # an answer is reused for the same question and FAQ version
+    max_waiters: int = Field(8, ge=0)  # webhook threads per web process waiting for answers
+    concurrency: int = Field(4, ge=1, le=64)  # model calls in flight per worker process
+    min_chars: int = Field(4, ge=1)  # shorter messages are not treated as questions
+    alert_after_failures: int = Field(5, ge=1)  # consecutive failed calls, then one admin alert
+
+
 class BotConfig(Section):
     """``config/bot.yaml``: what an admin decides. Read at start (a change needs a restart)."""
 
@@ -356,6 +383,7 @@ class BotConfig(Section):
     faq: FaqPolicy = FaqPolicy()
     tickets: TicketsPolicy = TicketsPolicy()
     alerts: AlertsPolicy = AlertsPolicy()
+    ai: AiPolicy = AiPolicy()
 
 
 # libyaml's C loader parses several times faster than the pure-Python one (a 2,000-entry FAQ: ~0.8 s

@@ -76,6 +76,23 @@ redis.call('SET', KEYS[1], payload, 'PX', ARGV[1])
 return {0, payload}
 """
 
+# WeChat's deliveries of the message, for routes that ask (ClaimNeeds.deliveries): counted around the
+# claim script above, which runs unchanged. KEYS[8] the counter, ARGV[9] count (1/0); a route that
+# does not ask pays nothing. Returned as the third value.
+_COUNTED = """
+local c = 0
+if ARGV[9] == '1' then
+  c = redis.call('INCR', KEYS[8])
+  if c == 1 then redis.call('PEXPIRE', KEYS[8], ARGV[1]) end
+end
+local function claim()
+""" + _CLAIM + """
+end
+local r = claim()
+r[3] = c
+return r
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class ClaimNeeds:
@@ -86,6 +103,7 @@ class ClaimNeeds:
     read_key: str | None = None  # a key the reply is rendered from; kept with the claim for retries
     visible: bool = True  # the follower sees this reply: take support replies waiting for them
     limited: bool = True  # counts against the per-follower message limit (not unsubscribe)
+    deliveries: bool = False  # count WeChat's deliveries of the message (Claim.deliveries)
 
 
 DEFAULT_NEEDS = ClaimNeeds()
@@ -102,6 +120,7 @@ class Claim:
     pending: list[str] = field(default_factory=list)
     read_value: str | None = None  # the value of ClaimNeeds.read_key when claimed
     reply: str | None = None  # a stored rendered reply (duplicates of side-effect routes)
+    deliveries: int = 0  # this delivery's number (1 = WeChat's first try), when ClaimNeeds.deliveries
 
     @classmethod
     def from_value(cls, duplicate: bool, value: str) -> "Claim":
@@ -130,7 +149,7 @@ class DedupeStore:
         self.msg_window = int(msg_window)
         self.msg_limit = int(msg_limit)
         self.lease_ms = int(lease_seconds * 1000)
-        self._script = client.register_script(_CLAIM)
+        self._script = client.register_script(_COUNTED)
 
     def claim(self, dedupe_id: str, openid: str, needs: ClaimNeeds = DEFAULT_NEEDS, replayable: bool = True) -> Claim:
         """Claim ``dedupe_id`` and do what the route ``needs``, in one round trip.
@@ -142,14 +161,17 @@ class DedupeStore:
         keys_ = [
             keys.dedupe(dedupe_id), keys.msg_counter(openid), keys.dialog(openid), keys.pending_replies(openid),
             keys.pending_taken(openid), keys.feature_counter(needs.counter, openid) if counted else "",
-            needs.read_key or "",
+            needs.read_key or "", keys.dedupe_deliveries(dedupe_id) if needs.deliveries else "",
         ]
         args = [self.ttl_ms, self.msg_window, needs.window if counted else 0, 1 if needs.read_key else 0,
-                1 if needs.visible else 0, self.msg_limit, os.urandom(8).hex(), 0 if replayable else self.lease_ms]
+                1 if needs.visible else 0, self.msg_limit, os.urandom(8).hex(), 0 if replayable else self.lease_ms,
+                1 if needs.deliveries else 0]
         # A socket the server closed (Redis restarted) is retried once by the client (stores/redis.py);
         # if Redis did run the first attempt, the claim token makes the retry see its own claim.
-        dup, value = self._script(keys=keys_, args=args)
-        return Claim.from_value(bool(dup), value)
+        dup, value, deliveries = self._script(keys=keys_, args=args)
+        claim = Claim.from_value(bool(dup), value)
+        claim.deliveries = int(deliveries)
+        return claim
 
     def confirm_pending(self, openid: str, left: list[str]) -> None:
         """The reply showing the taken support replies is built: forget them, and put back in front of

@@ -124,3 +124,36 @@ def follower_keys(openid: str) -> list[str]:
 
 
 AUDIT_LOG = f"{PREFIX}:audit"  # stream: one entry per admin or support action (see wxbot/audit.py)
+
+
+# -- AI answers (wxbot/features/ai) -------------------------------------------------------------
+
+def dedupe_deliveries(dedupe_id: str) -> str:
+    """Counter: WeChat's deliveries of one message (counted by the claim for routes that ask)."""
+    return dedupe(dedupe_id) + ":n"
+
+
+def ai_question(dedupe_id: str) -> str:
+    """Hash: one follower question for the model, keyed by the message (its tries share it)."""
+    return f"{PREFIX}:ai:q:{dedupe_id}"
+
+
+def ai_cache(faq_version: str, digest: str) -> str:
+    """String: a checked answer for a normalised question under one FAQ version."""
+    return f"{PREFIX}:ai:cache:{faq_version}:{digest}"
+
+
+def ai_quota(day: str, openid: str) -> str:
+    """Counter: model answers one follower got on ``day``."""
+    return f"{PREFIX}:ai:quota:{day}:{openid}"
+
+
+def ai_tokens(day: str) -> str:
+    """Counter: tokens the model used on ``day``."""
+    return f"{PREFIX}:ai:tokens:{day}"
+
+
+AI_QUEUE = f"{PREFIX}:ai:queue"  # list: dedupe ids of questions waiting for a worker
+AI_FAILURES = f"{PREFIX}:ai:failures"  # counter: consecutive failed model calls
+AI_ANSWERS = f"{PREFIX}:ai:answers"  # hash: masked unmatched question -> JSON {answer, at}
+AI_ANSWERS_ORDER = f"{PREFIX}:ai:answers:order"  # sorted set: masked question -> time (bounds the hash)
