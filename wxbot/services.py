@@ -63,13 +63,14 @@ class Services:
 
 
 def build_services(settings: Settings, redis_client: redis.Redis | None = None,
-                   internals: Internals | None = None) -> Services:
-    """Raises ConfigError (one line) for a bad bot.yaml or texts.yaml."""
+                   internals: Internals | None = None, start_redis: bool = True) -> Services:
+    """Raises ConfigError (one line) for a bad bot.yaml or texts.yaml. ``start_redis=False`` (admin
+    commands): never start the embedded Redis; raises BotNotRunning when it is not running."""
     internals = internals if internals is not None else settings.internals()
     bot = load_bot_config(settings.config_dir)
     web = internals.webhook
     texts = texts_file(settings.config_dir, web.config_reload_interval)
-    client = redis_client if redis_client is not None else redisconn.connect(settings, internals.redis)
+    client = redis_client if redis_client is not None else redisconn.connect(settings, internals.redis, start_redis)
     return Services(
         settings=settings,
         bot=bot,
