@@ -20,7 +20,9 @@ def configure_logging(level: str = "INFO") -> None:
         root.setLevel(level)
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    # The time carries its zone (the process's local zone), like gunicorn's own lines.
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           datefmt="%Y-%m-%d %H:%M:%S%z"))
     handler.addFilter(_RedactQuery())
     root.addHandler(handler)
     root.setLevel(level)
