@@ -116,6 +116,10 @@ def test_logconfig_drops_third_party_urls_and_keeps_our_lines():
         assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
         ours = [h for h in root.handlers if h not in saved[0]]
         assert len(ours) == 1 and any(isinstance(f, logconfig._RedactQuery) for f in ours[0].filters)
+        # every log time carries its zone (the CLI and the followers' times carry theirs too)
+        stamp = ours[0].formatter.format(logging.getLogger("wxbot.test").makeRecord(
+            "wxbot.test", logging.INFO, __file__, 1, "x", (), None))
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4} INFO wxbot.test x$", stamp), stamp
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])

@@ -1,6 +1,8 @@
 """Settings are read once from the environment and validated with one clear line per mistake."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from helpers.env import AES_KEY, APP_ID
@@ -18,7 +20,7 @@ def base(**kw):
 def test_defaults():
     s = Settings.from_env(base())
     assert s.wechat_api_base_url == "https://api.weixin.qq.com"
-    assert str(s.data_dir) == "var" and str(s.config_dir) == "config"
+    assert s.data_dir == Path.cwd() / "var" and s.config_dir == Path.cwd() / "config"  # absolute
     assert not s.safe_mode and s.admin_openids == ()
 
 

@@ -3,6 +3,11 @@
 Settings, services and features are built on first use (``ctx.obj``), so ``--help`` needs no
 configuration and tests can inject their own. Configuration errors print one line and exit 2; Redis
 being unreachable exits 1.
+
+Only the bot's own processes (``serve``, ``worker``; gunicorn builds its app itself) start the
+embedded Redis: they set ``own_process``. Every admin and support command uses the running bot's
+Redis, and says in one line that the bot is not running when it is not. Admin commands print their
+output without log lines (WARNING and up only) unless ``wxbot -v``.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from .bot import Features, build_features
 from .logconfig import configure_logging
 from .services import Services, build_services
 from .settings import ConfigError, Settings
-from .stores.redis import REDIS_ERRORS
+from .stores.redis import REDIS_ERRORS, BotNotRunning, describe_error
 
 
 def config_error_exit(exc: ConfigError) -> SystemExit:
@@ -43,9 +48,14 @@ def redis_errors_exit() -> Iterator[None]:
     try:
         yield
     except REDIS_ERRORS as exc:
-        click.echo(f"wxbot: Redis is unreachable ({exc.__class__.__name__}); check REDIS_URL or run `wxbot doctor`",
-                   err=True)
+        click.echo(f"wxbot: the bot's Redis did not answer ({describe_error(exc)}): is the bot running? "
+                   "Start it with `wxbot serve`; `wxbot doctor` checks REDIS_URL", err=True)
         raise SystemExit(1) from None
+
+
+def not_running_exit(exc: BotNotRunning) -> SystemExit:
+    click.echo(f"wxbot: {exc}", err=True)
+    return SystemExit(1)
 
 
 class CliContext:
@@ -55,6 +65,11 @@ class CliContext:
         self._settings = settings
         self._services = services
         self._features: Features | None = None
+        self.verbose = False  # ``wxbot -v``: log lines on stderr for admin commands too
+        self.own_process = False  # serve/worker: may start the embedded Redis, logs at WXBOT_LOG_LEVEL
+
+    def log_level(self) -> str:
+        return self.settings.log_level if (self.verbose or self.own_process) else "WARNING"
 
     @property
     def settings(self) -> Settings:
@@ -65,9 +80,12 @@ class CliContext:
     @property
     def services(self) -> Services:
         if self._services is None:
-            configure_logging(self.settings.log_level)
-            with exit_on_config_error():
-                self._services = build_services(self.settings)
+            configure_logging(self.log_level())
+            with exit_on_config_error(), redis_errors_exit():
+                try:
+                    self._services = build_services(self.settings, start_redis=self.own_process)
+                except BotNotRunning as exc:
+                    raise not_running_exit(exc) from None
         return self._services
 
     @property

@@ -34,6 +34,15 @@ ASCII_SYMBOLS = {OK: "OK  ", WARN: "WARN", FAIL: "FAIL"}
 
 CONSOLE = "MP console (mp.weixin.qq.com) > 设置与开发 > 基本配置"
 DOCTOR_TIMEOUT = 2.0  # seconds for Redis and WeChat checks
+# bot.yaml is read once at start: its settings shape the routes, limits, schedules and the worker's
+# tasks, which every process builds when it starts. The texts and the FAQ are re-read when they change.
+RELOAD_NOTES = {
+    "bot.yaml": " (read at start: restart the bot after editing it -- Ctrl-C and `wxbot serve`, or restart the "
+                "web and worker processes)",
+    "texts.yaml": " (reloaded within seconds of an edit; no restart)",
+    "faq.yaml": " (reloaded within seconds of an edit; no restart)",
+    "menu.yaml": " (sent to WeChat by `wxbot menu push`)",
+}
 
 
 @dataclass
@@ -465,7 +474,7 @@ class Doctor:
                 self.add(FAIL, f"config {path.name}", _strip_path(err, path), f"fix {path} (the bot keeps "
                          "running with the last good version of a file edited while it runs)")
             if not mine:
-                self.add(OK, f"config {path.name}", "valid")
+                self.add(OK, f"config {path.name}", "valid" + RELOAD_NOTES.get(path.name, ""))
         for err in errors:
             if not any(p.name in err for p in files):
                 self.add(FAIL, "config", err)

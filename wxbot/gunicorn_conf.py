@@ -13,13 +13,18 @@
 * Metrics from every worker are aggregated through PROMETHEUS_MULTIPROC_DIR, which this file sets
   (a fresh directory per master) unless the environment already does.
 
-Every value can be overridden from the environment (names below) or on the gunicorn command line.
+Every value can be overridden from the environment (names below; the bot folder's .env counts) or on
+the gunicorn command line.
 Importing this module changes ``os.environ`` and wipes the metrics directory: only gunicorn loads it.
 """
 import os
 import shutil
 import sys
 import tempfile
+
+from wxbot.settings import load_env
+
+load_env()  # the bot folder's .env (WXBOT_HOME, else the working directory); the real environment wins
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

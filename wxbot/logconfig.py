@@ -28,13 +28,15 @@ class _Formatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
         self._second = -1
         self._stamp = ""
+        self._zone = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         second = int(record.created)
         if second != self._second:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
-        return f"{self._stamp},{int(record.msecs):03d}"
+            self._zone = time.strftime("%z", self.converter(second))
+        return f"{self._stamp},{int(record.msecs):03d}{self._zone}"
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -45,6 +47,7 @@ def configure_logging(level: str = "INFO") -> None:
     logging.logThreads = False  # (process ids stay: gunicorn's format prints %(process)d)
     logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
+    # The time carries its zone (the process's local zone), like gunicorn's own lines.
     handler.setFormatter(_Formatter())
     handler.addFilter(_RedactQuery())
     root.addHandler(handler)

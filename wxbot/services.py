@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import threading
 from dataclasses import dataclass, field
 
@@ -16,6 +17,8 @@ from .stores import redis as redisconn
 from .stores.dedupe import DedupeStore
 from .texts import ReloadingFile, Texts, texts_file
 from .wechat.api import WeChatAPI
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,13 +66,16 @@ class Services:
 
 
 def build_services(settings: Settings, redis_client: redis.Redis | None = None,
-                   internals: Internals | None = None) -> Services:
-    """Raises ConfigError (one line) for a bad bot.yaml or texts.yaml."""
+                   internals: Internals | None = None, start_redis: bool = True) -> Services:
+    """Raises ConfigError (one line) for a bad bot.yaml or texts.yaml. ``start_redis=False`` (admin
+    commands): never start the embedded Redis; raises BotNotRunning when it is not running."""
     internals = internals if internals is not None else settings.internals()
     bot = load_bot_config(settings.config_dir)
+    log.info("config loaded dir=%s: bot.yaml is read at start (edits need a restart); texts.yaml and faq.yaml "
+             "reload by themselves", settings.config_dir)
     web = internals.webhook
     texts = texts_file(settings.config_dir, web.config_reload_interval)
-    client = redis_client if redis_client is not None else redisconn.connect(settings, internals.redis)
+    client = redis_client if redis_client is not None else redisconn.connect(settings, internals.redis, start_redis)
     return Services(
         settings=settings,
         bot=bot,

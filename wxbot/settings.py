@@ -63,11 +63,16 @@ class Settings(BaseModel):
     redis_url: str | None = Field(default=None, alias="REDIS_URL", repr=False)
     redis_sentinels: tuple[str, ...] = Field(default=(), alias="REDIS_SENTINELS")
     redis_sentinel_master: str | None = Field(default=None, alias="REDIS_SENTINEL_MASTER")
+    # The bot folder (``wxbot init``): WXBOT_HOME, else the working directory. Its config/ and var/ are
+    # the defaults of WXBOT_CONFIG_DIR and WXBOT_DATA_DIR (absolute, so every process agrees).
+    home: Path = Field(default=Path("."), alias="WXBOT_HOME")
     data_dir: Path = Field(default=Path("./var"), alias="WXBOT_DATA_DIR")
     config_dir: Path = Field(default=Path("./config"), alias="WXBOT_CONFIG_DIR")
     admin_openids: tuple[str, ...] = Field(default=(), alias="WXBOT_ADMIN_OPENIDS")
     support_openids: tuple[str, ...] = Field(default=(), alias="WXBOT_SUPPORT_OPENIDS")
     admin_token: str | None = Field(default=None, alias="WXBOT_ADMIN_TOKEN", repr=False)
+    # Flask's secret key (signs the console's sessions); `wxbot init` generates one.
+    secret_key: str | None = Field(default=None, alias="WXBOT_SECRET_KEY", repr=False)
     password_sync_url: str | None = Field(default=None, alias="WXBOT_PASSWORD_SYNC_URL", repr=False)
     password_sync_secret: str | None = Field(
         default=None, alias="WXBOT_PASSWORD_SYNC_SECRET", repr=False
@@ -185,10 +190,24 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        """Build settings from ``environ`` (default ``os.environ``); raise ConfigError on a bad value."""
-        environ = os.environ if environ is None else environ
+        """Build settings from ``environ`` (default: ``os.environ`` after ``load_env``: the bot folder's
+        ``.env`` fills in what the real environment does not set); raise ConfigError on a bad value.
+
+        WXBOT_CONFIG_DIR and WXBOT_DATA_DIR default to the bot folder's config/ and var/; a config
+        directory that does not exist is an error naming the folder, never a half-empty bot."""
+        if environ is None:
+            load_env()
+            environ = os.environ
         names = {f.alias for f in cls.model_fields.values() if f.alias}
         data = {k: v for k, v in environ.items() if k in names and v != ""}
+        home = bot_home(environ)
+        data["WXBOT_HOME"] = str(home)
+        # relative paths are the bot folder's (a .env may say WXBOT_DATA_DIR=var2)
+        data["WXBOT_CONFIG_DIR"] = str(home / data.get("WXBOT_CONFIG_DIR", "config"))
+        data["WXBOT_DATA_DIR"] = str(home / data.get("WXBOT_DATA_DIR", "var"))
+        if not Path(data["WXBOT_CONFIG_DIR"]).is_dir():
+            raise ConfigError(missing_config_message(home, Path(data["WXBOT_CONFIG_DIR"]),
+                                                     "WXBOT_CONFIG_DIR" in environ))
         try:
             settings = cls.model_validate(data)
         except ValidationError as exc:
@@ -214,12 +233,40 @@ class Settings(BaseModel):
         return self.model_copy(update=changes)
 
 
+def bot_home(environ: Mapping[str, str] | None = None) -> Path:
+    """The bot folder: ``WXBOT_HOME``, else the working directory (absolute)."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("WXBOT_HOME") or os.getcwd()).expanduser().resolve()
+
+
+def missing_config_message(home: Path, config_dir: Path, explicit: bool) -> str:
+    if explicit:
+        return f"WXBOT_CONFIG_DIR: {config_dir} is not a directory"
+    return (f"{home} is not a bot folder (no config/ in it): run `wxbot init {home}` to create one, or set "
+            f"WXBOT_HOME to the bot's folder")
+
+
+def load_env() -> Path:
+    """Load the bot folder's ``.env`` into the process environment (python-dotenv, the Flask
+    convention); a variable the real environment already has wins. Returns the folder. Every entry
+    point calls it (the CLI, gunicorn's config, ``Settings.from_env()``), so ``serve``, ``chat``,
+    ``doctor``, the worker and every admin command agree on the token and keys."""
+    from dotenv import load_dotenv
+
+    home = bot_home()
+    path = home / ".env"
+    if path.is_file():
+        load_dotenv(path, override=False)
+    return home
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     field = str(err["loc"][0]) if err["loc"] else "?"
     alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
     if err["type"] == "missing":
-        return f"{alias}: is required but not set"
+        hint = " (run `wxbot init` to create .env in the bot folder)" if alias == "WECHAT_TOKEN" else ""
+        return f"{alias}: is required but not set{hint}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]

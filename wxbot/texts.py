@@ -12,6 +12,7 @@ import os
 import string
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Generic, TypeVar
 
@@ -23,6 +24,16 @@ from .settings import ConfigError, one_line, yaml_load
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def zone_label(when: "datetime") -> str:
+    """The zone of an aware datetime as people read it next to a time: ``UTC+8``, ``UTC-3:30``, ``UTC``."""
+    offset = when.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    if not minutes:
+        return "UTC"
+    sign, minutes = ("+" if minutes > 0 else "-"), abs(minutes)
+    return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
 
 
 class ReloadingFile(Generic[T]):

@@ -14,15 +14,82 @@ from helpers.redis import free_port
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 
-__all__ = ["Gunicorn", "clean_env", "free_port", "run_cli"]
+WXBOT = str(Path(PYTHON).parent / "wxbot")
+# A bot folder with nothing in it: subprocesses get it as WXBOT_HOME unless a test gives its own, so a
+# developer's .env in the checkout never leaks into them (tests set WXBOT_CONFIG_DIR/WXBOT_DATA_DIR).
+NO_HOME = os.path.join(tempfile.gettempdir(), "wxbot-tests-no-home")
+os.makedirs(NO_HOME, exist_ok=True)
+
+__all__ = ["Gunicorn", "Serve", "clean_env", "free_port", "run_cli", "wxbot"]
 
 
 def clean_env(extra: dict) -> dict:
     """The current environment without wxbot/redis variables, plus ``extra``."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("WECHAT_", "WXBOT_", "REDIS_", "GUNICORN_", "PROMETHEUS_", "WEB_CONCURRENCY"))}
+    env["WXBOT_HOME"] = NO_HOME
     env.update(extra)
     return env
+
+
+def wxbot(args: list[str], cwd: Path, env: dict | None = None, input: str | None = None,
+          timeout: float = 60) -> subprocess.CompletedProcess:
+    """``wxbot ARGS`` as an admin types it in ``cwd``: no wxbot variables but ``env`` (no WXBOT_HOME
+    unless given), so the bot folder is found as the README says."""
+    full = clean_env(env or {})
+    if "WXBOT_HOME" not in (env or {}):
+        full.pop("WXBOT_HOME")
+    return subprocess.run([WXBOT, *args], cwd=str(cwd), env=full, input=input, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class Serve:
+    """``wxbot serve`` in ``cwd`` (its own session, as in a terminal), stopped with Ctrl-C (SIGINT)."""
+
+    def __init__(self, cwd: Path, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(tempfile.mkstemp(prefix="wxbot-serve-", suffix=".log")[1])
+        self._log = open(self.log_path, "wb")
+        full = clean_env(env or {})
+        if "WXBOT_HOME" not in (env or {}):
+            full.pop("WXBOT_HOME")
+        self.proc = subprocess.Popen([WXBOT, "serve", "--port", str(self.port), "--workers", "1"], cwd=str(cwd),
+                                     env=full, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60.0) -> "Serve":
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"wxbot serve exited {self.proc.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200 and "worker started" in self.output():
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"wxbot serve not ready:\n{self.output()}")
+
+    def interrupt(self, timeout: float = 60.0) -> int:
+        """Ctrl-C; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+    def cleanup(self) -> None:
+        self.interrupt()
+        self.log_path.unlink(missing_ok=True)
 
 
 def run_cli(args: list[str], env: dict, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -99,7 +99,7 @@ def test_push_on_an_unverified_account_explains(settings, services, wechat_api):
     wechat_api.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "T", "expires_in": 7200}))
     wechat_api.on("/cgi-bin/menu/create", lambda req: (200, {"errcode": 48001, "errmsg": "api unauthorized"}))
     out = run(settings, services, "push")
-    assert out.exit_code == 1 and "errcode=48001" in out.output and "verification" in out.output
+    assert out.exit_code == 1 and "WeChat refused: 48001 api unauthorized" in out.output and "verification" in out.output
     assert len(wechat_api.calls("/cgi-bin/menu/create")) == 1  # not a token error: no retry
 
 

@@ -145,8 +145,41 @@ def stop_embedded_server(data_dir: Path) -> bool:
     return True
 
 
-def connect(settings: Settings, cfg: defaults.Redis | None = None) -> redis.Redis:
-    """Return a pooled client for the configured Redis (URL, Sentinel or embedded)."""
+class BotNotRunning(Exception):
+    """The embedded Redis is not running and the caller may not start it (an admin command)."""
+
+    def __init__(self, data_dir: Path):
+        super().__init__(f"the bot is not running: start it with `wxbot serve` (no embedded Redis in {data_dir})")
+        self.data_dir = data_dir
+
+
+def describe_error(exc: BaseException) -> str:
+    """A Redis error in a few words for a person (no class names)."""
+    text = " ".join(str(exc).split())
+    low = text.lower()
+    if isinstance(exc, redis.exceptions.ReadOnlyError):
+        return "it is a read-only replica"
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return "it is out of memory"
+    if isinstance(exc, redis.TimeoutError) or "timed out" in low or "timeout" in low:
+        return "timed out"
+    if "connection refused" in low:
+        return "connection refused"
+    if "no such file" in low:
+        return "socket not found"
+    if "name or service not known" in low or "nodename nor servname" in low:
+        return "host name not found"
+    if "authentication" in low or "noauth" in low or "wrongpass" in low:
+        return "wrong password"
+    return text[:120] or "no answer"
+
+
+def connect(settings: Settings, cfg: defaults.Redis | None = None, start_embedded: bool = True) -> redis.Redis:
+    """Return a pooled client for the configured Redis (URL, Sentinel or embedded).
+
+    Only the bot's own processes (``serve``, gunicorn, the worker) start the embedded server; admin
+    commands pass ``start_embedded=False`` and get BotNotRunning when it is not answering, instead of
+    an empty second database."""
     cfg = cfg or defaults.Redis()
     opts = dict(
         socket_timeout=cfg.socket_timeout,
@@ -167,7 +200,12 @@ def connect(settings: Settings, cfg: defaults.Redis | None = None) -> redis.Redi
                                    check_interval=cfg.sentinel_check_interval, **opts)
     if settings.redis_url:
         return redis.Redis.from_url(settings.redis_url, **opts)
-    sock = ensure_embedded_server(settings.data_dir, cfg.embedded_start_timeout)
+    if not start_embedded:
+        sock = Path(settings.data_dir).resolve() / "redis.sock"
+        if not ping_unix(sock, timeout=cfg.connect_timeout + cfg.socket_timeout):
+            raise BotNotRunning(Path(settings.data_dir))
+    else:
+        sock = ensure_embedded_server(settings.data_dir, cfg.embedded_start_timeout)
     return redis.Redis(unix_socket_path=str(sock), **opts)
 
 

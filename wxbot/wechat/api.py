@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 from typing import Any, Callable, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import redis
@@ -61,10 +62,47 @@ def install_log_redaction() -> None:
 
 
 class WeChatAPIError(Exception):
+    """WeChat answered with an error (``errcode``), or -- ``WeChatUnreachable`` -- was not reached.
+    ``str()`` says which, for a person: "WeChat refused: 48001 api unauthorized"."""
+
+    reached = True
+
     def __init__(self, errcode: int, errmsg: str):
-        super().__init__(f"errcode={errcode} errmsg={errmsg}")
+        super().__init__(errcode, errmsg)
         self.errcode = errcode
         self.errmsg = errmsg
+
+    def __str__(self) -> str:
+        if self.errcode == -1:
+            return f"WeChat API: {self.errmsg}"
+        return f"WeChat refused: {self.errcode} {self.errmsg}".rstrip()
+
+
+class WeChatUnreachable(WeChatAPIError):
+    """The request never got an answer from WeChat (DNS, connection, timeout, TLS)."""
+
+    reached = False
+
+    def __init__(self, host: str, why: str):
+        super().__init__(-1, why)
+        self.host = host
+
+    def __str__(self) -> str:
+        return f"could not reach {self.host} ({self.errmsg})"
+
+
+def transport_reason(exc: httpx.HTTPError) -> str:
+    """An httpx error in a few words, without class names."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    text = " ".join(str(exc).split())
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+        return "host name not found"
+    if isinstance(exc, httpx.ConnectError):
+        return text[:120] or "could not connect"
+    return text[:120] or "no answer"
 
 
 class WeChatAPI:
@@ -74,6 +112,7 @@ class WeChatAPI:
         self.http = http
         self.cfg = cfg
         self.base = settings.wechat_api_base_url.rstrip("/")
+        self.host = urlsplit(self.base).netloc or self.base
         install_log_redaction()
 
     @property
@@ -152,7 +191,7 @@ class WeChatAPI:
             resp = self.http.request(method, self.base + path, params=params, content=content, headers=headers,
                                      timeout=self.cfg.timeout)
         except httpx.HTTPError as exc:
-            raise WeChatAPIError(-1, f"transport error {exc.__class__.__name__} on {path}") from None
+            raise WeChatUnreachable(self.host, f"{transport_reason(exc)} on {path}") from None
         if resp.status_code != 200:
             raise WeChatAPIError(-1, f"HTTP {resp.status_code} on {path}")
         try:
@@ -205,11 +244,11 @@ class WeChatAPI:
             status, ctype, data = get_bounded(self.http, self.base + path, max_bytes,
                                               min(self.cfg.timeout, deadline), params, "wxbot-download")
         except DeadlineExceeded:
-            raise WeChatAPIError(-1, f"download not complete within {deadline}s on {path}") from None
+            raise WeChatUnreachable(self.host, f"download not complete within {deadline}s on {path}") from None
         except BodyTooLarge:
             raise WeChatAPIError(-1, f"download larger than {max_bytes} bytes") from None
         except httpx.HTTPError as exc:
-            raise WeChatAPIError(-1, f"transport error {exc.__class__.__name__} on {path}") from None
+            raise WeChatUnreachable(self.host, f"{transport_reason(exc)} on {path}") from None
         if status != 200:
             raise WeChatAPIError(-1, f"HTTP {status} on {path}")
         if "json" in ctype or "text/plain" in ctype:

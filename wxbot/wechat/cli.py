@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def _api_error(exc) -> None:
     hint = HINTS.get(exc.errcode)
-    click.echo(f"wxbot: WeChat refused: errcode={exc.errcode} {exc.errmsg}" + (f"\n  {hint}" if hint else ""), err=True)
+    click.echo(f"wxbot: {exc}" + (f"\n  {hint}" if hint and exc.reached else ""), err=True)
     raise SystemExit(1)
 
 

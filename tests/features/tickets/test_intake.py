@@ -370,7 +370,10 @@ def test_support_commands_in_wechat(sim, redis_client):
     listing = sim.text(SUPPORT, "#工单")
     assert tid in listing.content and "E2024061512121212" in listing.content
     detail = sim.text(SUPPORT, f"#工单 {tid.lower()}")
-    assert "E2024061512121212" in detail.content and "deliveries" in detail.content
+    assert "E2024061512121212" in detail.content and "类型：" in detail.content and "用户描述：" in detail.content
+    # staff-facing: Chinese labels, no internal identifiers (delivery channels, hashed openids, states)
+    for internal in ("deliveries", "status:", "follower", "new:", "support:", "open"):
+        assert internal not in detail.content
     assert "用法" in sim.text(SUPPORT, "#回复").content
     assert "没有找到" in sim.text(SUPPORT, "#回复 240101-ZZZZ 你好").content
     ok = sim.text(SUPPORT, f"#回复 {tid} 已补发，请查收邮箱")
@@ -381,11 +384,21 @@ def test_support_commands_in_wechat(sim, redis_client):
     assert "已关闭" in closed.content
     assert "早已关闭" in sim.text(SUPPORT, f"#关闭 {tid}").content
     assert redis_client.hget(keys.ticket(tid), "close_note") == "已补发"
-    assert [j["k"] for j in stream_jobs(redis_client)] == ["new", "reply", "close"]
-    assert redis_client.scard(keys.tickets_open_of(OPENID)) == 0
+    # The follower's 工单: the reply and the close note, and no promise of more once closed.
+    mine = sim.text(OPENID, "工单").content
+    assert "已补发，请查收邮箱" in mine and "已处理完毕：已补发" in mine and "会通过公众号通知你" not in mine
+    # A reply to a closed ticket is refused with the reason; #重开 reopens it and sends the reply.
+    refused = sim.text(SUPPORT, f"#回复 {tid} 还有一件事").content
+    assert "已于" in refused and "没有发出" in refused and f"#重开 {tid}" in refused
+    assert redis_client.llen(keys.ticket_replies(tid)) == 1
+    assert "重新打开" in sim.text(SUPPORT, f"#重开 {tid} 还有一件事").content
+    assert redis_client.hget(keys.ticket(tid), "status") == "replied"
+    assert redis_client.sismember(keys.tickets_open_of(OPENID), tid)
+    assert "会通过公众号通知你" in sim.text(OPENID, "工单").content
+    assert [j["k"] for j in stream_jobs(redis_client)] == ["new", "reply", "close", "reply"]
     # A follower typing a support command gets an ordinary answer, and nothing happens.
     assert "ACG508" in sim.text(OPENID, f"#回复 {tid} 哈哈").content
-    assert redis_client.llen(keys.ticket_replies(tid)) == 1
+    assert redis_client.llen(keys.ticket_replies(tid)) == 2
     assert created.content
 
 
@@ -415,3 +428,11 @@ def test_cli_list_show_reply_close(services, settings, sim, redis_client):
     assert [ln.split()[0] for ln in run("list").output.splitlines()] == [first]
     assert len(run("list", "--status", "all").output.splitlines()) == 2
     assert run("list", "--status", "bogus").exit_code == 2
+    # An empty list says so; a reply to a closed ticket refuses unless --reopen.
+    assert run("list", "--status", "dead").output.startswith("no tickets")
+    refused = run("reply", second, "还有一件事")
+    assert refused.exit_code == 1 and "--reopen" in refused.output and "nothing sent" in refused.output
+    assert redis_client.llen(keys.ticket_replies(second)) == 0
+    reopened = run("reply", "--reopen", second, "还有一件事")
+    assert reopened.exit_code == 0 and "reopened" in reopened.output
+    assert redis_client.hget(keys.ticket(second), "status") == "replied"

@@ -19,6 +19,7 @@ from croniter import croniter
 from ... import metrics
 from ...settings import PASSWORD_VALUE_RE, PasswordPolicy
 from ...stores import keys
+from ...texts import zone_label
 from .store import PasswordStore, Rotation
 
 if TYPE_CHECKING:
@@ -102,7 +103,8 @@ class Passwords:
         return int(until), self.display_time(until)
 
     def display_time(self, ts: float) -> str:
-        return datetime.fromtimestamp(ts, self.schedule.tz).strftime(self.internals.valid_until_format)
+        when = datetime.fromtimestamp(ts, self.schedule.tz)
+        return f"{when.strftime(self.internals.valid_until_format)} ({zone_label(when)})"
 
     # -- rotation -------------------------------------------------------------------------
     def rotate(self, trigger: str, by: str, value: str | None = None, now: float | None = None) -> tuple[Rotation, str]:

@@ -15,7 +15,7 @@ from . import intake
 from .delivery import SpoolImport, TicketDelivery
 from .intake import bare, classify, extract, normalize
 from .store import STATUS_CLOSED, Runtime, build_runtime, format_time, looks_like_id, mask_secrets, normalize_id
-from .support import close_ticket, render_show, reply_ticket
+from .support import close_ticket, render_staff, reply_ticket
 
 if TYPE_CHECKING:
     from ...features.faq import FaqKnowledge
@@ -139,6 +139,7 @@ class TicketsFeature:
             StaffCommand("工单", roles, self._staff_list, "列出未关闭的工单；#工单 工单号 查看详情"),
             StaffCommand("回复", roles, self._staff_reply, "#回复 工单号 内容：回复用户"),
             StaffCommand("关闭", roles, self._staff_close, "#关闭 工单号 [说明]：关闭工单并通知用户"),
+            StaffCommand("重开", roles, self._staff_reopen, "#重开 工单号 内容：重新打开已关闭的工单并回复用户"),
         ]
 
     def _staff_list(self, msg: Message, ctx: Ctx, args: str) -> str:
@@ -149,7 +150,7 @@ class TicketsFeature:
             rec = rt.store.get(normalize_id(args))
             if rec is None:
                 return ctx.text("tickets.staff.not_found", id=normalize_id(args))
-            return "\n".join(render_show(rt, rec, ctx.texts))
+            return "\n".join(render_staff(rt, rec, ctx.texts))
         records = [x for x in rt.store.recent(200) if x.get("status") != STATUS_CLOSED][:10]
         if not records:
             return ctx.text("tickets.staff.list_empty")
@@ -160,17 +161,23 @@ class TicketsFeature:
                                   order_no=rec.get("order_no") or "-", created=format_time(rec.get("created_at"))))
         return "\n".join(lines)
 
-    def _staff_reply(self, msg: Message, ctx: Ctx, args: str) -> str:
+    def _staff_reply(self, msg: Message, ctx: Ctx, args: str, reopen: bool = False) -> str:
         tid, text = _split_args(args)
         if not tid or not text:
-            return ctx.text("tickets.staff.reply_usage")
+            return ctx.text("tickets.staff.reopen_usage" if reopen else "tickets.staff.reply_usage")
         if not ctx.redis_ok:
             return ctx.text("errors.busy")
         status, tid = reply_ticket(self.rt, tid, text, "wechat:" + hash_openid(msg.from_user, self.services.log_salt),
-                                   "wx:" + msg.dedupe_id)
+                                   "wx:" + msg.dedupe_id, reopen=reopen)
         if status == "missing":
             return ctx.text("tickets.staff.not_found", id=tid)
-        return ctx.text("tickets.staff.replied", id=tid)
+        if status == "closed":
+            rec = self.rt.store.get(tid) or {}
+            return ctx.text("tickets.staff.reply_closed", id=tid, closed=format_time(rec.get("closed_at")))
+        return ctx.text("tickets.staff.reopened" if reopen else "tickets.staff.replied", id=tid)
+
+    def _staff_reopen(self, msg: Message, ctx: Ctx, args: str) -> str:
+        return self._staff_reply(msg, ctx, args, reopen=True)
 
     def _staff_close(self, msg: Message, ctx: Ctx, args: str) -> str:
         tid, note = _split_args(args)

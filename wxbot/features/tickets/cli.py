@@ -6,7 +6,7 @@ import uuid
 import click
 
 from ...clitools import CliContext, redis_errors_exit
-from .store import STATUS_OPEN, STATUS_REPLIED, Runtime, normalize_id
+from .store import STATUS_OPEN, STATUS_REPLIED, Runtime, format_time, normalize_id
 from .support import close_ticket, list_line, render_show, reply_ticket
 
 
@@ -37,6 +37,8 @@ def list_cmd(ctx: click.Context, status: str, limit: int) -> None:
                 records = [x for x in records if x.get("status") in (STATUS_OPEN, STATUS_REPLIED)]
             elif status != "all":
                 records = [x for x in records if x.get("status") == status]
+        if not records:
+            click.echo("no tickets" + ("" if status == "all" else f" ({status}; `--status all` lists every ticket)"))
         for rec in records[:limit]:
             click.echo(list_line(rec, dead))
 
@@ -59,19 +61,26 @@ def show_cmd(ctx: click.Context, ticket_id: str) -> None:
 @cli.command("reply")
 @click.argument("ticket_id")
 @click.argument("text", nargs=-1, required=True)
+@click.option("--reopen", is_flag=True, help="Reopen a closed ticket to send the reply (else a closed one refuses).")
 @click.pass_context
-def reply_cmd(ctx: click.Context, ticket_id: str, text: tuple[str, ...]) -> None:
+def reply_cmd(ctx: click.Context, ticket_id: str, text: tuple[str, ...], reopen: bool) -> None:
     """Send TEXT to the follower of TICKET_ID (the worker delivers it)."""
     body = " ".join(text).strip()
     if not body:
         raise click.UsageError("TEXT is empty")
     rt = _runtime(ctx)
     with redis_errors_exit():
-        status, tid = reply_ticket(rt, ticket_id, body, "cli", "cli:" + uuid.uuid4().hex)
+        status, tid = reply_ticket(rt, ticket_id, body, "cli", "cli:" + uuid.uuid4().hex, reopen=reopen)
+        closed_at = (rt.store.get(tid) or {}).get("closed_at") if status == "closed" else None
     if status == "missing":
         click.echo(f"wxbot: no ticket {tid}", err=True)
         raise SystemExit(1)
-    click.echo(f"{tid}: reply queued for the follower")
+    if status == "closed":
+        click.echo(f"wxbot: {tid} was closed on {format_time(closed_at)} and the follower was told it is done; "
+                   f"nothing sent. To reopen it and send this reply: wxbot tickets reply --reopen {tid} …", err=True)
+        raise SystemExit(1)
+    click.echo(f"{tid}: reopened; reply queued for the follower" if reopen and status == "ok"
+               else f"{tid}: reply queued for the follower")
 
 
 @cli.command("close")

@@ -45,7 +45,7 @@ from ...router import hash_openid
 from ...stores import keys
 from ...stores.redis import release_lock
 from ...textnorm import clip_utf8
-from ...wechat.api import CS_WINDOW_ERRORS, WeChatAPIError
+from ...wechat.api import CS_WINDOW_ERRORS, WeChatAPIError, transport_reason
 from .intake import category_label
 from .store import CHINA_TZ, Runtime, format_time, job_name
 
@@ -685,9 +685,13 @@ def _reason(exc: Exception) -> tuple[str, bool]:
         return str(exc), exc.retryable
     if isinstance(exc, DeliveryError):
         return str(exc), exc.retryable
-    if isinstance(exc, WeChatAPIError):
-        return f"errcode={exc.errcode}", exc.errcode not in WECHAT_PERMANENT
-    return exc.__class__.__name__, True
+    if isinstance(exc, WeChatAPIError):  # "could not reach api.weixin.qq.com (…)" / "WeChat refused: 48001 …"
+        return str(exc), exc.errcode not in WECHAT_PERMANENT
+    if isinstance(exc, httpx.HTTPError):
+        return f"could not reach the channel ({transport_reason(exc)})", True
+    if isinstance(exc, OSError):
+        return f"system error ({exc.strerror or exc})", True
+    return "unexpected error", True
 
 
 def _id_tuple(entry_id: str) -> tuple[int, int]:

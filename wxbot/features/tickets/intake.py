@@ -29,7 +29,16 @@ from ...stores import keys
 from ...stores.redis import REDIS_ERRORS
 from ...textnorm import fold
 from ...wechat.protocol import Message
-from .store import ID_ALPHABET, STATUS_OPEN, STATUS_REPLIED, Runtime, format_time, mask_secrets, new_ticket_id
+from .store import (
+    ID_ALPHABET,
+    STATUS_CLOSED,
+    STATUS_OPEN,
+    STATUS_REPLIED,
+    Runtime,
+    format_time,
+    mask_secrets,
+    new_ticket_id,
+)
 
 if TYPE_CHECKING:
     from ...services import Services
@@ -419,12 +428,15 @@ def follower_status(rt: Runtime, msg: Message, ctx: Ctx) -> str:
         lines.append(ctx.text("tickets.status.line", id=rec["id"], status=status_label(ctx.texts, rec),
                               created=format_time(rec.get("created_at")),
                               category=category_label(ctx.texts, rec.get("category", "other"))))
-        if rec.get("status") == STATUS_REPLIED:
-            replies = rt.store.replies(rec["id"])
-            last = replies[-1] if replies else None
-            if last:
-                lines.append(ctx.text("tickets.status.reply_line", text=_clip(last.get("text", ""), 60)))
-    lines.append(ctx.text("tickets.status.footer"))
+        replies = rt.store.replies(rec["id"]) if rec.get("status") in (STATUS_REPLIED, STATUS_CLOSED) else []
+        if replies:
+            lines.append(ctx.text("tickets.status.reply_line", text=_clip(replies[-1].get("text", ""), 60)))
+        if rec.get("status") == STATUS_CLOSED:
+            lines.append(ctx.text("tickets.status.close_line", note=_clip(rec.get("close_note") or "-", 60)))
+    if all(rec.get("status") == STATUS_CLOSED for rec in records):
+        lines.append(ctx.text("tickets.status.footer_closed"))
+    else:
+        lines.append(ctx.text("tickets.status.footer"))
     return "\n".join(lines)
 
 

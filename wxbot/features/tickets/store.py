@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import redis
 
 from ...stores import keys
+from ...texts import zone_label
 
 if TYPE_CHECKING:
     from ...defaults import Tickets as TicketsInternals
@@ -85,9 +86,11 @@ def looks_like_id(text: str) -> bool:
 
 
 def format_time(ts: float | str | None) -> str:
+    """A time for a person, with its zone: ``2024-06-15 20:30 (UTC+8)``."""
     if ts in (None, ""):
         return "-"
-    return datetime.fromtimestamp(float(ts), CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    when = datetime.fromtimestamp(float(ts), CHINA_TZ)
+    return f"{when.strftime('%Y-%m-%d %H:%M')} ({zone_label(when)})"
 
 
 # -- Lua ------------------------------------------------------------------------------------------
@@ -181,10 +184,14 @@ _REPLY = """
 local src = redis.call('GET', KEYS[2])
 if src then return {'dup', src} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
-local n = redis.call('RPUSH', KEYS[4], ARGV[1])
-if redis.call('HGET', KEYS[1], 'status') ~= 'closed' then
-  redis.call('HSET', KEYS[1], 'status', 'replied')
+if redis.call('HGET', KEYS[1], 'status') == 'closed' then
+  -- the follower was told it is done: a reply needs an explicit reopen
+  if ARGV[5] ~= '1' then return {'closed', redis.call('HGET', KEYS[1], 'closed_at') or ''} end
+  redis.call('SADD', KEYS[5], ARGV[4])
+  redis.call('HSET', KEYS[1], 'reopened_at', ARGV[3])
 end
+local n = redis.call('RPUSH', KEYS[4], ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'replied')
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
 redis.call('SET', KEYS[2], tostring(n), 'EX', ARGV[2])
 redis.call('XADD', KEYS[3], '*', 't', ARGV[4], 'k', 'reply', 'r', tostring(n))
@@ -299,12 +306,15 @@ class TicketStore:
     def end_dialog(self, openid: str) -> None:
         self.r.delete(keys.dialog(openid), keys.dialog_shots(openid))
 
-    def add_reply(self, ticket_id: str, text: str, by: str, source: str, now: float) -> Result:
+    def add_reply(self, ticket_id: str, text: str, by: str, source: str, now: float,
+                  reopen: bool = False) -> Result:
+        """Status ``closed`` (value: closed_at) when the ticket is closed and ``reopen`` is not given."""
         entry = json.dumps({"at": now, "by": by, "text": text}, ensure_ascii=False)
+        openid = self.r.hget(keys.ticket(ticket_id), "openid") or ""
         status, value = self._reply(
             keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
-                  keys.ticket_replies(ticket_id)],
-            args=[entry, self.limits.source_ttl, repr(now), ticket_id],
+                  keys.ticket_replies(ticket_id), keys.tickets_open_of(openid)],
+            args=[entry, self.limits.source_ttl, repr(now), ticket_id, "1" if reopen else "0"],
         )
         return Result(status, value)
 

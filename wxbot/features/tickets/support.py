@@ -6,16 +6,20 @@ import time
 
 from ... import metrics
 from ...router import hash_openid
-from .intake import category_label
+from .intake import category_label, status_label
 from .store import STATUS_CLOSED, Runtime, format_time, normalize_id
 
 log = logging.getLogger(__name__)
 
 
-def reply_ticket(rt: Runtime, ticket_id: str, text: str, by: str, source: str) -> tuple[str, str]:
-    """Record a support reply and enqueue it for the follower; returns (status, canonical id)."""
+def reply_ticket(rt: Runtime, ticket_id: str, text: str, by: str, source: str,
+                 reopen: bool = False) -> tuple[str, str]:
+    """Record a support reply and enqueue it for the follower; returns (status, canonical id).
+
+    A closed ticket (the follower was told it is done) gets status ``closed`` and nothing is sent,
+    unless ``reopen``: then it is open again and the reply goes out."""
     tid = normalize_id(ticket_id)
-    res = rt.store.add_reply(tid, text.strip(), by, source, time.time())
+    res = rt.store.add_reply(tid, text.strip(), by, source, time.time(), reopen=reopen)
     if res.ok:
         metrics.TICKETS.labels("reply", "queued").inc()
         log.info("ticket reply queued ticket=%s n=%s", tid, res.value)
@@ -64,6 +68,34 @@ def render_show(rt: Runtime, rec: dict, texts) -> list[str]:
     if rec.get("status") == STATUS_CLOSED:
         lines.append(f"closed: {format_time(rec.get('closed_at'))} {rec.get('close_note', '')}".rstrip())
     lines.append(f"deliveries: {delivery_summary(rt.store.deliveries(tid))}")
+    return lines
+
+
+def render_staff(rt: Runtime, rec: dict, texts) -> list[str]:
+    """``#工单 ID`` for support on WeChat: in Chinese, without internal identifiers (config/texts.yaml)."""
+    tid = rec["id"]
+
+    def t(key: str, **kw) -> str:
+        return texts.render(f"tickets.staff.detail.{key}", **kw)
+
+    lines = [
+        t("header", id=tid, status=status_label(texts, rec)),
+        t("category", category=category_label(texts, rec.get("category", "other"))),
+        t("created", created=format_time(rec.get("created_at"))),
+        t("order", order_no=rec.get("order_no") or "-", paid_at=rec.get("paid_at") or "-",
+          amount=rec.get("amount") or "-"),
+        t("description", description=rec.get("description") or "-"),
+    ]
+    shots = rt.store.screenshots(rec)
+    if shots:
+        got = sum(1 for shot in shots.values() if shot.get("file"))
+        lines.append(t("screenshots", count=len(shots), saved=got))
+    for i, rep in enumerate(rt.store.replies(tid), 1):
+        lines.append(t("reply", n=i, at=format_time(rep.get("at")), text=rep.get("text", "")))
+    if rec.get("status") == STATUS_CLOSED:
+        lines.append(t("closed", at=format_time(rec.get("closed_at")), note=rec.get("close_note") or "-"))
+    if tid in rt.store.dead_ids():
+        lines.append(t("undelivered"))
     return lines
 
 

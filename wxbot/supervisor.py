@@ -1,0 +1,171 @@
+"""``wxbot serve``: the whole bot on one machine, supervised: the embedded Redis (unless REDIS_URL or
+Sentinel is set), the web app (gunicorn with wxbot's config) and the worker.
+
+Ctrl-C (or SIGTERM) stops the web app and the worker (each finishes what it is doing), then the
+embedded Redis (which saves its data), and says so. If the web app or the worker dies, the others are
+stopped too and serve exits 1: a half-running bot is worse than a stopped one. One serve per bot
+folder: the second finds the lock held and names the running one's address. Production runs the
+Procfile's web and worker processes instead.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .settings import ConfigError, Settings
+from .stores import redis as redisconn
+
+STOP_TIMEOUT = 20.0  # seconds each child gets to finish after SIGTERM before it is killed
+
+
+class AlreadyServing(Exception):
+    def __init__(self, url: str, pid: int | None):
+        super().__init__(f"this bot is already running at {url}" + (f" (wxbot serve pid {pid})" if pid else "")
+                         + ": stop it with Ctrl-C in its terminal first")
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+
+
+class ServeLock:
+    """An exclusive lock on ``WXBOT_DATA_DIR/serve.lock`` held while serve runs; it records the address."""
+
+    def __init__(self, data_dir: Path):
+        self.path = Path(data_dir) / "serve.lock"
+        self._fh = None
+
+    def acquire(self, url: str) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+")
+        except OSError as exc:
+            raise ConfigError(f"WXBOT_DATA_DIR: cannot write in {self.path.parent} ({exc.strerror})") from None
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            try:
+                info = json.loads(fh.read() or "{}")
+            except ValueError:
+                info = {}
+            fh.close()
+            raise AlreadyServing(info.get("url", "an unknown address"), info.get("pid")) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps({"url": url, "pid": os.getpid()}))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.truncate(0)
+            self._fh.close()
+            self._fh = None
+
+
+def running_serve(data_dir: Path) -> dict | None:
+    """The address and pid of the serve holding ``data_dir``'s lock, or None."""
+    path = Path(data_dir) / "serve.lock"
+    try:
+        fh = open(path)
+    except OSError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                return json.loads(fh.read() or "{}")
+            except ValueError:
+                return {}
+        return None
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, host: str, port: int, workers: int, say: Callable[[str], None]):
+        self.settings = settings
+        self.url = f"http://{host}:{port}"
+        self.bind = f"{host}:{port}"
+        self.workers = workers
+        self.say = say
+        self.embedded = not (settings.redis_url or settings.redis_sentinels)
+        self.children: list[Child] = []
+        self.stopping = threading.Event()
+        self.signal_name = ""
+
+    def _env(self) -> dict:
+        env = dict(os.environ)
+        env["WXBOT_HOME"] = str(self.settings.home)
+        env["WXBOT_CONFIG_DIR"] = str(self.settings.config_dir)
+        env["WXBOT_DATA_DIR"] = str(self.settings.data_dir)
+        return env
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        # A session of its own: Ctrl-C reaches serve only, which stops the children in order.
+        proc = subprocess.Popen(args, env=self._env(), start_new_session=True)
+        self.children.append(Child(name, proc))
+
+    def run(self) -> int:
+        lock = ServeLock(self.settings.data_dir)
+        lock.acquire(self.url)
+        try:
+            return self._run()
+        finally:
+            lock.release()
+
+    def _run(self) -> int:
+        if self.embedded:
+            redisconn.ensure_embedded_server(self.settings.data_dir, self.settings.internals().redis.embedded_start_timeout)
+            where = f"embedded Redis in {self.settings.data_dir}"
+        else:
+            where = "Redis at REDIS_URL" if self.settings.redis_url else "Redis via Sentinel"
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+        self._spawn("web app", [sys.executable, "-m", "gunicorn", "-c", "python:wxbot.gunicorn_conf", "--bind",
+                                self.bind, "--workers", str(self.workers), "wxbot:create_app()"])
+        self._spawn("worker", [sys.executable, "-m", "wxbot.cli", "worker"])
+        self.say(f"wxbot: serving {self.url}/wechat with the worker and the {where}; "
+                 f"talk to it with `wxbot chat` in another terminal; Ctrl-C stops all of it")
+        status = 0
+        while not self.stopping.wait(0.5):
+            dead = next((c for c in self.children if c.proc.poll() is not None), None)
+            if dead is not None:
+                self.say(f"wxbot: the {dead.name} exited (status {dead.proc.returncode}); stopping the rest")
+                status = 1
+                break
+        if self.signal_name:
+            self.say(f"wxbot: {self.signal_name}: stopping the web app and the worker…")
+        self._stop_children()
+        stopped = "the web app and the worker"
+        if self.embedded:
+            redisconn.stop_embedded_server(self.settings.data_dir)
+            stopped = "the web app, the worker and the embedded Redis (data saved)"
+        self.say(f"wxbot: stopped {stopped}")
+        return status
+
+    def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
+        self.signal_name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        self.stopping.set()
+
+    def _stop_children(self) -> None:
+        for child in self.children:
+            if child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.say(f"wxbot: the {child.name} did not stop within {STOP_TIMEOUT:g}s; killing it")
+                os.killpg(child.proc.pid, signal.SIGKILL)
+                child.proc.wait(5)
