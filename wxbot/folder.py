@@ -68,7 +68,7 @@ def init_folder(folder: Path, force: bool = False) -> InitResult:
     config.mkdir(exist_ok=True)
     src = shipped_config()
     for item in sorted(src.iterdir()):
-        if item.suffix != ".yaml":
+        if item.suffix not in (".yaml", ".txt"):
             continue
         dest = config / item.name
         if dest.exists() and (not force or dest.resolve() == item.resolve()):
