@@ -10,6 +10,7 @@ import base64
 import binascii
 import os
 import re
+import string
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -305,6 +306,27 @@ class FaqPolicy(Section):
                             "[抱拳]", "[玫瑰]", "[握手]", "[胜利]", "[耶]"]
 
 
+# What a support template field may name (wxbot.features.tickets.delivery renders them).
+TEMPLATE_PLACEHOLDERS = frozenset({"id", "category", "order_no", "paid_at", "amount", "created", "shots",
+                                   "description"})
+
+
+def template_problem(pattern: str, allowed: frozenset[str]) -> str | None:
+    """Why ``pattern`` (a ``str.format`` template) cannot be rendered from ``allowed`` names, or None."""
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        return f"not a valid template ({exc})"
+    for _text, name, spec, _conv in parsed:
+        if name is None:
+            continue
+        if name not in allowed:
+            return f"unknown placeholder {{{name}}} (known: {', '.join(sorted(allowed))})"
+        if spec and ("{" in spec):
+            return f"nested placeholder in {{{name}:{spec}}}"
+    return None
+
+
 class TicketsPolicy(Section):
     dialog_timeout: int = Field(600, ge=30)  # seconds a half-finished report waits for the follower
     max_open_per_follower: int = Field(3, ge=1)  # tickets not yet closed
@@ -330,6 +352,15 @@ class TicketsPolicy(Section):
     support_template_fields: dict[str, str] = {
         "character_string1": "{id}", "thing2": "{category}", "time3": "{created}", "thing4": "{order_no}",
     }
+
+    @field_validator("support_template_fields")
+    @classmethod
+    def _placeholders(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, pattern in v.items():  # a typo is a start-up error, not a delivery failing per ticket
+            bad = template_problem(pattern, TEMPLATE_PLACEHOLDERS)
+            if bad:
+                raise ValueError(f"{name}: {bad}")
+        return v
 
     @field_validator("phrases")
     @classmethod
