@@ -124,3 +124,41 @@ def follower_keys(openid: str) -> list[str]:
 
 
 AUDIT_LOG = f"{PREFIX}:audit"  # stream: one entry per admin or support action (see wxbot/audit.py)
+
+
+def signed_request(signature: str, timestamp: str, nonce: str) -> str:
+    """String with TTL: the body hash first seen with one signed plaintext-mode URL (replay record)."""
+    return f"{PREFIX}:signed:{signature.lower()}:{timestamp}:{nonce}"
+
+
+AES_FAILURES = f"{PREFIX}:aes:failures"  # counter with TTL: correctly signed messages that did not decrypt
+AES_DECRYPTED = f"{PREFIX}:aes:decrypted"  # set with TTL whenever messages decrypt (written once a minute)
+AES_MISMATCH = f"{PREFIX}:aes:mismatch"  # unix time the mismatch was detected; cleared by a decrypting message
+REDIS_MARKER = f"{PREFIX}:meta:initialised"  # JSON {id, at}: this deployment initialised this Redis
+
+
+def admin_throttle(client: str) -> str:
+    """Counter with TTL: failed admin API authorisations of one client address."""
+    return f"{PREFIX}:admin:fails:{client}"
+
+
+TICKETS_HELD = f"{PREFIX}:tickets:held"  # sorted set: ticket id -> time, held back by the global intake cap
+TICKETS_INTAKE_HOUR = f"{PREFIX}:tickets:intake"  # counter with TTL: tickets created in the current hour
+
+
+def robot_budget(robot: str) -> str:
+    """Sorted set: send times of one WeCom robot in the last minute (shared by every worker)."""
+    return f"{PREFIX}:wecom:budget:{robot}"
+
+
+def robot_blocked(robot: str) -> str:
+    """String with TTL: the robot asked us to wait (45009, Retry-After) until this unix time."""
+    return f"{PREFIX}:wecom:blocked:{robot}"
+
+
+def robot_waiting(robot: str) -> str:
+    """Sorted set: ``<ticket>|<job>`` whose robot markdown waits for the budget (merged into a digest)."""
+    return f"{PREFIX}:wecom:waiting:{robot}"
+
+
+WECHAT_QUOTA_UNTIL = f"{PREFIX}:wechat:quota_until"  # unix time the MP API's daily quota (45009) resets
