@@ -80,6 +80,8 @@ class Settings(BaseModel):
     wecom_webhook_url: str | None = Field(default=None, alias="WXBOT_WECOM_WEBHOOK_URL", repr=False)
     support_template_id: str | None = Field(default=None, alias="WXBOT_SUPPORT_TEMPLATE_ID")
     log_level: str = Field(default="INFO", alias="WXBOT_LOG_LEVEL")
+    # Reverse proxies in front of wxbot that set X-Forwarded-For (nginx: 1); 0 = use the connection's address.
+    trusted_proxies: int = Field(default=0, ge=0, le=5, alias="WXBOT_TRUSTED_PROXIES")
     # Test-only: JSON overriding wxbot.defaults for real subprocesses (see wxbot.defaults).
     test_internals: str | None = Field(default=None, alias="WXBOT_TEST_INTERNALS", repr=False)
 

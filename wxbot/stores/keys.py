@@ -123,6 +123,11 @@ def follower_keys(openid: str) -> list[str]:
             pending_taken(openid)]
 
 
+def audit_seen(dedupe_id: str) -> str:
+    """Set with TTL: a message whose refusal is already in the audit log (retries add nothing)."""
+    return f"{PREFIX}:audit:seen:{dedupe_id}"
+
+
 AUDIT_LOG = f"{PREFIX}:audit"  # stream: one entry per admin or support action (see wxbot/audit.py)
 
 
