@@ -333,6 +333,9 @@ class TicketsPolicy(Section):
     dialog_timeout: int = Field(600, ge=30)  # seconds a half-finished report waits for the follower
     max_open_per_follower: int = Field(3, ge=1)  # tickets not yet closed
     max_reports_per_hour: int = Field(5, ge=1)
+    # tickets of all followers per hour; past it new ones are stored and acknowledged but held back from
+    # support (one alert; `wxbot tickets held` / `release`) -- a flood of forged reports reaches nobody
+    max_tickets_per_hour: int = Field(100, ge=1)
     max_screenshots: int = Field(3, ge=0)
     status_words: list[str] = ["工单", "进度", "我的工单", "工单进度", "查询工单", "查工单", "查进度"]
     cancel_words: list[str] = ["取消", "算了", "不用了", "取消登记"]
