@@ -374,3 +374,71 @@ def aes_mismatch_since(client) -> float | None:
 
     value = client.get(keys.AES_MISMATCH)
     return float(value) if value else None
+
+
+# -- Redis restarted empty ----------------------------------------------------------------------
+
+MARKER_FILE = "redis-marker"  # under WXBOT_DATA_DIR: the marker id this machine last saw
+
+
+class RedisMarkerTask:
+    """Worker task: notice a Redis that lost its data (restarted without persistence, a new managed
+    instance). The first worker to see an empty Redis writes a marker (``keys.REDIS_MARKER``, a random
+    id); each worker remembers the id it saw, in memory and in ``<data_dir>/redis-marker``. A missing or
+    different marker later means the data is gone: admins are alerted once (keyed by the new marker, so
+    every worker's notice is the same alert). A first install has nothing remembered: no alarm."""
+
+    name = "redis_marker"
+
+    def __init__(self, services, clock=time.monotonic):
+        self.services = services
+        self.clock = clock
+        self._next = 0.0
+        self.known: str | None = None
+        self.path = services.settings.data_dir / MARKER_FILE
+
+    def _recorded(self) -> str | None:
+        try:
+            return self.path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def _record(self, marker_id: str) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(marker_id + "\n", encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as exc:
+            log.warning("redis marker not recorded in %s (%s)", self.path, exc.__class__.__name__)
+
+    def tick(self) -> bool:
+        from .stores import keys
+
+        now = self.clock()
+        if now < self._next:
+            return False
+        self._next = now + self.services.internals.alerts.marker_check_interval
+        r = self.services.redis
+        previous = self.known or self._recorded()
+        raw = r.get(keys.REDIS_MARKER)
+        if raw is None:
+            fresh = {"id": uuid.uuid4().hex, "at": int(time.time())}
+            if previous:
+                fresh["emptied"] = fresh["at"]
+            r.set(keys.REDIS_MARKER, json.dumps(fresh), nx=True)
+            raw = r.get(keys.REDIS_MARKER) or json.dumps(fresh)
+            if not previous:
+                log.info("redis initialised for this deployment (marker written)")
+        try:
+            current = str(json.loads(raw)["id"])
+        except (ValueError, KeyError, TypeError):
+            current = str(raw)
+        if previous and previous != current:
+            log.error("redis lost its data: the deployment's marker is gone (restarted empty or a new instance)")
+            texts = self.services.texts.get()
+            alert(self.services, "redis_emptied", current, texts.render("alerts.redis_emptied"))
+        if current != self.known:
+            self.known = current
+            self._record(current)
+        return False
