@@ -200,12 +200,6 @@ class Tickets:
     """How often acknowledged stream entries are trimmed."""
     stream_retention: int = 7 * 86400
     """Acknowledged stream entries older than this are trimmed."""
-    robot_per_minute: int = 20
-    """WeCom allows a group robot 20 messages a minute; every worker shares this budget in Redis."""
-    robot_busy_wait: float = 60.0
-    """The robot's own rate limit (errcode 45009): wait at least this long; not a failed attempt."""
-    retry_after_max: float = 600.0
-    """A receiver's ``Retry-After`` (HTTP 429/503) is honoured up to this many seconds."""
 
 
 @dataclass(frozen=True)

@@ -150,20 +150,3 @@ def admin_throttle(client: str) -> str:
 TICKETS_HELD = f"{PREFIX}:tickets:held"  # sorted set: ticket id -> time, held back by the global intake cap
 TICKETS_INTAKE_HOUR = f"{PREFIX}:tickets:intake"  # counter with TTL: tickets created in the current hour
 
-
-def robot_budget(robot: str) -> str:
-    """Sorted set: send times of one WeCom robot in the last minute (shared by every worker)."""
-    return f"{PREFIX}:wecom:budget:{robot}"
-
-
-def robot_blocked(robot: str) -> str:
-    """String with TTL: the robot asked us to wait (45009, Retry-After) until this unix time."""
-    return f"{PREFIX}:wecom:blocked:{robot}"
-
-
-def robot_waiting(robot: str) -> str:
-    """Sorted set: ``<ticket>|<job>`` whose robot markdown waits for the budget (merged into a digest)."""
-    return f"{PREFIX}:wecom:waiting:{robot}"
-
-
-WECHAT_QUOTA_UNTIL = f"{PREFIX}:wechat:quota_until"  # unix time the MP API's daily quota (45009) resets
