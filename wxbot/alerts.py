@@ -309,3 +309,136 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, (ChannelError,)) or exc.__class__.__name__ == "WeChatAPIError":
         return str(exc)
     return exc.__class__.__name__
+
+
+# -- an EncodingAESKey that differs from the MP console's ---------------------------------------
+
+# KEYS: 1 failures counter, 2 "messages decrypt" mark, 3 the mismatch flag. ARGV: 1 window s,
+# 2 threshold, 3 now. Returns 1 when this failure is the one that raises the flag (alert once).
+_DECRYPT_FAILED = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if n < tonumber(ARGV[2]) or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('SET', KEYS[3], ARGV[3], 'NX', 'EX', ARGV[1]) then return 1 end
+redis.call('EXPIRE', KEYS[3], ARGV[1])
+return 0
+"""
+
+
+class DecryptWatch:
+    """Counts correctly signed safe-mode messages that fail to decrypt. ``aes_mismatch_after`` of them
+    within ``aes_mismatch_window`` seconds, with no message decrypting meanwhile, raise a flag in Redis
+    (read by ``wxbot doctor`` and /readyz) and alert admins once. A decrypting message clears it; it
+    is noted at most every ``decrypted_mark_interval`` seconds per process, so the hot path stays one
+    round trip."""
+
+    def __init__(self, services, clock=time.monotonic):
+        self.services = services
+        self.cfg = services.internals.webhook
+        self.clock = clock
+        self._next_mark = 0.0
+        self._script = services.redis.register_script(_DECRYPT_FAILED)
+
+    def failed(self) -> bool:
+        """Record one failure; True when it raised the flag (and the alert was queued)."""
+        from .stores import keys
+
+        cfg = self.cfg
+        raised = self._script(keys=[keys.AES_FAILURES, keys.AES_DECRYPTED, keys.AES_MISMATCH],
+                              args=[cfg.aes_mismatch_window, cfg.aes_mismatch_after, int(time.time())])
+        if not raised:
+            return False
+        log.error("EncodingAESKey mismatch: %d correctly signed messages did not decrypt, none did",
+                  cfg.aes_mismatch_after)
+        texts = self.services.texts.get()
+        alert(self.services, "aes_mismatch", "key", texts.render(
+            "alerts.aes_mismatch", count=cfg.aes_mismatch_after, minutes=cfg.aes_mismatch_window // 60))
+        return True
+
+    def decrypted(self) -> None:
+        from .stores import keys
+
+        now = self.clock()
+        if now < self._next_mark:
+            return
+        self._next_mark = now + self.cfg.decrypted_mark_interval
+        pipe = self.services.redis.pipeline(transaction=False)
+        pipe.set(keys.AES_DECRYPTED, "1", ex=self.cfg.aes_mismatch_window)
+        pipe.delete(keys.AES_FAILURES, keys.AES_MISMATCH)
+        pipe.execute()
+
+
+def aes_mismatch_since(client) -> float | None:
+    """When the AES key mismatch was detected (unix time), or None."""
+    from .stores import keys
+
+    value = client.get(keys.AES_MISMATCH)
+    return float(value) if value else None
+
+
+# -- Redis restarted empty ----------------------------------------------------------------------
+
+MARKER_FILE = "redis-marker"  # under WXBOT_DATA_DIR: the marker id this machine last saw
+
+
+class RedisMarkerTask:
+    """Worker task: notice a Redis that lost its data (restarted without persistence, a new managed
+    instance). The first worker to see an empty Redis writes a marker (``keys.REDIS_MARKER``, a random
+    id); each worker remembers the id it saw, in memory and in ``<data_dir>/redis-marker``. A missing or
+    different marker later means the data is gone: admins are alerted once (keyed by the new marker, so
+    every worker's notice is the same alert). A first install has nothing remembered: no alarm."""
+
+    name = "redis_marker"
+
+    def __init__(self, services, clock=time.monotonic):
+        self.services = services
+        self.clock = clock
+        self._next = 0.0
+        self.known: str | None = None
+        self.path = services.settings.data_dir / MARKER_FILE
+
+    def _recorded(self) -> str | None:
+        try:
+            return self.path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def _record(self, marker_id: str) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(marker_id + "\n", encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as exc:
+            log.warning("redis marker not recorded in %s (%s)", self.path, exc.__class__.__name__)
+
+    def tick(self) -> bool:
+        from .stores import keys
+
+        now = self.clock()
+        if now < self._next:
+            return False
+        self._next = now + self.services.internals.alerts.marker_check_interval
+        r = self.services.redis
+        previous = self.known or self._recorded()
+        raw = r.get(keys.REDIS_MARKER)
+        if raw is None:
+            fresh = {"id": uuid.uuid4().hex, "at": int(time.time())}
+            if previous:
+                fresh["emptied"] = fresh["at"]
+            r.set(keys.REDIS_MARKER, json.dumps(fresh), nx=True)
+            raw = r.get(keys.REDIS_MARKER) or json.dumps(fresh)
+            if not previous:
+                log.info("redis initialised for this deployment (marker written)")
+        try:
+            current = str(json.loads(raw)["id"])
+        except (ValueError, KeyError, TypeError):
+            current = str(raw)
+        if previous and previous != current:
+            log.error("redis lost its data: the deployment's marker is gone (restarted empty or a new instance)")
+            texts = self.services.texts.get()
+            alert(self.services, "redis_emptied", current, texts.render("alerts.redis_emptied"))
+        if current != self.known:
+            self.known = current
+            self._record(current)
+        return False

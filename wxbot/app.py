@@ -11,6 +11,7 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import health
 from .bot import Bot, Features, build_features
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["wxbot"] = Bot(services, features, router)
     register_blueprints(app)
     register_error_handlers(app)
+    if settings.trusted_proxies:  # the client address of people's requests (admin API throttle)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     mount_wechat(app, WeChatEndpoint(services, router))
     return app
 

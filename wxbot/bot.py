@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .alerts import AlertTask
+from .alerts import AlertTask, RedisMarkerTask
 from .features.ai import AiFeature
 from .features.faq import FaqFeature
 from .features.password import PasswordFeature
@@ -35,8 +35,8 @@ class Features:
 
     def worker_tasks(self) -> list[Task]:
         """Everything ``wxbot worker`` does, in the order of one loop."""
-        return [AlertTask(self.services), MetricsPushTask(self.services), *self.password.worker_tasks(),
-                *self.tickets.worker_tasks(), *self.ai.worker_tasks()]
+        return [AlertTask(self.services), RedisMarkerTask(self.services), MetricsPushTask(self.services),
+                *self.password.worker_tasks(), *self.tickets.worker_tasks(), *self.ai.worker_tasks()]
 
 
 def build_features(services: Services) -> Features:

@@ -32,8 +32,30 @@ class Webhook:
     """A side-effect route's claim whose holder never stored an outcome (it crashed) is taken over by
     the next delivery after this long: a little over the reply deadline, so WeChat's retry at ~5 s
     or ~10 s does it."""
+    aes_mismatch_after: int = 3
+    """This many correctly signed messages failing to decrypt within ``aes_mismatch_window``, and none
+    decrypting, mean the EncodingAESKey differs from the MP console's: one admin alert."""
+    aes_mismatch_window: int = 600
+    """Seconds of that window."""
+    decrypted_mark_interval: float = 60.0
+    """A process notes "messages decrypt" in Redis at most this often (not once per message)."""
+    fault_kill_after_claim: str = ""
+    """Test only: a file path; when it exists, the web process deletes it and SIGKILLs itself right
+    after the claim of a side-effect route (the crash the claim lease recovers from)."""
     config_reload_interval: float = 1.0
     """How often texts.yaml and faq.yaml are checked for edits (a stat, never on every message)."""
+
+
+@dataclass(frozen=True)
+class Admin:
+    max_failures: int = 10
+    """Wrong admin tokens from one client address within ``failure_window``, then 429."""
+    failure_window: int = 600
+    """Seconds of that window (and the longest ``Retry-After``)."""
+    min_token_chars: int = 32
+    """A shorter WXBOT_ADMIN_TOKEN switches the admin API off (404) until it is replaced."""
+    audit_retention: int = 10_000
+    """Entries kept in the audit log (a Redis Stream capped approximately)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,8 @@ class Alerts:
     """Wait before retrying a channel that failed."""
     redis_check_interval: float = 1.0
     """How often the worker pings Redis to notice an outage."""
+    marker_check_interval: float = 60.0
+    """How often the worker checks that Redis still holds the deployment's marker (restarted empty?)."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +227,7 @@ class Ai:
 @dataclass(frozen=True)
 class Internals:
     webhook: Webhook = field(default_factory=Webhook)
+    admin: Admin = field(default_factory=Admin)
     redis: Redis = field(default_factory=Redis)
     http: Http = field(default_factory=Http)
     worker: Worker = field(default_factory=Worker)

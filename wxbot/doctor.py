@@ -17,6 +17,8 @@ import dataclasses
 import ipaddress
 import os
 import re
+import secrets
+import string
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from .defaults import Admin
 from .settings import APP_ID_RE, TOKEN_RE, ConfigError, Settings, _first_error
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -43,6 +46,7 @@ RELOAD_NOTES = {
     "faq.yaml": " (reloaded within seconds of an edit; no restart)",
     "menu.yaml": " (sent to WeChat by `wxbot menu push`)",
 }
+SAFE_TOKEN_CHARS = 16  # a shorter WECHAT_TOKEN is guessable offline from one signed URL
 
 
 @dataclass
@@ -80,7 +84,8 @@ class Doctor:
 
     # -- runner ------------------------------------------------------------------------------
     def run(self) -> list[Check]:
-        steps: list[Callable[[], None]] = [self.check_token, self.check_aes_key, self.check_app_id,
+        steps: list[Callable[[], None]] = [self.check_token, self.check_aes_key, self.check_admin_token,
+                                           self.check_app_id,
                                            self.check_app_secret, self.check_other_env, self.check_urls,
                                            self.check_alert_channels]
         for step in steps:
@@ -126,6 +131,11 @@ class Doctor:
             self.add(FAIL, name, f"must be 3-32 letters or digits (it has {_n(len(value), 'character')}"
                      + ("" if value.isalnum() else ", some of them not letters or digits") + ")",
                      f"choose a new Token of 3-32 letters/digits and save it as {where}")
+        elif len(value) < SAFE_TOKEN_CHARS:
+            self.valid[name] = value
+            self.add(WARN, name, f"only {_n(len(value), 'character')}: a short Token can be guessed offline from one "
+                     "signed URL (a proxy log is enough)",
+                     f"choose one of 32 random letters/digits, e.g. {_random_token(32)}, and save it as {where}")
         else:
             self.valid[name] = value
             self.add(OK, name, f"ok ({_n(len(value), 'character')})")
@@ -156,6 +166,18 @@ class Doctor:
             return
         self.valid[name] = value
         self.add(OK, name, "ok: safe mode (messages are encrypted; set the console to 安全模式 or 兼容模式)")
+
+    def check_admin_token(self) -> None:
+        name, value = "WXBOT_ADMIN_TOKEN", self.get("WXBOT_ADMIN_TOKEN")
+        need = Admin().min_token_chars
+        if not value:
+            self.add(OK, name, "not set: the admin HTTP API is off")
+        elif len(value) < need:
+            self.add(FAIL, name, f"only {_n(len(value), 'character')} (at least {need}): the admin HTTP API is "
+                     "switched off (404) until it is replaced; the bot keeps serving followers",
+                     f"set WXBOT_ADMIN_TOKEN={secrets.token_urlsafe(32)} (freshly generated) and restart")
+        else:
+            self.add(OK, name, f"ok ({_n(len(value), 'character')})")
 
     def check_app_id(self) -> None:
         name, value = "WECHAT_APP_ID", self.get("WECHAT_APP_ID")
@@ -191,7 +213,8 @@ class Doctor:
 
     def check_other_env(self) -> None:
         """Every other variable through Settings' own validators, plus the pairs that go together."""
-        dedicated = {"WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "WECHAT_APP_SECRET"}
+        dedicated = {"WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "WECHAT_APP_SECRET",
+                     "WXBOT_ADMIN_TOKEN"}
         urls = {"WECHAT_API_BASE_URL", "WXBOT_PASSWORD_SYNC_URL", "WXBOT_TICKET_WEBHOOK_URL",
                 "WXBOT_WECOM_WEBHOOK_URL"}
         sentinels, master = self.get("REDIS_SENTINELS"), self.get("REDIS_SENTINEL_MASTER")
@@ -379,7 +402,48 @@ class Doctor:
         self.add(status, "Redis", note, "raise redis.socket_timeout in bot.yaml or move Redis closer"
                  if status == WARN else "")
         self._check_redis_server(client)
+        self._check_redis_state(client, settings)
         return client
+
+    def _check_redis_state(self, client, settings: Settings) -> None:
+        """What the bot noticed and recorded in Redis: lost data, an AES key mismatch."""
+        import json
+
+        import redis
+
+        from .alerts import MARKER_FILE, aes_mismatch_since
+        from .stores import keys
+
+        try:
+            raw = client.get(keys.REDIS_MARKER)
+            mismatch = aes_mismatch_since(client)
+        except redis.RedisError:
+            return
+        try:
+            remembered = (settings.data_dir / MARKER_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            remembered = ""
+        try:
+            marker = json.loads(raw) if raw else None
+        except ValueError:
+            marker = None
+        fix = ("turn on persistence (appendonly yes); check the password (wxbot password show) and the tickets "
+               "(wxbot tickets list)")
+        if marker is None and remembered:
+            self.add(FAIL, "Redis data", "Redis lost its data (the deployment's marker is gone: restarted empty or "
+                     "a new instance); the worker writes a new marker and alerts admins", fix)
+        elif marker is None:
+            self.add(OK, "Redis data", "not marked yet (a first install: `wxbot worker` marks it when it starts)")
+        elif marker.get("emptied") and time.time() - float(marker["emptied"]) < 7 * 86400:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(marker["emptied"])))
+            self.add(WARN, "Redis data", f"Redis restarted empty at {when} (admins were alerted)", fix)
+        else:
+            self.add(OK, "Redis data", "initialised, nothing lost since")
+        if mismatch is not None:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(mismatch))
+            self.add(FAIL, "EncodingAESKey", f"correctly signed messages have not decrypted since {when}: the key "
+                     "differs from the MP console's (followers get no answer)",
+                     f"copy EncodingAESKey again from {CONSOLE} > 服务器配置 into WECHAT_ENCODING_AES_KEY, restart")
 
     def _check_redis_server(self, client) -> None:
         import redis
@@ -576,6 +640,11 @@ def _token_error(errcode: int, errmsg: str) -> tuple[str, str, str]:
         return WARN, "WeChat is busy (errcode -1)", "run the doctor again in a minute"
     return FAIL, f"WeChat answered errcode {errcode}: {errmsg or 'no access_token'}", \
         "look the code up in WeChat's global return codes (全局返回码)"
+
+
+def _random_token(n: int) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
 def _n(count: int, word: str) -> str:

@@ -1,9 +1,12 @@
 """Liveness, readiness and metrics endpoints."""
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, Response, current_app
 
 from . import metrics
+from .alerts import aes_mismatch_since
 from .stores.redis import REDIS_ERRORS
 
 bp = Blueprint("health", __name__)
@@ -24,7 +27,15 @@ def readyz() -> Response:
         metrics.REDIS_ERRORS.labels("readyz").inc()
         return Response(f"redis unavailable ({exc.__class__.__name__})\n", status=503, mimetype="text/plain")
     services.breaker.reset()
-    return Response("ready\n", mimetype="text/plain")
+    body = "ready\n"
+    try:
+        since = aes_mismatch_since(services.redis)
+    except REDIS_ERRORS:
+        since = None
+    if since is not None:  # ready (nothing a restart fixes), but say what an admin must fix
+        body += (f"warning: messages do not decrypt since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))}: "
+                 "the EncodingAESKey differs from the MP console's\n")
+    return Response(body, mimetype="text/plain")
 
 
 @bp.get("/metrics")

@@ -166,3 +166,18 @@ class MetricsPushTask:
         pipe.execute()
         self._pushed.update({f: values[f] for f in deltas})
         return len(deltas)
+
+
+# Message types WeChat sends; anything else is counted as "other" (a label per invented type would
+# let anyone with a signed URL create unbounded series).
+MESSAGE_TYPES = frozenset({"text", "image", "voice", "video", "shortvideo", "location", "link", "event", "file",
+                           "miniprogrampage"})
+
+
+def known_label(value: str, known: frozenset[str]) -> str:
+    """``value`` if it is one of ``known``, else ``other``."""
+    return value if value in known else "other"
+
+
+def message_type(value: str) -> str:
+    return known_label(value, MESSAGE_TYPES)

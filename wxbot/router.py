@@ -181,6 +181,14 @@ class StaffCommands:
             return None
         return cmd, args
 
+    def refused(self, text: str, ctx: Ctx) -> str | None:
+        """The command word of a ``#command`` this sender may not use (not staff, or a plaintext
+        account, where anyone can forge a staff openid), else None. It stays an ordinary text."""
+        parts = self.split(text)
+        if parts is None or parts[0] not in self._commands or self.find(text, ctx) is not None:
+            return None
+        return parts[0]
+
     def available(self, ctx: Ctx) -> list[StaffCommand]:
         roles = self.roles_of(ctx)
         return [c for c in self._commands.values() if c.roles & roles]

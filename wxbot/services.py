@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 import redis
 
+from .audit import AuditLog
 from .defaults import Internals
 from .settings import BotConfig, Settings, load_bot_config
 from .stores import redis as redisconn
@@ -38,6 +39,11 @@ class Services:
     def log_salt(self) -> bytes:
         """Key for hashing openids in logs and outbound payloads (per account, computed once)."""
         return hashlib.sha256(b"wxbot-log:" + self.settings.wechat_token.encode()).digest()
+
+    @functools.cached_property
+    def audit(self) -> AuditLog:
+        """The one audit log of admin and support actions (wxbot/audit.py)."""
+        return AuditLog(self.redis, self.internals.admin.audit_retention)
 
     @property
     def http(self) -> httpx.Client:

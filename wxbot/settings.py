@@ -10,6 +10,7 @@ import base64
 import binascii
 import os
 import re
+import string
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -87,6 +88,8 @@ class Settings(BaseModel):
     # AI answers (wxbot/features/ai): off unless the key is set.
     ai_api_key: str | None = Field(default=None, alias="WXBOT_AI_API_KEY", repr=False)
     ai_base_url: str = Field(default="https://api.juheai.top", alias="WXBOT_AI_BASE_URL")
+    # Reverse proxies in front of wxbot that set X-Forwarded-For (nginx: 1); 0 = use the connection's address.
+    trusted_proxies: int = Field(default=0, ge=0, le=5, alias="WXBOT_TRUSTED_PROXIES")
     # Test-only: JSON overriding wxbot.defaults for real subprocesses (see wxbot.defaults).
     test_internals: str | None = Field(default=None, alias="WXBOT_TEST_INTERNALS", repr=False)
 
@@ -360,10 +363,34 @@ class FaqPolicy(Section):
                             "[抱拳]", "[玫瑰]", "[握手]", "[胜利]", "[耶]"]
 
 
+# What a support template field may name (wxbot.features.tickets.delivery renders them).
+TEMPLATE_PLACEHOLDERS = frozenset({"id", "category", "order_no", "paid_at", "amount", "created", "shots",
+                                   "description"})
+
+
+def template_problem(pattern: str, allowed: frozenset[str]) -> str | None:
+    """Why ``pattern`` (a ``str.format`` template) cannot be rendered from ``allowed`` names, or None."""
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        return f"not a valid template ({exc})"
+    for _text, name, spec, _conv in parsed:
+        if name is None:
+            continue
+        if name not in allowed:
+            return f"unknown placeholder {{{name}}} (known: {', '.join(sorted(allowed))})"
+        if spec and ("{" in spec):
+            return f"nested placeholder in {{{name}:{spec}}}"
+    return None
+
+
 class TicketsPolicy(Section):
     dialog_timeout: int = Field(600, ge=30)  # seconds a half-finished report waits for the follower
     max_open_per_follower: int = Field(3, ge=1)  # tickets not yet closed
     max_reports_per_hour: int = Field(5, ge=1)
+    # tickets of all followers per hour; past it new ones are stored and acknowledged but held back from
+    # support (one alert; `wxbot tickets held` / `release`) -- a flood of forged reports reaches nobody
+    max_tickets_per_hour: int = Field(100, ge=1)
     max_screenshots: int = Field(3, ge=0)
     status_words: list[str] = ["工单", "进度", "我的工单", "工单进度", "查询工单", "查工单", "查进度"]
     cancel_words: list[str] = ["取消", "算了", "不用了", "取消登记"]
@@ -385,6 +412,15 @@ class TicketsPolicy(Section):
     support_template_fields: dict[str, str] = {
         "character_string1": "{id}", "thing2": "{category}", "time3": "{created}", "thing4": "{order_no}",
     }
+
+    @field_validator("support_template_fields")
+    @classmethod
+    def _placeholders(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, pattern in v.items():  # a typo is a start-up error, not a delivery failing per ticket
+            bad = template_problem(pattern, TEMPLATE_PLACEHOLDERS)
+            if bad:
+                raise ValueError(f"{name}: {bad}")
+        return v
 
     @field_validator("phrases")
     @classmethod

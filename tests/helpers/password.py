@@ -22,7 +22,7 @@ BASE_INTERNALS = {"sync_retry_base": 0.05, "sync_retry_max": 0.2, "sync_deadline
 SYNC_CFG = {"alert_after_failures": 2}
 
 SYNC_SECRET = "nextchat-sync-secret-for-tests"
-SYNC_ADMIN_TOKEN = "admin-token-sync-tests-123456"
+SYNC_ADMIN_TOKEN = "admin-token-sync-tests-1234567890abcdef"
 
 
 def write_password_cfg(config_dir, values: dict) -> None:

@@ -16,6 +16,9 @@ SECRET = "0123456789abcdef0123456789abcdef"
 WECOM_KEY = "wecom-key-693a91f6"
 
 
+LONG_TOKEN = "Dq7Lw2Rk9Vx4Bn6Mt3Hs8Pz5Jc1Yf0Ga"
+
+
 @pytest.fixture(scope="module")
 def doctor_redis(tmp_path_factory):
     server = RedisProcess(tmp_path_factory.mktemp("doctor-redis"))
@@ -60,7 +63,7 @@ def good_env(spare_redis, config_dir, tmp_path, wechat_api):
     bot = config_dir / "bot.yaml"
     bot.write_text(bot.read_text(encoding="utf-8").replace('site_url: ""', 'site_url: "https://chat.example.com"', 1),
                    encoding="utf-8")
-    return make_env(spare_redis.url, config_dir, tmp_path / "data", safe=True,
+    return make_env(spare_redis.url, config_dir, tmp_path / "data", safe=True, WECHAT_TOKEN=LONG_TOKEN,
                     WECHAT_APP_SECRET=SECRET, WECHAT_API_BASE_URL=wechat_api.url,
                     WXBOT_WECOM_WEBHOOK_URL=f"{wechat_api.url}/cgi-bin/webhook/send?key={WECOM_KEY}")
 
@@ -359,3 +362,48 @@ def test_tickets_with_no_channel_and_openids_without_api_are_warnings(good_env):
     assert "! tickets: no channel reaches support" in proc.stdout
     assert "! customer-service messages: admin/support openids are set but WECHAT_APP_ID/" in proc.stdout
     assert "✓ tickets: delivered to WeCom robot" in run_cli(["doctor"], good_env).stdout
+
+
+# -- reliability: what the doctor says about guessable secrets, templates and the bot's own findings ----
+
+def test_a_short_wechat_token_is_a_warning(good_env, wechat_api):
+    status, lines = run(dict(good_env, WECHAT_TOKEN="spamtest"))
+    assert status == 0 and line(lines, "WECHAT_TOKEN").startswith("! ") and "guessed offline" in line(lines, "WECHAT_TOKEN")
+    assert run(dict(good_env, WECHAT_TOKEN="spamtest"), strict=True)[0] == 1
+
+
+def test_a_short_admin_token_fails_with_a_replacement(good_env, wechat_api):
+    status, lines = run(dict(good_env, WXBOT_ADMIN_TOKEN="admin-token-123"))
+    found = line(lines, "WXBOT_ADMIN_TOKEN")
+    assert status == 1 and found.startswith("✗ ") and "admin-token-123" not in "\n".join(lines)
+    replacement = found.split("set WXBOT_ADMIN_TOKEN=")[1].split()[0]
+    assert len(replacement) >= 32
+    assert line(run(dict(good_env, WXBOT_ADMIN_TOKEN=replacement))[1], "WXBOT_ADMIN_TOKEN").startswith("✓ ")
+
+
+def test_a_template_placeholder_typo_fails(good_env, wechat_api, config_dir):
+    bot = config_dir / "bot.yaml"
+    bot.write_text(bot.read_text(encoding="utf-8").replace('"{order_no}"', '"{oder_no}"', 1), encoding="utf-8")
+    assert "{oder_no}" in bot.read_text(encoding="utf-8")
+    status, lines = run(good_env)
+    assert status == 1 and "unknown placeholder {oder_no}" in line(lines, "config bot.yaml")
+
+
+def test_lost_redis_data_and_an_aes_mismatch_are_reported(good_env, wechat_api, spare_redis, tmp_path):
+    from wxbot.stores import keys
+
+    r = spare_redis.client()
+    try:
+        (tmp_path / "data").mkdir(exist_ok=True)
+        (tmp_path / "data" / "redis-marker").write_text("0123abcd\n")  # this machine saw a marked Redis
+        r.delete(keys.REDIS_MARKER)
+        r.set(keys.AES_MISMATCH, "1700000000")
+        status, lines = run(good_env)
+        assert status == 1
+        assert line(lines, "Redis data").startswith("✗ ") and "lost its data" in line(lines, "Redis data")
+        assert line(lines, "EncodingAESKey").startswith("✗ ")
+        r.delete(keys.AES_MISMATCH)
+        r.set(keys.REDIS_MARKER, '{"id": "0123abcd", "at": 1}')
+        assert line(run(good_env)[1], "Redis data").startswith("✓ ")
+    finally:
+        r.delete(keys.REDIS_MARKER, keys.AES_MISMATCH)

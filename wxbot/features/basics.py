@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Callable
 
-from ..router import ClaimNeeds, Ctx, Route, StaffCommands
+from ..router import ClaimNeeds, Ctx, Route, StaffCommands, hash_openid
 from ..stores import keys
 from ..stores.redis import REDIS_ERRORS
 from ..wechat.protocol import Message
@@ -56,7 +56,25 @@ class Basics:
         return ctx.text("staff.my_id", openid=msg.from_user)
 
     def is_staff(self, msg: Message, ctx: Ctx) -> bool:
-        return msg.type == "text" and self.staff_commands.find(msg.content, ctx) is not None
+        if msg.type != "text":
+            return False
+        if self.staff_commands.find(msg.content, ctx) is not None:
+            return True
+        word = self.staff_commands.refused(msg.content, ctx)
+        if word is not None:
+            self._audit_refusal(msg, ctx, word)
+        return False
+
+    def _audit_refusal(self, msg: Message, ctx: Ctx, word: str) -> None:
+        """A refused staff command, once per message (WeChat's retries are not new attempts)."""
+        who = "wx:" + hash_openid(msg.from_user, self.services.log_salt)
+        why = "plaintext account" if not ctx.settings.safe_mode else "not staff"
+        try:
+            if self.services.redis.set(keys.audit_seen(msg.dedupe_id), "1", nx=True,
+                                       ex=int(self.services.internals.webhook.dedupe_ttl)):
+                self.services.audit.record(who, "staff.refused", "#" + word, "refused", why)
+        except REDIS_ERRORS:
+            log.warning("audit record of a refused staff command lost: redis unavailable")
 
     def run_staff(self, msg: Message, ctx: Ctx) -> str:
         found = self.staff_commands.find(msg.content, ctx)

@@ -9,6 +9,7 @@ effects store their rendered reply afterwards (``store_reply``), and retries rep
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -22,8 +23,14 @@ from . import keys
 # replies, 5 the replies taken for a reply being built, 6 the route's counter, 7 the route's read key
 # (6 and 7 are only touched when ARGV says so). ARGV: 1 TTL ms, 2 message window s, 3 the route
 # counter's window s (0: none), 4 read KEYS[7] (1/0), 5 the reply is visible (1/0), 6 the message
-# limit, 7 this claim's token, 8 lease ms (0: a replayable route, never taken over).
+# limit, 7 this claim's token, 8 lease ms (0: a replayable route, never taken over). KEYS[8] (plaintext
+# mode) is the replay record of the signed URL, ARGV 9 the body's hash, 10 its TTL s: the first body
+# seen with a signed URL wins, another body with it is refused before anything else ({2, ''}).
 _CLAIM = """
+if KEYS[8] ~= '' and not redis.call('SET', KEYS[8], ARGV[9], 'NX', 'EX', ARGV[10])
+    and redis.call('GET', KEYS[8]) ~= ARGV[9] then
+  return {2, ''}
+end
 local v = redis.call('GET', KEYS[1])
 if v then
   if string.sub(v, 1, 1) == 'S' then
@@ -76,14 +83,14 @@ redis.call('SET', KEYS[1], payload, 'PX', ARGV[1])
 return {0, payload}
 """
 
-# WeChat's deliveries of the message, for routes that ask (ClaimNeeds.deliveries): counted around the
-# claim script above, which runs unchanged. KEYS[8] the counter, ARGV[9] count (1/0); a route that
-# does not ask pays nothing. Returned as the third value.
+
+# Counting WeChat's deliveries of one message (routes whose ClaimNeeds ask: the AI answer's third try
+# must answer): KEYS[9] the counter, ARGV[11] '1' to count. The claim above runs unchanged inside.
 _COUNTED = """
 local c = 0
-if ARGV[9] == '1' then
-  c = redis.call('INCR', KEYS[8])
-  if c == 1 then redis.call('PEXPIRE', KEYS[8], ARGV[1]) end
+if ARGV[11] == '1' then
+  c = redis.call('INCR', KEYS[9])
+  if c == 1 then redis.call('PEXPIRE', KEYS[9], ARGV[1]) end
 end
 local function claim()
 """ + _CLAIM + """
@@ -93,6 +100,19 @@ r[3] = c
 return r
 """
 
+
+# Push out the lease of a claim we still hold (a long wait that is alive); 0 if it is not ours any more.
+# KEYS: 1 dedupe id. ARGV: 1 the claim's token, 2 lease ms from now.
+_EXTEND = """
+local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 1, 1) ~= 'S' then return 0 end
+local held = cjson.decode(string.sub(v, 2))
+if held['t'] ~= ARGV[1] then return 0 end
+local now = redis.call('TIME')
+held['l'] = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ARGV[2])
+redis.call('SET', KEYS[1], 'S' .. cjson.encode(held), 'KEEPTTL')
+return 1
+"""
 
 @dataclass(frozen=True, slots=True)
 class ClaimNeeds:
@@ -121,6 +141,8 @@ class Claim:
     read_value: str | None = None  # the value of ClaimNeeds.read_key when claimed
     reply: str | None = None  # a stored rendered reply (duplicates of side-effect routes)
     deliveries: int = 0  # this delivery's number (1 = WeChat's first try), when ClaimNeeds.deliveries
+    token: str = ""  # this claim's token (``DedupeStore.extend_lease``)
+    forged: bool = False  # plaintext mode: this signed URL came before with another body; nothing was done
 
     @classmethod
     def from_value(cls, duplicate: bool, value: str) -> "Claim":
@@ -135,6 +157,7 @@ class Claim:
             dialog=data.get("d"),
             pending=list(pending) if isinstance(pending, list) else [],
             read_value=data.get("s"),
+            token=str(data.get("t") or ""),
         )
 
 
@@ -150,28 +173,42 @@ class DedupeStore:
         self.msg_limit = int(msg_limit)
         self.lease_ms = int(lease_seconds * 1000)
         self._script = client.register_script(_COUNTED)
+        self._extend = client.register_script(_EXTEND)
 
-    def claim(self, dedupe_id: str, openid: str, needs: ClaimNeeds = DEFAULT_NEEDS, replayable: bool = True) -> Claim:
+    def claim(self, dedupe_id: str, openid: str, needs: ClaimNeeds = DEFAULT_NEEDS, replayable: bool = True,
+              signed: tuple[str, str, str, bytes] | None = None, signed_ttl: int = 600) -> Claim:
         """Claim ``dedupe_id`` and do what the route ``needs``, in one round trip.
 
         A side-effect route's claim (``replayable=False``) carries a lease: if its holder never stores
         the outcome (``store_reply``), a later delivery takes it over once the lease ran out.
+        ``signed`` (signature, timestamp, nonce, body) keeps the body's hash per signed URL for
+        ``signed_ttl`` seconds (at least the timestamp window): plaintext mode signs the URL, not the
+        body, so the same URL with another body is a forgery (``Claim.forged``); the same body is a retry.
         """
         counted = bool(needs.counter and needs.window)
         keys_ = [
             keys.dedupe(dedupe_id), keys.msg_counter(openid), keys.dialog(openid), keys.pending_replies(openid),
             keys.pending_taken(openid), keys.feature_counter(needs.counter, openid) if counted else "",
-            needs.read_key or "", keys.dedupe_deliveries(dedupe_id) if needs.deliveries else "",
+            needs.read_key or "", keys.signed_request(*signed[:3]) if signed else "",
+            keys.dedupe_deliveries(dedupe_id) if needs.deliveries else "",
         ]
         args = [self.ttl_ms, self.msg_window, needs.window if counted else 0, 1 if needs.read_key else 0,
                 1 if needs.visible else 0, self.msg_limit, os.urandom(8).hex(), 0 if replayable else self.lease_ms,
-                1 if needs.deliveries else 0]
+                hashlib.sha256(signed[3]).hexdigest() if signed else "", int(signed_ttl), 1 if needs.deliveries else 0]
         # A socket the server closed (Redis restarted) is retried once by the client (stores/redis.py);
         # if Redis did run the first attempt, the claim token makes the retry see its own claim.
         dup, value, deliveries = self._script(keys=keys_, args=args)
+        if dup == 2:
+            return Claim(duplicate=False, forged=True)
         claim = Claim.from_value(bool(dup), value)
         claim.deliveries = int(deliveries)
         return claim
+
+    def extend_lease(self, dedupe_id: str, token: str, seconds: float) -> bool:
+        """Keep a side-effect claim ours for ``seconds`` more (a handler still waiting on something
+        alive, e.g. an AI answer), so WeChat's retries keep waiting instead of taking it over. False
+        when the claim is gone or was taken over (the caller should then not store its reply)."""
+        return bool(self._extend(keys=[keys.dedupe(dedupe_id)], args=[token, int(seconds * 1000)]))
 
     def confirm_pending(self, openid: str, left: list[str]) -> None:
         """The reply showing the taken support replies is built: forget them, and put back in front of

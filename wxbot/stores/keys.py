@@ -123,6 +123,11 @@ def follower_keys(openid: str) -> list[str]:
             pending_taken(openid)]
 
 
+def audit_seen(dedupe_id: str) -> str:
+    """Set with TTL: a message whose refusal is already in the audit log (retries add nothing)."""
+    return f"{PREFIX}:audit:seen:{dedupe_id}"
+
+
 AUDIT_LOG = f"{PREFIX}:audit"  # stream: one entry per admin or support action (see wxbot/audit.py)
 
 
@@ -157,3 +162,22 @@ AI_QUEUE = f"{PREFIX}:ai:queue"  # list: dedupe ids of questions waiting for a w
 AI_FAILURES = f"{PREFIX}:ai:failures"  # counter: consecutive failed model calls
 AI_ANSWERS = f"{PREFIX}:ai:answers"  # hash: masked unmatched question -> JSON {answer, at}
 AI_ANSWERS_ORDER = f"{PREFIX}:ai:answers:order"  # sorted set: masked question -> time (bounds the hash)
+def signed_request(signature: str, timestamp: str, nonce: str) -> str:
+    """String with TTL: the body hash first seen with one signed plaintext-mode URL (replay record)."""
+    return f"{PREFIX}:signed:{signature.lower()}:{timestamp}:{nonce}"
+
+
+AES_FAILURES = f"{PREFIX}:aes:failures"  # counter with TTL: correctly signed messages that did not decrypt
+AES_DECRYPTED = f"{PREFIX}:aes:decrypted"  # set with TTL whenever messages decrypt (written once a minute)
+AES_MISMATCH = f"{PREFIX}:aes:mismatch"  # unix time the mismatch was detected; cleared by a decrypting message
+REDIS_MARKER = f"{PREFIX}:meta:initialised"  # JSON {id, at}: this deployment initialised this Redis
+
+
+def admin_throttle(client: str) -> str:
+    """Counter with TTL: failed admin API authorisations of one client address."""
+    return f"{PREFIX}:admin:fails:{client}"
+
+
+TICKETS_HELD = f"{PREFIX}:tickets:held"  # sorted set: ticket id -> time, held back by the global intake cap
+TICKETS_INTAKE_HOUR = f"{PREFIX}:tickets:intake"  # counter with TTL: tickets created in the current hour
+

@@ -12,7 +12,10 @@ side effects add one more to store their reply for retries.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import secrets
+import signal
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus, unquote_to_bytes
@@ -20,6 +23,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 import redis
 
 from .. import metrics
+from ..alerts import DecryptWatch
 from ..router import Ctx, Router, hash_openid
 from ..stores.redis import REDIS_ERRORS
 from ..textnorm import TEXT_LIMIT, clip_utf8
@@ -119,8 +123,20 @@ def _raw_arg(environ: dict, name: str) -> bytes | None:
     return None
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def safe_log(value: object, limit: int = 40) -> str:
+    """A message-derived value for a log line: control characters escaped (no forged lines), at most
+    ``limit`` characters."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _refused(reason: str) -> tuple[int, str, bytes]:
-    log.info("wechat request refused status=403 reason=%s", reason)
+    log.info("wechat request refused status=403 reason=%s", safe_log(reason, 120))
     return 403, PLAIN, b"forbidden"
 
 
@@ -133,6 +149,7 @@ class WeChatEndpoint:
         settings = services.settings
         self.envelope = (Envelope(settings.wechat_token, settings.aes_key_bytes, settings.wechat_app_id)
                          if settings.safe_mode else None)
+        self.decrypts = DecryptWatch(services) if settings.safe_mode else None
 
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
@@ -200,24 +217,33 @@ class WeChatEndpoint:
                 if not encrypt:
                     return _refused("no Encrypt in a safe-mode request")
                 check_msg_signature(args.get("msg_signature", ""), settings.wechat_token, timestamp, nonce, encrypt)
-                body = envelope.decrypt(encrypt)
+                try:
+                    body = envelope.decrypt(encrypt)
+                except MalformedMessage:
+                    self._watch_decrypt(failed=True)
+                    raise
+                self._watch_decrypt(failed=False)
             msg = to_message(parse_xml(body))
         except SignatureError as exc:
             return _refused(str(exc))
         except MalformedMessage as exc:
             metrics.MESSAGES.labels("invalid", "malformed").inc()
-            log.info("wechat message ignored outcome=malformed reason=%s", exc)
+            log.info("wechat message ignored outcome=malformed reason=%s", safe_log(exc, 120))
             return 200, PLAIN, SUCCESS
         # 5-7. claim, route, handle.
-        reply, ctx = dispatch(services, self.router, msg)
+        # Plaintext mode signs the URL only: the claim also keeps the body's hash per signed URL.
+        signed = (args.get("signature", ""), timestamp, nonce, body) if envelope is None else None
+        reply, ctx = dispatch(services, self.router, msg, signed=signed)
+        if ctx.outcome == "forged":
+            return _refused("a used signed URL with another body")
         elapsed = time.perf_counter() - started
-        metrics.MESSAGES.labels(msg.type, ctx.outcome or "none").inc()
+        metrics.MESSAGES.labels(metrics.message_type(msg.type), ctx.outcome or "none").inc()
         metrics.LATENCY.observe(elapsed)
         log.info(
             "msg rid=%s user=%s type=%s event=%s route=%s outcome=%s detail=%s dup=%d redis=%s ms=%.1f",
-            secrets.token_hex(4), hash_openid(msg.from_user, services.log_salt), msg.type, msg.event or "-",
-            ctx.route or "-", ctx.outcome or "-", ctx.detail or "-", int(bool(ctx.claim and ctx.claim.duplicate)),
-            "ok" if ctx.redis_ok else "down", elapsed * 1000,
+            secrets.token_hex(4), hash_openid(msg.from_user, services.log_salt), safe_log(msg.type),
+            safe_log(msg.event or "-"), ctx.route or "-", ctx.outcome or "-", safe_log(ctx.detail or "-", 80),
+            int(bool(ctx.claim and ctx.claim.duplicate)), "ok" if ctx.redis_ok else "down", elapsed * 1000,
         )
         # 8. reply.
         if not reply:
@@ -228,9 +254,33 @@ class WeChatEndpoint:
         return 200, XML, xml.encode("utf-8")
 
 
-def dispatch(services: "Services", router: Router, msg: Message, now: float | None = None) -> tuple[str | None, Ctx]:
+    def _watch_decrypt(self, failed: bool) -> None:
+        if self.decrypts is None or not self.services.breaker.available():
+            return
+        try:
+            if failed:
+                self.decrypts.failed()
+            else:
+                self.decrypts.decrypted()
+        except REDIS_FAILURES as exc:
+            metrics.REDIS_ERRORS.labels("aes_watch").inc()
+            log.warning("redis unavailable at the decrypt watch (%s)", exc.__class__.__name__)
+
+
+def _fault_after_claim(services: "Services") -> None:
+    """Test only (``webhook.fault_kill_after_claim``): die the hardest way, right after the claim."""
+    path = services.internals.webhook.fault_kill_after_claim
+    if path and os.path.exists(path):
+        os.unlink(path)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def dispatch(services: "Services", router: Router, msg: Message, now: float | None = None,
+             signed: tuple[str, str, str, bytes] | None = None) -> tuple[str | None, Ctx]:
     """Claim -> route -> handle one authenticated, parsed message.
 
+    ``signed`` (plaintext mode: signature, timestamp, nonce, body) is checked in the claim: a signed
+    URL seen before with another body gives ``ctx.outcome == "forged"`` and nothing is done.
     Returns (reply text or None for ``success``, the request context for logging).
     """
     started = time.monotonic()
@@ -242,7 +292,8 @@ def dispatch(services: "Services", router: Router, msg: Message, now: float | No
     claim = None
     if services.breaker.available():
         try:
-            claim = services.dedupe.claim(msg.dedupe_id, msg.from_user, route.needs, route.replayable)
+            claim = services.dedupe.claim(msg.dedupe_id, msg.from_user, route.needs, route.replayable,
+                                          signed=signed, signed_ttl=2 * web.timestamp_window)
         except REDIS_FAILURES as exc:
             log.warning("redis unavailable at claim (%s); answering in degraded mode", exc.__class__.__name__)
             metrics.REDIS_ERRORS.labels("claim").inc()
@@ -251,6 +302,11 @@ def dispatch(services: "Services", router: Router, msg: Message, now: float | No
         ctx.redis_ok = False
     ctx.claim = claim
 
+    if claim is not None and claim.forged:
+        ctx.route, ctx.outcome = "refused", "forged"
+        return None, ctx
+    if claim is not None and not route.replayable and not claim.duplicate:
+        _fault_after_claim(services)
     if claim is not None:
         if claim.reply is not None:
             metrics.DEDUPE_HITS.inc()

@@ -332,11 +332,11 @@ def test_admin_api_is_off_without_a_token(client):
 
 @pytest.mark.parametrize("pwenv", [{"WXBOT_ADMIN_TOKEN": TOKEN}], indirect=True)
 def test_admin_api_refuses_wrong_tokens(client, pw):
-    for headers in [{}, {"Authorization": "Bearer nope"}, {"Authorization": TOKEN},
-                    {"Authorization": f"Basic {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"},
-                    {"Authorization": "Bearer 令牌"}]:
+    for i, headers in enumerate([{}, {"Authorization": "Bearer nope"}, {"Authorization": TOKEN},
+                                 {"Authorization": f"Basic {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"},
+                                 {"Authorization": "Bearer 令牌"}]):
         for method, path in [("get", "/admin/api/password"), ("post", "/admin/api/password/rotate")]:
-            resp = getattr(client, method)(path, headers=headers)
+            resp = getattr(client, method)(path, headers=headers, environ_base={"REMOTE_ADDR": f"10.0.0.{i}"})
             assert resp.status_code == 401 and resp.is_json, (headers, path)
             assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     assert pw.store.state().version == 0

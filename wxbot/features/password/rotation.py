@@ -19,6 +19,7 @@ from croniter import croniter
 from ... import metrics
 from ...settings import PASSWORD_VALUE_RE, PasswordPolicy
 from ...stores import keys
+from ...stores.redis import REDIS_ERRORS
 from ...texts import zone_label
 from .store import PasswordStore, Rotation
 
@@ -112,11 +113,20 @@ class Passwords:
         if value is not None:
             problem = self.check_value(value)
             if problem:
+                self._audit(by, trigger, "", "refused", problem)
                 raise ValueError(problem)
         password = value if value is not None else self.generate()
         rot = self._rotate(password, trigger, by, time.time() if now is None else now)
         assert rot is not None
+        self._audit(by, trigger, f"v{rot.version}", "ok", "set by admin" if value is not None else "generated")
         return rot, password
+
+    def _audit(self, by: str, trigger: str, target: str, result: str, detail: str) -> None:
+        """Every rotation an admin asks for, in the audit log (never the password itself)."""
+        try:
+            self.services.audit.record(by, "password.rotate", target, result, f"{trigger}: {detail}")
+        except REDIS_ERRORS:
+            log.warning("audit record of a password rotation lost: redis unavailable")
 
     def _rotate(self, password: str, trigger: str, by: str, now: float, period: str | None = None,
                 period_ttl: int = 0) -> Rotation | None:

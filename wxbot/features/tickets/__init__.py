@@ -185,7 +185,8 @@ class TicketsFeature:
             return ctx.text("tickets.staff.close_usage")
         if not ctx.redis_ok:
             return ctx.text("errors.busy")
-        status, tid = close_ticket(self.rt, tid, note, "wx:" + msg.dedupe_id)
+        status, tid = close_ticket(self.rt, tid, note, "wx:" + msg.dedupe_id,
+                                   by="wechat:" + hash_openid(msg.from_user, self.services.log_salt))
         if status == "missing":
             return ctx.text("tickets.staff.not_found", id=tid)
         if status == "already":

@@ -15,7 +15,7 @@ def _runtime(ctx: click.Context) -> Runtime:
 
 @click.group("tickets")
 def cli() -> None:
-    """Order-issue tickets: list, show, reply, close, retry."""
+    """Order-issue tickets: list, show, reply, close, retry, held, release."""
 
 
 @cli.command("list")
@@ -96,6 +96,42 @@ def close_cmd(ctx: click.Context, ticket_id: str, note: str) -> None:
         click.echo(f"wxbot: no ticket {tid}", err=True)
         raise SystemExit(1)
     click.echo(f"{tid}: already closed" if status == "already" else f"{tid}: closed; the follower will be told")
+
+
+@cli.command("held")
+@click.pass_context
+def held_cmd(ctx: click.Context) -> None:
+    """List tickets held back by the global hourly intake cap (not yet sent to support)."""
+    rt = _runtime(ctx)
+    with redis_errors_exit():
+        ids = rt.store.held_ids()
+        dead = set(rt.store.dead_ids())
+        for rec in rt.store.many(ids):
+            click.echo(list_line(rec, dead))
+    click.echo(f"{len(ids)} held ticket(s)" + ("; send them on with `wxbot tickets release --all`" if ids else ""))
+
+
+@cli.command("release")
+@click.argument("ticket_ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Release every held ticket.")
+@click.pass_context
+def release_cmd(ctx: click.Context, ticket_ids: tuple[str, ...], all_: bool) -> None:
+    """Send held tickets (the given ones, or --all) on to support."""
+    if bool(ticket_ids) == all_:
+        raise click.UsageError("give ticket ids or --all")
+    rt = _runtime(ctx)
+    with redis_errors_exit():
+        ids = rt.store.held_ids() if all_ else [normalize_id(t) for t in ticket_ids]
+        released = 0
+        for tid in ids:
+            if rt.store.release(tid):
+                released += 1
+                rt.services.audit.record("cli", "ticket.release", tid)
+            else:
+                click.echo(f"wxbot: {tid} is not held", err=True)
+    click.echo(f"released {released} ticket(s)")
+    if released != len(ids):
+        raise SystemExit(1)
 
 
 @cli.command("retry")

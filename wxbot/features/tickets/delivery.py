@@ -43,7 +43,7 @@ from ...notifiers.webhook import BodyTooLarge, DeadlineExceeded, DeliveryError, 
 from ...retry import backoff
 from ...router import hash_openid
 from ...stores import keys
-from ...stores.redis import release_lock
+from ...stores.redis import REDIS_ERRORS, release_lock
 from ...textnorm import clip_utf8
 from ...wechat.api import CS_WINDOW_ERRORS, WeChatAPIError, transport_reason
 from .intake import category_label
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FINAL = ("done", "deferred", "skipped", "dead")
+REDIS_FAILURES = (redis.RedisError, *REDIS_ERRORS)
 # WeChat errcodes a retry will not fix: invalid openid, follower unsubscribed, bad template.
 WECHAT_PERMANENT = {40003, 43004, 40037, 47003}
 # The account cannot send customer-service messages at all right now (no API credentials, an
@@ -336,7 +337,7 @@ class TicketDelivery:
         did = False
         for _stream, entries in resp or []:
             for entry_id, fields in entries:
-                self.process(entry_id, fields)
+                self.process_safely(entry_id, fields)
                 did = True
         return did
 
@@ -354,7 +355,7 @@ class TicketDelivery:
                     self.r.xack(keys.TICKETS_STREAM, keys.TICKETS_GROUP, entry_id)
                     continue
                 log.info("ticket job reclaimed entry=%s ticket=%s", entry_id, fields.get("t"))
-                self.process(entry_id, fields)
+                self.process_safely(entry_id, fields)
                 did = True
             if start in ("0-0", b"0-0"):
                 break
@@ -369,7 +370,7 @@ class TicketDelivery:
             claimed = self.r.xclaim(keys.TICKETS_STREAM, keys.TICKETS_GROUP, self.consumer, 0, [entry_id])
             for cid, fields in claimed:
                 if fields:
-                    self.process(cid, fields)
+                    self.process_safely(cid, fields)
                     did = True
                 else:
                     self.r.xack(keys.TICKETS_STREAM, keys.TICKETS_GROUP, cid)
@@ -511,10 +512,52 @@ class TicketDelivery:
                 else:
                     st = {"s": "dead", "a": attempts, "n": 0, "t": time.time(), "e": reason}
                     self.dead_letter(tid, job, ch, attempts, reason)
+            except REDIS_FAILURES:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a poison ticket fails its own channel, never the batch
+                st = self._poisoned(tid, job, ch, attempts, exc)
             self.r.hset(dl_key, field, json.dumps(st, ensure_ascii=False))
             return st
         finally:
             release_lock(self.r, lease_key, token)
+
+    def _poisoned(self, tid: str, job: str, ch: str, attempts: int, exc: Exception) -> dict:
+        """An unexpected exception (bad data, a bug) in one attempt: a failed attempt of this ticket on
+        this channel only. The traceback is logged once (first attempt); later ones say the reason."""
+        reason = f"unexpected {exc.__class__.__name__}"
+        if attempts == 1:
+            log.error("ticket delivery failed unexpectedly ticket=%s job=%s channel=%s attempt=%d", tid, job, ch,
+                      attempts, exc_info=exc)
+        if attempts < self.tune.max_attempts:
+            delay = self.backoff(attempts)
+            metrics.TICKETS.labels(ch.split(":")[0], "failed").inc()
+            log.warning("ticket delivery failed ticket=%s job=%s channel=%s attempt=%d reason=%s retry_in=%.2fs",
+                        tid, job, ch, attempts, reason, delay)
+            return {"s": "pending", "a": attempts, "n": time.time() + delay, "e": reason}
+        self.dead_letter(tid, job, ch, attempts, reason)
+        return {"s": "dead", "a": attempts, "n": 0, "t": time.time(), "e": reason}
+
+    def process_safely(self, entry_id: str, fields: dict) -> None:
+        """``process`` one entry; an exception outside any channel (an unreadable record) fails this
+        entry only: it is retried with backoff, then dead-lettered and alerted, and the batch goes on."""
+        try:
+            self.process(entry_id, fields)
+        except REDIS_FAILURES:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            tid = str(fields.get("t", ""))
+            job = job_name(str(fields.get("k", "")), str(fields.get("r", "")))
+            attempts = int(self.r.hincrby(keys.ticket_deliveries(tid), f"{job}|entry", 1)) if tid else 1
+            if attempts == 1:
+                log.error("ticket job failed unexpectedly ticket=%s job=%s entry=%s", tid, job, entry_id, exc_info=exc)
+            if tid and attempts < self.tune.max_attempts:
+                delay = self.backoff(attempts)
+                log.warning("ticket job failed ticket=%s job=%s attempt=%d reason=unexpected %s retry_in=%.2fs",
+                            tid, job, attempts, exc.__class__.__name__, delay)
+                self.r.zadd(keys.TICKETS_RETRY, {entry_id: time.time() + delay})
+                return
+            self.dead_letter(tid, job, "entry", attempts, f"unexpected {exc.__class__.__name__}")
+            self._ack(entry_id)
 
     def dead_letter(self, tid: str, job: str, ch: str, attempts: int, reason: str, config: bool = False) -> None:
         metrics.TICKETS.labels(ch.split(":")[0], "dead").inc()

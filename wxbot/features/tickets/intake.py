@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ... import metrics
+from ...alerts import alert
 from ...router import Ctx, hash_openid
 from ...stores import keys
 from ...stores.redis import REDIS_ERRORS
@@ -301,6 +302,11 @@ def _create(rt: Runtime, ctx: Ctx, msg: Message, state: dict) -> str:
         log.error("ticket create refused status=%s", res.status)
         return ctx.text("errors.internal")
     tid = res.value
+    if res.held == "first":  # one alert per flood (and per alerts.cooldown)
+        alert(rt.services, "tickets_held", "intake", ctx.text("alerts.tickets_held", limit=rt.cfg.max_tickets_per_hour))
+    if res.held:
+        metrics.TICKETS.labels("intake", "held").inc()
+        log.warning("ticket held back (global hourly intake cap %d) ticket=%s", rt.cfg.max_tickets_per_hour, res.value)
     if res.ok:  # "dup": WeChat's retry of a message that already made this ticket
         metrics.TICKETS.labels("intake", "created").inc()
         log.info("ticket created ticket=%s user=%s category=%s shots=%d", tid,

@@ -105,8 +105,17 @@ if ARGV[8] == '1' then
   local rate = tonumber(redis.call('GET', KEYS[6]) or '0')
   if rate >= tonumber(ARGV[4]) then return {'limit_rate', tostring(rate)} end
 end
+local held = false
+local first_held = false
+if ARGV[8] == '1' and tonumber(ARGV[12]) > 0 then
+  -- the global hourly intake cap: past it, tickets are stored and acknowledged but held back
+  local g = redis.call('INCR', KEYS[10])
+  if g == 1 then redis.call('EXPIRE', KEYS[10], ARGV[9]) end
+  held = g > tonumber(ARGV[12])
+  first_held = g == tonumber(ARGV[12]) + 1
+end
 local fields = {}
-for i = 12, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 local nshots = 0
 if ARGV[10] == '1' then
@@ -123,13 +132,29 @@ redis.call('SADD', KEYS[5], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[7], ARGV[2], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[5])
-redis.call('XADD', KEYS[3], '*', 't', ARGV[1], 'k', 'new', 'r', '')
+if held then
+  redis.call('HSET', KEYS[1], 'held', '1')
+  redis.call('ZADD', KEYS[11], ARGV[2], ARGV[1])
+else
+  redis.call('XADD', KEYS[3], '*', 't', ARGV[1], 'k', 'new', 'r', '')
+end
 if ARGV[6] == '' or (ARGV[10] == '1' and nshots >= tonumber(ARGV[11])) then
   redis.call('DEL', KEYS[8])
 elseif ARGV[6] ~= '=' then
   redis.call('SET', KEYS[8], ARGV[6], 'EX', ARGV[7])
 end
-return {'ok', ARGV[1], tostring(nshots)}
+return {'ok', ARGV[1], tostring(nshots), held and (first_held and 'first' or 'held') or ''}
+"""
+
+# Send a held ticket on: its new-ticket job and one job per screenshot added since.
+_RELEASE = """
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[1], 'held')
+redis.call('XADD', KEYS[3], '*', 't', ARGV[1], 'k', 'new', 'r', '')
+local n0 = tonumber(redis.call('HGET', KEYS[1], 'shots0') or '0')
+local n = tonumber(redis.call('HGET', KEYS[1], 'nshots') or '0')
+for i = n0 + 1, n do redis.call('XADD', KEYS[3], '*', 't', ARGV[1], 'k', 'shot', 'r', tostring(i)) end
+return 1
 """
 
 # A screenshot sent while the report is still being collected: appended to the dialogue's own list
@@ -175,7 +200,9 @@ if n > tonumber(ARGV[3]) then
 end
 redis.call('HSET', KEYS[1], 'shot:' .. n, ARGV[1], 'updated_at', ARGV[6])
 redis.call('SET', KEYS[2], tostring(n), 'EX', ARGV[2])
-redis.call('XADD', KEYS[3], '*', 't', ARGV[7], 'k', 'shot', 'r', tostring(n))
+if redis.call('HGET', KEYS[1], 'held') ~= '1' then  -- a held ticket's screenshots go with its release
+  redis.call('XADD', KEYS[3], '*', 't', ARGV[7], 'k', 'shot', 'r', tostring(n))
+end
 if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[5]) end
 return {'ok', tostring(n)}
 """
@@ -219,6 +246,7 @@ class Result:
     status: str
     value: str = ""
     count: int = 0  # create: screenshots taken from the dialogue
+    held: str = ""  # create: "held" (over the global hourly cap: not sent on), "first" (the first such)
 
     @property
     def ok(self) -> bool:
@@ -231,6 +259,7 @@ class Limits:
     max_per_hour: int
     source_ttl: int  # seconds a message id -> ticket mapping is kept (idempotency window)
     dialog_ttl: int
+    max_per_hour_global: int = 0  # tickets of all followers per hour before new ones are held (0: none)
 
 
 class TicketStore:
@@ -245,6 +274,7 @@ class TicketStore:
         self._close = client.register_script(_CLOSE)
         self._shot = client.register_script(_SHOT)
         self._save = client.register_script(_SAVE)
+        self._release = client.register_script(_RELEASE)
 
     # -- writes ----------------------------------------------------------------------------------
     def create(self, ticket_id: str, openid: str, source: str, fields: dict[str, Any], now: float,
@@ -267,13 +297,14 @@ class TicketStore:
             status, value, *rest = self._create(
                 keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
                       keys.tickets_of(openid), keys.tickets_open_of(openid), keys.tickets_rate(openid),
-                      keys.TICKETS_ALL, keys.dialog(openid), keys.dialog_shots(openid)],
+                      keys.TICKETS_ALL, keys.dialog(openid), keys.dialog_shots(openid), keys.TICKETS_INTAKE_HOUR,
+                      keys.TICKETS_HELD],
                 args=[ticket_id, repr(now), self.limits.max_open, self.limits.max_per_hour, self.limits.source_ttl,
                       dialog_after, self.limits.dialog_ttl, "1" if check_limits else "0", 3600,
-                      "1" if take_shots else "0", max_shots, *flat],
+                      "1" if take_shots else "0", max_shots, self.limits.max_per_hour_global, *flat],
             )
             if status != "collision":
-                return Result(status, value, int(rest[0]) if rest else 0)
+                return Result(status, value, int(rest[0]) if rest else 0, rest[1] if len(rest) > 1 else "")
             ticket_id = new_ticket_id(now, length=4 + (_ % 3))
         return Result("collision")
 
@@ -381,6 +412,15 @@ class TicketStore:
     def deliveries(self, ticket_id: str) -> dict[str, dict]:
         raw = self.r.hgetall(keys.ticket_deliveries(ticket_id))
         return {k: json.loads(v) for k, v in raw.items()}
+
+    def held_ids(self) -> list[str]:
+        """Tickets held back by the global intake cap, oldest first."""
+        return self.r.zrange(keys.TICKETS_HELD, 0, -1)
+
+    def release(self, ticket_id: str) -> bool:
+        """Send a held ticket on to support (False: it was not held)."""
+        return bool(self._release(keys=[keys.ticket(ticket_id), keys.TICKETS_HELD, keys.TICKETS_STREAM],
+                                  args=[ticket_id]))
 
     def dead_ids(self) -> list[str]:
         return self.r.zrange(keys.TICKETS_DEAD, 0, -1)
@@ -492,5 +532,5 @@ def build_runtime(services: "Services") -> Runtime:
     cfg = services.bot.tickets
     internals = services.internals.tickets
     store = TicketStore(services.redis, Limits(cfg.max_open_per_follower, cfg.max_reports_per_hour,
-                                               internals.source_ttl, cfg.dialog_timeout))
+                                               internals.source_ttl, cfg.dialog_timeout, cfg.max_tickets_per_hour))
     return Runtime(services, cfg, internals, store, Spool(services.settings.data_dir))

@@ -6,6 +6,7 @@ import time
 
 from ... import metrics
 from ...router import hash_openid
+from ...stores.redis import REDIS_ERRORS
 from .intake import category_label, status_label
 from .store import STATUS_CLOSED, Runtime, format_time, normalize_id
 
@@ -23,16 +24,27 @@ def reply_ticket(rt: Runtime, ticket_id: str, text: str, by: str, source: str,
     if res.ok:
         metrics.TICKETS.labels("reply", "queued").inc()
         log.info("ticket reply queued ticket=%s n=%s", tid, res.value)
+    if res.status != "dup":  # a retried command is not a second action
+        _audit(rt, by, "ticket.reply", tid, res.status, f"reply {res.value}" if res.ok else "")
     return res.status, tid
 
 
-def close_ticket(rt: Runtime, ticket_id: str, note: str, source: str) -> tuple[str, str]:
+def close_ticket(rt: Runtime, ticket_id: str, note: str, source: str, by: str = "cli") -> tuple[str, str]:
     tid = normalize_id(ticket_id)
     res = rt.store.close(tid, source, time.time(), note.strip())
     if res.ok:
         metrics.TICKETS.labels("close", "queued").inc()
         log.info("ticket closed ticket=%s", tid)
+    if res.status != "dup":
+        _audit(rt, by, "ticket.close", tid, res.status, note.strip()[:100])
     return res.status, tid
+
+
+def _audit(rt: Runtime, actor: str, action: str, target: str, result: str, detail: str) -> None:
+    try:
+        rt.services.audit.record(actor, action, target, result, detail)
+    except REDIS_ERRORS:
+        log.warning("audit record lost action=%s ticket=%s: redis unavailable", action, target)
 
 
 def delivery_summary(states: dict[str, dict]) -> str:
