@@ -36,7 +36,7 @@ class _Formatter(logging.Formatter):
             self._second = second
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
             self._zone = time.strftime("%z", self.converter(second))
-        return f"{self._stamp},{int(record.msecs):03d}{self._zone}"
+        return self._stamp + self._zone
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -22,7 +22,7 @@ def test_a_wheel_carries_the_config_and_init_works_from_it(tmp_path):
                     str(tmp_path / "dist"), str(ROOT)], check=True, capture_output=True, timeout=120)
     wheel = next((tmp_path / "dist").glob("wxbot-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {f"wxbot/data/config/{n}" for n in ("bot.yaml", "faq.yaml", "menu.yaml", "texts.yaml")} <= names
+    assert {f"wxbot/data/config/{n}" for n in ("ai_prompt.txt", "bot.yaml", "faq.yaml", "menu.yaml", "texts.yaml")} <= names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     # Import wxbot from the unpacked wheel only (not the checkout) and create a folder with it.
@@ -32,4 +32,4 @@ def test_a_wheel_carries_the_config_and_init_works_from_it(tmp_path):
     out = subprocess.run([sys.executable, "-I", "-c", code, str(site), str(tmp_path / "bot")], capture_output=True,
                          text=True, cwd=str(tmp_path), timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['bot.yaml', 'faq.yaml', 'menu.yaml', 'texts.yaml']"
+    assert out.stdout.strip() == "['ai_prompt.txt', 'bot.yaml', 'faq.yaml', 'menu.yaml', 'texts.yaml']"
