@@ -22,6 +22,7 @@ import redis
 
 from .. import defaults
 from ..settings import Settings
+from ..stores.redis import release_lock
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +155,7 @@ class WeChatAPI:
                 raise WeChatAPIError(-1, "timed out waiting for another process to refresh the access token")
 
     def _release(self, owner: str) -> None:
-        self.redis.eval(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-            1, LOCK_KEY, owner,
-        )
+        release_lock(self.redis, LOCK_KEY, owner)
 
     def _fetch_token(self, force_refresh: bool) -> str:
         payload = {
