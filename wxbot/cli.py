@@ -9,6 +9,7 @@ import sys
 import click
 
 from .clitools import CliContext, exit_on_config_error, pass_cli, redis_errors_exit, settings_or_exit
+from .console.cli import cli as console_cli
 from .features.faq.cli import cli as faq_cli
 from .features.password.cli import cli as password_cli
 from .features.tickets.cli import cli as tickets_cli
@@ -126,7 +127,7 @@ def _chat_send(sim, openid: str, line: str):
     raise click.UsageError(f"unknown command /{cmd}: try /click KEY, /voice TEXT, /image URL, /subscribe, /quit")
 
 
-for group in (password_cli, faq_cli, tickets_cli, menu_cli):
+for group in (password_cli, faq_cli, tickets_cli, menu_cli, console_cli):
     main.add_command(group)
 
 

@@ -79,6 +79,8 @@ class Settings(BaseModel):
     wecom_webhook_url: str | None = Field(default=None, alias="WXBOT_WECOM_WEBHOOK_URL", repr=False)
     support_template_id: str | None = Field(default=None, alias="WXBOT_SUPPORT_TEMPLATE_ID")
     log_level: str = Field(default="INFO", alias="WXBOT_LOG_LEVEL")
+    # Signs the console's session cookies and CSRF tokens; without it /console answers 404.
+    secret_key: str | None = Field(default=None, alias="WXBOT_SECRET_KEY", repr=False)
     # Test-only: JSON overriding wxbot.defaults for real subprocesses (see wxbot.defaults).
     test_internals: str | None = Field(default=None, alias="WXBOT_TEST_INTERNALS", repr=False)
 
@@ -148,6 +150,15 @@ class Settings(BaseModel):
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return v or None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if len(v) < 32:
+            raise ValueError("must be at least 32 characters (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        return v
 
     @field_validator("log_level")
     @classmethod
