@@ -181,6 +181,11 @@ ERRORS = {
 
 def error_page(code: int, title: str | None = None, advice: str | None = None) -> Response:
     default_title, default_advice = ERRORS.get(code, ERRORS[500] if code >= 500 else ERRORS[400])
+    if "user" not in g and code == 404 and console().enabled:  # an unknown path: the guard did not run
+        try:
+            g.user = console().sessions.check(session.get("u", ""), session.get("sid", ""), console().clock()).user
+        except REDIS_ERRORS:
+            g.user = None
     try:
         body = render_template("console/error.html", code=code, title=title or default_title,
                                advice=advice or default_advice, user=g.get("user"))
