@@ -3,6 +3,7 @@
 user deleted) ends that user's sessions in every browser (``sessions.SessionStore`` checks it)."""
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -41,8 +42,12 @@ class ConsoleUsers:
         self.r = client
         self.min_password_length = min_password_length
         self.hasher = PasswordHasher()
-        # Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
-        self._dummy = self.hasher.hash("wxbot-console-no-such-user")
+
+    @functools.cached_property
+    def _dummy(self) -> str:
+        """Verified against when the name is unknown, so a wrong name costs as long as a wrong password
+        (made on first use: every app builds a ConsoleUsers, and a hash costs about 0.15 s)."""
+        return self.hasher.hash("wxbot-console-no-such-user")
 
     @staticmethod
     def check_name(name: str) -> str:
