@@ -91,7 +91,7 @@ def browser():
     quit_browser(driver)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shots_dir() -> Path:
     path = output_dir()
     print(f"\nconsole screenshots: {path}")
