@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import health
+from . import console, health
 from .bot import Bot, Features, build_features
 from .defaults import Internals
 from .features.basics import Basics
@@ -70,6 +70,7 @@ def compose_router(services: Services, f: Features) -> Router:
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(password_api.bp)
+    console.init_app(app)  # /console (404 without WXBOT_SECRET_KEY)
 
 
 def mount_wechat(app: Flask, endpoint: WeChatEndpoint) -> None:
@@ -89,6 +90,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
+        if console.handles(request.path):  # e.g. an unknown console path: a page, as the console's own errors
+            return console.error_response(exc)
         return Response(f"{exc.code} {exc.name}\n", status=exc.code, mimetype="text/plain")
 
     @app.errorhandler(Exception)

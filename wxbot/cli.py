@@ -11,6 +11,7 @@ import click
 import httpx
 
 from .clitools import CliContext, exit_on_config_error, not_running_exit, pass_cli, redis_errors_exit
+from .console.cli import cli as console_cli
 from .features.ai.cli import cli as ai_cli
 from .features.faq.cli import cli as faq_cli
 from .features.password.cli import cli as password_cli
@@ -226,7 +227,7 @@ def _chat_send(sim, openid: str, line: str):
     raise click.UsageError(f"unknown command /{cmd}: /help lists the commands")
 
 
-for group in (password_cli, faq_cli, tickets_cli, menu_cli, ai_cli):
+for group in (password_cli, faq_cli, tickets_cli, menu_cli, ai_cli, console_cli):
     main.add_command(group)
 
 

@@ -200,6 +200,35 @@ class Tickets:
     """How often acknowledged stream entries are trimmed."""
     stream_retention: int = 7 * 86400
     """Acknowledged stream entries older than this are trimmed."""
+    screenshot_retention: int = 90 * 86400
+    """Seconds a fetched screenshot is kept in Redis (where every web process can serve it); at most
+    ``screenshot_max_bytes`` each."""
+
+
+@dataclass(frozen=True)
+class Console:
+    idle_timeout: float = 2 * 3600
+    """A console session unused this long is over (the user signs in again)."""
+    absolute_timeout: float = 12 * 3600
+    """A console session is over this long after sign-in, however busy."""
+    throttle_free_user: int = 3
+    """Failed sign-ins of one user name before each next attempt must wait."""
+    throttle_free_address: int = 10
+    """The same for one client address (an office shares one)."""
+    throttle_base: float = 1.0
+    """The first wait after the free attempts; it doubles with each further failure ..."""
+    throttle_max: float = 60.0
+    """... up to this many seconds. Never a lockout: the owner can always sign in after at most this."""
+    throttle_window: float = 3600.0
+    """Failures are forgotten this long after the last one."""
+    page_size: int = 50
+    """Tickets per list page."""
+    poll_interval: float = 10.0
+    """Seconds between the ticket list's checks for new tickets."""
+    audit_limit: int = 200
+    """Audit entries on the audit page."""
+    min_password_length: int = 10
+    """Console user passwords are at least this long."""
 
 
 @dataclass(frozen=True)
@@ -238,6 +267,7 @@ class Internals:
     faq: Faq = field(default_factory=Faq)
     tickets: Tickets = field(default_factory=Tickets)
     ai: Ai = field(default_factory=Ai)
+    console: Console = field(default_factory=Console)
 
     def override(self, changes: dict[str, dict[str, Any]]) -> "Internals":
         """A copy with ``{"area": {"name": value}}`` applied; unknown areas or names raise ValueError."""

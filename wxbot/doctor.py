@@ -87,7 +87,7 @@ class Doctor:
         steps: list[Callable[[], None]] = [self.check_token, self.check_aes_key, self.check_admin_token,
                                            self.check_app_id,
                                            self.check_app_secret, self.check_other_env, self.check_urls,
-                                           self.check_alert_channels]
+                                           self.check_alert_channels, self.check_console]
         for step in steps:
             self._guard(step)
         settings = self._settings_for_rest()
@@ -269,6 +269,16 @@ class Doctor:
         else:
             self.add(OK, "alerts", "WeCom robot" + (" and admin openids" if admins else ""))
         self.check_ticket_channels(wecom)
+
+    def check_console(self) -> None:
+        """The console (/console) needs WXBOT_SECRET_KEY to sign its sessions; without it, it answers 404."""
+        if not self.get("WXBOT_SECRET_KEY"):
+            # Not a warning: a bot without a console is a valid setup.
+            self.add(OK, "console", "off: WXBOT_SECRET_KEY is not set, so /console answers 404",
+                     "set WXBOT_SECRET_KEY to a long random value (python3 -c 'import secrets; "
+                     "print(secrets.token_urlsafe(32))'), restart, then `wxbot console adduser NAME --role admin`")
+        elif "WXBOT_SECRET_KEY" not in self.invalid:
+            self.add(OK, "console", "on at /console (users: `wxbot console users`)")
 
     def check_ticket_channels(self, wecom: bool) -> None:
         """Tickets tell followers that support will handle them: something must reach support."""

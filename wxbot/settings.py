@@ -72,7 +72,8 @@ class Settings(BaseModel):
     admin_openids: tuple[str, ...] = Field(default=(), alias="WXBOT_ADMIN_OPENIDS")
     support_openids: tuple[str, ...] = Field(default=(), alias="WXBOT_SUPPORT_OPENIDS")
     admin_token: str | None = Field(default=None, alias="WXBOT_ADMIN_TOKEN", repr=False)
-    # Flask's secret key (signs the console's sessions); `wxbot init` generates one.
+    # Signs the console's session cookies and CSRF tokens (`wxbot init` generates one); without it
+    # /console answers 404.
     secret_key: str | None = Field(default=None, alias="WXBOT_SECRET_KEY", repr=False)
     password_sync_url: str | None = Field(default=None, alias="WXBOT_PASSWORD_SYNC_URL", repr=False)
     password_sync_secret: str | None = Field(
@@ -160,6 +161,15 @@ class Settings(BaseModel):
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return v or None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if len(v) < 32:
+            raise ValueError("must be at least 32 characters (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        return v
 
     @field_validator("log_level")
     @classmethod

@@ -78,6 +78,23 @@ TICKETS_GROUP = "delivery"
 TICKETS_ALL = f"{PREFIX}:tickets:all"  # sorted set: every ticket id by creation time
 TICKETS_RETRY = f"{PREFIX}:tickets:retry"  # sorted set: stream entry id -> next attempt time
 TICKETS_DEAD = f"{PREFIX}:tickets:dead"  # sorted set: dead-lettered ticket id -> time
+TICKETS_INDEXED = f"{PREFIX}:tickets:indexed"  # string: the per-status indexes cover every older ticket
+
+
+def tickets_status(status: str, category: str = "") -> str:
+    """Sorted set: ticket ids with this status (``all`` for any), optionally of one category, by
+    creation time; the console's list pages read a slice of one of these, never the history."""
+    return f"{PREFIX}:tickets:ix:{status}" + (f":{category}" if category else "")
+
+
+def tickets_order(order_no: str) -> str:
+    """Set: ticket ids that name this order number (upper case)."""
+    return f"{PREFIX}:tickets:order:{order_no.upper()}"
+
+
+def ticket_shot(ticket_id: str, n: int) -> str:
+    """String with TTL: screenshot n of a ticket, base64 (the worker's fetch stores it)."""
+    return f"{PREFIX}:tickets:shot:{ticket_id}:{n}"
 
 
 def password_shown() -> str:
@@ -181,3 +198,21 @@ def admin_throttle(client: str) -> str:
 TICKETS_HELD = f"{PREFIX}:tickets:held"  # sorted set: ticket id -> time, held back by the global intake cap
 TICKETS_INTAKE_HOUR = f"{PREFIX}:tickets:intake"  # counter with TTL: tickets created in the current hour
 
+# -- the console (wxbot.console) -------------------------------------------------------------------
+
+CONSOLE_USERS = f"{PREFIX}:console:users"  # set: every console user name
+
+
+def console_user(name: str) -> str:
+    """Hash: one console user (role, argon2 hash, session generation ``gen``, times)."""
+    return f"{PREFIX}:console:user:{name}"
+
+
+def console_session(sid: str) -> str:
+    """Hash with TTL: one signed-in browser (user, the user's generation then, sign-in and last use)."""
+    return f"{PREFIX}:console:session:{sid}"
+
+
+def console_throttle(kind: str, who: str) -> str:
+    """Hash with TTL: failed sign-ins of one user name or client address (count, last failure)."""
+    return f"{PREFIX}:console:throttle:{kind}:{who}"

@@ -13,15 +13,26 @@ from ...router import ADMIN, SUPPORT, Ctx, Matcher, Route, StaffCommand, hash_op
 from ...wechat.protocol import Message
 from . import intake
 from .delivery import SpoolImport, TicketDelivery
-from .intake import bare, classify, extract, normalize
-from .store import STATUS_CLOSED, Runtime, build_runtime, format_time, looks_like_id, mask_secrets, normalize_id
-from .support import close_ticket, render_staff, reply_ticket
+from .intake import bare, category_label, classify, extract, normalize, status_label
+from .store import (
+    STATUS_CLOSED,
+    STATUSES,
+    Runtime,
+    build_runtime,
+    format_time,
+    looks_like_id,
+    mask_secrets,
+    normalize_id,
+)
+from .support import close_ticket, render_show, render_staff, reply_ticket
 
 if TYPE_CHECKING:
     from ...features.faq import FaqKnowledge
     from ...services import Services
 
-__all__ = ["TicketsFeature", "Runtime"]
+# The console (wxbot.console) works tickets through these, as the # commands and the CLI do.
+__all__ = ["TicketsFeature", "Runtime", "STATUSES", "category_label", "status_label", "close_ticket", "reply_ticket",
+           "format_time", "looks_like_id", "normalize_id"]
 
 # A message that asks something rather than answers the bot's question.
 _QUESTION = re.compile(r"[?？]|吗|怎么|怎样|如何|什么|啥|哪|为什么|为啥|多少|能不能|可不可以|是不是|有没有")

@@ -672,6 +672,8 @@ class TicketDelivery:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
+        # ... and in Redis, so every web process (the console, on any host) can show it.
+        self.rt.store.put_screenshot(tid, n, data, tune.screenshot_retention)
         shot.update(file=str(rel), bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
                     content_type=(ctype or "").split(";")[0] or f"image/{ext}", fetched_at=int(time.time()))
         shot.pop("error", None)

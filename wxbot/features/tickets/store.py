@@ -12,6 +12,7 @@ told) and moved into Redis by the worker later, idempotently.
 """
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import logging
@@ -131,6 +132,11 @@ if n == 1 then redis.call('EXPIRE', KEYS[6], ARGV[9]) end
 redis.call('SADD', KEYS[5], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[7], ARGV[2], ARGV[1])
+-- the console's indexes: by status, by status and category, by category; by order number
+redis.call('ZADD', KEYS[12], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[13], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[14], ARGV[2], ARGV[1])
+if KEYS[15] then redis.call('SADD', KEYS[15], ARGV[1]) end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[5])
 if held then
   redis.call('HSET', KEYS[1], 'held', '1')
@@ -211,14 +217,24 @@ _REPLY = """
 local src = redis.call('GET', KEYS[2])
 if src then return {'dup', src} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
-if redis.call('HGET', KEYS[1], 'status') == 'closed' then
+local closed = redis.call('HGET', KEYS[1], 'status') == 'closed'
+if closed and ARGV[5] ~= '1' then
   -- the follower was told it is done: a reply needs an explicit reopen
-  if ARGV[5] ~= '1' then return {'closed', redis.call('HGET', KEYS[1], 'closed_at') or ''} end
-  redis.call('SADD', KEYS[5], ARGV[4])
-  redis.call('HSET', KEYS[1], 'reopened_at', ARGV[3])
+  return {'closed', redis.call('HGET', KEYS[1], 'closed_at') or ''}
 end
 local n = redis.call('RPUSH', KEYS[4], ARGV[1])
+local created = redis.call('HGET', KEYS[1], 'created_at') or ARGV[3]
+if closed then
+  redis.call('SADD', KEYS[11], ARGV[4])
+  redis.call('HSET', KEYS[1], 'reopened_at', ARGV[3])
+  redis.call('ZREM', KEYS[9], ARGV[4])
+  redis.call('ZREM', KEYS[10], ARGV[4])
+end
 redis.call('HSET', KEYS[1], 'status', 'replied')
+redis.call('ZREM', KEYS[5], ARGV[4])
+redis.call('ZREM', KEYS[6], ARGV[4])
+redis.call('ZADD', KEYS[7], created, ARGV[4])
+redis.call('ZADD', KEYS[8], created, ARGV[4])
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
 redis.call('SET', KEYS[2], tostring(n), 'EX', ARGV[2])
 redis.call('XADD', KEYS[3], '*', 't', ARGV[4], 'k', 'reply', 'r', tostring(n))
@@ -232,10 +248,46 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
 if redis.call('HGET', KEYS[1], 'status') == 'closed' then return {'already', ''} end
 redis.call('HSET', KEYS[1], 'status', 'closed', 'closed_at', ARGV[1], 'updated_at', ARGV[1], 'close_note', ARGV[2])
 redis.call('SREM', KEYS[4], ARGV[3])
+local created = redis.call('HGET', KEYS[1], 'created_at') or ARGV[1]
+for i = 5, 8 do redis.call('ZREM', KEYS[i], ARGV[3]) end
+redis.call('ZADD', KEYS[9], created, ARGV[3])
+redis.call('ZADD', KEYS[10], created, ARGV[3])
 redis.call('SET', KEYS[2], 'closed', 'EX', ARGV[4])
 redis.call('XADD', KEYS[3], '*', 't', ARGV[3], 'k', 'close', 'r', '')
 return {'ok', ''}
 """
+
+# Reopen a closed ticket (the console): open again, counted among the follower's open tickets; no job
+# (the follower is told nothing until support replies).
+_REOPEN = """
+local src = redis.call('GET', KEYS[2])
+if src then return {'dup', src} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+if redis.call('HGET', KEYS[1], 'status') ~= 'closed' then return {'not_closed', ''} end
+redis.call('HSET', KEYS[1], 'status', 'open', 'updated_at', ARGV[1], 'reopened_at', ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
+local created = redis.call('HGET', KEYS[1], 'created_at') or ARGV[1]
+redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('ZREM', KEYS[5], ARGV[2])
+redis.call('ZADD', KEYS[6], created, ARGV[2])
+redis.call('ZADD', KEYS[7], created, ARGV[2])
+redis.call('SET', KEYS[2], 'reopened', 'EX', ARGV[3])
+return {'ok', ''}
+"""
+
+
+def _index_keys(status: str, category: str) -> list[str]:
+    return [keys.tickets_status(status), keys.tickets_status(status, category or "other")]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a ticket list: the records, how many match in all, and the requested slice."""
+
+    records: list[dict[str, str]]
+    total: int
+    offset: int
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +327,7 @@ class TicketStore:
         self._shot = client.register_script(_SHOT)
         self._save = client.register_script(_SAVE)
         self._release = client.register_script(_RELEASE)
+        self._reopen = client.register_script(_REOPEN)
 
     # -- writes ----------------------------------------------------------------------------------
     def create(self, ticket_id: str, openid: str, source: str, fields: dict[str, Any], now: float,
@@ -294,11 +347,14 @@ class TicketStore:
             flat: list[str] = []
             for k, v in record.items():
                 flat += [k, "" if v is None else str(v)]
+            category = str(record.get("category") or "other")
+            order_no = str(record.get("order_no") or "").strip()
             status, value, *rest = self._create(
                 keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
                       keys.tickets_of(openid), keys.tickets_open_of(openid), keys.tickets_rate(openid),
                       keys.TICKETS_ALL, keys.dialog(openid), keys.dialog_shots(openid), keys.TICKETS_INTAKE_HOUR,
-                      keys.TICKETS_HELD],
+                      keys.TICKETS_HELD, *_index_keys(STATUS_OPEN, category), keys.tickets_status("all", category),
+                      *([keys.tickets_order(order_no)] if order_no else [])],
                 args=[ticket_id, repr(now), self.limits.max_open, self.limits.max_per_hour, self.limits.source_ttl,
                       dialog_after, self.limits.dialog_ttl, "1" if check_limits else "0", 3600,
                       "1" if take_shots else "0", max_shots, self.limits.max_per_hour_global, *flat],
@@ -341,22 +397,40 @@ class TicketStore:
                   reopen: bool = False) -> Result:
         """Status ``closed`` (value: closed_at) when the ticket is closed and ``reopen`` is not given."""
         entry = json.dumps({"at": now, "by": by, "text": text}, ensure_ascii=False)
-        openid = self.r.hget(keys.ticket(ticket_id), "openid") or ""
+        openid, category = self.r.hmget(keys.ticket(ticket_id), ["openid", "category"])
+        category = category or "other"  # never changes
         status, value = self._reply(
             keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
-                  keys.ticket_replies(ticket_id), keys.tickets_open_of(openid)],
+                  keys.ticket_replies(ticket_id), *_index_keys(STATUS_OPEN, category),
+                  *_index_keys(STATUS_REPLIED, category), *_index_keys(STATUS_CLOSED, category),
+                  keys.tickets_open_of(openid or "")],
             args=[entry, self.limits.source_ttl, repr(now), ticket_id, "1" if reopen else "0"],
         )
         return Result(status, value)
 
     def close(self, ticket_id: str, source: str, now: float, note: str = "") -> Result:
-        openid = self.r.hget(keys.ticket(ticket_id), "openid")
+        openid, category = self.r.hmget(keys.ticket(ticket_id), ["openid", "category"])
         if openid is None:
             return Result("missing")
+        category = category or "other"
         status, value = self._close(
             keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
-                  keys.tickets_open_of(openid)],
+                  keys.tickets_open_of(openid), *_index_keys(STATUS_OPEN, category),
+                  *_index_keys(STATUS_REPLIED, category), *_index_keys(STATUS_CLOSED, category)],
             args=[repr(now), note, ticket_id, self.limits.source_ttl],
+        )
+        return Result(status, value)
+
+    def reopen(self, ticket_id: str, source: str, now: float) -> Result:
+        """A closed ticket is open again: ok, missing, not_closed or dup (the same source twice)."""
+        openid, category = self.r.hmget(keys.ticket(ticket_id), ["openid", "category"])
+        if openid is None:
+            return Result("missing")
+        category = category or "other"
+        status, value = self._reopen(
+            keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.tickets_open_of(openid),
+                  *_index_keys(STATUS_CLOSED, category), *_index_keys(STATUS_OPEN, category)],
+            args=[repr(now), ticket_id, self.limits.source_ttl],
         )
         return Result(status, value)
 
@@ -399,6 +473,79 @@ class TicketStore:
 
     def recent(self, limit: int, scan: int = 1000) -> list[dict[str, str]]:
         return self.many(self.r.zrevrange(keys.TICKETS_ALL, 0, scan - 1))[:limit] if limit else []
+
+    def page(self, status: str = "all", category: str = "", since: float | None = None, offset: int = 0,
+             limit: int = 50) -> Page:
+        """Newest first, a slice of one index (``status``: open / replied / closed / all; ``since``:
+        created at or after): three round trips whatever the history's size. A record found under
+        the wrong status (indexed while it changed) is dropped from that index as it is seen."""
+        if status == "all" and not category:
+            key = keys.TICKETS_ALL
+        else:
+            key = keys.tickets_status(status, category)
+        low = "-inf" if since is None else repr(since)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrevrangebyscore(key, "+inf", low, start=offset, num=limit)
+        pipe.zcount(key, low, "+inf")
+        ids, total = pipe.execute()
+        records = self.many(ids)
+        if status != "all":
+            stale = [rec["id"] for rec in records if rec.get("status") != status]
+            if stale:
+                self.r.zrem(key, *stale)
+                records = [rec for rec in records if rec.get("status") == status]
+        return Page(records, int(total), offset, limit)
+
+    def by_order(self, order_no: str, limit: int = 50) -> list[dict[str, str]]:
+        ids = sorted(self.r.smembers(keys.tickets_order(order_no.strip())), reverse=True)[:limit]
+        return sorted(self.many(ids), key=lambda rec: float(rec.get("created_at") or 0), reverse=True)
+
+    def newer_than(self, since: float, limit: int = 50) -> list[dict[str, str]]:
+        """Tickets created after ``since`` (the console's poll), newest first."""
+        return self.many(self.r.zrevrangebyscore(keys.TICKETS_ALL, "+inf", f"({since!r}", start=0, num=limit))
+
+    def ensure_indexes(self, batch: int = 500) -> int:
+        """Index tickets created before the per-status indexes existed (once; every write since keeps
+        them). Returns how many were indexed now."""
+        if self.r.get(keys.TICKETS_INDEXED):
+            return 0
+        done = 0
+        start = 0
+        while True:
+            ids = self.r.zrange(keys.TICKETS_ALL, start, start + batch - 1, withscores=True)
+            if not ids:
+                break
+            pipe = self.r.pipeline(transaction=False)
+            for tid, _score in ids:
+                pipe.hmget(keys.ticket(tid), ["status", "category", "order_no"])
+            rows = pipe.execute()
+            pipe = self.r.pipeline(transaction=False)
+            for (tid, score), (status, category, order_no) in zip(ids, rows):
+                if status is None:
+                    continue
+                category = category or "other"
+                for key in (*_index_keys(status, category), keys.tickets_status("all", category)):
+                    pipe.zadd(key, {tid: score})
+                if order_no:
+                    pipe.sadd(keys.tickets_order(order_no), tid)
+                done += 1
+            pipe.execute()
+            start += batch
+        self.r.set(keys.TICKETS_INDEXED, "1")
+        return done
+
+    def put_screenshot(self, ticket_id: str, n: int, data: bytes, ttl: int) -> None:
+        """Keep screenshot n in Redis for ``ttl`` seconds (base64: the client decodes replies as text)."""
+        self.r.set(keys.ticket_shot(ticket_id, n), base64.b64encode(data).decode("ascii"), ex=max(1, int(ttl)))
+
+    def get_screenshot(self, ticket_id: str, n: int) -> bytes | None:
+        raw = self.r.get(keys.ticket_shot(ticket_id, n))
+        if not raw:
+            return None
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (ValueError, TypeError):
+            return None
 
     def counts_of(self, openid: str) -> tuple[int, int]:
         """(open tickets, tickets this hour) of a follower: the intake pre-check (creation re-checks)."""

@@ -1,0 +1,242 @@
+"""End to end in a real headless Chromium: a real wxbot HTTP server, the real Redis, the real worker
+loop, a local fake WeChat API and picture host. Screenshots of every page go to tests/output/.
+
+Waits poll for a condition (WebDriverWait, the fake API's wait_for); nothing sleeps for timing."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers.browser import CHROMEDRIVER, CHROMIUM, LiveServer, chromium, output_dir, png, quit_browser
+from helpers.console import ADMIN_NAME, ADMIN_PASSWORD, SECRET_KEY, SUPPORT_NAME, SUPPORT_PASSWORD
+from helpers.env import internals_env
+from helpers.servers import LocalHTTPServer
+from helpers.tickets import TICKET_INTERNALS, TICKET_POLICY, WORKER_INTERNALS
+from wxbot.stores import keys
+from wxbot.testing import WeChatSimulator, httpx_transport
+from wxbot.worker import Worker
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium "
+                                       "chromium-driver); CI installs them")
+
+FOLLOWER = "oBrowserFollower00000000001"
+CS_PATH = "/cgi-bin/message/custom/send"
+SHOT = png()
+
+
+@pytest.fixture
+def env_overrides() -> dict:
+    return {"WXBOT_SECRET_KEY": SECRET_KEY,
+            **internals_env(tickets=TICKET_INTERNALS, worker=WORKER_INTERNALS, console={"poll_interval": 0.3})}
+
+
+@pytest.fixture
+def config_dir(config_dir: Path) -> Path:
+    path = config_dir / "bot.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data.setdefault("tickets", {}).update(TICKET_POLICY)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return config_dir
+
+
+@pytest.fixture
+def wechat_api():
+    server = LocalHTTPServer()
+    server.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "ACCESS-TOKEN", "expires_in": 7200}))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pics():
+    server = LocalHTTPServer()
+    server.on("/pic/1.png", lambda req: (200, SHOT, {"Content-Type": "image/png"}))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live(app):
+    app.extensions["wxbot_console"].users.add(ADMIN_NAME, "admin", ADMIN_PASSWORD)
+    app.extensions["wxbot_console"].users.add(SUPPORT_NAME, "support", SUPPORT_PASSWORD)
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker(app):
+    """The real worker loop (every task of `wxbot worker`) in a thread, on the app's services."""
+    bot = app.extensions["wxbot"]
+    w = Worker(bot.services, bot.features.worker_tasks())
+    thread = threading.Thread(target=w.run, daemon=True)
+    thread.start()
+    yield w
+    w.stopping.set()
+    thread.join(10)
+
+
+@pytest.fixture
+def browser():
+    driver = chromium()
+    yield driver
+    quit_browser(driver)
+
+
+@pytest.fixture(scope="session")
+def shots_dir() -> Path:
+    path = output_dir()
+    print(f"\nconsole screenshots: {path}")
+    return path
+
+
+def wait(driver, condition, timeout: float = 15.0):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
+
+
+def until(check, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        threading.Event().wait(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def css(driver, selector: str):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def sign_in(driver, base: str, name: str, password: str) -> None:
+    driver.get(base + "/console/login")
+    css(driver, "#name").send_keys(name)
+    css(driver, "#password").send_keys(password)
+    css(driver, "#signin").click()
+    wait(driver, lambda d: "/console/login" not in d.current_url)
+
+
+def sign_out(driver) -> None:
+    css(driver, "#logout").click()
+    wait(driver, lambda d: d.current_url.endswith("/console/login"))
+
+
+def test_a_day_of_work_in_the_browser(live, worker, browser, shots_dir, pics, wechat_api, redis_client, settings):
+    base = live.url
+    sim = WeChatSimulator(httpx_transport(base), settings.wechat_token, settings.aes_key_bytes, settings.wechat_app_id)
+    d = browser
+
+    d.get(base + "/console/login")
+    d.save_screenshot(str(shots_dir / "01-login.png"))
+    sign_in(d, base, ADMIN_NAME, ADMIN_PASSWORD)
+    assert d.current_url.endswith("/console/tickets")
+    cookie = d.get_cookie("wxbot_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/console"
+
+    # Rotate twice; each time the follower's next 【密码】 reply changes.
+    for round_, openid in enumerate(("oPasswordAsker0000000000001", "oPasswordAsker0000000000002")):
+        d.get(base + "/console/password")
+        css(d, "#mode-generated").click()
+        css(d, "#confirm").click()
+        css(d, "#rotate").click()
+        wait(d, lambda dd: "已更换为第" in dd.page_source)
+        shown = css(d, "#shown-password").text
+        assert f"第 {round_ + 1} 版" in d.page_source
+        reply = sim.click(openid, "PASSWORD").content
+        assert shown in reply, reply
+    d.save_screenshot(str(shots_dir / "02-password.png"))
+
+    # A follower's report appears in the open list without a reload.
+    d.get(base + "/console/tickets")
+    marker = d.execute_script("window.__notReloaded = 1; return window.__notReloaded;")
+    assert marker == 1
+    evil = "<script>document.title='pwned'</script>"
+    report = sim.text(FOLLOWER, f"付款了key没有发给我 订单号 E2024061512345678 99元 {evil}").content
+    tid = until(lambda: (redis_client.zrange(keys.TICKETS_ALL, 0, -1) or [None])[0])
+    assert tid in report
+    sim.image(FOLLOWER, f"{pics.url}/pic/1.png")
+    wait(d, lambda dd: dd.find_elements("css selector", f'li[data-id="{tid}"]'))
+    assert d.execute_script("return window.__notReloaded;") == 1  # the same page, not reloaded
+    assert "新到 1 个工单" in css(d, "#new-tickets").text
+    d.save_screenshot(str(shots_dir / "03-tickets.png"))
+
+    # Open it: the follower's words (escaped), the screenshot inline.
+    until(lambda: redis_client.exists(keys.ticket_shot(tid, 1)))  # the worker fetched it
+    css(d, f'li[data-id="{tid}"] a').click()
+    wait(d, lambda dd: tid in dd.title)
+    assert evil in css(d, "#words").text and d.title != "pwned"
+    img = css(d, "img.shot")
+    wait(d, lambda dd: dd.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) == 160)
+    assert "E2024061512345678" in css(d, "#order-no").text
+    d.save_screenshot(str(shots_dir / "04-ticket.png"))
+
+    # Reply: the customer-service message reaches the fake WeChat API.
+    css(d, "#reply-text").send_keys("您好，Key 已补发，请查收")
+    css(d, "#reply-send").click()
+    wait(d, lambda dd: "回复已提交" in dd.page_source)
+    sent = [json.loads(r.body) for r in wechat_api.wait_for(CS_PATH, count=1)]
+    cs = [m for m in sent if "您好，Key 已补发，请查收" in m.get("text", {}).get("content", "")]
+    assert cs and cs[0]["touser"] == FOLLOWER
+    d.refresh()
+    wait(d, lambda dd: "已送达" in dd.page_source)
+
+    # Close it with a note.
+    css(d, "#close-note").send_keys("已补发 Key")
+    css(d, "#close").click()
+    wait(d, lambda dd: "工单已关闭" in dd.page_source)
+    assert "已关闭" in d.page_source and css(d, "#reopen")
+    d.save_screenshot(str(shots_dir / "05-ticket-closed.png"))
+    wechat_api.wait_for(CS_PATH, count=2)
+
+    for name, path, expect in (("06-users.png", "/console/users", SUPPORT_NAME),
+                               ("07-audit.png", "/console/audit", "ticket.close"),
+                               ("08-account.png", "/console/account", "更换登录密码")):
+        d.get(base + path)
+        wait(d, lambda dd, expect=expect: expect in dd.page_source)
+        d.save_screenshot(str(shots_dir / name))
+    sign_out(d)
+    d.get(base + "/console/tickets")
+    wait(d, lambda dd: "/console/login" in dd.current_url)
+
+    # Support: tickets yes, the password page is a 403 page.
+    sign_in(d, base, SUPPORT_NAME, SUPPORT_PASSWORD)
+    assert "公益版密码" not in css(d, "header").text
+    d.get(base + "/console/password")
+    wait(d, lambda dd: "没有权限" in dd.page_source)
+    d.save_screenshot(str(shots_dir / "09-support-403.png"))
+    d.get(base + "/console/no-such-page")
+    wait(d, lambda dd: "找不到这个页面" in dd.page_source)
+    d.save_screenshot(str(shots_dir / "10-not-found.png"))
+    sign_out(d)
+    assert len(list(shots_dir.glob("*.png"))) >= 10
+
+
+def test_a_wrong_password_in_the_browser_says_so_and_is_slowed(app, live, browser, shots_dir):
+    app.extensions["wxbot_console"].clock = lambda: 1_750_000_000.0  # frozen: the wait never runs out here
+    d = browser
+    for _ in range(3):
+        d.get(live.url + "/console/login")
+        css(d, "#name").send_keys(ADMIN_NAME)
+        css(d, "#password").send_keys("not-the-password")
+        css(d, "#signin").click()
+        wait(d, lambda dd: dd.find_elements("css selector", "#login-error"))
+        assert "用户名或密码不对" in css(d, "#login-error").text
+    d.get(live.url + "/console/login")
+    css(d, "#name").send_keys(ADMIN_NAME)
+    css(d, "#password").send_keys(ADMIN_PASSWORD)
+    css(d, "#signin").click()
+    wait(d, lambda dd: dd.find_elements("css selector", "#login-error"))
+    assert "秒后再试" in css(d, "#login-error").text
+    d.save_screenshot(str(shots_dir / "11-login-throttled.png"))
