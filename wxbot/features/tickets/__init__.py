@@ -24,7 +24,7 @@ from .store import (
     mask_secrets,
     normalize_id,
 )
-from .support import close_ticket, render_show, render_staff, reply_ticket
+from .support import close_ticket, render_staff, reply_ticket
 
 if TYPE_CHECKING:
     from ...features.faq import FaqKnowledge
