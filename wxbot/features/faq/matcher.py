@@ -241,7 +241,7 @@ _EXACT = 1_000.0
 class Faq:
     """A compiled FAQ version: entries plus the precomputed structures the matcher scans."""
 
-    def __init__(self, spec: FaqSpec, options: MatchOptions):
+    def __init__(self, spec: FaqSpec, options: MatchOptions, teachings: dict[str, list[str]] | None = None):
         self.spec = spec
         self.options = options
         self.entries = [Entry(i, e.id, e.topic, e.question, e.answer, e.priority, e.route)
@@ -328,24 +328,34 @@ class Faq:
         self._cue_re = re.compile("|".join(map(re.escape, spec.question_cues))) if spec.question_cues else None
         rs = spec.retrieval
         self._index = None
-        self._docs: list[str] = []
-        if rs.weight > 0 and any(e.examples for e in spec.entries):
+        taught = self.taught = {k: tuple(v) for k, v in (teachings or {}).items() if k in self.by_id and v}
+        if rs.weight > 0 and (taught or any(e.examples for e in spec.entries)):
             from .pinyin import vocabulary_table
             from .retrieval import Index, RetrievalOptions
 
-            docs: list[tuple[int, list[str]]] = []
-            vocab_text: list[str] = []
+            owners: list[int] = []
+            marked: list[str] = []
             for entry, e in zip(self.entries, spec.entries):
-                for example in [e.question, *e.examples]:
-                    units = self._units(self._marked(*self._scan(*prepare(example, mc))))
-                    if units:
-                        docs.append((entry.index, units))
-                        self._docs.append(example)
-                        vocab_text.append("".join(u for u in units if len(u) == 1))
-            table = vocabulary_table(vocab_text)
-            self._index = Index(docs, table, RetrievalOptions(rs.k1, rs.b, rs.unigram_weight, rs.pinyin_weight,
-                                                                   rs.doc_weight))
-        self.version = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:12]
+                for example in (e.question, *e.examples, *taught.get(e.id, ())):
+                    text = self._marked(*self._scan(*prepare(example, mc)))
+                    if text.strip("|\n "):
+                        owners.append(entry.index)
+                        marked.append(text)
+            # rule phrases first: their polyphones are the FAQ's own vocabulary
+            table = vocabulary_table([*vocab, *syn, *(m.replace("|", "").replace("\n", "") for m in marked)])
+            self._index = Index(owners, (_UNIT_RE.findall(m) for m in marked), table,
+                                RetrievalOptions(rs.k1, rs.b, rs.unigram_weight, rs.pinyin_weight, rs.doc_weight))
+        # A taught phrasing is also a whole-message rule of its entry, unless a rule of the file
+        # already owns it (`wxbot faq teach` refuses those).
+        for entry_id, texts in taught.items():
+            for text in texts:
+                p = self._strip_fillers(self._canon(text))
+                if p and p not in self._exact:
+                    self._exact[p] = self.by_id[entry_id].index
+        digest = hashlib.sha256(spec.model_dump_json().encode())
+        for entry_id in sorted(taught):
+            digest.update(repr((entry_id, taught[entry_id])).encode())
+        self.version = digest.hexdigest()[:12]
 
     # -- pieces ---------------------------------------------------------------------------
 
@@ -399,10 +409,6 @@ class Faq:
         if self._noise_re is not None:
             text = self._noise_re.sub("|", text)
         return text
-
-    @staticmethod
-    def _units(marked: str) -> list[str]:
-        return _UNIT_RE.findall(marked)
 
     def _retrieve(self, text: str, bounds: frozenset[int], breaks: frozenset[int], floor: float) -> dict[int, float]:
         """Entry index -> confidence of its best example (>= ``floor``).
@@ -638,14 +644,15 @@ def _deletes(word: str) -> list[str]:
     return [word[:i] + word[i + 1:] for i in range(len(word))]
 
 
-def compile_faq(raw: Any, options: MatchOptions | None = None) -> Faq:
-    """Validate the parsed YAML and build the matcher; ValueError/ValidationError on any problem."""
+def compile_faq(raw: Any, options: MatchOptions | None = None, teachings: dict[str, list[str]] | None = None) -> Faq:
+    """Validate the parsed YAML and build the matcher, with ``teachings`` (entry id -> phrasings
+    taught in Redis) added to the entries' examples; ValueError/ValidationError on any problem."""
     if raw is None:
         raise ValueError("file is missing or empty")
     if not isinstance(raw, dict):
         raise ValueError("top level must be a mapping with 'entries'")
     spec = FaqSpec.model_validate(raw)
-    return Faq(spec, options or MatchOptions())
+    return Faq(spec, options or MatchOptions(), teachings)
 
 
 def lint(raw: Any, options: MatchOptions | None = None) -> list[str]:

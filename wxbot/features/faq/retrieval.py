@@ -27,6 +27,8 @@ unknown terms count against it, so off-topic messages stay low. Each entry keeps
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,153 +47,174 @@ class RetrievalOptions:
     doc_weight: float = 0.3  # confidence = message coverage × example coverage ** doc_weight
 
 
-class _Part:
-    """One index (characters or pinyin): term -> id, idf, and every term's postings as flat arrays
-    (CSR by term id: ``docs[offsets[t]:offsets[t + 1]]`` with their BM25 weights)."""
+WORD_BASE = 1 << 21  # unit ids: a character is its code point (< 2**21), an ASCII word WORD_BASE + its id
+_BIGRAM = 1 << 44  # two units u, v: _BIGRAM + (u << 22) + v
+_PINYIN = 1 << 62  # two syllables s, t: _PINYIN + (s << 11) + t; pinyin examples are docs n..2n-1
 
-    __slots__ = ("ids", "idf", "strong", "offsets", "docs", "weights", "unknown", "own", "size")
 
-    def __init__(self, docs: list[dict[str, float]], opts: RetrievalOptions):
-        n = self.size = len(docs)
-        ids: dict[str, int] = {}
-        df: list[int] = []
-        lengths = []
-        for d in docs:
-            lengths.append(sum(d.values()))
-            for t in d:
-                tid = ids.get(t)
-                if tid is None:
-                    ids[t] = tid = len(df)
-                    df.append(0)
-                df[tid] += 1
-        avg = (sum(lengths) / n) if n else 1.0
-        self.ids = ids
-        self.idf = [math.log(1 + (n - k + 0.5) / (k + 0.5)) for k in df]
-        self.strong = [t[0] != "1" for t in ids]  # ids are assigned in insertion order
-        self.unknown = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
-        k1, b, uw = opts.k1, opts.b, opts.unigram_weight
-        idf = self.idf
-        rows: list[list[tuple[int, float]]] = [[] for _ in df]
-        own = np.ones(n)
-        for i, d in enumerate(docs):
-            norm = k1 * (1 - b + b * (lengths[i] / avg if avg else 1.0))
-            total = 0.0
-            for t, tf in d.items():
-                tid = ids[t]
-                weight = uw if t[0] == "1" else 1.0  # tf carries the term type's weight
-                count = tf / weight
-                rows[tid].append((i, weight * idf[tid] * count * (k1 + 1) / (count + norm)))
-                total += weight * idf[tid]
-            if total:
-                own[i] = total
-        self.own = own
-        sizes = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-        self.offsets = np.concatenate(([0], np.cumsum(sizes))).tolist()
-        flat = [x for r in rows for x in r]
-        self.docs = np.fromiter((d for d, _ in flat), dtype=np.int32, count=len(flat))
-        self.weights = np.fromiter((w for _, w in flat), dtype=np.float64, count=len(flat))
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenation of ``range(s, s + n)`` for each (s, n), without a Python loop."""
+    ends = np.cumsum(lengths)
+    return np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
 
 
 class Index:
-    """Postings of every example question, built once per FAQ version."""
+    """Every example question's terms, built once per FAQ version, as flat arrays: the sorted term
+    keys (int64), their idf and document frequency, and their postings (CSR by term: example ids
+    and precomputed BM25 weights). Character and pinyin terms share the arrays; an example's pinyin
+    side is document ``n + i``, so one ``bincount`` scores both."""
 
-    def __init__(self, docs: list[tuple[int, list[str]]], table: dict[str, str],
+    def __init__(self, owners: list[int], unit_lists: Iterable[list[str]], table: dict[str, str],
                  options: RetrievalOptions | None = None):
+        """``owners[i]`` is the entry of example i, whose units ``unit_lists`` yields (lazily: a big
+        FAQ's examples are never all held as unit lists)."""
         self.options = opts = options or RetrievalOptions()
-        self.table = table
-        self.doc_entry = np.fromiter((entry for entry, _ in docs), dtype=np.int32, count=len(docs))
-        self.entries = int(self.doc_entry.max()) + 1 if len(docs) else 0
-        self._known = {u for _, units in docs for u in units if len(u) > 1 or u.isascii()}
-        terms = [self.terms(units) for _, units in docs]
-        self.chars = _Part([c for c, _ in terms], opts)
-        self.pinyin = _Part([p for _, p in terms], opts)
+        n = self.size = len(owners)
+        self.entries = max(owners, default=-1) + 1
+        entry = np.array(owners, dtype=np.int32)
+        self.doc_entry = np.concatenate((entry, entry))
+        syllables = sorted(set(table.values()))
+        self._syl = {s: i for i, s in enumerate(syllables)}
+        self._char_syl = {ch: self._syl[s] for ch, s in table.items()}
+        self._words: dict[str, int] = {}
+        # flat typed arrays, not lists: building a 20,000-example index keeps no Python object per term
+        rows_doc = array("q")
+        rows_key = array("q")
+        rows_tf = array("d")
+        for d, units in enumerate(unit_lists):
+            ck, pk = self._keys(units, grow=True)
+            for side, keys in ((d, ck), (d + n, pk)):
+                counts: dict[int, float] = {}
+                for k, w in keys:
+                    counts[k] = counts.get(k, 0.0) + w
+                rows_doc.extend([side] * len(counts))
+                rows_key.extend(counts)
+                rows_tf.extend(counts.values())
+        keys = np.frombuffer(rows_key, dtype=np.int64)
+        doc = np.frombuffer(rows_doc, dtype=np.int64)
+        tf = np.frombuffer(rows_tf, dtype=np.float64)
+        self.keys, inv, self.df = np.unique(keys, return_inverse=True, return_counts=True)
+        df = self.df.astype(np.float64)
+        self.idf = np.log(1 + (n - df + 0.5) / (df + 0.5)) if n else np.ones(len(df))
+        self.unknown = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
+        typew = np.where(self.keys < WORD_BASE, opts.unigram_weight, 1.0)
+        self.strong = self.keys >= WORD_BASE
+        lengths = np.bincount(doc, weights=tf, minlength=2 * n)
+        avg = np.array([lengths[:n].mean() if n else 1.0, lengths[n:].mean() if n else 1.0])
+        avg[avg == 0] = 1.0
+        side_avg = np.where(np.arange(2 * n) >= n, avg[1], avg[0])
+        k1, b = opts.k1, opts.b
+        norm = k1 * (1 - b + b * lengths / side_avg)
+        tw = typew[inv]
+        count = tf / tw  # tf carries the term type's weight: keep that factor, saturate the count
+        w = tw * self.idf[inv] * count * (k1 + 1) / (count + norm[doc])
+        own = np.bincount(doc, weights=tw * self.idf[inv], minlength=2 * n)
+        own[own == 0] = 1.0
+        self.inv_own = 1.0 / own
+        self.idf_list: list[float] = self.idf.tolist()
+        self.strong_list: list[bool] = self.strong.tolist()
+        order = np.argsort(inv, kind="stable")
+        self.post_docs = doc[order].astype(np.int32)
+        self.post_w = w[order]
+        self.offsets = np.concatenate(([0], np.cumsum(self.df)[:-1])) if len(self.df) else np.zeros(0, np.int64)
 
     def __len__(self) -> int:
-        return len(self.doc_entry)
+        return self.size
 
-    def terms(self, units: list[str]) -> tuple[dict[str, float], dict[str, float]]:
-        """Character and pinyin terms of a unit list, each with its type weight (tf counted).
-
-        Keys: ``1x`` a CJK character, ``wabc`` an ASCII word, ``2xy`` two units, ``pa b`` two syllables.
-        """
+    def _keys(self, units: list[str], grow: bool = False) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """(character terms, pinyin terms) of a unit list as (key, type weight); with ``grow`` (an
+        example) every word gets an id, else (a message) only the words some example has."""
         uw = self.options.unigram_weight
-        table, known = self.table, self._known
-        chars: dict[str, float] = {}
-        pys: dict[str, float] = {}
+        words, char_syl, syl = self._words, self._char_syl, self._syl
+        chars: list[tuple[int, float]] = []
+        pys: list[tuple[int, float]] = []
         prev = prev_py = None
         for u in units:
             if u in BREAKS:
                 prev = prev_py = None
                 continue
-            inner: tuple[str, ...] = ()
+            inner: tuple[int, ...] = ()
             if len(u) == 1 and not u.isascii():
-                key = "1" + u
-                chars[key] = chars.get(key, 0.0) + uw
-                first = last = table.get(u)
+                uid = ord(u)
+                chars.append((uid, uw))
+                first = last = char_syl.get(u)
             else:
-                key = "w" + u
-                chars[key] = chars.get(key, 0.0) + 1.0
-                split = None if u in known else split_latin(u)
+                uid = words.get(u)
+                if uid is None and grow:
+                    uid = words[u] = len(words)
+                split = None if uid is not None else split_latin(u)
+                # an unknown word (only in a message) gets a negative key of its own: never found,
+                # counted once against the confidence
+                uid = uid + WORD_BASE if uid is not None else -1 - (hash(u) & 0xFFFFFFFF)
+                chars.append((uid, 1.0))
+                first = last = None
                 if split:
-                    first, last, inner = split[0], split[-1], split
-                else:
-                    first = last = None
+                    ids = [syl.get(x) for x in split]
+                    if None not in ids:
+                        inner = tuple(ids)  # type: ignore[arg-type]
+                        first, last = inner[0], inner[-1]
             if prev is not None:
-                key = "2" + prev + u
-                chars[key] = chars.get(key, 0.0) + 1.0
+                chars.append((_BIGRAM + (prev << 22) + uid if prev >= 0 and uid >= 0
+                              else -(1 << 33) - (hash((prev, uid)) & 0xFFFFFFFF), 1.0))
             if prev_py is not None and first is not None:
-                key = "p" + prev_py + " " + first
-                pys[key] = pys.get(key, 0.0) + 1.0
+                pys.append((_PINYIN + (prev_py << 11) + first, 1.0))
             for a, b in zip(inner, inner[1:]):
-                key = "p" + a + " " + b
-                pys[key] = pys.get(key, 0.0) + 1.0
-            prev, prev_py = u, last
+                pys.append((_PINYIN + (a << 11) + b, 1.0))
+            prev, prev_py = uid, last
         return chars, pys
 
     def score(self, units: list[str], floor: float = 0.0) -> dict[int, float]:
         """Entry index -> confidence in [0, ~1] of its best example (kept when >= ``floor``), for
-        entries with a strong term (not only single characters) in common with the message."""
-        if not self.entries:
+        entries with a strong term (a word or two units, not only single characters) in common."""
+        if not self.entries or not len(self.keys):
             return {}
-        chars, pys = self.terms(units)
-        best = np.zeros(self.entries)
-        hit = self._into(best, self.chars, chars, 1.0)
-        if not hit:
+        chars, pys = self._keys(units)
+        if not chars:
             return {}
-        if pys:
-            self._into(best, self.pinyin, pys, self.options.pinyin_weight)
-        found = np.flatnonzero(best >= max(floor, 1e-9))
-        return dict(zip(found.tolist(), best[found].tolist()))
-
-    def _into(self, best: np.ndarray, part: _Part, terms: dict[str, float], factor: float) -> bool:
-        """Raise ``best[entry]`` to the confidence of each example that shares a strong term."""
-        ids, idf, strong, off, unknown = part.ids, part.idf, part.strong, part.offsets, part.unknown
-        uw = self.options.unigram_weight
-        den = 0.0
-        spans: list[tuple[int, int]] = []
-        weak: list[tuple[int, int]] = []
-        for t in terms:
-            tid = ids.get(t)
-            w = uw if t[0] == "1" else 1.0
-            if tid is None:
-                den += w * unknown
+        cw = dict(chars)
+        pw = dict(pys)
+        nc = len(cw)
+        q = np.array([*cw, *pw], dtype=np.int64)
+        keys = self.keys
+        pos = np.searchsorted(keys, q)
+        np.minimum(pos, len(keys) - 1, out=pos)
+        found = (keys[pos] == q).tolist()
+        idf, unknown, strong_of = self.idf_list, self.unknown, self.strong_list
+        plist = pos.tolist()
+        den_c = den_p = 0.0
+        known: list[int] = []
+        strong: list[bool] = []
+        any_strong = False
+        for i, (w, ok, p) in enumerate(zip((*cw.values(), *pw.values()), found, plist)):
+            if not ok:
+                if i < nc:
+                    den_c += w * unknown
+                else:
+                    den_p += w * unknown
                 continue
-            den += w * idf[tid]
-            (spans if strong[tid] else weak).append((off[tid], off[tid + 1]))
-        if not spans:
-            return False
-        docs, weights, size = part.docs, part.weights, part.size
-        if len(spans) == 1:
-            a, b = spans[0]
-            cand = np.unique(docs[a:b])
-        else:
-            cand = np.flatnonzero(np.bincount(np.concatenate([docs[a:b] for a, b in spans]), minlength=size))
-        spans += weak
-        acc = np.bincount(np.concatenate([docs[a:b] for a, b in spans]),
-                          np.concatenate([weights[a:b] for a, b in spans]), size)[cand]
-        conf = np.minimum(acc / den, 1.0) if den else np.ones(len(cand))
-        conf *= np.minimum(acc / part.own[cand], 1.0) ** self.options.doc_weight
-        if factor != 1.0:
-            conf *= factor
+            if i < nc:
+                den_c += w * idf[p]
+                if strong_of[p]:
+                    any_strong = True
+            else:
+                den_p += w * idf[p]
+            known.append(p)
+            strong.append(strong_of[p])
+        if not any_strong:
+            return {}  # only single characters in common: never a confident match
+        den_c = den_c or 1.0
+        den_p = den_p or 1.0
+        starts, lengths = self.offsets[known], self.df[known]
+        n2 = 2 * self.size
+        sm = np.array(strong)
+        cand = np.flatnonzero(np.bincount(self.post_docs[_ranges(starts[sm], lengths[sm])], minlength=n2))
+        idx = _ranges(starts, lengths)
+        acc = np.bincount(self.post_docs[idx], self.post_w[idx], n2)[cand]
+        pinyin = cand >= self.size
+        conf = np.minimum(acc / np.where(pinyin, den_p, den_c), 1.0)
+        conf *= np.minimum(acc * self.inv_own[cand], 1.0) ** self.options.doc_weight
+        conf *= np.where(pinyin, self.options.pinyin_weight, 1.0)
+        best = np.zeros(self.entries)
         np.maximum.at(best, self.doc_entry[cand], conf)
-        return True
+        hit = np.flatnonzero(best >= max(floor, 1e-9))
+        return dict(zip(hit.tolist(), best[hit].tolist()))
