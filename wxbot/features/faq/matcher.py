@@ -346,16 +346,25 @@ class Faq:
             self._index = Index(owners, (_UNIT_RE.findall(m) for m in marked), table,
                                 RetrievalOptions(rs.k1, rs.b, rs.unigram_weight, rs.pinyin_weight, rs.doc_weight))
         # A taught phrasing is also a whole-message rule of its entry, unless a rule of the file
-        # already owns it (`wxbot faq teach` refuses those).
+        # already owns it (`wxbot faq teach` refuses those); a later teaching of the same phrasing wins.
+        self.taught_exact: set[str] = set()
+        file_exact = set(self._exact)
         for entry_id, texts in taught.items():
             for text in texts:
                 p = self._strip_fillers(self._canon(text))
-                if p and p not in self._exact:
+                if p and p not in file_exact:
                     self._exact[p] = self.by_id[entry_id].index
+                    self.taught_exact.add(p)
         digest = hashlib.sha256(spec.model_dump_json().encode())
         for entry_id in sorted(taught):
             digest.update(repr((entry_id, taught[entry_id])).encode())
         self.version = digest.hexdigest()[:12]
+
+    def exact_owner(self, text: str) -> str | None:
+        """The id of the entry whose whole-message rule in faq.yaml ``text`` is (not a teaching), or None."""
+        p = self._strip_fillers(self._canon(text))
+        idx = None if p in self.taught_exact else self._exact.get(p)
+        return None if idx is None else self.entries[idx].id
 
     # -- pieces ---------------------------------------------------------------------------
 
