@@ -2,9 +2,10 @@
 and one match per message.
 
 The FAQ lives in memory, so answers work with Redis down. Every ``config_reload_interval`` one request
-checks the file's mtime and the teachings' version counter in Redis (one GET; never per message);
-when either changed, the FAQ is recompiled in a background thread while requests keep the current
-version (a 2,000-entry FAQ takes about a second to compile), then swapped in one assignment. A broken
+starts a background check of the file's mtime and the teachings' version counter in Redis (one GET;
+never per message, never on the request thread, skipped while the Redis breaker is open); when either
+changed, that thread recompiles the FAQ while requests keep the current version (a 2,000-entry FAQ
+takes about a second), then swaps it in one assignment. A broken
 edit keeps the last good version and logs one error. The first load happens when the process starts.
 """
 from __future__ import annotations
@@ -93,9 +94,12 @@ class FaqKnowledge:
     def _read_teachings(self) -> tuple[int | None, dict[str, list[str]]]:
         """(version, teachings), or (None, {}) with Redis down: answers from the file alone, and the
         next check tries again."""
+        if not self.services.breaker.available():
+            return None, {}
         try:
             return self.teachings.snapshot()
         except REDIS_ERRORS as exc:
+            self.services.breaker.trip()
             log.warning("faq teachings not read: redis unavailable (%s)", exc.__class__.__name__)
             return None, {}
 
@@ -110,20 +114,27 @@ class FaqKnowledge:
         return self._faq
 
     def _check(self) -> None:
+        if self._background:
+            # The teachings' version is read off the request thread too: a hung Redis costs no request.
+            self._worker = threading.Thread(target=self._poll, name="faq-reload", daemon=True)
+            self._worker.start()
+        else:
+            self._poll()
+
+    def _poll(self) -> None:
         stamp = self._stat()
-        try:
-            version: int | None = self.teachings.version()
-        except REDIS_ERRORS:
-            version = self._version  # keep what we have; the file check still runs
+        version = self._version
+        breaker = self.services.breaker
+        if breaker.available():
+            try:
+                version = self.teachings.version()
+            except REDIS_ERRORS:
+                breaker.trip()  # keep what we have; the file check still counts
         if stamp == self._stamp and version == self._version:
             return
         file_changed = stamp != self._stamp
         self._stamp = stamp
-        if self._background:
-            self._worker = threading.Thread(target=self._reload, args=(file_changed,), name="faq-reload", daemon=True)
-            self._worker.start()
-        else:
-            self._reload(file_changed)
+        self._reload(file_changed)
 
     def _reload(self, file_changed: bool) -> None:
         raw = self._raw

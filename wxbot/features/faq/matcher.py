@@ -598,11 +598,16 @@ _UNIT_RE = re.compile(r"[a-z]+|[0-9.]+|[^ ]")
 
 
 def _whole(text: str, i: int, j: int, bounds: frozenset[int]) -> bool:
-    """text[i:j] does not start or end inside an ASCII word (a CJK neighbour is a boundary)."""
-    if i > 0 and text[i] in _ASCII_ALNUM and text[i - 1] in _ASCII_ALNUM and i not in bounds:
-        return False
-    if j < len(text) and text[j - 1] in _ASCII_ALNUM and text[j] in _ASCII_ALNUM and j not in bounds:
-        return False
+    """text[i:j] does not start or end inside an ASCII word (a CJK neighbour is a boundary, and so is
+    a change between letters and digits: "3.5" is a word of "gpt3.5turbo", "word" none of "password")."""
+    if i > 0 and i not in bounds:
+        a, b = text[i - 1], text[i]
+        if a in _ASCII_ALNUM and b in _ASCII_ALNUM and a.isdigit() == b.isdigit():
+            return False
+    if j < len(text) and j not in bounds:
+        a, b = text[j - 1], text[j]
+        if a in _ASCII_ALNUM and b in _ASCII_ALNUM and a.isdigit() == b.isdigit():
+            return False
     return True
 
 
