@@ -137,7 +137,7 @@ def test_unmatched_leaves_out_what_the_faq_now_answers(inline_reload, runner, si
 def test_a_reload_compiles_in_the_background_and_requests_keep_the_current_faq(env_overrides, monkeypatch, app,
                                                                                config_dir, redis_client):
     kn = app.extensions["wxbot"].features.faq.knowledge
-    kn._interval = 0
+    kn._interval = kn._next_check = 0  # check on every get()
     before = kn.get()
     started, release = threading.Event(), threading.Event()
     real = knowledge_module.compile_faq

@@ -80,6 +80,7 @@ class FaqKnowledge:
             self._faq: Faq = compile_faq(self._raw, self.options, taught)
         except _PARSE_ERRORS as exc:
             raise ConfigError(f"{self.path}: {one_line(exc)}") from None
+        self._next_check = clock() + self._interval  # just loaded
         self._cached: tuple[Faq | None, object] = (None, None)
         self._acks_raw = {w.lower() for w in self.cfg.ack_words}
         self._acks = sorted({normalise(w, 20) for w in self.cfg.ack_words} - {""}, key=len)
@@ -116,10 +117,16 @@ class FaqKnowledge:
     def _check(self) -> None:
         if self._background:
             # The teachings' version is read off the request thread too: a hung Redis costs no request.
-            self._worker = threading.Thread(target=self._poll, name="faq-reload", daemon=True)
+            self._worker = threading.Thread(target=self._poll_in_thread, name="faq-reload", daemon=True)
             self._worker.start()
         else:
             self._poll()
+
+    def _poll_in_thread(self) -> None:
+        try:
+            self._poll()
+        except Exception:  # the thread's edge: an unexpected error must not kill reloads for good
+            log.exception("faq reload check failed; keeping the current version")
 
     def _poll(self) -> None:
         stamp = self._stat()

@@ -50,6 +50,7 @@ class RetrievalOptions:
 WORD_BASE = 1 << 21  # unit ids: a character is its code point (< 2**21), an ASCII word WORD_BASE + its id
 _BIGRAM = 1 << 44  # two units u, v: _BIGRAM + (u << 22) + v
 _PINYIN = 1 << 62  # two syllables s, t: _PINYIN + (s << 11) + t; pinyin examples are docs n..2n-1
+_PINYIN_WORD = _PINYIN + (1 << 40)  # a word on the pinyin side: _PINYIN_WORD + its unit id
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -153,6 +154,10 @@ class Index:
                     if None not in ids:
                         inner = tuple(ids)  # type: ignore[arg-type]
                         first, last = inner[0], inner[-1]
+                if not inner:
+                    # A word without syllables is on the pinyin side as itself: a homophone match must
+                    # cover the message's words too ("livebench是啥" is not "baseurl是啥").
+                    pys.append((_PINYIN_WORD + uid if uid >= 0 else uid - (1 << 34), 1.0))
             if prev is not None:
                 chars.append((_BIGRAM + (prev << 22) + uid if prev >= 0 and uid >= 0
                               else -(1 << 33) - (hash((prev, uid)) & 0xFFFFFFFF), 1.0))
