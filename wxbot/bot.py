@@ -43,7 +43,7 @@ def build_features(services: Services) -> Features:
     faq = FaqFeature(services)
     password = PasswordFeature(services, faq_says_password=faq.says_route("password"))
     tickets = TicketsFeature(services, faq.knowledge, passthrough=[password.request.match, password.faq_way.match])
-    staff = StaffCommands(*password.staff_commands(), *tickets.staff_commands())
+    staff = StaffCommands(*password.staff_commands(), *tickets.staff_commands(), *faq.staff_commands())
     ai = AiFeature(services, faq.knowledge)
     return Features(services, faq, password, tickets, staff, ai)
 

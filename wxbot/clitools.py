@@ -96,4 +96,25 @@ class CliContext:
         return self._features
 
 
+    def routes_before_faq(self):
+        """``text -> "password" | "tickets" | None``: the route the real router picks for a follower's
+        text message, when it is a feature the FAQ must not answer (``wxbot faq eval``)."""
+        from .app import compose_router
+        from .router import Ctx
+        from .wechat.protocol import Message
+
+        router = compose_router(self.services, self.features)
+
+        def pre(text: str) -> str | None:
+            msg = Message("gh_eval", "oFaqEval", 1, "text", "1", content=text)
+            name = router.resolve(msg, Ctx(self.services, msg.from_user)).name
+            if name in ("password", "faq_password"):
+                return "password"
+            if name.startswith("tickets") or name == "faq_feature":
+                return "tickets"
+            return None
+
+        return pre
+
+
 pass_cli = click.make_pass_decorator(CliContext, ensure=True)

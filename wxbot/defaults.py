@@ -154,6 +154,8 @@ class Faq:
     """A stored unanswered question is cut to this many characters."""
     cache_size: int = 4096
     """Match results of recent messages kept per process and FAQ version (0: off)."""
+    reload_in_background: bool = True
+    """Recompile an edited faq.yaml or new teachings in a thread; requests keep the current FAQ meanwhile."""
 
 
 @dataclass(frozen=True)

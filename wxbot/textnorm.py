@@ -38,6 +38,8 @@ def _ts_table() -> dict[int, str]:
 
 _DROP_RE = re.compile(r"[^\w.]+|_+")
 _DOT_RE = re.compile(r"(?<!\d)\.|\.(?!\d)")
+
+
 def fold(text: str) -> str:
     """NFKC + lower case + traditional -> simplified; punctuation and spaces kept."""
     return unicodedata.normalize("NFKC", text).lower().translate(_ts_table())
@@ -51,6 +53,47 @@ def normalise(text: str, max_chars: int = 200) -> str:
     return text[:max_chars]
 
 
+_RUN_RE = re.compile(r"[a-z0-9]+(?:(?<=[0-9])\.[0-9]+[a-z0-9]*)*|[^\W_a-z0-9]+")
+_CLAUSE_CHARS = frozenset("，。！？；,.!?;\n…~～、")
+ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def prepare(text: str, max_chars: int = 200) -> tuple[str, frozenset[int], frozenset[int]]:
+    """``normalise`` plus what dropping spaces and punctuation loses, decided before it is lost.
+
+    Returns (text, bounds, breaks). ``bounds`` are positions of the normalised text where one ASCII
+    word ended and another began ("what is the password" -> whatisthepassword, bounds 4, 6, 9), so an
+    ASCII keyword matches whole words only ("word" never inside "password"; a CJK character next to
+    ASCII is a boundary anyway). ``breaks`` are positions where clause punctuation was, or a space
+    between two CJK runs ("能开票吗 可以对公吗"), so a long message can be split into clauses.
+    The text is ``normalise(text, max_chars)`` except that a ``.`` survives only inside a number.
+    """
+    folded = fold(text[: max_chars * 4])
+    parts: list[str] = []
+    bounds: list[int] = []
+    breaks: list[int] = []
+    n = last = 0
+    prev_ascii = False
+    for m in _RUN_RE.finditer(folded):
+        run = m.group()
+        start = m.start()
+        if start > last and n:
+            ascii_next = run[0] in ASCII_ALNUM
+            if prev_ascii and ascii_next:
+                bounds.append(n)
+            gap = folded[last:start]
+            if not _CLAUSE_CHARS.isdisjoint(gap) or (not prev_ascii and not ascii_next and gap.isspace()):
+                breaks.append(n)
+        parts.append(run)
+        n += len(run)
+        prev_ascii = run[-1] in ASCII_ALNUM
+        last = m.end()
+        if n >= max_chars:
+            break
+    out = "".join(parts)
+    if n > max_chars:
+        out = out[:max_chars]
+    return out, frozenset(bounds), frozenset(breaks)
 
 
 def clip_utf8(text: str, limit: int = TEXT_LIMIT) -> str:

@@ -124,6 +124,21 @@ def password_period(period_id: str) -> str:
     return f"{PREFIX}:password:period:{period_id}"
 
 
+def faq_teachings() -> str:
+    """Hash: teaching id -> JSON {entry, text, by, at}: phrasings admins taught, over faq.yaml."""
+    return f"{PREFIX}:faq:teachings"
+
+
+def faq_teachings_seq() -> str:
+    """Counter: the last teaching id."""
+    return f"{PREFIX}:faq:teachings:seq"
+
+
+def faq_version() -> str:
+    """Counter: bumped by every teach/unteach; each process recompiles its FAQ when it changes."""
+    return f"{PREFIX}:faq:version"
+
+
 def faq_unmatched() -> str:
     """Sorted set: normalised, masked questions the FAQ did not answer -> times asked (bounded)."""
     return f"{PREFIX}:faq:unmatched"

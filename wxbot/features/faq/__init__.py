@@ -16,10 +16,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from ... import metrics
-from ...router import Ctx, Handler, Route
+from ...audit import AuditLog
+from ...router import ADMIN, Ctx, Handler, Route, StaffCommand, hash_openid
 from ...stores.redis import REDIS_ERRORS
 from ...wechat.protocol import Message
-from .knowledge import FaqKnowledge
+from .knowledge import FaqKnowledge, Teacher
 
 if TYPE_CHECKING:
     from ...services import Services
@@ -42,8 +43,35 @@ def _is_question(msg: Message) -> bool:
 
 class FaqFeature:
     def __init__(self, services: "Services"):
+        self.services = services
         self.knowledge = FaqKnowledge(services)
+        self.teacher = Teacher(self.knowledge, AuditLog(services.redis))
         self.answer_route = Route("faq", lambda m, c: _is_question(m), self.answer)
+
+    def staff_commands(self) -> list[StaffCommand]:
+        return [StaffCommand("教", frozenset({ADMIN}), self._staff_teach, "#教 条目 问法：把一种新问法教给一个条目")]
+
+    def _staff_teach(self, msg: Message, ctx: Ctx, args: str) -> str:
+        """``#教 ENTRY TEXT``: ENTRY is an id or a topic (the first word), TEXT the follower's phrasing."""
+        parts = args.split(None, 1)
+        topics = self.knowledge.topics(ctx)
+        if len(parts) < 2:
+            return ctx.text("faq.teach_usage", topics=topics)
+        actor = "wx:" + hash_openid(ctx.openid, self.services.log_salt)
+        try:
+            status, value = self.teacher.teach(parts[0], parts[1], actor)
+        except REDIS_ERRORS as exc:
+            log.warning("faq teaching not stored: redis unavailable (%s)", exc.__class__.__name__)
+            return ctx.text("faq.teach_failed")
+        if status == "unknown":
+            return ctx.text("faq.teach_unknown", entry=parts[0], topics=topics)
+        if status == "empty":
+            return ctx.text("faq.teach_usage", topics=topics)
+        if status == "taken":
+            return ctx.text("faq.teach_taken", other=value)
+        entry = self.knowledge.get().by_id[value.entry]
+        ctx.detail = f"faq_teach:{value.id}"
+        return ctx.text("faq.taught", id=value.id, text=value.text, topic=entry.topic, entry=entry.id)
 
     def topics(self, ctx: Ctx) -> str:
         return self.knowledge.topics(ctx)

@@ -1,4 +1,4 @@
-"""``wxbot faq lint|match|unmatched``."""
+"""``wxbot faq lint|match|eval|unmatched|teach|unteach|teachings|export``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +15,7 @@ from .matcher import compile_faq, lint
 
 @click.group("faq")
 def cli() -> None:
-    """FAQ knowledge base: lint the file, explain a match, list unmatched questions."""
+    """FAQ knowledge base: lint, explain a match, evaluate, unmatched questions, teach phrasings."""
 
 
 def _faq_config(obj: CliContext, config_dir: Path | None) -> tuple[Path, FaqPolicy]:
@@ -101,17 +101,129 @@ def match_cmd(obj, text: str, top: int, config_dir: Path | None) -> None:
 
 @cli.command("unmatched")
 @click.option("--limit", default=30, show_default=True, help="How many to list.")
+@click.option("--all", "show_all", is_flag=True, help="Also list those the current FAQ now answers.")
 @click.option("--clear", is_flag=True, help="Forget the list after showing it.")
 @click.pass_obj
-def unmatched_cmd(obj, limit: int, clear: bool) -> None:
-    """List questions the FAQ did not answer, most frequent first (masked, normalised)."""
+def unmatched_cmd(obj, limit: int, show_all: bool, clear: bool) -> None:
+    """List questions the FAQ did not answer, most frequent first (masked), with the best guess."""
     base = obj.features.faq.knowledge
+    faq = base.get()
     with redis_errors_exit():
-        rows = base.unmatched.top(limit)
-        if not rows:
-            click.echo("no unmatched questions recorded")
+        rows = base.unmatched.top(limit * 4 if not show_all else limit)
+        shown = hidden = 0
         for member, count in rows:
-            click.echo(f"{count:>6}  {member}")
+            res = faq.match(member)
+            if res.kind == "answer" and not show_all:
+                hidden += 1
+                continue
+            if shown >= limit:
+                break
+            shown += 1
+            guess = f"{res.candidates[0][0].id} {res.candidates[0][1]:.2f}" if res.candidates else "-"
+            now = f"  now: {res.entry.id}" if res.kind == "answer" and res.entry else ""
+            click.echo(f"{count:>6}  {member}  (best guess: {guess}){now}")
+        if not shown:
+            click.echo("no unmatched questions recorded")
+        if hidden:
+            click.echo(f"({hidden} left out: the current FAQ answers them; --all lists them)")
         if clear:
             base.unmatched.clear()
             click.echo("cleared")
+
+
+@cli.command("teach")
+@click.argument("text")
+@click.argument("entry")
+@click.pass_obj
+def teach_cmd(obj, text: str, entry: str) -> None:
+    """Add TEXT as a phrasing of ENTRY (an id or topic); every host answers it at its next check."""
+    faq = obj.features.faq
+    with redis_errors_exit():
+        status, value = faq.teacher.teach(entry, text, "cli")
+    if status == "unknown":
+        click.echo(f"no entry {entry!r}: use an id or a topic (wxbot faq lint lists the file)", err=True)
+        raise SystemExit(1)
+    if status == "empty":
+        click.echo("nothing to teach: the text is empty after normalising", err=True)
+        raise SystemExit(1)
+    if status == "taken":
+        click.echo(f"not taught: {text!r} is already a whole-message rule of {value} in faq.yaml", err=True)
+        raise SystemExit(1)
+    res = faq.knowledge.get().match(text)
+    got = res.entry.id if res.kind == "answer" and res.entry else res.kind
+    click.echo(f"taught #{value.id}: {value.text!r} -> {value.entry} (now answered: {got}); "
+               f"undo: wxbot faq unteach {value.id}")
+
+
+@cli.command("unteach")
+@click.argument("teaching_id", type=int)
+@click.pass_obj
+def unteach_cmd(obj, teaching_id: int) -> None:
+    """Remove teaching TEACHING_ID (see `wxbot faq teachings`)."""
+    with redis_errors_exit():
+        removed = obj.features.faq.teacher.unteach(teaching_id, "cli")
+    if removed is None:
+        click.echo(f"no teaching #{teaching_id}", err=True)
+        raise SystemExit(1)
+    click.echo(f"removed #{removed.id}: {removed.text!r} -> {removed.entry}")
+
+
+@cli.command("teachings")
+@click.pass_obj
+def teachings_cmd(obj) -> None:
+    """List the phrasings taught in Redis (id, entry, text, by whom)."""
+    with redis_errors_exit():
+        rows = obj.features.faq.knowledge.teachings.all()
+    if not rows:
+        click.echo("no teachings")
+    for t in rows:
+        click.echo(f"#{t.id:<5} {t.entry:<20} {t.text}  ({t.by})")
+
+
+@cli.command("export")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def export_cmd(obj, file: Path | None) -> None:
+    """Write faq.yaml with the teachings added to their entries' examples (comments and order kept)."""
+    from .export import merged_yaml
+
+    kn = obj.features.faq.knowledge
+    with redis_errors_exit():
+        _, taught = kn.teachings.snapshot()
+    text = merged_yaml(kn.path.read_text(encoding="utf-8"), taught)
+    if file is None:
+        click.echo(text, nl=False)
+    else:
+        file.write_text(text, encoding="utf-8")
+        click.echo(f"{file}: {sum(map(len, taught.values()))} taught phrasings merged")
+
+
+@cli.command("eval")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--misses", is_flag=True, help="Also list every message not answered right.")
+@click.pass_obj
+def eval_cmd(obj, file: Path, misses: bool) -> None:
+    """Score a labelled set through the routes: right/wrong/fallback per entry and style, confusion pairs."""
+    from .matcher import evaluate_set
+
+    faq = obj.features.faq.knowledge.get()  # faq.yaml plus the teachings, as followers meet it
+    rep = evaluate_set(faq, _read_yaml(file) or {}, obj.routes_before_faq())
+    click.echo(f"{file}: FAQ {faq.version}, {len(faq.entries)} entries")
+    click.echo(f"on-topic: {rep.overall.line()}")
+    click.echo("per style:")
+    for style, t in sorted(rep.by_style.items()):
+        click.echo(f"  {style:<14} {t.line()}")
+    click.echo("per entry:")
+    for entry, t in rep.by_entry.items():
+        click.echo(f"  {entry:<20} {t.line()}")
+    for name, t in (("password", rep.password), ("order reports", rep.order_reports),
+                    ("off-topic (right = no fact)", rep.off_topic)):
+        if t.total:
+            click.echo(f"{name}: {t.line()}")
+    if rep.confusion:
+        click.echo("confusion (expected -> answered):")
+        for (want, got), n in sorted(rep.confusion.items(), key=lambda kv: -kv[1]):
+            click.echo(f"  {n:>3}  {want} -> {got}")
+    if misses:
+        for style, text, want, got in rep.misses:
+            click.echo(f"  miss [{style}] {text!r}: want {want}, got {got}")

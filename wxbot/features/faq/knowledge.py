@@ -1,22 +1,34 @@
-"""The FAQ of this process: ``config/faq.yaml`` hot-reloaded and compiled, and one match per message.
+"""The FAQ of this process: ``config/faq.yaml`` plus the teachings in Redis, compiled, hot-reloaded,
+and one match per message.
 
-The FAQ lives in memory, re-read when the file changes (every process checks its mtime), so answers
-work with Redis down; a broken edit keeps the last good version and logs one error.
+The FAQ lives in memory, so answers work with Redis down. Every ``config_reload_interval`` one request
+starts a background check of the file's mtime and the teachings' version counter in Redis (one GET;
+never per message, never on the request thread, skipped while the Redis breaker is open); when either
+changed, that thread recompiles the FAQ while requests keep the current version (a 2,000-entry FAQ
+takes about a second), then swaps it in one assignment. A broken
+edit keeps the last good version and logs one error. The first load happens when the process starts.
 """
 from __future__ import annotations
 
 import functools
+import logging
+import os
+import threading
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import ValidationError
 
 from ...defaults import Faq as FaqInternals
 from ...router import Ctx
-from ...settings import FaqPolicy
+from ...settings import ConfigError, FaqPolicy, one_line, yaml_load
+from ...stores.redis import REDIS_ERRORS
 from ...textnorm import normalise
-from ...texts import ReloadingFile
 from ...wechat.protocol import Message
-from .matcher import Faq, MatchOptions, Result, compile_faq
-from .store import UnmatchedStore
+from .matcher import Faq, MatchOptions, Result, compile_faq, mask
+from .store import Teaching, TeachingStore, UnmatchedStore
 
 if TYPE_CHECKING:
     from ...services import Services
@@ -35,26 +47,133 @@ def faq_path(config_dir: Path, cfg: FaqPolicy) -> Path:
     return path if path.is_absolute() else Path(config_dir) / path
 
 
-class FaqKnowledge:
-    """The hot-reloaded FAQ of this process, and the one match per message."""
+log = logging.getLogger(__name__)
 
-    def __init__(self, services: "Services"):
+_PARSE_ERRORS = (yaml.YAMLError, ValidationError, ValueError, TypeError, KeyError, OSError)
+
+
+class FaqKnowledge:
+    """The hot-reloaded FAQ of this process (file + teachings), and the one match per message."""
+
+    def __init__(self, services: "Services", clock=time.monotonic):
         self.services = services
         self.cfg: FaqPolicy = services.bot.faq
         self.internals = services.internals.faq
-        options = match_options(self.cfg, self.internals)
+        self.options = match_options(self.cfg, self.internals)
         self.path = faq_path(services.settings.config_dir, self.cfg)
-        self.file: ReloadingFile[Faq] = ReloadingFile(
-            self.path, lambda raw: compile_faq(raw, options), services.internals.webhook.config_reload_interval
-        )
         self.unmatched = UnmatchedStore(services.redis, self.internals.unmatched_max, self.internals.unmatched_chars)
+        self.teachings = TeachingStore(services.redis)
+        self._clock = clock
+        self._interval = services.internals.webhook.config_reload_interval
+        self._background = self.internals.reload_in_background
+        self._lock = threading.Lock()
+        self._next_check = 0.0
+        self._worker: threading.Thread | None = None
+        self.error: str | None = None
+        self._stamp = self._stat()
+        try:
+            self._raw: Any = yaml_load(self.path) if self._stamp is not None else None
+        except _PARSE_ERRORS as exc:
+            raise ConfigError(f"{self.path}: {one_line(exc)}") from None
+        self._version, taught = self._read_teachings()
+        try:
+            self._faq: Faq = compile_faq(self._raw, self.options, taught)
+        except _PARSE_ERRORS as exc:
+            raise ConfigError(f"{self.path}: {one_line(exc)}") from None
+        self._next_check = clock() + self._interval  # just loaded
         self._cached: tuple[Faq | None, object] = (None, None)
         self._acks_raw = {w.lower() for w in self.cfg.ack_words}
         self._acks = sorted({normalise(w, 20) for w in self.cfg.ack_words} - {""}, key=len)
 
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def _read_teachings(self) -> tuple[int | None, dict[str, list[str]]]:
+        """(version, teachings), or (None, {}) with Redis down: answers from the file alone, and the
+        next check tries again."""
+        if not self.services.breaker.available():
+            return None, {}
+        try:
+            return self.teachings.snapshot()
+        except REDIS_ERRORS as exc:
+            self.services.breaker.trip()
+            log.warning("faq teachings not read: redis unavailable (%s)", exc.__class__.__name__)
+            return None, {}
 
     def get(self) -> Faq:
-        return self.file.get()
+        """The current FAQ; at most once per interval, start a reload if the file or teachings moved."""
+        now = self._clock()
+        if now >= self._next_check:
+            with self._lock:
+                if now >= self._next_check and (self._worker is None or not self._worker.is_alive()):
+                    self._next_check = now + self._interval
+                    self._check()
+        return self._faq
+
+    def _check(self) -> None:
+        if self._background:
+            # The teachings' version is read off the request thread too: a hung Redis costs no request.
+            self._worker = threading.Thread(target=self._poll_in_thread, name="faq-reload", daemon=True)
+            self._worker.start()
+        else:
+            self._poll()
+
+    def _poll_in_thread(self) -> None:
+        try:
+            self._poll()
+        except Exception:  # the thread's edge: an unexpected error must not kill reloads for good
+            log.exception("faq reload check failed; keeping the current version")
+
+    def _poll(self) -> None:
+        stamp = self._stat()
+        version = self._version
+        breaker = self.services.breaker
+        if breaker.available():
+            try:
+                version = self.teachings.version()
+            except REDIS_ERRORS:
+                breaker.trip()  # keep what we have; the file check still counts
+        if stamp == self._stamp and version == self._version:
+            return
+        file_changed = stamp != self._stamp
+        self._stamp = stamp
+        self._reload(file_changed)
+
+    def _reload(self, file_changed: bool) -> None:
+        raw = self._raw
+        try:
+            if file_changed:
+                raw = yaml_load(self.path) if self._stamp is not None else None
+            version, taught = self._read_teachings()
+            faq = compile_faq(raw, self.options, taught)
+        except _PARSE_ERRORS as exc:
+            self.error = f"{self.path}: {one_line(exc)}"
+            log.error("config file broken, keeping last good version: %s", self.error)
+            return
+        self._raw, self._version, self._faq = raw, version, faq
+        log.info("faq reloaded file=%s version=%s entries=%d%s", self.path, faq.version, len(faq.entries),
+                 " (error cleared)" if self.error else "")
+        self.error = None
+
+    def refresh(self) -> None:
+        """Recompile now with the current teachings (after this process taught one)."""
+        with self._lock:
+            self.settle()
+            self._reload(False)
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait for a reload in progress (tests, the CLI)."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+
+    def current_raw(self) -> Any:
+        """The parsed faq.yaml the current FAQ was compiled from."""
+        return self._raw
 
     def is_ack(self, text: str) -> bool:
         """Thanks/OK/emoji only (punctuation and repeats ignored, e.g. "谢谢！！", "好的好的")."""
@@ -108,3 +227,51 @@ def _cached_match(plain, size: int):
 
     return match
 
+
+
+TEACH_MAX_CHARS = 200  # a taught phrasing is one follower message, cut like the matcher cuts one
+
+
+def find_entry(faq: Faq, ref: str):
+    """An entry by id or by topic (as a follower would type it), or None."""
+    ref = ref.strip()
+    if ref in faq.by_id:
+        return faq.by_id[ref]
+    want = normalise(ref)
+    return next((e for e in faq.entries if normalise(e.topic) == want), None) if want else None
+
+
+class Teacher:
+    """Teach and unteach phrasings: Redis first (every host sees it at its next check), the audit
+    log, then this process's FAQ recompiled at once so its next message already knows."""
+
+    def __init__(self, knowledge: FaqKnowledge, audit):
+        self.knowledge = knowledge
+        self.audit = audit
+
+    def teach(self, ref: str, text: str, actor: str) -> tuple[str, Any]:
+        """("taught", Teaching) | ("unknown", None) | ("empty", None) | ("taken", other entry id)."""
+        kn = self.knowledge
+        faq = kn.get()
+        entry = find_entry(faq, ref)
+        if entry is None:
+            return "unknown", None
+        text = " ".join(text.split())[:TEACH_MAX_CHARS]
+        if not normalise(text):
+            return "empty", None
+        owner = faq.exact_owner(text)
+        if owner is not None and owner != entry.id:
+            return "taken", owner
+        teaching_id = kn.teachings.teach(entry.id, text, actor)
+        self.audit.record(actor, "faq.teach", entry.id, detail=f"#{teaching_id} {mask(text, 80)}")
+        kn.refresh()
+        return "taught", Teaching(teaching_id, entry.id, text, actor, time.time())
+
+    def unteach(self, teaching_id: int, actor: str):
+        kn = self.knowledge
+        removed = kn.teachings.unteach(teaching_id)
+        self.audit.record(actor, "faq.unteach", removed.entry if removed else "", "ok" if removed else "not_found",
+                          detail=f"#{teaching_id}")
+        if removed is not None:
+            kn.refresh()
+        return removed

@@ -1,0 +1,89 @@
+"""What the matcher understands beyond its rules, through the webhook and the router: ASCII words match
+whole words only, IME homophones (pinyin), English glosses, long and voice messages, two questions in
+one message, and the routes that own a message (password, order reports) before the FAQ."""
+from __future__ import annotations
+
+import pytest
+
+from wxbot.features.faq.matcher import compile_faq
+from wxbot.router import Ctx
+from wxbot.wechat.protocol import Message
+
+OPENID = "oFaqUnderstanding000000000001"
+
+
+def route_of(app, text: str):
+    bot = app.extensions["wxbot"]
+    msg = Message("gh_x", OPENID, 1, "text", "1", content=text)
+    ctx = Ctx(bot.services, msg.from_user)
+    route = bot.router.resolve(msg, ctx)
+    res = ctx.extra.get("faq.result")
+    return route.name, (res.entry.id if res is not None and res.kind == "answer" and res.entry else None)
+
+
+def small(**entries) -> dict:
+    return {"entries": [{"id": k, "topic": k, "question": k + "?", "answer": k + ".", **v} for k, v in entries.items()]}
+
+
+def test_an_ascii_keyword_never_matches_inside_a_longer_word():
+    faq = compile_faq(small(docs={"contains": ["word"]}, pw={"contains": ["密码"]}) | {"glosses": {"密码": ["password"]}})
+    assert faq.match("what is the password").entry.id == "pw"
+    assert faq.match("swordfish").kind == "none"
+    assert faq.match("word文档").entry.id == "docs"  # a CJK neighbour is a boundary
+    assert faq.match("a word file").entry.id == "docs"
+
+
+@pytest.mark.parametrize("text, entry", [
+    ("what is the password", "free_password"),  # not upload_docs ("word" inside "password")
+    ("how do I upload a word document", "upload_docs"),
+    ("can I get a receipt", "invoice"),
+    ("is there a quota", "rate_limit"),
+    ("do I need a proxy", "need_vpn"),
+    ("can it browse the web", "internet"),
+])
+def test_english_glosses_on_whole_words(app, text, entry):
+    name, got = route_of(app, text)
+    assert got == entry or (entry == "free_password" and name in ("password", "faq_password")), (name, got)
+
+
+@pytest.mark.parametrize("text, entry", [
+    ("怎么冲直", "recharge"), ("续飞怎么弄", "recharge"), ("于额怎么查", "balance"), ("能对宫吗", "corporate_transfer"),
+])
+def test_ime_homophones_match_through_pinyin(app, text, entry):
+    assert route_of(app, text) == ("faq", entry)
+
+
+@pytest.mark.parametrize("text", ["冲", "冲一下", "只"])
+def test_a_single_shared_syllable_is_not_a_match(app, text):
+    assert route_of(app, text)[1] is None  # 冲 reads chong like 充, but one syllable is no match
+
+
+@pytest.mark.parametrize("text, entry", [
+    ("那个，我想问一下，就是，嗯，你们这个，能不能开发票啊。", "invoice"),  # a voice transcript
+    ("我上个月在你们这里买了一个key，用了一段时间感觉挺好的，现在公司也想用，财务那边要求必须走公司账户付款，"
+     "请问你们可以对公转账吗？", "corporate_transfer"),  # context first, the question last
+])
+def test_long_and_voice_messages(sim, app, text, entry):
+    assert route_of(app, text) == ("faq", entry)
+    assert sim.voice(OPENID, text).content == app.extensions["wxbot"].features.faq.knowledge.get().by_id[entry].answer
+
+
+def test_two_questions_about_different_entries_ask_which_one(sim):
+    reply = sim.text(OPENID, "能开票吗 可以对公吗").content
+    assert "哪一个" in reply and "开票" in reply and "对公" in reply
+
+
+@pytest.mark.parametrize("text", ["pwd", "login code", "公益版mima", "免费的那个站要输的码是什么"])
+def test_password_in_any_wording_reaches_the_password_route(app, text):
+    assert route_of(app, text)[0] in ("password", "faq_password")
+
+
+@pytest.mark.parametrize("text", ["付了¥560 订单号A8812345678 还没发key", "6月3日付的款，99元，到现在没收到key"])
+def test_order_reports_with_amounts_open_a_report(app, text):
+    name, _ = route_of(app, text)
+    assert name.startswith("tickets") or name == "faq_feature", name
+
+
+@pytest.mark.parametrize("text", ["100块能用多久", "可以用支付宝付款吗"])
+def test_pre_sale_paying_questions_stay_faq(app, text):
+    assert route_of(app, text)[0] == "faq"
