@@ -50,7 +50,7 @@ def test_faq_password_ticket_and_chat_keep_their_routes(deliver, text, route, mo
 
 
 def test_a_which_one_question_is_not_the_ais(deliver, bot, model):
-    msg = text_message("o_routes_00000000000000002", "模型排名还是3.5扣费")
+    msg = text_message("o_routes_00000000000000002", "能开票吗 可以对公吗")
     _, ctx = deliver(msg)
     assert bot.features.faq.knowledge.result(msg, ctx).kind == "ambiguous"
     assert ctx.route == "faq" and ctx.outcome == "ambiguous" and model.calls() == []

@@ -101,7 +101,7 @@ def test_staff_teach_in_wechat(inline_reload, sim, second_sim, redis_client):
     assert "没有" in sim.text(ADMIN, f"#教 不存在的条目 {NEW}").content
     # A follower cannot teach: "#教 ..." from them is not a command.
     sim.text(OPENID, "#教 invoice 你们卖显卡吗")
-    assert len(AuditLog(redis_client).recent()) == 1
+    assert [r.action for r in AuditLog(redis_client).recent() if r.action.startswith("faq.")] == ["faq.teach"]
 
 
 def test_export_merges_teachings_keeping_comments_and_order(runner, config_dir, tmp_path):
