@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from helpers.browser import CHROMEDRIVER, CHROMIUM, LiveServer, chromium, output_dir, png, quit_browser
 from helpers.console import ADMIN_NAME, ADMIN_PASSWORD, SECRET_KEY, SUPPORT_NAME, SUPPORT_PASSWORD
-from helpers.env import internals_env
-from helpers.servers import LocalHTTPServer
+from helpers.env import edit_bot_yaml, internals_env
+from helpers.servers import LocalHTTPServer, wechat_api_server
 from helpers.tickets import TICKET_INTERNALS, TICKET_POLICY, WORKER_INTERNALS
 from wxbot.stores import keys
 from wxbot.testing import WeChatSimulator, httpx_transport
@@ -38,18 +37,13 @@ def env_overrides() -> dict:
 
 @pytest.fixture
 def config_dir(config_dir: Path) -> Path:
-    path = config_dir / "bot.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data.setdefault("tickets", {}).update(TICKET_POLICY)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    edit_bot_yaml(config_dir, "tickets", TICKET_POLICY)
     return config_dir
 
 
 @pytest.fixture
 def wechat_api():
-    server = LocalHTTPServer()
-    server.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "ACCESS-TOKEN", "expires_in": 7200}))
-    server.start()
+    server = wechat_api_server()
     yield server
     server.stop()
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import json
 import time
 
-import yaml
-
+from helpers.env import edit_bot_yaml
 from helpers.servers import LocalHTTPServer
 from wxbot.notifiers.webhook import verify
 from wxbot.wechat.protocol import Message
@@ -26,10 +25,7 @@ SYNC_ADMIN_TOKEN = "admin-token-sync-tests-1234567890abcdef"
 
 
 def write_password_cfg(config_dir, values: dict) -> None:
-    path = config_dir / "bot.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    data.setdefault("password", {}).update(values)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    edit_bot_yaml(config_dir, "password", values)
 
 
 def is_password_reply(content: str | None, password: str) -> bool:

@@ -98,3 +98,11 @@ class LocalHTTPServer:
                 return got
             time.sleep(0.02)
         return self.calls(path)
+
+
+def wechat_api_server() -> "LocalHTTPServer":
+    """A started stand-in for WeChat's API that hands out an access token."""
+    server = LocalHTTPServer()
+    server.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "ACCESS-TOKEN", "expires_in": 7200}))
+    server.start()
+    return server

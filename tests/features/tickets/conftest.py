@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
+from helpers.env import edit_bot_yaml
+from helpers.servers import wechat_api_server
 from helpers.tickets import (
     HOOK_QUERY_SECRET,
     HOOK_SECRET,
@@ -57,18 +58,14 @@ def env_overrides(hook, robot) -> dict:
 @pytest.fixture
 def config_dir(config_dir: Path) -> Path:
     """The shipped config with the tickets policy of these tests (limits, the local picture host)."""
-    path = config_dir / "bot.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data.setdefault("tickets", {}).update(TICKET_POLICY)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    edit_bot_yaml(config_dir, "tickets", TICKET_POLICY)
     return config_dir
 
 
 @pytest.fixture
 def wechat_api():
     """WeChat's API stand-in (overrides conftest's: hands out an access token)."""
-    server = local_server()
-    server.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "ACCESS-TOKEN", "expires_in": 7200}))
+    server = wechat_api_server()
     yield server
     server.stop()
 

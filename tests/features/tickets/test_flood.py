@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
+from helpers.env import edit_bot_yaml
 from helpers.tickets import HOOK_PATH, drain, new_ticket
 from wxbot.cli import CliContext, main
 from wxbot.features.tickets.delivery import TicketDelivery
@@ -17,10 +17,7 @@ from wxbot.stores import keys
 
 @pytest.fixture
 def config_dir(config_dir):
-    path = config_dir / "bot.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["tickets"]["max_tickets_per_hour"] = 3
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    edit_bot_yaml(config_dir, "tickets", {"max_tickets_per_hour": 3})
     return config_dir
 
 

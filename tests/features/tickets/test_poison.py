@@ -7,8 +7,8 @@ import json
 import logging
 
 import pytest
-import yaml
 
+from helpers.env import edit_bot_yaml
 from helpers.tickets import HOOK_PATH, ROBOT_PATH, drain, new_ticket, settled, states
 from wxbot import create_app
 from wxbot.features.tickets.delivery import TicketDelivery
@@ -57,9 +57,6 @@ def test_an_unreadable_job_is_retried_then_dead_lettered(sim, rt, redis_client):
 
 @pytest.mark.parametrize("pattern", ["{oder_no}", "{id.__class__}", "{id"])
 def test_a_template_placeholder_typo_stops_the_start(settings, config_dir, pattern):
-    path = config_dir / "bot.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["tickets"]["support_template_fields"] = {"thing4": pattern}
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    edit_bot_yaml(config_dir, "tickets", {"support_template_fields": {"thing4": pattern}})
     with pytest.raises(ConfigError, match="support_template_fields: thing4: "):
         create_app(settings)
