@@ -1,9 +1,9 @@
 """What the console says about delivery states, in plain Chinese."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
-CHINA_TZ = timezone(timedelta(hours=8))
+from ..features.tickets import CHINA_TZ  # the zone ticket times are shown in, everywhere
 
 
 def when(ts: float | str | None) -> str:

@@ -15,6 +15,7 @@ from . import intake
 from .delivery import SpoolImport, TicketDelivery
 from .intake import bare, category_label, classify, extract, normalize, status_label
 from .store import (
+    CHINA_TZ,
     STATUS_CLOSED,
     STATUSES,
     Runtime,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from ...services import Services
 
 # The console (wxbot.console) works tickets through these, as the # commands and the CLI do.
-__all__ = ["TicketsFeature", "Runtime", "STATUSES", "category_label", "status_label", "close_ticket", "reply_ticket",
+__all__ = ["TicketsFeature", "Runtime", "CHINA_TZ", "STATUSES", "category_label", "status_label", "close_ticket", "reply_ticket",
            "format_time", "looks_like_id", "normalize_id"]
 
 # A message that asks something rather than answers the bot's question.
