@@ -39,6 +39,9 @@ class Route:
     replayable: bool = True
     needs: ClaimNeeds = DEFAULT_NEEDS
     in_dialog: bool = False  # continues a dialogue: considered only when the claim found one
+    # The dashboard's finer count of a message this route takes (e.g. the FAQ's result), decided before
+    # the claim, which counts it (stores/counters.py): cheap, from the message and ``ctx`` alone.
+    stat: Callable[[Message, "Ctx"], str] | None = None
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from . import keys
+from . import counters, keys
 
 # KEYS: 1 dedupe id, 2 the follower's message counter, 3 their dialogue, 4 their waiting support
 # replies, 5 the replies taken for a reply being built, 6 the route's counter, 7 the route's read key
@@ -26,6 +26,9 @@ from . import keys
 # limit, 7 this claim's token, 8 lease ms (0: a replayable route, never taken over). KEYS[8] (plaintext
 # mode) is the replay record of the signed URL, ARGV 9 the body's hash, 10 its TTL s: the first body
 # seen with a signed URL wins, another body with it is refused before anything else ({2, ''}).
+# KEYS[10] is the dashboard's counter hash of this hour (stores/counters.py; '' for none): ARGV 12 the
+# field counting this message (its route), 13 the hash's TTL s, 14 '1' when a message over the limit is
+# counted as ``r:rate_limit`` instead (the webhook then answers it so).
 _CLAIM = """
 if KEYS[8] ~= '' and not redis.call('SET', KEYS[8], ARGV[9], 'NX', 'EX', ARGV[10])
     and redis.call('GET', KEYS[8]) ~= ARGV[9] then
@@ -73,6 +76,12 @@ end
 if ARGV[4] == '1' then
   local s = redis.call('GET', KEYS[7])
   if s then out['s'] = s end
+end
+if KEYS[10] ~= '' then
+  local field = ARGV[12]
+  if ARGV[14] == '1' and n > tonumber(ARGV[6]) then field = 'r:rate_limit' end
+  redis.call('HINCRBY', KEYS[10], field, 1)
+  redis.call('EXPIRE', KEYS[10], ARGV[13])
 end
 if tonumber(ARGV[8]) > 0 then
   local now = redis.call('TIME')
@@ -143,6 +152,7 @@ class Claim:
     deliveries: int = 0  # this delivery's number (1 = WeChat's first try), when ClaimNeeds.deliveries
     token: str = ""  # this claim's token (``DedupeStore.extend_lease``)
     forged: bool = False  # plaintext mode: this signed URL came before with another body; nothing was done
+    stat: tuple[str, str] = ("", "")  # the dashboard's (hour hash, field) this claim counted the message in
 
     @classmethod
     def from_value(cls, duplicate: bool, value: str) -> "Claim":
@@ -176,7 +186,8 @@ class DedupeStore:
         self._extend = client.register_script(_EXTEND)
 
     def claim(self, dedupe_id: str, openid: str, needs: ClaimNeeds = DEFAULT_NEEDS, replayable: bool = True,
-              signed: tuple[str, str, str, bytes] | None = None, signed_ttl: int = 600) -> Claim:
+              signed: tuple[str, str, str, bytes] | None = None, signed_ttl: int = 600,
+              stat: str = "", now: float = 0.0, limited: bool = False) -> Claim:
         """Claim ``dedupe_id`` and do what the route ``needs``, in one round trip.
 
         A side-effect route's claim (``replayable=False``) carries a lease: if its holder never stores
@@ -184,17 +195,21 @@ class DedupeStore:
         ``signed`` (signature, timestamp, nonce, body) keeps the body's hash per signed URL for
         ``signed_ttl`` seconds (at least the timestamp window): plaintext mode signs the URL, not the
         body, so the same URL with another body is a forgery (``Claim.forged``); the same body is a retry.
+        A new claim also counts the message in the dashboard's hour of ``now`` under ``stat`` (a
+        ``counters.route_field``), or under ``r:rate_limit`` when it is ``limited`` and over the limit.
         """
         counted = bool(needs.counter and needs.window)
+        stat_key = keys.stats_hour(counters.hour_of(now)) if stat else ""
         keys_ = [
             keys.dedupe(dedupe_id), keys.msg_counter(openid), keys.dialog(openid), keys.pending_replies(openid),
             keys.pending_taken(openid), keys.feature_counter(needs.counter, openid) if counted else "",
             needs.read_key or "", keys.signed_request(*signed[:3]) if signed else "",
-            keys.dedupe_deliveries(dedupe_id) if needs.deliveries else "",
+            keys.dedupe_deliveries(dedupe_id) if needs.deliveries else "", stat_key,
         ]
         args = [self.ttl_ms, self.msg_window, needs.window if counted else 0, 1 if needs.read_key else 0,
                 1 if needs.visible else 0, self.msg_limit, os.urandom(8).hex(), 0 if replayable else self.lease_ms,
-                hashlib.sha256(signed[3]).hexdigest() if signed else "", int(signed_ttl), 1 if needs.deliveries else 0]
+                hashlib.sha256(signed[3]).hexdigest() if signed else "", int(signed_ttl), 1 if needs.deliveries else 0,
+                stat, counters.TTL, 1 if limited else 0]
         # A socket the server closed (Redis restarted) is retried once by the client (stores/redis.py);
         # if Redis did run the first attempt, the claim token makes the retry see its own claim.
         dup, value, deliveries = self._script(keys=keys_, args=args)
@@ -202,6 +217,9 @@ class DedupeStore:
             return Claim(duplicate=False, forged=True)
         claim = Claim.from_value(bool(dup), value)
         claim.deliveries = int(deliveries)
+        if stat and not claim.duplicate:
+            over = limited and claim.count > self.msg_limit
+            claim.stat = (stat_key, counters.RATE_LIMITED if over else stat)
         return claim
 
     def extend_lease(self, dedupe_id: str, token: str, seconds: float) -> bool:
@@ -219,9 +237,23 @@ class DedupeStore:
             pipe.lpush(keys.pending_replies(openid), *reversed(left))
         pipe.execute()
 
-    def store_reply(self, dedupe_id: str, reply: str) -> None:
-        """Record the rendered reply of a side-effect route, so retries replay it."""
-        self.client.set(keys.dedupe(dedupe_id), "R" + reply, px=int(self.ttl_ms), xx=True)
+    def store_reply(self, dedupe_id: str, reply: str, recount: tuple[str, str, str] | None = None) -> None:
+        """Record the rendered reply of a side-effect route, so retries replay it; with ``recount``
+        (``recount_args``), in the same round trip, move the message to the route that took it."""
+        if recount is None:
+            self.client.set(keys.dedupe(dedupe_id), "R" + reply, px=int(self.ttl_ms), xx=True)
+            return
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(keys.dedupe(dedupe_id), "R" + reply, px=int(self.ttl_ms), xx=True)
+        counters.recount(pipe, *recount)
+        pipe.execute()
+
+    def recount(self, recount: tuple[str, str, str]) -> None:
+        """Move the message the claim counted to the route that took it after all (one pipelined
+        round trip; ``store_reply`` does it for free for a side-effect route)."""
+        pipe = self.client.pipeline(transaction=False)
+        counters.recount(pipe, *recount)
+        pipe.execute()
 
     def wait_reply(self, dedupe_id: str, timeout: float, poll: float = 0.05) -> str | None:
         """Wait for the first delivery of a side-effect route to store its reply."""

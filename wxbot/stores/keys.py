@@ -144,6 +144,16 @@ def faq_unmatched() -> str:
     return f"{PREFIX}:faq:unmatched"
 
 
+def stats_hour(hour: int) -> str:
+    """Hash with TTL: the dashboard's counters of one hour (``hour`` = unix time // 3600), e.g.
+    ``r:<route>`` messages by the route that took them (wxbot/stores/counters.py)."""
+    return f"{PREFIX}:stats:h:{hour}"
+
+
+WORKERS = f"{PREFIX}:workers"  # hash: worker process (host:pid) -> unix time of its last heartbeat
+ALERTS_RECENT = f"{PREFIX}:alerts:recent"  # list: the latest alerts (JSON), newest first, capped
+
+
 def pending_taken(openid: str) -> str:
     """Support replies taken by a claim, kept until the reply showing them is built."""
     return pending_replies(openid) + ":taken"

@@ -24,7 +24,8 @@ import redis
 
 from .. import metrics
 from ..alerts import DecryptWatch
-from ..router import Ctx, Router, hash_openid
+from ..router import Ctx, Route, Router, hash_openid
+from ..stores import counters
 from ..stores.redis import REDIS_ERRORS
 from ..textnorm import TEXT_LIMIT, clip_utf8
 from .protocol import (
@@ -286,6 +287,7 @@ def dispatch(services: "Services", router: Router, msg: Message, now: float | No
     started = time.monotonic()
     web = services.internals.webhook
     limits = services.bot.webhook
+    recount = None  # the dashboard's counter to move: a dialogue took the message after the claim
     ctx = Ctx(services, msg.from_user, now=time.time() if now is None else now)
     route = router.resolve(msg, ctx)
 
@@ -293,7 +295,9 @@ def dispatch(services: "Services", router: Router, msg: Message, now: float | No
     if services.breaker.available():
         try:
             claim = services.dedupe.claim(msg.dedupe_id, msg.from_user, route.needs, route.replayable,
-                                          signed=signed, signed_ttl=2 * web.timestamp_window)
+                                          signed=signed, signed_ttl=2 * web.timestamp_window,
+                                          stat=_stat_field(route, msg, ctx), now=ctx.now,
+                                          limited=route.needs.limited and not ctx.staff_allowed)
         except REDIS_FAILURES as exc:
             log.warning("redis unavailable at claim (%s); answering in degraded mode", exc.__class__.__name__)
             metrics.REDIS_ERRORS.labels("claim").inc()
@@ -313,7 +317,10 @@ def dispatch(services: "Services", router: Router, msg: Message, now: float | No
             ctx.route, ctx.outcome = "replay", "duplicate"
             return claim.reply or None, ctx
         if claim.dialog is not None:  # the follower is in a dialogue: its routes may take the message
+            claimed = route
             route = router.resolve(msg, ctx)
+            if route is not claimed:
+                recount = counters.recount_args(claim.stat, _stat_field(route, msg, ctx))
         if claim.duplicate:
             metrics.DEDUPE_HITS.inc()
             if not route.replayable:
@@ -351,13 +358,31 @@ def dispatch(services: "Services", router: Router, msg: Message, now: float | No
 
     if claim is not None and not claim.duplicate and not route.replayable and ctx.redis_ok:
         try:
-            services.dedupe.store_reply(msg.dedupe_id, reply or "")
+            services.dedupe.store_reply(msg.dedupe_id, reply or "", recount=recount)
         except REDIS_FAILURES:
             metrics.REDIS_ERRORS.labels("store_reply").inc()
+            ctx.redis_failed()
+    elif recount is not None and ctx.redis_ok:
+        try:
+            services.dedupe.recount(recount)
+        except REDIS_FAILURES:
+            metrics.REDIS_ERRORS.labels("recount").inc()
             ctx.redis_failed()
     if reply and (claim is None or not claim.duplicate):
         metrics.REPLIES.labels(ctx.route).inc()
     return reply or None, ctx
+
+
+def _stat_field(route: Route, msg: Message, ctx: Ctx) -> str:
+    """The dashboard's counter field of a message ``route`` takes; a failing ``Route.stat`` only loses
+    the detail."""
+    detail = ""
+    if route.stat is not None:
+        try:
+            detail = route.stat(msg, ctx)
+        except Exception:  # noqa: BLE001 - a count must never take the reply away
+            log.warning("route stat failed route=%s", route.name, exc_info=True)
+    return counters.route_field(route.name, detail)
 
 
 def _with_pending(services: "Services", ctx: Ctx, reply: str | None, pending: list[str], first: bool) -> str:

@@ -46,7 +46,7 @@ class FaqFeature:
         self.services = services
         self.knowledge = FaqKnowledge(services)
         self.teacher = Teacher(self.knowledge, AuditLog(services.redis))
-        self.answer_route = Route("faq", lambda m, c: _is_question(m), self.answer)
+        self.answer_route = Route("faq", lambda m, c: _is_question(m), self.answer, stat=self.result_kind)
 
     def staff_commands(self) -> list[StaffCommand]:
         return [StaffCommand("教", frozenset({ADMIN}), self._staff_teach, "#教 条目 问法：把一种新问法教给一个条目")]
@@ -101,6 +101,16 @@ class FaqFeature:
             return entry.answer if handler is None else handler(msg, ctx)
 
         return Route("faq_feature", match, handle, replayable=False)
+
+    def result_kind(self, msg: Message, ctx: Ctx) -> str:
+        """What ``answer`` will reply to the message (answered, ambiguous, greeting, ack, unmatched), for
+        the dashboard's counters; the match is the one the routes before already computed."""
+        res = self.knowledge.result(msg, ctx)
+        if res.kind == "answer" and res.entry is not None:
+            return "answered"
+        if res.kind in ("ambiguous", "greeting"):
+            return res.kind
+        return "ack" if self.knowledge.is_ack(msg.text) else "unmatched"
 
     def answer(self, msg: Message, ctx: Ctx) -> str:
         base = self.knowledge
