@@ -24,10 +24,12 @@ from typing import Any
 
 import httpx
 
+from .stores import keys
 from .stores.redis import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
+RECENT_MAX = 50  # alerts kept for the console's dashboard (keys.ALERTS_RECENT), newest first
 QUEUE_KEY = "wxbot:alerts:queue"
 LEASE_KEY = "wxbot:alerts:lease"  # zset: alert JSON -> when it goes back to the queue
 
@@ -44,15 +46,32 @@ def alert(services, kind: str, key: str, message: str) -> bool:
     try:
         if not services.redis.set(sent_key(kind, key), str(int(time.time())), nx=True, ex=cfg.cooldown):
             return False
-        services.redis.rpush(QUEUE_KEY, json.dumps({"id": uuid.uuid4().hex[:16], "kind": kind, "key": key,
-                                                    "message": message, "at": int(time.time())},
-                                                   ensure_ascii=False))
+        item = json.dumps({"id": uuid.uuid4().hex[:16], "kind": kind, "key": key, "message": message,
+                           "at": int(time.time())}, ensure_ascii=False)
+        pipe = services.redis.pipeline(transaction=True)
+        pipe.rpush(QUEUE_KEY, item)
+        pipe.lpush(keys.ALERTS_RECENT, item)  # the dashboard's list, capped
+        pipe.ltrim(keys.ALERTS_RECENT, 0, RECENT_MAX - 1)
+        pipe.execute()
     except REDIS_ERRORS as exc:
         log.warning("alert kind=%s not queued: redis unavailable (%s)", kind, exc.__class__.__name__)
         return False
     metrics.ALERTS.labels(kind).inc()
     log.warning("alert queued kind=%s key=%s", kind, key)
     return True
+
+
+def recent_alerts(client, limit: int = RECENT_MAX) -> list[dict[str, Any]]:
+    """The latest queued alerts, newest first: {kind, key, message, at}."""
+    out = []
+    for raw in client.lrange(keys.ALERTS_RECENT, 0, max(0, limit - 1)):
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            out.append(item)
+    return out
 
 
 # Move due leases back to the queue, then claim the first queued alert under a new lease.

@@ -16,7 +16,7 @@ from .features.tickets import TicketsFeature
 from .metrics import MetricsPushTask
 from .router import Router, StaffCommands
 from .services import Services
-from .worker import Task
+from .worker import HeartbeatTask, Task
 
 
 @dataclass
@@ -35,7 +35,8 @@ class Features:
 
     def worker_tasks(self) -> list[Task]:
         """Everything ``wxbot worker`` does, in the order of one loop."""
-        return [AlertTask(self.services), RedisMarkerTask(self.services), MetricsPushTask(self.services),
+        return [HeartbeatTask(self.services), AlertTask(self.services), RedisMarkerTask(self.services),
+                MetricsPushTask(self.services),
                 *self.password.worker_tasks(), *self.tickets.worker_tasks(), *self.ai.worker_tasks()]
 
 

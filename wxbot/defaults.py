@@ -86,6 +86,9 @@ class Worker:
     """Pause of the worker loop when no task had work."""
     redis_retry_sleep: float = 1.0
     """Pause after a task found Redis unreachable."""
+    heartbeat_interval: float = 10.0
+    """How often a worker notes in Redis that it is alive (the console's dashboard shows it); a worker
+    silent for three intervals is shown as stopped."""
 
 
 @dataclass(frozen=True)

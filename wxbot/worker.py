@@ -9,11 +9,14 @@ tasks coordinate through Redis (consumer groups, locks), never through process m
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Protocol
 
+from .stores import keys
 from .stores.redis import REDIS_ERRORS
 
 if TYPE_CHECKING:
@@ -26,6 +29,47 @@ class Task(Protocol):
     name: str
 
     def tick(self) -> bool: ...
+
+
+class HeartbeatTask:
+    """Note in Redis (``keys.WORKERS``: this process -> unix time) that this worker is alive, every
+    ``worker.heartbeat_interval``; processes silent for a day are forgotten. The console's dashboard
+    reads it (``worker_beats``)."""
+
+    name = "heartbeat"
+    FORGET = 86400
+
+    def __init__(self, services: "Services", clock=time.time):
+        self.services = services
+        self.clock = clock
+        self.me = f"{socket.gethostname()}:{os.getpid()}"
+        self._next = 0.0
+
+    def tick(self) -> bool:
+        now = self.clock()
+        if now < self._next:
+            return False
+        self._next = now + self.services.internals.worker.heartbeat_interval
+        r = self.services.redis
+        beats = worker_beats(r)
+        pipe = r.pipeline(transaction=False)
+        pipe.hset(keys.WORKERS, self.me, repr(now))
+        stale = [name for name, at in beats.items() if name != self.me and now - at > self.FORGET]
+        if stale:
+            pipe.hdel(keys.WORKERS, *stale)
+        pipe.execute()
+        return False  # never keeps the worker loop busy
+
+
+def worker_beats(client) -> dict[str, float]:
+    """Worker process -> unix time of its last heartbeat."""
+    out = {}
+    for name, value in (client.hgetall(keys.WORKERS) or {}).items():
+        try:
+            out[name] = float(value)
+        except ValueError:
+            continue
+    return out
 
 
 class Worker:

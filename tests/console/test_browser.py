@@ -135,7 +135,7 @@ def test_a_day_of_work_in_the_browser(live, worker, browser, shots_dir, pics, we
     d.get(base + "/console/login")
     d.save_screenshot(str(shots_dir / "01-login.png"))
     sign_in(d, base, ADMIN_NAME, ADMIN_PASSWORD)
-    assert d.current_url.endswith("/console/tickets")
+    assert d.current_url.endswith("/console/dashboard")  # admins start on the dashboard
     cookie = d.get_cookie("wxbot_console")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/console"
 

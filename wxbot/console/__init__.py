@@ -4,7 +4,7 @@ tickets in a browser. Server-rendered pages (Jinja templates in ``templates/``, 
 ``WXBOT_SECRET_KEY`` every console path answers 404."""
 from __future__ import annotations
 
-from . import admin, auth, tickets  # noqa: F401 - the views register themselves on the blueprint
+from . import admin, auth, dashboard, tickets  # noqa: F401 - the views register themselves on the blueprint
 from .web import error_response, handles, init_app
 
 __all__ = ["init_app", "handles", "error_response"]

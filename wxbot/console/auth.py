@@ -17,7 +17,9 @@ WHY = {"idle": "太久没有操作，已自动退出，请重新登录。", "exp
 
 @bp.route("/")
 def home():
-    return redirect(url_for("console.tickets"))
+    """Admins start on the dashboard, support on the tickets."""
+    user = g.get("user")
+    return redirect(url_for("console.dashboard" if user is not None and user.is_admin else "console.tickets"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
