@@ -70,7 +70,8 @@ def test_the_charts_show_todays_messages_by_route_faq_rate_and_tickets(app, sett
     open_rows = {g.get("data-label"): int(g.get("data-value")) for g in found["chart-open"].iter(SVG + "g")
                  if g.get("class") == "row"}
     assert open_rows["1 小时内"] == 1 and sum(open_rows.values()) == 1
-    assert re.search(r'id="chart-open-count">1 个，最久的已等 1 分钟', html)
+    assert '<h3 id="chart-open-count">待处理的工单：1 个，最久的已等 不到 1 分钟</h3>' in html
+    assert '<h3 id="chart-held-count">暂缓发给客服的工单：0 个</h3>' in html and "chart-held" not in found
     summary = re.findall(r'<tr data-period="([^"]+)"><th>[^<]+</th><td class="messages">(\d+)</td>', html)
     assert summary == [("今天", "5"), ("最近 7 天", "5"), ("最近 30 天", "5")]
 
@@ -119,7 +120,7 @@ def test_recent_alerts_are_listed_newest_first_escaped_and_capped(app, services,
 def test_health_shows_redis_and_whether_a_worker_beats(app, services, admin, clock):
     def worker_line() -> str:
         html = admin.get("/console/dashboard").get_data(as_text=True)
-        return re.search(r'id="health-worker" class="(\w+)">([^<]+)<', html).groups()
+        return re.search(r'id="health-worker" class="(\w+)"><span class="state">[^<]+</span> ([^<]+)<', html).groups()
 
     assert 'id="health-redis" class="ok">' in admin.get("/console/dashboard").get_data(as_text=True)
     cls, text = worker_line()

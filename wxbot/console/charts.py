@@ -65,10 +65,9 @@ def stacked_bars(chart_id: str, title: str, labels: list[str], series: list[Bars
         desc = "；".join(f"{s.name} {sum(s.values)} {unit}" for s in series) or "没有数据"
     out = _head(chart_id, title, desc, width, height)
     # the axis: 0, half and top, with light grid lines
-    for frac in (0, 0.5, 1):
+    for frac in ((0, 0.5, 1) if top % 2 == 0 else (0, 1)):  # whole numbers only
         y = top_pad + plot_h * (1 - frac)
-        value = top * frac
-        label = f"{value:g}" if value != int(value) else str(int(value))
+        label = str(int(top * frac))
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#e5e7eb"/>')
         out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10" fill="#6a737d">{label}</text>')
     every = max(1, math.ceil(n / 8))  # at most about 8 axis labels: readable at 375 px

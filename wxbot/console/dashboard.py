@@ -122,8 +122,10 @@ def oldest(r: redis.Redis, key: str) -> float | None:
 
 
 def age_text(seconds: float) -> str:
+    if seconds < 60:
+        return "不到 1 分钟"
     if seconds < 3600:
-        return f"{max(1, int(seconds // 60))} 分钟"
+        return f"{int(seconds // 60)} 分钟"
     if seconds < 2 * DAY:
         return f"{int(seconds // 3600)} 小时"
     return f"{int(seconds // DAY)} 天"
@@ -139,9 +141,9 @@ def health(services, now: float) -> list[dict]:
     try:
         info = r.info("server")
         mem = r.info("memory")
-        detail = f"正常（{ms:.1f} 毫秒），版本 {info.get('redis_version', '?')}，内存 {mem.get('used_memory_human', '?')}"
+        detail = f"连接正常（{ms:.1f} 毫秒），版本 {info.get('redis_version', '?')}，内存 {mem.get('used_memory_human', '?')}"
     except redis.ResponseError:
-        detail = f"正常（{ms:.1f} 毫秒）"
+        detail = f"连接正常（{ms:.1f} 毫秒）"
     out.append({"name": "Redis", "ok": True, "detail": detail, "id": "health-redis"})
     interval = services.internals.worker.heartbeat_interval
     beats = worker_beats(r)
@@ -224,7 +226,6 @@ def dashboard():
     rt = bot().features.tickets.rt
     rt.store.ensure_indexes()
     open_key, replied_key = keys.tickets_status("open"), keys.tickets_status("replied")
-    ticket_charts = []
     ticket_facts = []
     for chart_id, name, key_ in (("chart-open", "待处理的工单", open_key), ("chart-replied", "已回复未关闭的工单", replied_key),
                                  ("chart-held", "暂缓发给客服的工单", keys.TICKETS_HELD)):
@@ -232,13 +233,12 @@ def dashboard():
         total = sum(v for _, v in rows)
         first = oldest(r, key_)
         ticket_facts.append({"name": name, "count": total, "oldest": age_text(now - first) if first else "-",
-                             "id": chart_id})
-        ticket_charts.append(charts.hbars(chart_id, f"{name}：{total} 个（按等待时间）", rows))
+                             "id": chart_id, "chart": charts.hbars(chart_id, f"{name}：{total} 个（按等待时间）", rows)})
 
     alerts = [{"at": when(a.get("at")), "kind": a.get("kind", ""), "message": a.get("message", "")}
               for a in recent_alerts(r, 10)]
     return render_template(
         "console/dashboard.html", period=p, periods=PERIODS, summary=summary, route_chart=route_chart,
-        faq_chart=faq_chart, faq_rate=rate, tickets_chart=tickets_chart, ticket_charts=ticket_charts,
+        faq_chart=faq_chart, faq_rate=rate, tickets_chart=tickets_chart,
         ticket_facts=ticket_facts, pw=password_facts(now), alerts=alerts, health=health(services, now),
         now=when(now))
