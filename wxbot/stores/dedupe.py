@@ -80,8 +80,8 @@ end
 if KEYS[10] ~= '' then
   local field = ARGV[12]
   if ARGV[14] == '1' and n > tonumber(ARGV[6]) then field = 'r:rate_limit' end
-  redis.call('HINCRBY', KEYS[10], field, 1)
-  redis.call('EXPIRE', KEYS[10], ARGV[13])
+  -- a field's first count sets the TTL (the hash's first field created it, so it always has one)
+  if redis.call('HINCRBY', KEYS[10], field, 1) == 1 then redis.call('EXPIRE', KEYS[10], ARGV[13]) end
 end
 if tonumber(ARGV[8]) > 0 then
   local now = redis.call('TIME')
