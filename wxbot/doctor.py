@@ -284,7 +284,7 @@ class Doctor:
     def check_screenshots(self, settings: Settings) -> None:
         """Screenshots stay in Redis, or go to the S3 bucket: then the client is installed and the bucket
         answers (never printing a key)."""
-        from .features.tickets.shots import INSTALL_HINT, S3Shots, minio_missing
+        from .features.tickets import INSTALL_HINT, S3Shots, minio_missing
 
         tune = settings.internals().tickets
         days = f"{tune.screenshot_retention / 86400:g} days"

@@ -14,7 +14,7 @@ from ...wechat.protocol import Message
 from . import intake
 from .delivery import SpoolImport, TicketDelivery
 from .intake import bare, category_label, classify, extract, normalize, status_label
-from .shots import ShotStoreError, ShotSweep
+from .shots import INSTALL_HINT, S3Shots, ShotStoreError, ShotSweep, minio_missing
 from .store import (
     CHINA_TZ,
     STATUSES,
@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 # The console (wxbot.console) works tickets through these, as the # commands and the CLI do.
 __all__ = ["TicketsFeature", "Runtime", "CHINA_TZ", "STATUSES", "category_label", "status_label", "close_ticket", "reply_ticket",
-           "format_time", "looks_like_id", "normalize_id", "note_ticket", "MAX_NOTE", "ShotStoreError"]
+           "format_time", "looks_like_id", "normalize_id", "note_ticket", "MAX_NOTE", "ShotStoreError",
+           # the doctor's check of the S3 screenshot store
+           "INSTALL_HINT", "S3Shots", "minio_missing"]
 
 STAFF_PAGE = 10  # tickets per `#工单` page (one WeChat text)
 
