@@ -496,9 +496,6 @@ class TicketStore:
     def of_follower(self, openid: str, limit: int) -> list[dict[str, str]]:
         return self.many(self.r.zrevrange(keys.tickets_of(openid), 0, limit - 1))
 
-    def recent(self, limit: int, scan: int = 1000) -> list[dict[str, str]]:
-        return self.many(self.r.zrevrange(keys.TICKETS_ALL, 0, scan - 1))[:limit] if limit else []
-
     def page(self, status: str = "all", category: str = "", since: float | None = None, offset: int = 0,
              limit: int = 50) -> Page:
         """Newest first, a slice of one index (``status``: open / replied / closed / all; ``since``:
