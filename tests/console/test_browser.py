@@ -30,8 +30,17 @@ SHOT = png()
 
 
 @pytest.fixture
-def env_overrides() -> dict:
-    return {"WXBOT_SECRET_KEY": SECRET_KEY,
+def s3_env(request) -> dict:
+    """WXBOT_S3_* of a fresh bucket on the local S3 server for a test that asks (indirect parametrize)."""
+    if not getattr(request, "param", False):
+        return {}
+    server = request.getfixturevalue("s3_server")
+    return server.env(server.new_bucket())
+
+
+@pytest.fixture
+def env_overrides(s3_env) -> dict:
+    return {"WXBOT_SECRET_KEY": SECRET_KEY, **s3_env,
             **internals_env(tickets=TICKET_INTERNALS, worker=WORKER_INTERNALS, console={"poll_interval": 0.3})}
 
 
@@ -264,3 +273,25 @@ def test_support_adds_a_note_in_the_browser_and_the_follower_never_sees_it(live,
     mine = sim.text(FOLLOWER, "工单").content
     assert tid in mine and "换了手机号" not in mine
     assert all("换了手机号" not in r.body.decode("utf-8", "replace") for r in wechat_api.requests)
+
+
+@pytest.mark.parametrize("s3_env", [True], indirect=True)
+def test_a_screenshot_kept_in_the_s3_bucket_shows_inline(live, worker, browser, shots_dir, pics, wechat_api,
+                                                         redis_client, settings, s3_env, s3_server):
+    base = live.url
+    sim = WeChatSimulator(httpx_transport(base), settings.wechat_token, settings.aes_key_bytes, settings.wechat_app_id)
+    d = browser
+    sim.text(FOLLOWER, "付款了key没有发给我 订单号 E2024061511112222 99元")
+    tid = until(lambda: (redis_client.zrange(keys.TICKETS_ALL, 0, -1) or [None])[0])
+    sim.image(FOLLOWER, f"{pics.url}/pic/1.png")
+    bucket = s3_env["WXBOT_S3_BUCKET"]
+    until(lambda: s3_server.objects(bucket) == [f"tickets/{tid}/1"])  # the worker put it in the bucket
+    until(lambda: '"store": "s3"' in (redis_client.hget(keys.ticket(tid), "shot:1") or ""))
+    assert not redis_client.exists(keys.ticket_shot(tid, 1))
+    sign_in(d, base, SUPPORT_NAME, SUPPORT_PASSWORD)
+    d.get(f"{base}/console/tickets/{tid}")
+    wait(d, lambda dd: tid in dd.title)
+    img = css(d, "img.shot")
+    wait(d, lambda dd: dd.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) == 160)
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", img)
+    d.save_screenshot(str(shots_dir / "13-ticket-s3-screenshot.png"))
