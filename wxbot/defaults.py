@@ -206,8 +206,12 @@ class Tickets:
     stream_retention: int = 7 * 86400
     """Acknowledged stream entries older than this are trimmed."""
     screenshot_retention: int = 90 * 86400
-    """Seconds a fetched screenshot is kept in Redis (where every web process can serve it); at most
-    ``screenshot_max_bytes`` each."""
+    """Seconds a fetched screenshot is kept in Redis or, when configured, the S3 bucket (where every
+    web process can serve it); at most ``screenshot_max_bytes`` each."""
+    s3_timeout: float = 5.0
+    """Connect and read timeout of one S3 request (a console page waits for it)."""
+    s3_sweep_interval: float = 600.0
+    """How often the worker deletes screenshots past their retention from the S3 bucket."""
 
 
 @dataclass(frozen=True)

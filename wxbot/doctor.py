@@ -95,6 +95,7 @@ class Doctor:
         if settings is not None:
             client = self._guard(lambda: self.check_redis(settings)) if self._redis_settings_ok() else None
             self._guard(lambda: self.check_config_files(settings, client))
+            self._guard(lambda: self.check_screenshots(settings))
             self._guard(lambda: self.check_access_token(settings))
             self._guard(lambda: self.check_ai(settings))
         if client is not None:
@@ -279,6 +280,35 @@ class Doctor:
                      "print(secrets.token_urlsafe(32))'), restart, then `wxbot console adduser NAME --role admin`")
         elif "WXBOT_SECRET_KEY" not in self.invalid:
             self.add(OK, "console", "on at /console (users: `wxbot console users`)")
+
+    def check_screenshots(self, settings: Settings) -> None:
+        """Screenshots stay in Redis, or go to the S3 bucket: then the client is installed and the bucket
+        answers (never printing a key)."""
+        from .features.tickets import INSTALL_HINT, S3Shots, minio_missing
+
+        tune = settings.internals().tickets
+        days = f"{tune.screenshot_retention / 86400:g} days"
+        names = ("WXBOT_S3_ENDPOINT", "WXBOT_S3_BUCKET", "WXBOT_S3_ACCESS_KEY", "WXBOT_S3_SECRET_KEY")
+        given = [n for n in names if self.get(n)]
+        if not given:
+            self.add(OK, "screenshots", f"kept in Redis for {days} (WXBOT_S3_* not set)")
+            return
+        missing = [n for n in names if n not in self.valid]
+        if missing:
+            self.add(FAIL, "screenshots", "the S3 bucket is half configured: " + ", ".join(missing)
+                     + " missing or invalid", "set all four WXBOT_S3_* variables, or none to keep screenshots in Redis")
+            return
+        if minio_missing():
+            self.add(FAIL, "screenshots", "WXBOT_S3_* are set but the S3 client (minio) is not installed: "
+                     "the web and worker processes will not start", f"{INSTALL_HINT}, then restart")
+            return
+        shots = S3Shots(None, settings, tune.screenshot_retention, self.timeout, tune.screenshot_max_bytes)
+        problem = shots.probe()
+        if problem:
+            self.add(FAIL, "screenshots", f"S3: {problem}",
+                     "check WXBOT_S3_ENDPOINT, WXBOT_S3_BUCKET (create the bucket) and the keys")
+        else:
+            self.add(OK, "screenshots", f"in the S3 bucket {settings.s3_bucket} at {shots.where}, kept {days}")
 
     def check_ticket_channels(self, wecom: bool) -> None:
         """Tickets tell followers that support will handle them: something must reach support."""

@@ -24,6 +24,7 @@ from .defaults import Internals
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9]{3,32}$")
 APP_ID_RE = re.compile(r"^wx[0-9a-f]{16}$")
+S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class ConfigError(Exception):
@@ -91,6 +92,12 @@ class Settings(BaseModel):
     ai_base_url: str = Field(default="https://api.juheai.top", alias="WXBOT_AI_BASE_URL")
     # Reverse proxies in front of wxbot that set X-Forwarded-For (nginx: 1); 0 = use the connection's address.
     trusted_proxies: int = Field(default=0, ge=0, le=5, alias="WXBOT_TRUSTED_PROXIES")
+    # Screenshots in an S3-compatible bucket (`pip install 'wxbot[s3]'`); unset: in Redis.
+    s3_endpoint: str | None = Field(default=None, alias="WXBOT_S3_ENDPOINT")
+    s3_bucket: str | None = Field(default=None, alias="WXBOT_S3_BUCKET")
+    s3_region: str = Field(default="us-east-1", alias="WXBOT_S3_REGION")
+    s3_access_key: str | None = Field(default=None, alias="WXBOT_S3_ACCESS_KEY", repr=False)
+    s3_secret_key: str | None = Field(default=None, alias="WXBOT_S3_SECRET_KEY", repr=False)
     # Test-only: JSON overriding wxbot.defaults for real subprocesses (see wxbot.defaults).
     test_internals: str | None = Field(default=None, alias="WXBOT_TEST_INTERNALS", repr=False)
 
@@ -134,6 +141,22 @@ class Settings(BaseModel):
     def _url(cls, v: str | None) -> str | None:
         return _check_url(v)
 
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _s3_endpoint(cls, v: str | None) -> str | None:
+        v = _check_url(v)
+        if v and urlsplit(v).path.strip("/"):
+            raise ValueError("must be the server's address only, e.g. https://s3.example.com (the bucket is "
+                             "WXBOT_S3_BUCKET)")
+        return v
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _s3_bucket(cls, v: str | None) -> str | None:
+        if v and not S3_BUCKET_RE.match(v):
+            raise ValueError("must be 3-63 lower-case letters, digits, dots or hyphens")
+        return v or None
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, v: str | None) -> str | None:
@@ -157,7 +180,8 @@ class Settings(BaseModel):
                 raise ValueError(f"entry {item!r} must be host:port")
         return v
 
-    @field_validator("admin_token", "password_sync_secret", "ticket_webhook_secret", "ai_api_key", mode="before")
+    @field_validator("admin_token", "password_sync_secret", "ticket_webhook_secret", "ai_api_key", "s3_access_key",
+                     "s3_secret_key", mode="before")
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return v or None
@@ -233,7 +257,18 @@ class Settings(BaseModel):
             raise ConfigError(
                 "REDIS_SENTINEL_MASTER: REDIS_SENTINELS and REDIS_SENTINEL_MASTER must be set together"
             )
+        s3 = {"WXBOT_S3_ENDPOINT": settings.s3_endpoint, "WXBOT_S3_BUCKET": settings.s3_bucket,
+              "WXBOT_S3_ACCESS_KEY": settings.s3_access_key, "WXBOT_S3_SECRET_KEY": settings.s3_secret_key}
+        if any(s3.values()) and not all(s3.values()):
+            missing = " and ".join(k for k, v in s3.items() if not v)
+            raise ConfigError(f"{missing.split(' and ')[0]}: screenshots in S3 need {', '.join(s3)} together "
+                              f"(missing: {missing}); unset them all to keep screenshots in Redis")
         return settings
+
+    @property
+    def s3_enabled(self) -> bool:
+        """Screenshots go to the S3 bucket (else to Redis)."""
+        return bool(self.s3_endpoint and self.s3_bucket)
 
     def internals(self) -> Internals:
         """The internal constants, with ``WXBOT_TEST_INTERNALS`` applied (tests only)."""

@@ -30,8 +30,17 @@ SHOT = png()
 
 
 @pytest.fixture
-def env_overrides() -> dict:
-    return {"WXBOT_SECRET_KEY": SECRET_KEY,
+def s3_env(request) -> dict:
+    """WXBOT_S3_* of a fresh bucket on the local S3 server for a test that asks (indirect parametrize)."""
+    if not getattr(request, "param", False):
+        return {}
+    server = request.getfixturevalue("s3_server")
+    return server.env(server.new_bucket())
+
+
+@pytest.fixture
+def env_overrides(s3_env) -> dict:
+    return {"WXBOT_SECRET_KEY": SECRET_KEY, **s3_env,
             **internals_env(tickets=TICKET_INTERNALS, worker=WORKER_INTERNALS, console={"poll_interval": 0.3})}
 
 
@@ -234,3 +243,55 @@ def test_a_wrong_password_in_the_browser_says_so_and_is_slowed(app, live, browse
     wait(d, lambda dd: dd.find_elements("css selector", "#login-error"))
     assert "秒后再试" in css(d, "#login-error").text
     d.save_screenshot(str(shots_dir / "11-login-throttled.png"))
+
+
+def test_support_adds_a_note_in_the_browser_and_the_follower_never_sees_it(live, worker, browser, shots_dir,
+                                                                          wechat_api, redis_client, settings):
+    base = live.url
+    sim = WeChatSimulator(httpx_transport(base), settings.wechat_token, settings.aes_key_bytes, settings.wechat_app_id)
+    d = browser
+    sim.text(FOLLOWER, "付款了key没有发给我 订单号 E2024061587654321 99元")
+    tid = until(lambda: (redis_client.zrange(keys.TICKETS_ALL, 0, -1) or [None])[0])
+    sign_in(d, base, SUPPORT_NAME, SUPPORT_PASSWORD)
+    d.get(f"{base}/console/tickets/{tid}")
+    wait(d, lambda dd: tid in dd.title)
+    note = "内部：用户说换了手机号，<i>别回拨旧号</i>"
+    css(d, "#note-text").send_keys(note)
+    css(d, "#note-add").click()
+    wait(d, lambda dd: "备注已保存" in dd.page_source)
+    notes = css(d, "#notes .note")
+    assert note in notes.text and SUPPORT_NAME in notes.text  # what, who (and when, on the same line)
+    assert not d.find_elements("css selector", "#notes i")  # escaped text, not markup
+    d.execute_script("document.getElementById('notes').scrollIntoView()")
+    d.save_screenshot(str(shots_dir / "12-ticket-note.png"))
+    # A reply after it reaches the follower (the worker runs); the note never does.
+    css(d, "#reply-text").send_keys("您好，正在处理")
+    css(d, "#reply-send").click()
+    wait(d, lambda dd: "回复已提交" in dd.page_source)
+    until(lambda: any("您好，正在处理" in r.body.decode("utf-8", "replace") for r in wechat_api.calls(CS_PATH)))
+    # The follower's 工单 list, and every message WeChat was asked to send, never carry it.
+    mine = sim.text(FOLLOWER, "工单").content
+    assert tid in mine and "换了手机号" not in mine
+    assert all("换了手机号" not in r.body.decode("utf-8", "replace") for r in wechat_api.requests)
+
+
+@pytest.mark.parametrize("s3_env", [True], indirect=True)
+def test_a_screenshot_kept_in_the_s3_bucket_shows_inline(live, worker, browser, shots_dir, pics, wechat_api,
+                                                         redis_client, settings, s3_env, s3_server):
+    base = live.url
+    sim = WeChatSimulator(httpx_transport(base), settings.wechat_token, settings.aes_key_bytes, settings.wechat_app_id)
+    d = browser
+    sim.text(FOLLOWER, "付款了key没有发给我 订单号 E2024061511112222 99元")
+    tid = until(lambda: (redis_client.zrange(keys.TICKETS_ALL, 0, -1) or [None])[0])
+    sim.image(FOLLOWER, f"{pics.url}/pic/1.png")
+    bucket = s3_env["WXBOT_S3_BUCKET"]
+    until(lambda: s3_server.objects(bucket) == [f"tickets/{tid}/1"])  # the worker put it in the bucket
+    until(lambda: '"store": "s3"' in (redis_client.hget(keys.ticket(tid), "shot:1") or ""))
+    assert not redis_client.exists(keys.ticket_shot(tid, 1))
+    sign_in(d, base, SUPPORT_NAME, SUPPORT_PASSWORD)
+    d.get(f"{base}/console/tickets/{tid}")
+    wait(d, lambda dd: tid in dd.title)
+    img = css(d, "img.shot")
+    wait(d, lambda dd: dd.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) == 160)
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", img)
+    d.save_screenshot(str(shots_dir / "13-ticket-s3-screenshot.png"))

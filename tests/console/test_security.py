@@ -23,7 +23,7 @@ from wxbot.stores import keys
 PAGES = ["/console/", "/console/tickets", "/console/tickets/250615-K7M3", "/console/tickets/250615-K7M3/shots/1",
          "/console/password", "/console/users", "/console/audit", "/console/account"]
 ACTIONS = ["/console/tickets/250615-K7M3/reply", "/console/tickets/250615-K7M3/close",
-           "/console/tickets/250615-K7M3/reopen", "/console/tickets/250615-K7M3/retry",
+           "/console/tickets/250615-K7M3/reopen", "/console/tickets/250615-K7M3/retry", "/console/tickets/250615-K7M3/note",
            "/console/password/rotate", "/console/users/add", "/console/users/acg508/delete", "/console/logout"]
 ADMIN_PAGES = ["/console/password", "/console/users", "/console/audit"]
 

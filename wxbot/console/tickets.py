@@ -1,5 +1,5 @@
 """The tickets pages: the list (filters, paging that costs the page), the poll for new tickets, one
-ticket with its screenshots and deliveries, and support's actions on it."""
+ticket with its screenshots, deliveries and internal notes, and support's actions on it."""
 from __future__ import annotations
 
 import re
@@ -10,7 +10,7 @@ from flask import Response, abort, flash, g, jsonify, redirect, render_template,
 from ..features import tickets as tf
 from ..stores import keys
 from .labels import channel_label, job_label, state_label, when
-from .web import actor, bot, bp, console
+from .web import actor, bot, bp, console, error_page
 
 NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
 AGES = {"1": 86400, "7": 7 * 86400, "30": 30 * 86400}
@@ -148,10 +148,7 @@ def ticket(tid: str):
     texts = _texts()
     r = rt.services.redis
     shots = store.screenshots(rec)
-    pipe = r.pipeline(transaction=False)
-    for n in shots:
-        pipe.exists(keys.ticket_shot(tid, n))
-    stored = dict(zip(shots, pipe.execute())) if shots else {}
+    stored = rt.shots.present(tid, shots, console().clock()) if shots else {}
     shot_rows = [{"n": n, "url": url_for("console.screenshot", tid=tid, n=n) if stored.get(n) else "",
                   "why": "" if stored.get(n) else ("下载失败：" + shot["error"] if shot.get("error")
                                                     else "还没下载好（稍后刷新）" if not shot.get("file")
@@ -164,18 +161,39 @@ def ticket(tid: str):
                            "s": st.get("s", ""), "error": st.get("e") or ""})
     replies = [{"at": when(x.get("at")), "by": x.get("by", ""), "text": x.get("text", "")}
                for x in store.replies(tid)]
+    # support's internal notes: shown here only, never sent to the follower
+    notes = [{"at": when(x.get("at")), "by": _who(x.get("by", "")), "text": x.get("text", "")}
+             for x in store.notes(tid)]
     dead = r.zscore(keys.TICKETS_DEAD, tid) is not None
-    return render_template("console/ticket.html", t=rec, tid=tid, status_label=tf.status_label(texts, rec),
+    return render_template("console/ticket.html", notes=notes, max_note=tf.MAX_NOTE, t=rec, tid=tid, status_label=tf.status_label(texts, rec),
                            category=tf.category_label(texts, rec.get("category") or "other"),
                            created=when(rec.get("created_at")), closed=when(rec.get("closed_at")), shots=shot_rows,
                            deliveries=deliveries, replies=replies, dead=dead, held=console().held.is_held(rec),
                            nonce=uuid.uuid4().hex, max_reply=MAX_REPLY)
 
 
+def _who(by: str) -> str:
+    """Who wrote a note, for people: the console user's name, 命令行, or 微信客服."""
+    if by.startswith("console:"):
+        return by[len("console:"):]
+    if by == "cli":
+        return "命令行"
+    if by.startswith("wechat:"):
+        return "微信客服"
+    return by or "-"
+
+
 @bp.route("/tickets/<tid>/shots/<int:n>")
 def screenshot(tid: str, n: int):
+    """A screenshot, from Redis or the S3 bucket (whichever its record names), to signed-in users only;
+    the content type is the one its bytes prove (nosniff is on every console response)."""
     rec = _record(tid)
-    data = _rt().store.get_screenshot(rec["id"], n)
+    shot = _rt().store.screenshots(rec).get(n, {})
+    try:
+        data = _rt().shots.get(rec["id"], n, shot, console().clock())
+    except tf.ShotStoreError:
+        return error_page(503, "截图存储暂时连不上", "截图保存在对象存储（S3）里，现在连不上。请稍后刷新；"
+                                                  "如果一直这样，请管理员运行 wxbot doctor 查看原因。")
     ctype = _image_type(data) if data else None
     if ctype is None:
         abort(404)
@@ -236,6 +254,22 @@ def close(tid: str):
         flash("工单已关闭，并会通知用户。")
     elif status == "already":
         flash("这个工单已经是关闭状态。")
+    return _back(tid)
+
+
+@bp.route("/tickets/<tid>/note", methods=["POST"])
+def note(tid: str):
+    """An internal note for support and admins (never sent to the follower), audited."""
+    rec = _record(tid)
+    text = (request.form.get("text") or "").strip()
+    if not text:
+        flash("备注内容是空的。", "error")
+        return _back(rec["id"])
+    if len(text) > tf.MAX_NOTE:
+        flash(f"备注太长（最多 {tf.MAX_NOTE} 字）。", "error")
+        return _back(rec["id"])
+    status, tid = tf.note_ticket(_rt(), rec["id"], text, actor(), "note:" + _source())
+    flash("备注已保存（只有客服和管理员能看到）。" if status == "ok" else "这条备注已经保存过了。")
     return _back(tid)
 
 

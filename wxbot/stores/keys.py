@@ -97,6 +97,16 @@ def ticket_shot(ticket_id: str, n: int) -> str:
     return f"{PREFIX}:tickets:shot:{ticket_id}:{n}"
 
 
+def ticket_notes(ticket_id: str) -> str:
+    """List: support's internal notes on a ticket (JSON each: at, by, text); never sent to the follower."""
+    return f"{PREFIX}:tickets:notes:{ticket_id}"
+
+
+# sorted set: "<ticket id>/<n>" -> the time screenshot n's object in the S3 bucket expires (the sweep
+# deletes it then; the console serves none past it)
+TICKETS_SHOTS_EXPIRY = f"{PREFIX}:tickets:s3shots"
+
+
 def password_shown() -> str:
     """The password followers are shown (JSON snapshot, read by the webhook's claim)."""
     return f"{PREFIX}:password:shown"

@@ -34,3 +34,12 @@ def test_status_indexes_follow_reply_close_and_reopen(sim, redis_client, rt):
     assert rt.store.reopen(tid, "s4", 4.0).status == "not_closed"
     assert redis_client.zscore(keys.tickets_status("all", cat), tid)
     assert rt.store.page("open").total == 1
+
+
+def test_without_a_bucket_screenshots_stay_in_redis_and_nothing_sweeps(app, sim, redis_client, rt, pics):
+    tid = new_ticket(sim, redis_client)
+    sim.image(OPENID, f"{pics.url}/pic/1.png")
+    drain(TicketDelivery(rt), redis_client)
+    assert rt.store.screenshots(rt.store.get(tid))[1]["store"] == "redis"
+    assert rt.shots.s3 is None and not redis_client.exists(keys.TICKETS_SHOTS_EXPIRY)
+    assert "tickets_shot_sweep" not in [t.name for t in app.extensions["wxbot"].features.worker_tasks()]

@@ -14,9 +14,9 @@ from ...wechat.protocol import Message
 from . import intake
 from .delivery import SpoolImport, TicketDelivery
 from .intake import bare, category_label, classify, extract, normalize, status_label
+from .shots import INSTALL_HINT, S3Shots, ShotStoreError, ShotSweep, minio_missing
 from .store import (
     CHINA_TZ,
-    STATUS_CLOSED,
     STATUSES,
     Runtime,
     build_runtime,
@@ -25,7 +25,7 @@ from .store import (
     mask_secrets,
     normalize_id,
 )
-from .support import close_ticket, render_staff, reply_ticket
+from .support import MAX_NOTE, close_ticket, note_ticket, render_staff, reply_ticket
 
 if TYPE_CHECKING:
     from ...features.faq import FaqKnowledge
@@ -33,7 +33,11 @@ if TYPE_CHECKING:
 
 # The console (wxbot.console) works tickets through these, as the # commands and the CLI do.
 __all__ = ["TicketsFeature", "Runtime", "CHINA_TZ", "STATUSES", "category_label", "status_label", "close_ticket", "reply_ticket",
-           "format_time", "looks_like_id", "normalize_id"]
+           "format_time", "looks_like_id", "normalize_id", "note_ticket", "MAX_NOTE", "ShotStoreError",
+           # the doctor's check of the S3 screenshot store
+           "INSTALL_HINT", "S3Shots", "minio_missing"]
+
+STAFF_PAGE = 10  # tickets per `#工单` page (one WeChat text)
 
 # A message that asks something rather than answers the bot's question.
 _QUESTION = re.compile(r"[?？]|吗|怎么|怎样|如何|什么|啥|哪|为什么|为啥|多少|能不能|可不可以|是不是|有没有")
@@ -163,14 +167,24 @@ class TicketsFeature:
             if rec is None:
                 return ctx.text("tickets.staff.not_found", id=normalize_id(args))
             return "\n".join(render_staff(rt, rec, ctx.texts))
-        records = [x for x in rt.store.recent(200) if x.get("status") != STATUS_CLOSED][:10]
-        if not records:
+        # `#工单 2`: the second page. A slice of the open and replied indexes, never the history.
+        page_no = int(args) if args.strip().isdigit() and 0 < int(args) < 100_000 else 1
+        size = STAFF_PAGE
+        rt.store.ensure_indexes()
+        page = rt.store.active((page_no - 1) * size, size)
+        pages = max(1, -(-page.total // size))
+        if not page.records:
+            if page_no > 1 and page.total:
+                return ctx.text("tickets.staff.page_empty", page=page_no, pages=pages)
             return ctx.text("tickets.staff.list_empty")
-        lines = [ctx.text("tickets.staff.list_header", count=len(records))]
-        for rec in records:
+        lines = [ctx.text("tickets.staff.list_header", count=len(page.records))]
+        for rec in page.records:
             lines.append(ctx.text("tickets.staff.list_line", id=rec["id"], status=intake.status_label(ctx.texts, rec),
                                   category=intake.category_label(ctx.texts, rec.get("category", "other")),
                                   order_no=rec.get("order_no") or "-", created=format_time(rec.get("created_at"))))
+        if page_no < pages:
+            lines.append(ctx.text("tickets.staff.list_more", total=page.total, page=page_no, pages=pages,
+                                  next=page_no + 1))
         return "\n".join(lines)
 
     def _staff_reply(self, msg: Message, ctx: Ctx, args: str, reopen: bool = False) -> str:
@@ -206,4 +220,7 @@ class TicketsFeature:
         return ctx.text("tickets.staff.closed", id=tid)
 
     def worker_tasks(self) -> list:
-        return [SpoolImport(self.rt), TicketDelivery(self.rt)]
+        tasks: list = [SpoolImport(self.rt), TicketDelivery(self.rt)]
+        if self.rt.shots.s3 is not None:  # the bucket has no TTL: its screenshots are deleted on time here
+            tasks.append(ShotSweep(self.rt.shots.s3, self.rt.internals.s3_sweep_interval))
+        return tasks

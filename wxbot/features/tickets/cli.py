@@ -1,4 +1,4 @@
-"""``wxbot tickets list|show|reply|close|retry``."""
+"""``wxbot tickets list|show|reply|note|close|retry|held|release``."""
 from __future__ import annotations
 
 import uuid
@@ -6,8 +6,9 @@ import uuid
 import click
 
 from ...clitools import CliContext, redis_errors_exit
-from .store import STATUS_OPEN, STATUS_REPLIED, Runtime, format_time, normalize_id
-from .support import close_ticket, list_line, render_show, reply_ticket
+from ...stores import keys
+from .store import Runtime, format_time, normalize_id
+from .support import MAX_NOTE, close_ticket, list_line, note_ticket, render_show, reply_ticket
 
 
 def _runtime(ctx: click.Context) -> Runtime:
@@ -15,32 +16,53 @@ def _runtime(ctx: click.Context) -> Runtime:
 
 @click.group("tickets")
 def cli() -> None:
-    """Order-issue tickets: list, show, reply, close, retry, held, release."""
+    """Order-issue tickets: list, show, reply, note, close, retry, held, release."""
 
 
 @cli.command("list")
 @click.option("--status", "status", default="active", show_default=True,
               type=click.Choice(["active", "open", "replied", "closed", "dead", "all"]),
               help="active = open + replied; dead = with a dead-lettered delivery.")
-@click.option("--limit", default=50, show_default=True, type=int)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Tickets per page.")
+@click.option("--page", "page_no", default=1, show_default=True, type=click.IntRange(1), help="Which page (1 = newest).")
 @click.pass_context
-def list_cmd(ctx: click.Context, status: str, limit: int) -> None:
-    """List tickets, newest first, one per line starting with its id."""
+def list_cmd(ctx: click.Context, status: str, limit: int, page_no: int) -> None:
+    """List tickets, newest first, one per line starting with its id (a page of an index, however many)."""
     rt = _runtime(ctx)
+    store = rt.store
+    offset = (page_no - 1) * limit
     with redis_errors_exit():
-        dead = set(rt.store.dead_ids())
+        store.ensure_indexes()
         if status == "dead":
-            records = rt.store.many(sorted(dead, reverse=True))
+            r = rt.services.redis
+            records = store.many(r.zrevrange(keys.TICKETS_DEAD, offset, offset + limit - 1))
+            total = r.zcard(keys.TICKETS_DEAD)
+        elif status == "active":
+            page = store.active(offset, limit)
+            records, total = page.records, page.total
         else:
-            records = rt.store.recent(100000 if status != "all" else limit)
-            if status == "active":
-                records = [x for x in records if x.get("status") in (STATUS_OPEN, STATUS_REPLIED)]
-            elif status != "all":
-                records = [x for x in records if x.get("status") == status]
-        if not records:
+            page = store.page(status, offset=offset, limit=limit)
+            records, total = page.records, page.total
+        dead = _dead_among(rt, [rec["id"] for rec in records])
+    if not records:
+        if total and page_no > 1:
+            click.echo(f"no tickets on page {page_no} ({total} {status}; {-(-total // limit)} page(s) of {limit})")
+        else:
             click.echo("no tickets" + ("" if status == "all" else f" ({status}; `--status all` lists every ticket)"))
-        for rec in records[:limit]:
-            click.echo(list_line(rec, dead))
+    for rec in records:
+        click.echo(list_line(rec, dead))
+    if records and offset + len(records) < total:
+        click.echo(f"{offset + 1}-{offset + len(records)} of {total}; next: wxbot tickets list --status {status} "
+                   f"--limit {limit} --page {page_no + 1}", err=True)
+
+
+def _dead_among(rt: Runtime, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    pipe = rt.services.redis.pipeline(transaction=False)
+    for tid in ids:
+        pipe.zscore(keys.TICKETS_DEAD, tid)
+    return {tid for tid, score in zip(ids, pipe.execute()) if score is not None}
 
 
 @cli.command("show")
@@ -96,6 +118,26 @@ def close_cmd(ctx: click.Context, ticket_id: str, note: str) -> None:
         click.echo(f"wxbot: no ticket {tid}", err=True)
         raise SystemExit(1)
     click.echo(f"{tid}: already closed" if status == "already" else f"{tid}: closed; the follower will be told")
+
+
+@cli.command("note")
+@click.argument("ticket_id")
+@click.argument("text", nargs=-1, required=True)
+@click.pass_context
+def note_cmd(ctx: click.Context, ticket_id: str, text: tuple[str, ...]) -> None:
+    """Add an internal note to TICKET_ID (for support and admins; never sent to the follower)."""
+    body = " ".join(text).strip()
+    if not body:
+        raise click.UsageError("TEXT is empty")
+    if len(body) > MAX_NOTE:
+        raise click.UsageError(f"TEXT is longer than {MAX_NOTE} characters")
+    rt = _runtime(ctx)
+    with redis_errors_exit():
+        status, tid = note_ticket(rt, ticket_id, body, "cli", "cli:" + uuid.uuid4().hex)
+    if status == "missing":
+        click.echo(f"wxbot: no ticket {tid}", err=True)
+        raise SystemExit(1)
+    click.echo(f"{tid}: note added (not sent to the follower)")
 
 
 @cli.command("held")

@@ -47,6 +47,7 @@ from ...stores.redis import REDIS_ERRORS, release_lock
 from ...textnorm import clip_utf8
 from ...wechat.api import CS_WINDOW_ERRORS, WeChatAPIError, transport_reason
 from .intake import category_label
+from .shots import ShotStoreError
 from .store import CHINA_TZ, Runtime, format_time, job_name
 
 if TYPE_CHECKING:
@@ -672,10 +673,14 @@ class TicketDelivery:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
-        # ... and in Redis, so every web process (the console, on any host) can show it.
-        self.rt.store.put_screenshot(tid, n, data, tune.screenshot_retention)
+        # ... and in Redis or the S3 bucket, so every web process (the console, on any host) can show it.
+        content_type = (ctype or "").split(";")[0] or f"image/{ext}"
+        try:
+            where = self.rt.shots.put(tid, n, data, content_type, time.time())
+        except ShotStoreError as exc:
+            raise Failure(str(exc)) from None
         shot.update(file=str(rel), bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                    content_type=(ctype or "").split(";")[0] or f"image/{ext}", fetched_at=int(time.time()))
+                    content_type=content_type, fetched_at=int(time.time()), store=where)
         shot.pop("error", None)
         self.rt.store.update_screenshot(tid, n, shot)
         return "done", ""

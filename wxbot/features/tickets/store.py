@@ -31,6 +31,7 @@ import redis
 
 from ...stores import keys
 from ...texts import zone_label
+from .shots import Screenshots, build_screenshots
 
 if TYPE_CHECKING:
     from ...defaults import Tickets as TicketsInternals
@@ -275,6 +276,17 @@ redis.call('SET', KEYS[2], 'reopened', 'EX', ARGV[3])
 return {'ok', ''}
 """
 
+# An internal note of support's on a ticket (the console, `wxbot tickets note`): never a job, never
+# shown to the follower; the same source (form nonce, command id) twice adds it once.
+_NOTE = """
+local src = redis.call('GET', KEYS[2])
+if src then return {'dup', src} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+local n = redis.call('RPUSH', KEYS[3], ARGV[1])
+redis.call('SET', KEYS[2], tostring(n), 'EX', ARGV[2])
+return {'ok', tostring(n)}
+"""
+
 
 def _index_keys(status: str, category: str) -> list[str]:
     return [keys.tickets_status(status), keys.tickets_status(status, category or "other")]
@@ -328,6 +340,7 @@ class TicketStore:
         self._save = client.register_script(_SAVE)
         self._release = client.register_script(_RELEASE)
         self._reopen = client.register_script(_REOPEN)
+        self._note = client.register_script(_NOTE)
 
     # -- writes ----------------------------------------------------------------------------------
     def create(self, ticket_id: str, openid: str, source: str, fields: dict[str, Any], now: float,
@@ -434,6 +447,14 @@ class TicketStore:
         )
         return Result(status, value)
 
+    def add_note(self, ticket_id: str, text: str, by: str, source: str, now: float) -> Result:
+        """An internal note (ok: value = its number; missing; dup). Notes are for support and admins only."""
+        entry = json.dumps({"at": now, "by": by, "text": text}, ensure_ascii=False)
+        status, value = self._note(keys=[keys.ticket(ticket_id), keys.ticket_source(source),
+                                         keys.ticket_notes(ticket_id)],
+                                   args=[entry, self.limits.source_ttl])
+        return Result(status, value)
+
     def update_screenshot(self, ticket_id: str, n: int, shot: dict) -> None:
         self.r.hset(keys.ticket(ticket_id), f"shot:{n}", json.dumps(shot, ensure_ascii=False))
 
@@ -455,6 +476,10 @@ class TicketStore:
     def replies(self, ticket_id: str) -> list[dict]:
         return [json.loads(x) for x in self.r.lrange(keys.ticket_replies(ticket_id), 0, -1)]
 
+    def notes(self, ticket_id: str) -> list[dict]:
+        """Support's internal notes, oldest first (at, by, text)."""
+        return [json.loads(x) for x in self.r.lrange(keys.ticket_notes(ticket_id), 0, -1)]
+
     def reply(self, ticket_id: str, n: int) -> dict | None:
         raw = self.r.lindex(keys.ticket_replies(ticket_id), n - 1)
         return json.loads(raw) if raw else None
@@ -470,9 +495,6 @@ class TicketStore:
 
     def of_follower(self, openid: str, limit: int) -> list[dict[str, str]]:
         return self.many(self.r.zrevrange(keys.tickets_of(openid), 0, limit - 1))
-
-    def recent(self, limit: int, scan: int = 1000) -> list[dict[str, str]]:
-        return self.many(self.r.zrevrange(keys.TICKETS_ALL, 0, scan - 1))[:limit] if limit else []
 
     def page(self, status: str = "all", category: str = "", since: float | None = None, offset: int = 0,
              limit: int = 50) -> Page:
@@ -495,6 +517,23 @@ class TicketStore:
                 self.r.zrem(key, *stale)
                 records = [rec for rec in records if rec.get("status") == status]
         return Page(records, int(total), offset, limit)
+
+    def active(self, offset: int = 0, limit: int = 10) -> Page:
+        """Open and replied tickets together, newest first: the top ``offset + limit`` of the two
+        per-status indexes merged (two round trips and the page's records, whatever the history)."""
+        want = max(0, offset) + max(0, limit)
+        pipe = self.r.pipeline(transaction=False)
+        for status in (STATUS_OPEN, STATUS_REPLIED):
+            pipe.zrevrange(keys.tickets_status(status), 0, want - 1, withscores=True)
+        for status in (STATUS_OPEN, STATUS_REPLIED):
+            pipe.zcard(keys.tickets_status(status))
+        opened, replied, n_open, n_replied = pipe.execute()
+        merged: dict[str, float] = {}
+        for tid, score in (*opened, *replied):
+            merged[tid] = score
+        ids = [tid for tid, _ in sorted(merged.items(), key=lambda x: (-x[1], x[0]))][offset:want]
+        records = [rec for rec in self.many(ids) if rec.get("status") in (STATUS_OPEN, STATUS_REPLIED)]
+        return Page(records, int(n_open) + int(n_replied), offset, limit)
 
     def by_order(self, order_no: str, limit: int = 50) -> list[dict[str, str]]:
         ids = sorted(self.r.smembers(keys.tickets_order(order_no.strip())), reverse=True)[:limit]
@@ -670,6 +709,7 @@ class Runtime:
     internals: "TicketsInternals"
     store: TicketStore
     spool: Spool
+    shots: "Screenshots"  # where fetched screenshots are kept: Redis, or the S3 bucket (shots.py)
     # dedupe ids this process spooled recently: WeChat's retries (no Redis to dedupe them) are
     # neither appended nor counted again
     spooled: OrderedDict = dc_field(default_factory=OrderedDict)
@@ -680,4 +720,6 @@ def build_runtime(services: "Services") -> Runtime:
     internals = services.internals.tickets
     store = TicketStore(services.redis, Limits(cfg.max_open_per_follower, cfg.max_reports_per_hour,
                                                internals.source_ttl, cfg.dialog_timeout, cfg.max_tickets_per_hour))
-    return Runtime(services, cfg, internals, store, Spool(services.settings.data_dir))
+    shots = build_screenshots(services.redis, store, services.settings, internals.screenshot_retention,
+                              internals.s3_timeout, internals.screenshot_max_bytes)
+    return Runtime(services, cfg, internals, store, Spool(services.settings.data_dir), shots)

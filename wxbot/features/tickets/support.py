@@ -40,6 +40,22 @@ def close_ticket(rt: Runtime, ticket_id: str, note: str, source: str, by: str = 
     return res.status, tid
 
 
+MAX_NOTE = 1000  # characters of one internal note
+
+
+def note_ticket(rt: Runtime, ticket_id: str, text: str, by: str, source: str) -> tuple[str, str]:
+    """Add support's internal note to a ticket (never sent to the follower); returns (status, canonical
+    id): ok, missing or dup. Audited, with the note's start as the detail."""
+    tid = normalize_id(ticket_id)
+    body = text.strip()[:MAX_NOTE]
+    res = rt.store.add_note(tid, body, by, source, time.time())
+    if res.ok:
+        log.info("ticket note added ticket=%s n=%s", tid, res.value)
+    if res.status != "dup":
+        _audit(rt, by, "ticket.note", tid, res.status, body[:100])
+    return res.status, tid
+
+
 def _audit(rt: Runtime, actor: str, action: str, target: str, result: str, detail: str) -> None:
     try:
         rt.services.audit.record(actor, action, target, result, detail)
@@ -77,6 +93,8 @@ def render_show(rt: Runtime, rec: dict, texts) -> list[str]:
         lines.append(f"screenshot {n}: {where}")
     for i, rep in enumerate(rt.store.replies(tid), 1):
         lines.append(f"reply {i} [{format_time(rep.get('at'))} {rep.get('by', '')}]: {rep.get('text', '')}")
+    for i, note in enumerate(rt.store.notes(tid), 1):
+        lines.append(f"note {i} [{format_time(note.get('at'))} {note.get('by', '')}]: {note.get('text', '')}")
     if rec.get("status") == STATUS_CLOSED:
         lines.append(f"closed: {format_time(rec.get('closed_at'))} {rec.get('close_note', '')}".rstrip())
     lines.append(f"deliveries: {delivery_summary(rt.store.deliveries(tid))}")
@@ -104,6 +122,8 @@ def render_staff(rt: Runtime, rec: dict, texts) -> list[str]:
         lines.append(t("screenshots", count=len(shots), saved=got))
     for i, rep in enumerate(rt.store.replies(tid), 1):
         lines.append(t("reply", n=i, at=format_time(rep.get("at")), text=rep.get("text", "")))
+    for note in rt.store.notes(tid):
+        lines.append(t("note", at=format_time(note.get("at")), by=note.get("by", ""), text=note.get("text", "")))
     if rec.get("status") == STATUS_CLOSED:
         lines.append(t("closed", at=format_time(rec.get("closed_at")), note=rec.get("close_note") or "-"))
     if tid in rt.store.dead_ids():
