@@ -1,0 +1,83 @@
+"""The doctor's configuration-file checks, through the loaders the bot itself uses."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..settings import ConfigError, Settings
+from .report import FAIL, OK, WARN, Report
+
+# bot.yaml is read once at start: its settings shape the routes, limits, schedules and the worker's
+# tasks, which every process builds when it starts. The texts and the FAQ are re-read when they change.
+RELOAD_NOTES = {
+    "bot.yaml": " (read at start: restart the bot after editing it -- Ctrl-C and `wxbot serve`, or restart the "
+                "web and worker processes)",
+    "texts.yaml": " (reloaded within seconds of an edit; no restart)",
+    "faq.yaml": " (reloaded within seconds of an edit; no restart)",
+    "menu.yaml": " (sent to WeChat by `wxbot menu push`)",
+}
+
+
+def _strip_path(err: str, path: Path) -> str:
+    for prefix in (f"{path}: ", f"{path.resolve()}: "):
+        if err.startswith(prefix):
+            return err[len(prefix):]
+    return err
+
+
+
+class FileChecks(Report):
+    def check_config_files(self, settings: Settings, client) -> None:
+        import redis
+
+        from ..bot import build_features
+        from ..defaults import Internals
+        from ..services import Services
+        from ..settings import load_bot_config
+        from ..stores.dedupe import DedupeStore
+        from ..stores.redis import REDIS_ERRORS, Breaker
+        from ..texts import texts_file
+
+        config_dir = Path(settings.config_dir)
+        if not config_dir.is_dir():
+            self.add(FAIL, "config", f"{config_dir} is not a directory", "set WXBOT_CONFIG_DIR to the config/ folder")
+            return
+        errors: list[str] = []
+        bot = texts = None
+        try:
+            bot = load_bot_config(config_dir)
+        except ConfigError as exc:
+            errors.append(str(exc))
+        try:
+            texts = texts_file(config_dir)
+        except ConfigError as exc:
+            errors.append(str(exc))
+        if bot is not None and texts is not None:
+            if client is None:  # Redis is down: features can still check their files
+                client = redis.Redis(unix_socket_path=str(config_dir / ".no-redis.sock"), socket_timeout=0.1)
+            internals = Internals()
+            services = Services(settings=settings, bot=bot, internals=internals, texts=texts, redis=client,
+                                breaker=Breaker(1.0), dedupe=DedupeStore(client, 1, 1))
+            try:
+                build_features(services)  # loads faq.yaml and every feature's configuration
+            except ConfigError as exc:
+                errors.append(str(exc))
+            except REDIS_ERRORS:
+                pass  # reported by the Redis check
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"features failed to start ({exc.__class__.__name__}: {' '.join(str(exc).split())[:200]})")
+        files = sorted(p for p in config_dir.iterdir() if p.suffix in (".yaml", ".yml"))
+        for path in files:
+            mine = [e for e in errors if path.name in e]
+            for err in mine:
+                self.add(FAIL, f"config {path.name}", _strip_path(err, path), f"fix {path} (the bot keeps "
+                         "running with the last good version of a file edited while it runs)")
+            if not mine:
+                self.add(OK, f"config {path.name}", "valid" + RELOAD_NOTES.get(path.name, ""))
+        for err in errors:
+            if not any(p.name in err for p in files):
+                self.add(FAIL, "config", err)
+        if not any(p.name == "texts.yaml" for p in files) and not any("texts.yaml" in e for e in errors):
+            self.add(FAIL, "config texts.yaml", f"missing in {config_dir}", "restore config/texts.yaml")
+        if bot is not None and not bot.password.site_url:
+            self.add(WARN, "NextChat address", "password.site_url is empty: the 【密码】 reply has no address or "
+                     "fast link", "set password.site_url in config/bot.yaml to the free NextChat's https:// address")
