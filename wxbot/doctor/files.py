@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..settings import ConfigError, Settings
+from ..settings import ConfigError, Settings, deprecated_keys, yaml_load
 from .report import FAIL, OK, WARN, Report
 
 # bot.yaml is read once at start: its settings shape the routes, limits, schedules and the worker's
@@ -22,7 +22,6 @@ def _strip_path(err: str, path: Path) -> str:
         if err.startswith(prefix):
             return err[len(prefix):]
     return err
-
 
 
 class FileChecks(Report):
@@ -78,6 +77,9 @@ class FileChecks(Report):
                 self.add(FAIL, "config", err)
         if not any(p.name == "texts.yaml" for p in files) and not any("texts.yaml" in e for e in errors):
             self.add(FAIL, "config texts.yaml", f"missing in {config_dir}", "restore config/texts.yaml")
+        if bot is not None:
+            for line in deprecated_keys(yaml_load(config_dir / "bot.yaml") if (config_dir / "bot.yaml").exists() else None):
+                self.add(WARN, "config bot.yaml", line, "edit config/bot.yaml as it says")
         if bot is not None and not bot.password.site_url:
             self.add(WARN, "NextChat address", "password.site_url is empty: the 【密码】 reply has no address or "
                      "fast link", "set password.site_url in config/bot.yaml to the free NextChat's https:// address")

@@ -10,7 +10,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..settings import ConfigError, Settings
-from .report import CONSOLE, FAIL, OK, WARN, Report
+from ..texts import show_time
+from .report import CONSOLE, FAIL, OK, WARN, Report, shown_zone
 
 
 def _redis_reason(exc: Exception) -> str:
@@ -158,12 +159,12 @@ class RedisChecks(Report):
         elif marker is None:
             self.add(OK, "Redis data", "not marked yet (a first install: `wxbot worker` marks it when it starts)")
         elif marker.get("emptied") and time.time() - float(marker["emptied"]) < 7 * 86400:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(marker["emptied"])))
+            when = show_time(marker["emptied"], shown_zone(settings))
             self.add(WARN, "Redis data", f"Redis restarted empty at {when} (admins were alerted)", fix)
         else:
             self.add(OK, "Redis data", "initialised, nothing lost since")
         if mismatch is not None:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(mismatch))
+            when = show_time(mismatch, shown_zone(settings))
             self.add(FAIL, "EncodingAESKey", f"correctly signed messages have not decrypted since {when}: the key "
                      "differs from the MP console's (followers get no answer)",
                      f"copy EncodingAESKey again from {CONSOLE} > 服务器配置 into WECHAT_ENCODING_AES_KEY, restart")

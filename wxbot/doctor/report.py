@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass
+from datetime import timezone, tzinfo
 from typing import Iterable, Mapping
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -25,6 +26,17 @@ class Check:
         text = f"{symbols[self.status]} {self.name}: {self.detail}"
         return f"{text} -> {self.fix}" if self.fix else text
 
+
+
+def shown_zone(settings) -> tzinfo:
+    """The zone the doctor shows times in: bot.yaml's ``timezone`` (UTC while bot.yaml is broken; its
+    own line says so)."""
+    from ..settings import ConfigError, load_bot_config
+
+    try:
+        return load_bot_config(settings.config_dir).zone
+    except ConfigError:
+        return timezone.utc
 
 
 class Report:
