@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
 import logging
 import os
 import re
@@ -514,6 +516,13 @@ class BotConfig(Section):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}") from None
         return v
+
+    def fingerprint(self) -> dict[str, str]:
+        """A short hash per top-level setting (each section, ``timezone``) of the values as loaded, so
+        comments and formatting do not count: the doctor compares the running bot's with the file's."""
+        dumped = self.model_dump(mode="json")
+        return {name: hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
+                for name, value in dumped.items()}
 
     @property
     def zone(self) -> ZoneInfo:

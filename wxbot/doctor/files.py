@@ -42,6 +42,7 @@ class FileChecks(Report):
             return
         errors: list[str] = []
         bot = texts = None
+        running = client  # the bot's Redis, None when it did not answer
         try:
             bot = load_bot_config(config_dir)
         except ConfigError as exc:
@@ -77,9 +78,39 @@ class FileChecks(Report):
                 self.add(FAIL, "config", err)
         if not any(p.name == "texts.yaml" for p in files) and not any("texts.yaml" in e for e in errors):
             self.add(FAIL, "config texts.yaml", f"missing in {config_dir}", "restore config/texts.yaml")
+        if bot is not None and running is not None:
+            self.check_loaded_config(bot, running, settings)
         if bot is not None:
             for line in deprecated_keys(yaml_load(config_dir / "bot.yaml") if (config_dir / "bot.yaml").exists() else None):
                 self.add(WARN, "config bot.yaml", line, "edit config/bot.yaml as it says")
         if bot is not None and not bot.password.site_url:
             self.add(WARN, "NextChat address", "password.site_url is empty: the 【密码】 reply has no address or "
                      "fast link", "set password.site_url in config/bot.yaml to the free NextChat's https:// address")
+
+    def check_loaded_config(self, bot, client, settings: Settings) -> None:
+        """Compare the bot.yaml on disk with what the running bot's processes loaded (published in
+        Redis at their start): an edit applies only after a restart."""
+        import redis
+
+        from ..stores.loaded import LoadedConfig, changed_settings
+        from ..texts import show_time
+        from .report import shown_zone
+
+        try:
+            loaded = LoadedConfig(client).all()
+        except redis.RedisError:
+            return
+        if not loaded:
+            return
+        on_disk = bot.fingerprint()
+        stale = {role: changed_settings(rec["fingerprint"], on_disk) for role, rec in sorted(loaded.items())}
+        stale = {role: names for role, names in stale.items() if names}
+        if not stale:
+            self.add(OK, "running bot.yaml", "the running bot (" + ", ".join(sorted(loaded)) + ") loaded this version")
+            return
+        names = sorted({n for ns in stale.values() for n in ns})
+        when = ", ".join(f"{role} at {show_time(loaded[role].get('at'), shown_zone(settings))}" for role in stale)
+        self.add(WARN, "running bot.yaml", f"edited since the bot started ({when}): restart to apply "
+                 + ", ".join(names) + " (bot.yaml is read at start: the routes, limits, the schedule and the "
+                 "worker's tasks are built from it)",
+                 "restart: Ctrl-C and `wxbot serve`, or restart the web and worker processes")
