@@ -116,10 +116,11 @@ def test_logconfig_drops_third_party_urls_and_keeps_our_lines():
         assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
         ours = [h for h in root.handlers if h not in saved[0]]
         assert len(ours) == 1 and any(isinstance(f, logconfig._RedactQuery) for f in ours[0].filters)
-        # every log time carries its zone (the CLI and the followers' times carry theirs too)
-        stamp = ours[0].formatter.format(logging.getLogger("wxbot.test").makeRecord(
-            "wxbot.test", logging.INFO, __file__, 1, "x", (), None))
-        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4} INFO wxbot.test x$", stamp), stamp
+        # log times are UTC whatever the server's zone, and say so (ISO 8601, Z); people's times are
+        # in bot.yaml's timezone, labelled
+        record = logging.getLogger("wxbot.test").makeRecord("wxbot.test", logging.INFO, __file__, 1, "x", (), None)
+        record.created = 1764590700.25  # 2025-12-01 12:05:00.25 UTC (20:05 in Beijing)
+        assert ours[0].formatter.format(record) == "2025-12-01T12:05:00Z INFO wxbot.test x"
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])

@@ -21,6 +21,7 @@ from .features.password import api as password_api
 from .router import Router
 from .services import Services, build_services
 from .settings import Settings
+from .stores.loaded import announce_loaded
 from .wechat.endpoint import WeChatEndpoint
 
 __all__ = ["create_app", "compose_router"]
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if settings.trusted_proxies:  # the client address of people's requests (admin API throttle)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     mount_wechat(app, WeChatEndpoint(services, router))
+    announce_loaded(services.redis, "web", services.bot)  # for `wxbot doctor`: bot.yaml edited since?
     return app
 
 

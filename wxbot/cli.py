@@ -20,6 +20,7 @@ from .folder import init_folder, next_steps
 from .logconfig import configure_logging
 from .settings import bot_home, load_env
 from .stores import backup as backup_tools
+from .stores.loaded import announce_loaded
 from .stores.redis import BotNotRunning
 from .supervisor import AlreadyServing, Supervisor, running_serve
 from .testing import WeChatSimulator, httpx_transport
@@ -86,6 +87,7 @@ def worker(cli: CliContext, once: bool) -> None:
     """Run the background worker (ticket delivery, password sync and rotation, alerts)."""
     cli.own_process = True
     w = Worker(cli.services, cli.features.worker_tasks())
+    announce_loaded(cli.services.redis, "worker", cli.services.bot)
     w.install_signal_handlers()
     with redis_errors_exit():
         w.run(max_loops=1 if once else None)

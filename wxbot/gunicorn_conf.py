@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 from wxbot.settings import load_env
 
@@ -50,6 +51,11 @@ _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
 )
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 os.environ["WXBOT_GUNICORN"] = "1"  # wxbot.metrics uses the directory only in gunicorn's processes
+# Logs are UTC and say so: gunicorn's own lines ("[... +0000]") and the access log are in the
+# process's local zone, wxbot's lines (wxbot.logconfig) in UTC; nothing wxbot shows people uses the
+# local zone (those times are in bot.yaml's ``timezone``).
+os.environ["TZ"] = "UTC"
+time.tzset()
 # Start from an empty directory (stale files of an earlier run would be added to the totals). It must
 # exist before the app is preloaded: prometheus_client creates its files when the metrics are defined.
 shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -21,22 +21,24 @@ class _RedactQuery(logging.Filter):
 
 
 class _Formatter(logging.Formatter):
-    """The standard format; ``formatTime`` (the documented override point) reuses the text of the
-    current second instead of calling strftime for every line."""
+    """The standard format with the time in UTC, ISO 8601 and saying so (``2026-12-01T12:05:00Z``),
+    whatever the server's zone: times people read elsewhere are in bot.yaml's ``timezone``, and a log
+    line's zone must never be a guess. ``formatTime`` (the documented override point) reuses the text
+    of the current second instead of calling strftime for every line."""
+
+    converter = time.gmtime
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
         self._second = -1
         self._stamp = ""
-        self._zone = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         second = int(record.created)
         if second != self._second:
             self._second = second
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
-            self._zone = time.strftime("%z", self.converter(second))
-        return self._stamp + self._zone
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", self.converter(second))
+        return self._stamp
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -47,7 +49,7 @@ def configure_logging(level: str = "INFO") -> None:
     logging.logThreads = False  # (process ids stay: gunicorn's format prints %(process)d)
     logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
-    # The time carries its zone (the process's local zone), like gunicorn's own lines.
+    # The time is UTC and says so (Z); gunicorn's own lines use the same formatter (gunicorn_conf).
     handler.setFormatter(_Formatter())
     handler.addFilter(_RedactQuery())
     root.addHandler(handler)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
+import logging
 import os
 import re
 import string
@@ -25,6 +28,8 @@ from .defaults import Internals
 TOKEN_RE = re.compile(r"^[A-Za-z0-9]{3,32}$")
 APP_ID_RE = re.compile(r"^wx[0-9a-f]{16}$")
 S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -357,7 +362,6 @@ class PasswordPolicy(Section):
     min_length: int = Field(6, ge=4, le=64)  # values set by admins
     schedule_cron: str | None = None  # e.g. "0 0 * * *" (in ``timezone``)
     schedule_every_hours: int | None = Field(None, ge=1, le=24 * 31)
-    timezone: str = "Asia/Shanghai"
     valid_hours: int = Field(0, ge=0)  # without a schedule: stated validity of a new password (0 = none)
     grace_seconds: int = Field(3600, ge=0)  # NextChat keeps accepting the password followers saw before
     alert_after_failures: int = Field(3, ge=1)
@@ -376,15 +380,6 @@ class PasswordPolicy(Section):
         v = (v or "").strip() or None
         if v and not croniter.is_valid(v):
             raise ValueError(f"not a valid cron expression: {v!r}")
-        return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}") from None
         return v
 
     @model_validator(mode="after")
@@ -503,15 +498,71 @@ class AiPolicy(Section):
     alert_after_failures: int = Field(5, ge=1)  # consecutive failed calls, then one admin alert
 
 
+# Keys that moved: (section, key) -> the top-level key that replaced it. Still read, with one warning.
+DEPRECATED_KEYS = {("password", "timezone"): "timezone"}
+
+
+def deprecated_keys(raw: object) -> list[str]:
+    """One line per deprecated key ``raw`` (bot.yaml as parsed) still uses, saying where it went."""
+    if not isinstance(raw, dict):
+        return []
+    return [f"{section}.{key} is deprecated: write it as top-level `{new}:` instead (it is still read)"
+            for (section, key), new in DEPRECATED_KEYS.items()
+            if isinstance(raw.get(section), dict) and key in raw[section]]
+
+
 class BotConfig(Section):
     """``config/bot.yaml``: what an admin decides. Read at start (a change needs a restart)."""
 
+    # The one zone of every time a person reads (tickets' ids and dates, the CLI, the console, staff
+    # commands, the follower's 工单 list), of the password schedule and of daily quotas. Logs are UTC.
+    timezone: str = "Asia/Shanghai"
     webhook: WebhookPolicy = WebhookPolicy()
     password: PasswordPolicy = PasswordPolicy()
     faq: FaqPolicy = FaqPolicy()
     tickets: TicketsPolicy = TicketsPolicy()
     alerts: AlertsPolicy = AlertsPolicy()
     ai: AiPolicy = AiPolicy()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: object) -> object:
+        """Read the old place of a moved key (``password.timezone``) into its new one."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for (section, key), new in DEPRECATED_KEYS.items():
+            old = data.get(section)
+            if not (isinstance(old, dict) and key in old):
+                continue
+            old = dict(old)
+            value = old.pop(key)
+            data[section] = old
+            if new in data and data[new] != value:
+                raise ValueError(f"{section}.{key} ({value!r}) and {new} ({data[new]!r}) differ: keep only {new}")
+            data[new] = value
+        return data
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    def fingerprint(self) -> dict[str, str]:
+        """A short hash per top-level setting (each section, ``timezone``) of the values as loaded, so
+        comments and formatting do not count: the doctor compares the running bot's with the file's."""
+        dumped = self.model_dump(mode="json")
+        return {name: hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
+                for name, value in dumped.items()}
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """``timezone`` as a tzinfo (ZoneInfo caches its instances, so this is cheap)."""
+        return ZoneInfo(self.timezone)
 
 
 # libyaml's C loader parses several times faster than the pure-Python one (a 2,000-entry FAQ: ~0.8 s
@@ -545,6 +596,9 @@ def load_bot_config(config_dir: Path) -> BotConfig:
             raw = {}
         if not isinstance(raw, dict):
             raise ValueError("top level must be a mapping of sections")
-        return BotConfig.model_validate(raw)
+        config = BotConfig.model_validate(raw)
     except (yaml.YAMLError, ValidationError, ValueError) as exc:
         raise ConfigError(f"{path}: {one_line(exc)}") from None
+    for line in deprecated_keys(raw):
+        log.warning("bot.yaml: %s", line)
+    return config

@@ -12,7 +12,7 @@ import os
 import string
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Callable, Generic, TypeVar
 
@@ -34,6 +34,15 @@ def zone_label(when: "datetime") -> str:
         return "UTC"
     sign, minutes = ("+" if minutes > 0 else "-"), abs(minutes)
     return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
+
+
+def show_time(ts: float | str | None, zone: "tzinfo", fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A time for a person, in the bot's one zone (bot.yaml ``timezone``) and saying which:
+    ``2026-12-01 20:05 (UTC+8)``; ``-`` for none."""
+    if ts in (None, "", 0, "0"):
+        return "-"
+    when = datetime.fromtimestamp(float(ts), zone)
+    return f"{when.strftime(fmt)} ({zone_label(when)})"
 
 
 class ReloadingFile(Generic[T]):

@@ -6,17 +6,18 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from helpers.env import edit_bot_yaml
 from wxbot.alerts import RECENT_MAX, alert, recent_alerts
-from wxbot.features.tickets import CHINA_TZ
 from wxbot.testing import WeChatSimulator, flask_transport
 from wxbot.wechat.endpoint import dispatch
 from wxbot.wechat.protocol import to_message
 from wxbot.worker import HeartbeatTask
 
+ZONE = ZoneInfo("Asia/Shanghai")  # bot.yaml's default timezone
 SVG = "{http://www.w3.org/2000/svg}"
 A, B, C = "oDashFollower00000000000001", "oDashFollower00000000000002", "oDashFollower00000000000003"
 
@@ -53,7 +54,7 @@ def bars(svg: ET.Element) -> dict[tuple[str, str], int]:
 
 def test_the_charts_show_todays_messages_by_route_faq_rate_and_tickets(app, settings, admin, clock):
     now = clock.now
-    hour = f"{datetime.fromtimestamp(now, CHINA_TZ).hour}时"
+    hour = f"{datetime.fromtimestamp(now, ZONE).hour}时"
     send(app, settings, A, "密码", now)
     send(app, settings, A, "如何购买 API-Key？", now)
     send(app, settings, B, "今天晚饭吃什么比较好呢朋友们", now)
@@ -80,8 +81,8 @@ def test_the_seven_and_thirty_day_charts_put_older_days_in_their_own_bar(app, se
     three_days_ago = clock.now - 3 * 86400
     send(app, settings, A, "密码", three_days_ago)
     send(app, settings, A, "密码", clock.now)
-    label = "{d.month}/{d.day}".format(d=datetime.fromtimestamp(three_days_ago, CHINA_TZ))
-    today = "{d.month}/{d.day}".format(d=datetime.fromtimestamp(clock.now, CHINA_TZ))
+    label = "{d.month}/{d.day}".format(d=datetime.fromtimestamp(three_days_ago, ZONE))
+    today = "{d.month}/{d.day}".format(d=datetime.fromtimestamp(clock.now, ZONE))
     for period in ("7", "30"):
         found = charts_of(admin.get(f"/console/dashboard?period={period}").get_data(as_text=True))
         assert bars(found["chart-routes"]) == {("密码", label): 1, ("密码", today): 1}

@@ -407,3 +407,41 @@ def test_lost_redis_data_and_an_aes_mismatch_are_reported(good_env, wechat_api, 
         assert line(run(good_env)[1], "Redis data").startswith("✓ ")
     finally:
         r.delete(keys.REDIS_MARKER, keys.AES_MISMATCH)
+
+
+# -- bot.yaml: what the running bot loaded vs the file on disk ---------------------------------------
+
+def test_doctor_says_when_bot_yaml_was_edited_since_the_bot_started(good_env, config_dir, caplog):
+    import logging
+
+    from wxbot import create_app
+    from wxbot.settings import Settings
+
+    with caplog.at_level(logging.INFO, logger="wxbot.stores.loaded"):
+        app = create_app(Settings.from_env(good_env))  # the web process publishes what it loaded
+    assert any("edits apply after a restart" in r.getMessage() for r in caplog.records)  # and the log says so
+    app.extensions["wxbot"].services.redis.close()
+    status, lines = run(good_env)
+    assert status == 0 and line(lines, "running bot.yaml").startswith("✓ "), "\n".join(lines)
+    assert "the running bot (web) loaded this version" in line(lines, "running bot.yaml")
+    bot = config_dir / "bot.yaml"
+    text = bot.read_text(encoding="utf-8")
+    bot.write_text("# a comment only changes nothing\n" + text, encoding="utf-8")
+    assert line(run(good_env)[1], "running bot.yaml").startswith("✓ ")
+    bot.write_text(text.replace("cooldown_limit: 10", "cooldown_limit: 4").replace(
+        "\ntimezone: Asia/Shanghai\n", "\ntimezone: UTC\n"), encoding="utf-8")
+    status, lines = run(good_env, strict=True)
+    shown = line(lines, "running bot.yaml")
+    assert status == 1 and shown.startswith("! "), shown
+    assert "edited since the bot started (web at " in shown and "(UTC)" in shown  # the file's zone now
+    assert "restart to apply password, timezone" in shown and "restart the web and worker processes" in shown
+
+
+def test_doctor_warns_about_the_deprecated_password_timezone(good_env, config_dir):
+    bot = config_dir / "bot.yaml"
+    text = bot.read_text(encoding="utf-8").replace("\ntimezone: Asia/Shanghai\n", "\n")
+    bot.write_text(text.replace("  schedule_cron: \"\"\n", "  schedule_cron: \"\"\n  timezone: Asia/Tokyo\n"),
+                   encoding="utf-8")
+    status, lines = run(good_env)
+    warned = [ln for ln in lines if ln.startswith("! config bot.yaml: password.timezone is deprecated")]
+    assert status == 0 and len(warned) == 1, "\n".join(lines)

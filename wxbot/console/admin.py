@@ -16,6 +16,10 @@ SYNC_STATES = {"ok": "已同步", "pending": "等待同步", "failing": "同步�
                "": "还没同步过"}
 
 
+def _zone():
+    return bot().services.bot.zone
+
+
 def _passwords():
     return bot().features.password.passwords
 
@@ -28,14 +32,14 @@ def password():
     st = pw.store.state()
     now = c.clock()
     prev = st.previous()
-    history = [{"version": h.version, "at": when(h.at), "trigger": TRIGGERS.get(h.trigger, h.trigger), "by": h.by,
+    history = [{"version": h.version, "at": when(h.at, _zone()), "trigger": TRIGGERS.get(h.trigger, h.trigger), "by": h.by,
                 "replaced": h.replaced} for h in pw.store.history(20)]
     return render_template(
         "console/password.html", st=st, sync_on=pw.sync_on,
         sync_state=SYNC_STATES.get(st.sync_state if pw.sync_on else "off", st.sync_state),
         previous=prev if prev and prev.expires > now else None,
-        previous_until=pw.display_time(prev.expires) if prev else "", pending_at=when(st.current_at),
-        last_ok=when(st.sync_last_ok_at), next_attempt=when(st.sync_next_at) if st.sync_state == "failing" else "-",
+        previous_until=pw.display_time(prev.expires) if prev else "", pending_at=when(st.current_at, _zone()),
+        last_ok=when(st.sync_last_ok_at, _zone()), next_attempt=when(st.sync_next_at, _zone()) if st.sync_state == "failing" else "-",
         history=history, min_length=pw.cfg.min_length)
 
 
@@ -66,7 +70,7 @@ def rotate():
 @admin_only
 def users():
     return render_template("console/users.html", users=[
-        {"name": u.name, "role": u.role, "created": when(u.created_at), "changed": when(u.password_changed_at)}
+        {"name": u.name, "role": u.role, "created": when(u.created_at, _zone()), "changed": when(u.password_changed_at, _zone())}
         for u in console().users.all()], roles=ROLES, min_length=console().cfg.min_password_length)
 
 
@@ -121,6 +125,6 @@ def _user_error(reason: str, min_length: int) -> str:
 @admin_only
 def audit():
     c = console()
-    entries = [{"at": when(e.at), "actor": e.actor, "action": e.action, "target": e.target, "result": e.result,
+    entries = [{"at": when(e.at, _zone()), "actor": e.actor, "action": e.action, "target": e.target, "result": e.result,
                 "detail": e.detail} for e in c.audit.recent(c.cfg.audit_limit)]
     return render_template("console/audit.html", entries=entries)

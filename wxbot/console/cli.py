@@ -87,11 +87,12 @@ def cli_deluser(name: str) -> None:
 @cli.command("users")
 def cli_users() -> None:
     """List console users (name, role, added, password changed)."""
-    users, _ = _users()
+    users, cli_ctx = _users()
     with redis_errors_exit():
         rows = users.all()
     if not rows:
         click.echo("no console users yet: wxbot console adduser NAME --role admin")
         return
+    zone = cli_ctx.services.bot.zone
     for u in rows:
-        click.echo(f"{u.name:<20} {u.role:<8} added {when(u.created_at)}  password changed {when(u.password_changed_at)}")
+        click.echo(f"{u.name:<20} {u.role:<8} added {when(u.created_at, zone)}  password changed {when(u.password_changed_at, zone)}")

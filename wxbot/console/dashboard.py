@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import redis
 from flask import render_template, request
 
 from ..alerts import aes_mismatch_since, recent_alerts
-from ..features.tickets import CHINA_TZ
 from ..stores import keys
 from ..stores.counters import HOUR, RATE_LIMITED, Counters, Series
 from ..worker import worker_beats
@@ -84,9 +83,10 @@ class Period:
     labels: list[str]
 
 
-def period(key: str, now: float) -> Period:
-    """The buckets of a period in China time: today by hour, 7 and 30 days by day (today last)."""
-    local = datetime.fromtimestamp(now, CHINA_TZ)
+def period(key: str, now: float, zone: tzinfo) -> Period:
+    """The buckets of a period in the bot's zone (bot.yaml ``timezone``): today by hour, 7 and 30 days
+    by day (today last)."""
+    local = datetime.fromtimestamp(now, zone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     if key == "today":
         return Period(key, PERIODS[key], midnight.timestamp(), 24, HOUR, [f"{h}时" for h in range(24)])
@@ -193,7 +193,7 @@ def dashboard():
     if key not in PERIODS:
         key = "today"
     counters = Counters(r)
-    p = period(key, now)
+    p = period(key, now, services.bot.zone)
     series = counters.series(p.start, p.buckets, p.step)
     groups = by_group(series)
     route_chart = charts.stacked_bars(
@@ -211,7 +211,7 @@ def dashboard():
                                         [charts.Bars("新工单", created, charts.PALETTE[2])], unit="个")
 
     # Totals of the three periods, from the 30 days' daily buckets (today is the last one).
-    month = period("30", now)
+    month = period("30", now, services.bot.zone)
     daily = counters.series(month.start, month.buckets, month.step)
     daily_tickets = new_tickets(r, month)
     summary = []

@@ -1,15 +1,14 @@
 """What the console says about delivery states, in plain Chinese."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import tzinfo
 
-from ..features.tickets import CHINA_TZ  # the zone ticket times are shown in, everywhere
+from ..texts import show_time
 
 
-def when(ts: float | str | None) -> str:
-    if ts in (None, "", 0, "0"):
-        return "-"
-    return datetime.fromtimestamp(float(ts), CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+def when(ts: float | str | None, zone: tzinfo) -> str:
+    """A time in bot.yaml's ``timezone`` (the one zone everywhere a person reads), saying which."""
+    return show_time(ts, zone)
 
 
 def job_label(job: str) -> str:
@@ -28,7 +27,7 @@ def channel_label(channel: str) -> str:
             "follower": "发给用户（客服消息）"}.get(name, channel)
 
 
-def state_label(st: dict) -> str:
+def state_label(st: dict, zone: tzinfo) -> str:
     s = st.get("s")
     attempts = int(st.get("a") or 0)
     if s == "done":
@@ -40,5 +39,5 @@ def state_label(st: dict) -> str:
     if s == "dead":
         return f"发送失败，已放弃（试了 {attempts} 次）；可点“重新发送”"
     if attempts:
-        return f"第 {attempts} 次发送失败，{when(st.get('n'))} 再试"
+        return f"第 {attempts} 次发送失败，{when(st.get('n'), zone)} 再试"
     return "等待发送"

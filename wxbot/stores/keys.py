@@ -223,6 +223,7 @@ AES_FAILURES = f"{PREFIX}:aes:failures"  # counter with TTL: correctly signed me
 AES_DECRYPTED = f"{PREFIX}:aes:decrypted"  # set with TTL whenever messages decrypt (written once a minute)
 AES_MISMATCH = f"{PREFIX}:aes:mismatch"  # unix time the mismatch was detected; cleared by a decrypting message
 REDIS_MARKER = f"{PREFIX}:meta:initialised"  # JSON {id, at}: this deployment initialised this Redis
+BOT_CONFIG_LOADED = f"{PREFIX}:meta:bot_yaml"  # hash: process role (web, worker) -> JSON {fingerprint, at, pid}
 
 
 def admin_throttle(client: str) -> str:

@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -78,7 +79,7 @@ def test_api_keys_are_masked_but_identifiable():
 
 
 def test_ticket_ids_are_easy_to_read_aloud():
-    tid = new_ticket_id(1718454600)  # 2024-06-15 20:30 in China
+    tid = new_ticket_id(1718454600, ZoneInfo("Asia/Shanghai"))  # 2024-06-15 20:30 in China
     assert tid.startswith("240615-") and ID_RE.match(tid)
     assert not set(tid[7:]) & set("01OILU")
 
@@ -218,7 +219,7 @@ def test_concurrent_duplicates_make_one_ticket(rt, redis_client):
 
     def create(i: int) -> None:
         barrier.wait()
-        results.append(store.create(new_ticket_id(), OPENID, "m:424242", {"category": "refund"}, time.time()))
+        results.append(store.create(new_ticket_id(None, ZoneInfo("Asia/Shanghai")), OPENID, "m:424242", {"category": "refund"}, time.time()))
 
     threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
     for t in threads:

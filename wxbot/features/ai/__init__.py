@@ -24,7 +24,6 @@ import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Callable
-from zoneinfo import ZoneInfo
 
 from ... import metrics
 from ...router import ClaimNeeds, Ctx, Route, StaffCommands
@@ -55,7 +54,7 @@ class AiFeature:
         self.clock = clock
         self.sleep = sleep
         self.store = AiStore(services.redis, services.internals.webhook.dedupe_ttl,
-                             ZoneInfo(services.bot.password.timezone), self.tune.answers_max)
+                             services.bot.zone, self.tune.answers_max)
         self.waiters = threading.BoundedSemaphore(self.cfg.max_waiters) if self.cfg.max_waiters else None
         # The system prompt is checked at start (a missing file or one without {faq} is a config error).
         self.system_prompt = SystemPrompt(services.settings.config_dir / self.cfg.prompt_file) if self.enabled else None

@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
@@ -20,7 +19,7 @@ from ... import metrics
 from ...settings import PASSWORD_VALUE_RE, PasswordPolicy
 from ...stores import keys
 from ...stores.redis import REDIS_ERRORS
-from ...texts import zone_label
+from ...texts import show_time
 from .store import PasswordStore, Rotation
 
 if TYPE_CHECKING:
@@ -32,8 +31,8 @@ log = logging.getLogger(__name__)
 class Schedule:
     """Rotation periods: a cron expression or every N hours, in the configured time zone."""
 
-    def __init__(self, cfg: PasswordPolicy):
-        self.tz = ZoneInfo(cfg.timezone)
+    def __init__(self, cfg: PasswordPolicy, zone: tzinfo):
+        self.tz = zone  # bot.yaml ``timezone``, the zone of every time a person reads
         self.cron = cfg.schedule_cron
         self.every = cfg.schedule_every_hours * 3600 if cfg.schedule_every_hours else 0
 
@@ -76,7 +75,7 @@ class Passwords:
         self.cfg: PasswordPolicy = services.bot.password
         self.internals = services.internals.password
         self.store = PasswordStore(services.redis, self.internals.audit_max)
-        self.schedule = Schedule(self.cfg)
+        self.schedule = Schedule(self.cfg, services.bot.zone)
         self._done_period: str | None = None  # a cache: the period this process saw rotated
 
     @property
@@ -104,8 +103,7 @@ class Passwords:
         return int(until), self.display_time(until)
 
     def display_time(self, ts: float) -> str:
-        when = datetime.fromtimestamp(ts, self.schedule.tz)
-        return f"{when.strftime(self.internals.valid_until_format)} ({zone_label(when)})"
+        return show_time(ts, self.schedule.tz, self.internals.valid_until_format)
 
     # -- rotation -------------------------------------------------------------------------
     def rotate(self, trigger: str, by: str, value: str | None = None, now: float | None = None) -> tuple[Rotation, str]:

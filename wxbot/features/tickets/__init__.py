@@ -16,7 +16,7 @@ from .delivery import SpoolImport, TicketDelivery
 from .intake import bare, category_label, classify, extract, normalize, status_label
 from .shots import INSTALL_HINT, S3Shots, ShotStoreError, ShotSweep, minio_missing
 from .store import (
-    CHINA_TZ,
+    STATUS_CLOSED,
     STATUSES,
     Runtime,
     build_runtime,
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ...services import Services
 
 # The console (wxbot.console) works tickets through these, as the # commands and the CLI do.
-__all__ = ["TicketsFeature", "Runtime", "CHINA_TZ", "STATUSES", "category_label", "status_label", "close_ticket", "reply_ticket",
+__all__ = ["TicketsFeature", "Runtime", "STATUSES", "category_label", "status_label", "close_ticket", "reply_ticket",
            "format_time", "looks_like_id", "normalize_id", "note_ticket", "MAX_NOTE", "ShotStoreError",
            # the doctor's check of the S3 screenshot store
            "INSTALL_HINT", "S3Shots", "minio_missing"]
@@ -181,7 +181,7 @@ class TicketsFeature:
         for rec in page.records:
             lines.append(ctx.text("tickets.staff.list_line", id=rec["id"], status=intake.status_label(ctx.texts, rec),
                                   category=intake.category_label(ctx.texts, rec.get("category", "other")),
-                                  order_no=rec.get("order_no") or "-", created=format_time(rec.get("created_at"))))
+                                  order_no=rec.get("order_no") or "-", created=format_time(rec.get("created_at"), rt.zone)))
         if page_no < pages:
             lines.append(ctx.text("tickets.staff.list_more", total=page.total, page=page_no, pages=pages,
                                   next=page_no + 1))
@@ -199,7 +199,7 @@ class TicketsFeature:
             return ctx.text("tickets.staff.not_found", id=tid)
         if status == "closed":
             rec = self.rt.store.get(tid) or {}
-            return ctx.text("tickets.staff.reply_closed", id=tid, closed=format_time(rec.get("closed_at")))
+            return ctx.text("tickets.staff.reply_closed", id=tid, closed=format_time(rec.get("closed_at"), self.rt.zone))
         return ctx.text("tickets.staff.reopened" if reopen else "tickets.staff.replied", id=tid)
 
     def _staff_reopen(self, msg: Message, ctx: Ctx, args: str) -> str:

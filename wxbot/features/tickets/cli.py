@@ -50,7 +50,7 @@ def list_cmd(ctx: click.Context, status: str, limit: int, page_no: int) -> None:
         else:
             click.echo("no tickets" + ("" if status == "all" else f" ({status}; `--status all` lists every ticket)"))
     for rec in records:
-        click.echo(list_line(rec, dead))
+        click.echo(list_line(rec, dead, rt.zone))
     if records and offset + len(records) < total:
         click.echo(f"{offset + 1}-{offset + len(records)} of {total}; next: wxbot tickets list --status {status} "
                    f"--limit {limit} --page {page_no + 1}", err=True)
@@ -98,7 +98,7 @@ def reply_cmd(ctx: click.Context, ticket_id: str, text: tuple[str, ...], reopen:
         click.echo(f"wxbot: no ticket {tid}", err=True)
         raise SystemExit(1)
     if status == "closed":
-        click.echo(f"wxbot: {tid} was closed on {format_time(closed_at)} and the follower was told it is done; "
+        click.echo(f"wxbot: {tid} was closed on {format_time(closed_at, rt.zone)} and the follower was told it is done; "
                    f"nothing sent. To reopen it and send this reply: wxbot tickets reply --reopen {tid} …", err=True)
         raise SystemExit(1)
     click.echo(f"{tid}: reopened; reply queued for the follower" if reopen and status == "ok"
@@ -149,7 +149,7 @@ def held_cmd(ctx: click.Context) -> None:
         ids = rt.store.held_ids()
         dead = set(rt.store.dead_ids())
         for rec in rt.store.many(ids):
-            click.echo(list_line(rec, dead))
+            click.echo(list_line(rec, dead, rt.zone))
     click.echo(f"{len(ids)} held ticket(s)" + ("; send them on with `wxbot tickets release --all`" if ids else ""))
 
 

@@ -48,7 +48,7 @@ from ...textnorm import clip_utf8
 from ...wechat.api import CS_WINDOW_ERRORS, WeChatAPIError, transport_reason
 from .intake import category_label
 from .shots import ShotStoreError
-from .store import CHINA_TZ, Runtime, format_time, job_name
+from .store import Runtime, format_time, job_name
 
 if TYPE_CHECKING:
     from ...services import Services
@@ -162,12 +162,12 @@ def _category(services: "Services", cat: str) -> str:
     return category_label(_texts(services), cat)
 
 
-def _iso(ts: str | float | None) -> str | None:
+def _iso(ts: str | float | None, zone) -> str | None:
     if ts in (None, ""):
         return None
     from datetime import datetime
 
-    return datetime.fromtimestamp(float(ts), CHINA_TZ).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(float(ts), zone).isoformat(timespec="seconds")
 
 
 def _shot_json(n: int, shot: dict) -> dict:
@@ -192,7 +192,7 @@ def webhook_payload(services: "Services", rec: dict, shots: dict[int, dict], eve
         "paid_at": rec.get("paid_at") or None,
         "amount": rec.get("amount") or None,
         "description": rec.get("description") or "",
-        "created_at": _iso(rec.get("created_at")),
+        "created_at": _iso(rec.get("created_at"), services.bot.zone),
         "follower": hash_openid(rec.get("openid", ""), services.log_salt),
         "screenshots": [_shot_json(n, s) for n, s in shots.items()],
         "reply_command": f"#回复 {tid} ",
@@ -215,7 +215,7 @@ def _vars(services: "Services", rec: dict, shots: dict[int, dict]) -> dict[str, 
         "order_no": rec.get("order_no") or "-",
         "paid_at": rec.get("paid_at") or "-",
         "amount": rec.get("amount") or "-",
-        "created": format_time(rec.get("created_at")),
+        "created": format_time(rec.get("created_at"), services.bot.zone),
         "shots": len(shots),
         "description": rec.get("description") or "-",
     }

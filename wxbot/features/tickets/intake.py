@@ -188,7 +188,7 @@ def derived_id(services: "Services", source: str, now: float) -> str:
     for _ in range(4):
         n, i = divmod(n, len(ID_ALPHABET))
         chars.append(ID_ALPHABET[i])
-    return new_ticket_id(now)[:7] + "".join(chars)
+    return new_ticket_id(now, services.bot.zone)[:7] + "".join(chars)
 
 
 def category_label(ctx_or_texts, cat: str) -> str:
@@ -432,7 +432,7 @@ def follower_status(rt: Runtime, msg: Message, ctx: Ctx) -> str:
     lines = [ctx.text("tickets.status.header")]
     for rec in records:
         lines.append(ctx.text("tickets.status.line", id=rec["id"], status=status_label(ctx.texts, rec),
-                              created=format_time(rec.get("created_at")),
+                              created=format_time(rec.get("created_at"), rt.zone),
                               category=category_label(ctx.texts, rec.get("category", "other"))))
         replies = rt.store.replies(rec["id"]) if rec.get("status") in (STATUS_REPLIED, STATUS_CLOSED) else []
         if replies:

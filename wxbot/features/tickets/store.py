@@ -23,14 +23,14 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 import redis
 
 from ...stores import keys
-from ...texts import zone_label
+from ...texts import show_time
 from .shots import Screenshots, build_screenshots
 
 if TYPE_CHECKING:
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# China has no DST: ticket ids carry the local date support and followers see.
-CHINA_TZ = timezone(timedelta(hours=8))
 # No 0/O, 1/I/L, U: nothing that is misread when said aloud or typed from a screenshot.
 ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 ID_RE = re.compile(r"^\d{6}-[" + ID_ALPHABET + r"]{4,6}$")
@@ -72,10 +70,15 @@ def mask_secrets(text: str) -> str:
     return _KEY_RE.sub(repl, text)
 
 
-def new_ticket_id(now: float | None = None, length: int = 4) -> str:
-    """``YYMMDD-XXXX`` (China date + random base-30), e.g. ``250615-K7M3``; collisions are checked."""
-    day = datetime.fromtimestamp(time.time() if now is None else now, CHINA_TZ).strftime("%y%m%d")
-    return day + "-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
+def new_ticket_id(now: float | None, zone: tzinfo, length: int = 4) -> str:
+    """``YYMMDD-XXXX`` (the date in bot.yaml's ``timezone``, which support and followers see, + random
+    base-30), e.g. ``250615-K7M3``; collisions are checked."""
+    day = datetime.fromtimestamp(time.time() if now is None else now, zone).strftime("%y%m%d")
+    return day + "-" + _random_part(length)
+
+
+def _random_part(length: int) -> str:
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
 
 
 def normalize_id(text: str) -> str:
@@ -87,12 +90,9 @@ def looks_like_id(text: str) -> bool:
     return bool(ID_RE.match(normalize_id(text)))
 
 
-def format_time(ts: float | str | None) -> str:
-    """A time for a person, with its zone: ``2024-06-15 20:30 (UTC+8)``."""
-    if ts in (None, ""):
-        return "-"
-    when = datetime.fromtimestamp(float(ts), CHINA_TZ)
-    return f"{when.strftime('%Y-%m-%d %H:%M')} ({zone_label(when)})"
+def format_time(ts: float | str | None, zone: tzinfo) -> str:
+    """A time for a person, in bot.yaml's ``timezone`` and saying so: ``2024-06-15 20:30 (UTC+8)``."""
+    return show_time(ts, zone)
 
 
 # -- Lua ------------------------------------------------------------------------------------------
@@ -374,7 +374,7 @@ class TicketStore:
             )
             if status != "collision":
                 return Result(status, value, int(rest[0]) if rest else 0, rest[1] if len(rest) > 1 else "")
-            ticket_id = new_ticket_id(now, length=4 + (_ % 3))
+            ticket_id = ticket_id[:7] + _random_part(4 + (_ % 3))  # same date, a longer random part
         return Result("collision")
 
     def add_screenshot(self, ticket_id: str, source: str, shot: dict, now: float, max_shots: int,
@@ -713,6 +713,11 @@ class Runtime:
     # dedupe ids this process spooled recently: WeChat's retries (no Redis to dedupe them) are
     # neither appended nor counted again
     spooled: OrderedDict = dc_field(default_factory=OrderedDict)
+
+    @property
+    def zone(self) -> tzinfo:
+        """bot.yaml ``timezone``: ticket ids' dates and every ticket time shown to a person."""
+        return self.services.bot.zone
 
 
 def build_runtime(services: "Services") -> Runtime:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import tzinfo
 
 from ... import metrics
 from ...router import hash_openid
@@ -79,7 +80,7 @@ def render_show(rt: Runtime, rec: dict, texts) -> list[str]:
         f"id: {tid}",
         f"status: {rec.get('status')}",
         f"category: {rec.get('category')} ({category_label(texts, rec.get('category', 'other'))})",
-        f"created: {format_time(rec.get('created_at'))}",
+        f"created: {format_time(rec.get('created_at'), rt.zone)}",
         f"follower: {hash_openid(rec.get('openid', ''), rt.services.log_salt)}",
         f"order_no: {rec.get('order_no') or '-'}",
         f"paid_at: {rec.get('paid_at') or '-'}",
@@ -92,11 +93,11 @@ def render_show(rt: Runtime, rec: dict, texts) -> list[str]:
         where = shot.get("file") or shot.get("error") or "not fetched yet"
         lines.append(f"screenshot {n}: {where}")
     for i, rep in enumerate(rt.store.replies(tid), 1):
-        lines.append(f"reply {i} [{format_time(rep.get('at'))} {rep.get('by', '')}]: {rep.get('text', '')}")
+        lines.append(f"reply {i} [{format_time(rep.get('at'), rt.zone)} {rep.get('by', '')}]: {rep.get('text', '')}")
     for i, note in enumerate(rt.store.notes(tid), 1):
-        lines.append(f"note {i} [{format_time(note.get('at'))} {note.get('by', '')}]: {note.get('text', '')}")
+        lines.append(f"note {i} [{format_time(note.get('at'), rt.zone)} {note.get('by', '')}]: {note.get('text', '')}")
     if rec.get("status") == STATUS_CLOSED:
-        lines.append(f"closed: {format_time(rec.get('closed_at'))} {rec.get('close_note', '')}".rstrip())
+        lines.append(f"closed: {format_time(rec.get('closed_at'), rt.zone)} {rec.get('close_note', '')}".rstrip())
     lines.append(f"deliveries: {delivery_summary(rt.store.deliveries(tid))}")
     return lines
 
@@ -111,7 +112,7 @@ def render_staff(rt: Runtime, rec: dict, texts) -> list[str]:
     lines = [
         t("header", id=tid, status=status_label(texts, rec)),
         t("category", category=category_label(texts, rec.get("category", "other"))),
-        t("created", created=format_time(rec.get("created_at"))),
+        t("created", created=format_time(rec.get("created_at"), rt.zone)),
         t("order", order_no=rec.get("order_no") or "-", paid_at=rec.get("paid_at") or "-",
           amount=rec.get("amount") or "-"),
         t("description", description=rec.get("description") or "-"),
@@ -121,18 +122,18 @@ def render_staff(rt: Runtime, rec: dict, texts) -> list[str]:
         got = sum(1 for shot in shots.values() if shot.get("file"))
         lines.append(t("screenshots", count=len(shots), saved=got))
     for i, rep in enumerate(rt.store.replies(tid), 1):
-        lines.append(t("reply", n=i, at=format_time(rep.get("at")), text=rep.get("text", "")))
+        lines.append(t("reply", n=i, at=format_time(rep.get("at"), rt.zone), text=rep.get("text", "")))
     for note in rt.store.notes(tid):
-        lines.append(t("note", at=format_time(note.get("at")), by=note.get("by", ""), text=note.get("text", "")))
+        lines.append(t("note", at=format_time(note.get("at"), rt.zone), by=note.get("by", ""), text=note.get("text", "")))
     if rec.get("status") == STATUS_CLOSED:
-        lines.append(t("closed", at=format_time(rec.get("closed_at")), note=rec.get("close_note") or "-"))
+        lines.append(t("closed", at=format_time(rec.get("closed_at"), rt.zone), note=rec.get("close_note") or "-"))
     if tid in rt.store.dead_ids():
         lines.append(t("undelivered"))
     return lines
 
 
-def list_line(rec: dict, dead: set[str]) -> str:
+def list_line(rec: dict, dead: set[str], zone: tzinfo) -> str:
     flag = " DEAD" if rec["id"] in dead else ""
-    return (f"{rec['id']}  {rec.get('status', '?'):<7} {format_time(rec.get('created_at'))}  "
+    return (f"{rec['id']}  {rec.get('status', '?'):<7} {format_time(rec.get('created_at'), zone)}  "
             f"{rec.get('category', '-'):<20} order={rec.get('order_no') or '-'}{flag}")
 

@@ -1,0 +1,116 @@
+"""The doctor's configuration-file checks, through the loaders the bot itself uses."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..settings import ConfigError, Settings, deprecated_keys, yaml_load
+from .report import FAIL, OK, WARN, Report
+
+# bot.yaml is read once at start: its settings shape the routes, limits, schedules and the worker's
+# tasks, which every process builds when it starts. The texts and the FAQ are re-read when they change.
+RELOAD_NOTES = {
+    "bot.yaml": " (read at start: restart the bot after editing it -- Ctrl-C and `wxbot serve`, or restart the "
+                "web and worker processes)",
+    "texts.yaml": " (reloaded within seconds of an edit; no restart)",
+    "faq.yaml": " (reloaded within seconds of an edit; no restart)",
+    "menu.yaml": " (sent to WeChat by `wxbot menu push`)",
+}
+
+
+def _strip_path(err: str, path: Path) -> str:
+    for prefix in (f"{path}: ", f"{path.resolve()}: "):
+        if err.startswith(prefix):
+            return err[len(prefix):]
+    return err
+
+
+class FileChecks(Report):
+    def check_config_files(self, settings: Settings, client) -> None:
+        import redis
+
+        from ..bot import build_features
+        from ..defaults import Internals
+        from ..services import Services
+        from ..settings import load_bot_config
+        from ..stores.dedupe import DedupeStore
+        from ..stores.redis import REDIS_ERRORS, Breaker
+        from ..texts import texts_file
+
+        config_dir = Path(settings.config_dir)
+        if not config_dir.is_dir():
+            self.add(FAIL, "config", f"{config_dir} is not a directory", "set WXBOT_CONFIG_DIR to the config/ folder")
+            return
+        errors: list[str] = []
+        bot = texts = None
+        running = client  # the bot's Redis, None when it did not answer
+        try:
+            bot = load_bot_config(config_dir)
+        except ConfigError as exc:
+            errors.append(str(exc))
+        try:
+            texts = texts_file(config_dir)
+        except ConfigError as exc:
+            errors.append(str(exc))
+        if bot is not None and texts is not None:
+            if client is None:  # Redis is down: features can still check their files
+                client = redis.Redis(unix_socket_path=str(config_dir / ".no-redis.sock"), socket_timeout=0.1)
+            internals = Internals()
+            services = Services(settings=settings, bot=bot, internals=internals, texts=texts, redis=client,
+                                breaker=Breaker(1.0), dedupe=DedupeStore(client, 1, 1))
+            try:
+                build_features(services)  # loads faq.yaml and every feature's configuration
+            except ConfigError as exc:
+                errors.append(str(exc))
+            except REDIS_ERRORS:
+                pass  # reported by the Redis check
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"features failed to start ({exc.__class__.__name__}: {' '.join(str(exc).split())[:200]})")
+        files = sorted(p for p in config_dir.iterdir() if p.suffix in (".yaml", ".yml"))
+        for path in files:
+            mine = [e for e in errors if path.name in e]
+            for err in mine:
+                self.add(FAIL, f"config {path.name}", _strip_path(err, path), f"fix {path} (the bot keeps "
+                         "running with the last good version of a file edited while it runs)")
+            if not mine:
+                self.add(OK, f"config {path.name}", "valid" + RELOAD_NOTES.get(path.name, ""))
+        for err in errors:
+            if not any(p.name in err for p in files):
+                self.add(FAIL, "config", err)
+        if not any(p.name == "texts.yaml" for p in files) and not any("texts.yaml" in e for e in errors):
+            self.add(FAIL, "config texts.yaml", f"missing in {config_dir}", "restore config/texts.yaml")
+        if bot is not None and running is not None:
+            self.check_loaded_config(bot, running, settings)
+        if bot is not None:
+            for line in deprecated_keys(yaml_load(config_dir / "bot.yaml") if (config_dir / "bot.yaml").exists() else None):
+                self.add(WARN, "config bot.yaml", line, "edit config/bot.yaml as it says")
+        if bot is not None and not bot.password.site_url:
+            self.add(WARN, "NextChat address", "password.site_url is empty: the 【密码】 reply has no address or "
+                     "fast link", "set password.site_url in config/bot.yaml to the free NextChat's https:// address")
+
+    def check_loaded_config(self, bot, client, settings: Settings) -> None:
+        """Compare the bot.yaml on disk with what the running bot's processes loaded (published in
+        Redis at their start): an edit applies only after a restart."""
+        import redis
+
+        from ..stores.loaded import LoadedConfig, changed_settings
+        from ..texts import show_time
+        from .report import shown_zone
+
+        try:
+            loaded = LoadedConfig(client).all()
+        except redis.RedisError:
+            return
+        if not loaded:
+            return
+        on_disk = bot.fingerprint()
+        stale = {role: changed_settings(rec["fingerprint"], on_disk) for role, rec in sorted(loaded.items())}
+        stale = {role: names for role, names in stale.items() if names}
+        if not stale:
+            self.add(OK, "running bot.yaml", "the running bot (" + ", ".join(sorted(loaded)) + ") loaded this version")
+            return
+        names = sorted({n for ns in stale.values() for n in ns})
+        when = ", ".join(f"{role} at {show_time(loaded[role].get('at'), shown_zone(settings))}" for role in stale)
+        self.add(WARN, "running bot.yaml", f"edited since the bot started ({when}): restart to apply "
+                 + ", ".join(names) + " (bot.yaml is read at start: the routes, limits, the schedule and the "
+                 "worker's tasks are built from it)",
+                 "restart: Ctrl-C and `wxbot serve`, or restart the web and worker processes")
