@@ -16,7 +16,6 @@ from .delivery import SpoolImport, TicketDelivery
 from .intake import bare, category_label, classify, extract, normalize, status_label
 from .shots import INSTALL_HINT, S3Shots, ShotStoreError, ShotSweep, minio_missing
 from .store import (
-    STATUS_CLOSED,
     STATUSES,
     Runtime,
     build_runtime,
