@@ -177,7 +177,7 @@ def _flash_result(status: str, value, done: str) -> None:
 def faq_answer(entry_id: str):
     _entry_or_404(entry_id)
     answer = (request.form.get("answer") or "").replace("\r\n", "\n").strip("\n")
-    if request.form.get("action") == "preview":
+    if request.form.get("do") == "preview":
         return faq_entry(entry_id, draft=answer)
     if not answer.strip():
         flash("回答不能是空的。", "error")
@@ -194,7 +194,7 @@ def faq_answer(entry_id: str):
 def faq_example(entry_id: str):
     _entry_or_404(entry_id)
     text = (request.form.get("text") or "").strip()
-    if request.form.get("action") == "remove":
+    if request.form.get("do") == "remove":
         status, value = _faq().editor.remove_example(entry_id, text, actor())
         _flash_result(status, value, "示例问法已删除（#{id}）。")
     else:
@@ -343,7 +343,7 @@ def text_edit(key: str):
         elif not draft.strip():
             problem = "文字不能是空的。"
             flash("没有保存：文字不能是空的。原来的文字没有变。", "error")
-        elif request.form.get("action") != "preview":
+        elif request.form.get("do") != "preview":
             c = console()
             layered.overrides.set(key, draft, actor(), now=c.clock())
             c.audit.record(actor(), "text.edit", key, detail=mask(draft, 80), now=c.clock())
