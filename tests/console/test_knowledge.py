@@ -167,7 +167,8 @@ def test_a_new_entry_that_would_break_the_faq_is_refused(admin, redis_client):
     for fields, why in (({"id": "invoice2", "topic": "发票"}, "already belongs to invoice"),
                         ({"id": "invoice", "topic": "发票二"}, "duplicate id")):
         resp = post_form(admin, "/console/faq", "/console/faq/add", question="q", answer="a", **fields)
-        assert "没有保存" in page(admin, resp.headers["Location"]), fields
+        html = page(admin, resp.headers["Location"])
+        assert "没有保存" in html and why in html, fields
         assert redis_client.hlen("wxbot:faq:edits") == 0
 
 
@@ -199,6 +200,7 @@ def test_try_a_question_explains_the_match_and_shows_the_reply(admin):
     html = page(admin, "/console/faq?q=" + UNMATCHED)
     assert "decision: none" in html and "抱歉，这个问题我暂时答不上来" in html
     html = page(admin, "/console/faq?q=" + "多少钱")
+    assert PRICE in html
     assert '<a href="https://www.juheaistore.top" rel="noopener noreferrer" target="_blank">自助购买网站</a>' in html
 
 

@@ -16,7 +16,8 @@ UNDO_DEPTH = 10  # edits of one text that can be undone, one by one
 _SET = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[2] == '' then
-  if old then redis.call('HDEL', KEYS[1], ARGV[1]) end
+  if not old then return {tonumber(redis.call('GET', KEYS[2]) or 0), false} end
+  redis.call('HDEL', KEYS[1], ARGV[1])
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 end
