@@ -193,12 +193,12 @@ def test_examples_are_added_and_removed_and_removal_is_undone(admin, app, redis_
 
 def test_try_a_question_explains_the_match_and_shows_the_reply(admin):
     html = page(admin, "/console/faq?q=" + "能开发票吗")
-    assert "decision: answer invoice" in html
+    assert "decision: answer invoice" in html and "回答“发票”（invoice，得分" in html
     assert "1. invoice" in html and "similar:" in html  # the scored entries with what scored
     assert "可以开发票，请把抬头和税号发给客服。" in html
     assert '<a href="https://example.com/invoice"' in html
     html = page(admin, "/console/faq?q=" + UNMATCHED)
-    assert "decision: none" in html and "抱歉，这个问题我暂时答不上来" in html
+    assert "decision: none" in html and "答不上来（最高得分" in html and "抱歉，这个问题我暂时答不上来" in html
     html = page(admin, "/console/faq?q=" + "多少钱")
     assert PRICE in html
     assert '<a href="https://www.juheaistore.top" rel="noopener noreferrer" target="_blank">自助购买网站</a>' in html

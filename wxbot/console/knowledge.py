@@ -99,6 +99,19 @@ def _entry_rows():
             for e in faq.entries]
 
 
+def _decision(text: str) -> str:
+    kn = _faq().knowledge
+    res = kn.get().match(text)
+    threshold = kn.cfg.threshold
+    if res.kind == "answer" and res.entry is not None:
+        return f"回答“{res.entry.topic}”（{res.entry.id}，得分 {res.score:.2f}，门槛 {threshold:g}）"
+    if res.kind == "ambiguous":
+        return "问粉丝想问哪一个：" + "、".join(f"“{e.topic}”" for e, _ in res.candidates)
+    if res.kind == "greeting":
+        return "当作打招呼，回复问候语"
+    return f"答不上来（最高得分 {res.score:.2f}，不到门槛 {threshold:g}），回复兜底文字"
+
+
 def _reply_for(text: str) -> str:
     """The reply a follower would get from the FAQ route for ``text`` (with the current texts)."""
     kn = _faq().knowledge
@@ -126,7 +139,7 @@ def faq():
     tried = None
     if question:
         tried = {"text": question, "lines": explain(kn.get(), question, kn.cfg.threshold),
-                 "reply": preview(_reply_for(question))}
+                 "decision": _decision(question), "reply": preview(_reply_for(question))}
     history = [{**row, "kind_label": KINDS.get(row["kind"], row["kind"]), "at": when(row["at"]),
                 "value": " ".join(row["value"].split())[:80] if row["kind"] != "entry" else _entry_label(row["value"])}
                for row in _faq().editor.history()[:30]]
@@ -165,7 +178,7 @@ def faq_entry(entry_id: str, draft: str | None = None):
 
 def _flash_result(status: str, value, done: str) -> None:
     if status == "ok":
-        flash(done.format(id=value) + f"所有服务进程马上生效；要撤销，点操作记录里的“撤销 #{value}”。")
+        flash(done.format(id=value) + f"所有服务进程马上生效；要撤销，点常见问题页操作记录里的“撤销 #{value}”。")
     elif status == "unknown":
         flash("没有这个条目（可能刚被撤销）。", "error")
     else:
