@@ -230,13 +230,14 @@ def test_a_text_edit_is_validated_previewed_saved_and_undone(admin, sim, second_
     old = sim.text(FOLLOWER, UNMATCHED).content
     assert "抱歉，这个问题我暂时答不上来" in old
 
-    for broken, why in (("答不上来，试试 {topic}", "不认识的占位符 {topic}"),
+    for broken, why in (("答不上来，试试 {topic}", "不认识的占位符 {topic}，这段文字能用的是：{topics}"),
                         ("答不上来，试试 {topics", "占位符写法不对"),
-                        ("答不上来 {topics!r}", "占位符写法不对")):
+                        ("答不上来 {topics!r}", "占位符写法不对"),
+                        ("长" * 700, "文字太长（2100 字节）"), ("  ", "文字不能是空的")):
         resp = post_form(admin, "/console/texts/fallback", "/console/texts/fallback", text=broken, do="save")
         html = resp.get_data(as_text=True)
         assert resp.status_code == 200 and why in html and "原来的文字没有变" in html, broken
-        assert "能用的是：{topics}" in html
+        assert "能用的占位符：<code>{topics}</code>" in html
     assert second_sim.text(FOLLOWER, UNMATCHED).content == old
     assert redis_client.hlen("wxbot:texts:overrides") == 0
 

@@ -255,8 +255,7 @@ def faq_undo(number: int):
         flash(f"没有 #{number} 这条修改（可能已经撤销过了）。", "error")
     else:
         flash(f"已撤销 #{number}，所有服务进程马上恢复原样。")
-    return redirect(request.form.get("back") if request.form.get("back", "").startswith("/console/")
-                    else url_for("console.faq"))
+    return redirect(url_for("console.faq"))
 
 
 @bp.route("/faq/export")
@@ -351,11 +350,12 @@ def text_edit(key: str):
     if request.method == "POST":
         draft = (request.form.get("text") or "").replace("\r\n", "\n").rstrip("\n")
         problem = _text_problem(key, draft, allowed)
+        if not problem and not draft.strip():
+            problem = "文字不能是空的。"
+        if not problem and len(draft.encode("utf-8")) > ANSWER_LIMIT:
+            problem = f"文字太长（{len(draft.encode('utf-8'))} 字节），微信一条消息最多 {ANSWER_LIMIT} 字节。"
         if problem:
             flash(f"没有保存：{problem}原来的文字没有变。", "error")
-        elif not draft.strip():
-            problem = "文字不能是空的。"
-            flash("没有保存：文字不能是空的。原来的文字没有变。", "error")
         elif request.form.get("do") != "preview":
             c = console()
             layered.overrides.set(key, draft, actor(), now=c.clock())
