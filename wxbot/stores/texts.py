@@ -12,14 +12,26 @@ from . import keys
 
 UNDO_DEPTH = 10  # edits of one text that can be undone, one by one
 
-# KEYS: overrides, version   ARGV: key, new row (JSON) or "" to drop the key; a row carries "prev"
+# KEYS: overrides, version   ARGV: key, new row (JSON) or "" to drop the key, undo depth. The row
+# replaced becomes the new row's "prev" (cut to the depth), in the script: two admins saving at once
+# both keep their step.
 _SET = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[2] == '' then
   if not old then return {tonumber(redis.call('GET', KEYS[2]) or 0), false} end
   redis.call('HDEL', KEYS[1], ARGV[1])
 else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  local row = cjson.decode(ARGV[2])
+  if old then
+    local node = cjson.decode(old)
+    row['prev'] = node
+    for i = 2, tonumber(ARGV[3]) do
+      if type(node['prev']) ~= 'table' then break end
+      node = node['prev']
+    end
+    node['prev'] = nil
+  end
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(row))
 end
 return {redis.call('INCR', KEYS[2]), old or false}
 """
@@ -57,15 +69,13 @@ class TextOverrides:
     def set(self, key: str, text: str, by: str, now: float | None = None) -> int:
         """Store ``text`` for ``key`` over the file (validated by the caller); the new version."""
         at = time.time() if now is None else now
-        old = self.redis.hget(keys.text_overrides(), key)
-        prev = _trim(json.loads(old)) if old else None
-        row = json.dumps({"text": text, "by": by, "at": round(at, 3), "prev": prev}, ensure_ascii=False)
-        version, _ = self.redis.eval(_SET, 2, keys.text_overrides(), keys.texts_version(), key, row)
+        row = json.dumps({"text": text, "by": by, "at": round(at, 3)}, ensure_ascii=False)
+        version, _ = self.redis.eval(_SET, 2, keys.text_overrides(), keys.texts_version(), key, row, UNDO_DEPTH)
         return int(version)
 
     def reset(self, key: str) -> bool:
         """Drop every edit of ``key``: the file's text again. Whether there was one."""
-        _, old = self.redis.eval(_SET, 2, keys.text_overrides(), keys.texts_version(), key, "")
+        _, old = self.redis.eval(_SET, 2, keys.text_overrides(), keys.texts_version(), key, "", UNDO_DEPTH)
         return bool(old)
 
     def undo(self, key: str) -> TextEdit | None:
@@ -85,16 +95,9 @@ class TextOverrides:
         return int(version or 0), {k: str(json.loads(v).get("text", "")) for k, v in rows.items()}
 
 
-def _trim(row: dict, depth: int = UNDO_DEPTH) -> dict | None:
-    if depth <= 1:
-        return {k: v for k, v in row.items() if k != "prev"} | {"prev": None}
-    prev = row.get("prev")
-    return {**row, "prev": _trim(prev, depth - 1) if prev else None}
-
-
 def _edit(key: str, raw) -> TextEdit:
     data = json.loads(raw)
     depth, prev = 0, data.get("prev")
-    while prev:
+    while isinstance(prev, dict):
         depth, prev = depth + 1, prev.get("prev")
     return TextEdit(key, str(data.get("text", "")), str(data.get("by", "")), float(data.get("at") or 0), depth)
