@@ -16,7 +16,8 @@ from .defaults import Internals
 from .settings import BotConfig, Settings, load_bot_config
 from .stores import redis as redisconn
 from .stores.dedupe import DedupeStore
-from .texts import ReloadingFile, Texts, texts_file
+from .stores.texts import TextOverrides
+from .texts import LayeredTexts, texts_file
 from .wechat.api import WeChatAPI
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ class Services:
     settings: Settings
     bot: BotConfig
     internals: Internals
-    texts: ReloadingFile[Texts]
+    texts: LayeredTexts
     redis: redis.Redis
     breaker: redisconn.Breaker
     dedupe: DedupeStore
@@ -80,15 +81,18 @@ def build_services(settings: Settings, redis_client: redis.Redis | None = None,
     log.info("config loaded dir=%s: bot.yaml is read at start (edits need a restart); texts.yaml and faq.yaml "
              "reload by themselves", settings.config_dir)
     web = internals.webhook
-    texts = texts_file(settings.config_dir, web.config_reload_interval)
+    file = texts_file(settings.config_dir, web.config_reload_interval)
     client = redis_client if redis_client is not None else redisconn.connect(settings, internals.redis, start_redis)
+    breaker = redisconn.Breaker(internals.redis.breaker_seconds)
+    texts = LayeredTexts(file, TextOverrides(client), web.config_reload_interval, available=breaker.available,
+                         failed=breaker.trip, errors=redisconn.REDIS_ERRORS)
     return Services(
         settings=settings,
         bot=bot,
         internals=internals,
         texts=texts,
         redis=client,
-        breaker=redisconn.Breaker(internals.redis.breaker_seconds),
+        breaker=breaker,
         dedupe=DedupeStore(client, web.dedupe_ttl, bot.webhook.msg_window, bot.webhook.msg_limit,
                            lease_seconds=web.claim_lease),
     )

@@ -1,5 +1,6 @@
 """Follower-facing texts (``config/texts.yaml``, by dotted key such as ``password.reply``) and the
-hot-reloading file they (and the FAQ) are read through.
+hot-reloading file they (and the FAQ) are read through, with the console's edits laid over it
+(``LayeredTexts``: stored in Redis, validated exactly as an edit of the file is).
 
 Files are re-read when their mtime changes (checked at most every ``reload_interval`` seconds, so the
 hot path pays a clock read, not a stat). A broken file at start is a ConfigError; a broken edit later
@@ -119,6 +120,16 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in _FORMATTER.parse(text) if name}
 
 
+def check_text(key: str, text: str, allowed: set[str]) -> None:
+    """ValueError unless ``text`` has only plain placeholders that ``allowed`` (those of the text as
+    the process started) lists: a typo such as {pasword} would show followers the braces."""
+    _check_placeholders(key, text)
+    unknown = placeholders(text) - allowed
+    if unknown:
+        raise ValueError(f"{key}: unknown placeholder {{{sorted(unknown)[0]}}}; this text can use "
+                         + (", ".join("{" + p + "}" for p in sorted(allowed)) or "no placeholders"))
+
+
 class _SafeDict(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -157,6 +168,22 @@ class Texts:
     def render(self, key: str, **values: Any) -> str:
         return self._flat[key].format_map(_SafeDict(values))
 
+    def overlaid(self, edits: dict[str, str], allowed: dict[str, set[str]]) -> "Texts":
+        """A copy with ``edits`` over this file's texts; an edit of a text the file no longer has, or one
+        that no longer passes ``check_text``, is skipped (logged) and the file's text stays."""
+        out = Texts.__new__(Texts)
+        out._flat = dict(self._flat)
+        for key, text in edits.items():
+            if key not in out._flat:
+                continue
+            try:
+                check_text(key, text, allowed.get(key, placeholders(self._flat[key])))
+            except ValueError as exc:
+                log.error("text edit skipped: %s", exc)
+                continue
+            out._flat[key] = text
+        return out
+
 
 def texts_file(config_dir: Path, reload_interval: float = 1.0) -> ReloadingFile[Texts]:
     """texts.yaml, hot-reloaded. An edit that removes a text the process started with, uses a
@@ -170,12 +197,114 @@ def texts_file(config_dir: Path, reload_interval: float = 1.0) -> ReloadingFile[
         if missing:
             raise ValueError(f"text(s) removed: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
         for key, allowed in baseline.items():
-            unknown = placeholders(texts.get(key)) - allowed
-            if unknown:  # e.g. {pasword}: followers would see the braces instead of the password
-                raise ValueError(f"{key}: unknown placeholder {{{sorted(unknown)[0]}}}; this text can use "
-                                 + (", ".join("{" + p + "}" for p in sorted(allowed)) or "no placeholders"))
+            check_text(key, texts.get(key), allowed)  # e.g. {pasword}: followers would see the braces
         if not baseline:
             baseline.update({key: placeholders(texts.get(key)) for key in texts.keys()})
         return texts
 
-    return ReloadingFile(Path(config_dir) / "texts.yaml", parse, reload_interval)
+    file = ReloadingFile(Path(config_dir) / "texts.yaml", parse, reload_interval)
+    file.baseline = baseline  # type: ignore[attr-defined]
+    return file
+
+
+class LayeredTexts:
+    """texts.yaml (hot-reloaded) with the console's edits from Redis (``stores.texts.TextOverrides``)
+    over it; ``get()`` is what every reply reads, so it costs a clock read: at most every
+    ``interval`` seconds one caller checks the edits' version (one GET, skipped while ``available()``
+    says Redis is out; an error calls ``failed()`` and keeps the current texts). ``refresh()``
+    re-layers at once (after this process stored an edit)."""
+
+    def __init__(self, file: ReloadingFile[Texts], overrides, interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic, available: Callable[[], bool] = lambda: True,
+                 failed: Callable[[], None] = lambda: None, errors: tuple[type[BaseException], ...] = ()):
+        self.file = file
+        self.overrides = overrides
+        self._interval = interval
+        self._clock = clock
+        self._available = available
+        self._failed = failed
+        self._errors = errors
+        self._lock = threading.Lock()
+        self._next_check = 0.0
+        self._version: int | None = None
+        self._edits: dict[str, str] = {}
+        self._base: Texts | None = None
+        self._value: Texts = file.get()
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    @property
+    def error(self) -> str | None:
+        return self.file.error
+
+    def allowed(self, key: str) -> set[str]:
+        """The placeholders ``key``'s text may use (those it had when the process started)."""
+        baseline = getattr(self.file, "baseline", {})
+        return baseline.get(key, placeholders(self.file.get().get(key)))
+
+    def file_texts(self) -> Texts:
+        return self.file.get()
+
+    def get(self) -> Texts:
+        base = self.file.get()
+        now = self._clock()
+        if now >= self._next_check and self._lock.acquire(blocking=False):
+            try:
+                self._next_check = now + self._interval
+                self._poll()
+            finally:
+                self._lock.release()
+        if base is not self._base:
+            self._relayer(base)
+        return self._value
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._next_check = self._clock() + self._interval
+            self._poll(force=True)
+
+    def _poll(self, force: bool = False) -> None:
+        if not self._available():
+            return
+        try:
+            version = self.overrides.version()
+            if version == self._version and not force:
+                return
+            version, edits = self.overrides.snapshot()
+        except self._errors as exc:
+            log.warning("text edits not read: redis unavailable (%s)", exc.__class__.__name__)
+            self._failed()
+            return
+        self._version, self._edits = version, edits
+        self._relayer(self.file.get())
+
+    def _relayer(self, base: Texts) -> None:
+        allowed = getattr(self.file, "baseline", {})
+        self._value = base.overlaid(self._edits, allowed) if self._edits else base
+        self._base = base
+
+
+def merged_texts_yaml(source: str, edits: dict[str, str]) -> str:
+    """``source`` (texts.yaml's text) with the edited texts written in (comments and order kept by
+    ruamel.yaml's round trip), for the admin to commit; keys the file lacks are skipped."""
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    yaml_rt = YAML()
+    yaml_rt.preserve_quotes = True
+    yaml_rt.width = 4096
+    doc = yaml_rt.load(source)
+    for key, text in sorted(edits.items()):
+        *parents, leaf = key.split(".")
+        node = doc
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf in node:
+            node[leaf] = LiteralScalarString(text + "\n") if "\n" in text else text
+    out = io.StringIO()
+    yaml_rt.dump(doc, out)
+    return out.getvalue()

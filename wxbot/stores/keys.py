@@ -164,6 +164,32 @@ WORKERS = f"{PREFIX}:workers"  # hash: worker process (host:pid) -> unix time of
 ALERTS_RECENT = f"{PREFIX}:alerts:recent"  # list: the latest alerts (JSON), newest first, capped
 
 
+def faq_unmatched_seen(edge: str) -> str:
+    """Hash: masked unmatched question -> unix time it was first (``first``) or last (``last``) asked."""
+    return f"{PREFIX}:faq:unmatched:{edge}"
+
+
+def faq_asked_day(day: int) -> str:
+    """Sorted set with TTL: masked unmatched question -> times asked on this UTC day (epoch // 86400)."""
+    return f"{PREFIX}:faq:asked:{day}"
+
+
+def faq_edits() -> str:
+    """Hash: edit id -> JSON {kind, entry, ..., by, at}: the console's FAQ edits over faq.yaml (ids shared
+    with the teachings' sequence, so one number names a teaching or an edit)."""
+    return f"{PREFIX}:faq:edits"
+
+
+def text_overrides() -> str:
+    """Hash: text key -> JSON {text, by, at, prev}: follower texts edited in the console, over texts.yaml."""
+    return f"{PREFIX}:texts:overrides"
+
+
+def texts_version() -> str:
+    """Counter: bumped by every text edit or undo; each process re-layers its texts when it changes."""
+    return f"{PREFIX}:texts:version"
+
+
 def pending_taken(openid: str) -> str:
     """Support replies taken by a claim, kept until the reply showing them is built."""
     return pending_replies(openid) + ":taken"

@@ -20,12 +20,16 @@ from ...audit import AuditLog
 from ...router import ADMIN, Ctx, Handler, Route, StaffCommand, hash_openid
 from ...stores.redis import REDIS_ERRORS
 from ...wechat.protocol import Message
+from .edits import Editor
+from .export import merged_yaml
 from .knowledge import FaqKnowledge, Teacher
+from .matcher import ANSWER_LIMIT, mask
+from .questions import explain, open_questions
 
 if TYPE_CHECKING:
     from ...services import Services
 
-__all__ = ["FaqFeature", "FaqKnowledge"]
+__all__ = ["ANSWER_LIMIT", "FaqFeature", "FaqKnowledge", "explain", "mask", "merged_yaml", "open_questions"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,7 @@ class FaqFeature:
         self.services = services
         self.knowledge = FaqKnowledge(services)
         self.teacher = Teacher(self.knowledge, AuditLog(services.redis))
+        self.editor = Editor(self.knowledge, AuditLog(services.redis))
         self.answer_route = Route("faq", lambda m, c: _is_question(m), self.answer, stat=self.result_kind)
 
     def staff_commands(self) -> list[StaffCommand]:

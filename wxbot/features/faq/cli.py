@@ -1,4 +1,4 @@
-"""``wxbot faq lint|match|eval|unmatched|teach|unteach|teachings|export``."""
+"""``wxbot faq lint|match|eval|unmatched|teach|unteach|teachings|edits|undo|export``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -79,24 +79,10 @@ def match_cmd(obj, text: str, top: int, config_dir: Path | None) -> None:
     if problems:
         click.echo(f"{path}: {problems[0]} (run `wxbot faq lint`)", err=True)
         raise SystemExit(1)
-    faq = compile_faq(raw, _options(cfg))
-    res = faq.match(text, explain=True)
-    click.echo(f"normalised: {res.text}")
-    if res.kind in ("answer", "ambiguous") and res.entry is not None:
-        shown = res.entry if res.kind == "answer" else None
-        if shown is not None:
-            route = f" -> route {shown.route}" if shown.route else ""
-            click.echo(f"decision: answer {shown.id} (score {res.score:g}, threshold {cfg.threshold:g}){route}")
-        else:
-            ids = ", ".join(e.id for e, _ in res.candidates)
-            click.echo(f"decision: ambiguous, asks which one: {ids}")
-    else:
-        click.echo(f"decision: {res.kind} (best score {res.score:g} < threshold {cfg.threshold:g})")
-    for rank, (entry, score) in enumerate(res.ranking[: top + 1], 1):
-        why = " ".join(res.reasons.get(entry.index, []))
-        click.echo(f"  {rank}. {entry.id:<20} score {score:<7g} topic {entry.topic}  [{why}]")
-    if not res.ranking:
-        click.echo("  (no entry matched any rule)")
+    from .questions import explain
+
+    for line in explain(compile_faq(raw, _options(cfg)), text, cfg.threshold, top):
+        click.echo(line)
 
 
 @cli.command("unmatched")
@@ -106,22 +92,16 @@ def match_cmd(obj, text: str, top: int, config_dir: Path | None) -> None:
 @click.pass_obj
 def unmatched_cmd(obj, limit: int, show_all: bool, clear: bool) -> None:
     """List questions the FAQ did not answer, most frequent first (masked), with the best guess."""
+    from .questions import open_questions
+
     base = obj.features.faq.knowledge
-    faq = base.get()
     with redis_errors_exit():
-        rows = base.unmatched.top(limit * 4 if not show_all else limit)
-        shown = hidden = 0
-        for member, count in rows:
-            res = faq.match(member)
-            if res.kind == "answer" and not show_all:
-                hidden += 1
-                continue
-            if shown >= limit:
-                break
-            shown += 1
-            guess = f"{res.candidates[0][0].id} {res.candidates[0][1]:.2f}" if res.candidates else "-"
-            now = f"  now: {res.entry.id}" if res.kind == "answer" and res.entry else ""
-            click.echo(f"{count:>6}  {member}  (best guess: {guess}){now}")
+        rows, hidden = open_questions(base, limit, show_all)
+        shown = len(rows)
+        for q in rows:
+            guess = f"{q.guess} {q.score:.2f}" if q.guess else "-"
+            now = f"  now: {q.now}" if q.now else ""
+            click.echo(f"{q.asked.count:>6}  {q.asked.text}  (best guess: {guess}){now}")
         if not shown:
             click.echo("no unmatched questions recorded")
         if hidden:
@@ -180,17 +160,42 @@ def teachings_cmd(obj) -> None:
         click.echo(f"#{t.id:<5} {t.entry:<20} {t.text}  ({t.by})")
 
 
+@cli.command("edits")
+@click.pass_obj
+def edits_cmd(obj) -> None:
+    """List the console's FAQ edits in Redis (id, kind, entry, by whom); undo one with `wxbot faq undo`."""
+    with redis_errors_exit():
+        rows = obj.features.faq.knowledge.edits.all()
+    if not rows:
+        click.echo("no edits")
+    for e in rows:
+        click.echo(f"#{e.id:<5} {e.kind:<10} {e.entry:<20} {' '.join(e.value.split())[:60]}  ({e.by})")
+
+
+@cli.command("undo")
+@click.argument("number", type=int)
+@click.pass_obj
+def undo_cmd(obj, number: int) -> None:
+    """Undo console edit or teaching NUMBER (`wxbot faq edits`, `wxbot faq teachings`)."""
+    with redis_errors_exit():
+        removed = obj.features.faq.editor.undo(number, "cli")
+    if removed is None:
+        click.echo(f"no edit or teaching #{number}", err=True)
+        raise SystemExit(1)
+    click.echo(f"undone #{number}: {getattr(removed, 'kind', 'teach')} of {removed.entry}")
+
+
 @cli.command("export")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
 def export_cmd(obj, file: Path | None) -> None:
-    """Write faq.yaml with the teachings added to their entries' examples (comments and order kept)."""
+    """Write faq.yaml with the teachings and console edits merged in (comments and order kept)."""
     from .export import merged_yaml
 
     kn = obj.features.faq.knowledge
     with redis_errors_exit():
-        _, taught = kn.teachings.snapshot()
-    text = merged_yaml(kn.path.read_text(encoding="utf-8"), taught)
+        _, taught, edits = kn.edits.layers()
+    text = merged_yaml(kn.path.read_text(encoding="utf-8"), taught, edits)
     if file is None:
         click.echo(text, nl=False)
     else:

@@ -27,8 +27,9 @@ from ...settings import ConfigError, FaqPolicy, one_line, yaml_load
 from ...stores.redis import REDIS_ERRORS
 from ...textnorm import normalise
 from ...wechat.protocol import Message
+from .edits import apply_edits
 from .matcher import Faq, MatchOptions, Result, compile_faq, mask
-from .store import Teaching, TeachingStore, UnmatchedStore
+from .store import EditStore, Teaching, TeachingStore, UnmatchedStore
 
 if TYPE_CHECKING:
     from ...services import Services
@@ -63,6 +64,7 @@ class FaqKnowledge:
         self.path = faq_path(services.settings.config_dir, self.cfg)
         self.unmatched = UnmatchedStore(services.redis, self.internals.unmatched_max, self.internals.unmatched_chars)
         self.teachings = TeachingStore(services.redis)
+        self.edits = EditStore(services.redis)
         self._clock = clock
         self._interval = services.internals.webhook.config_reload_interval
         self._background = self.internals.reload_in_background
@@ -75,9 +77,9 @@ class FaqKnowledge:
             self._raw: Any = yaml_load(self.path) if self._stamp is not None else None
         except _PARSE_ERRORS as exc:
             raise ConfigError(f"{self.path}: {one_line(exc)}") from None
-        self._version, taught = self._read_teachings()
+        self._version, taught, self._edits = self._read_teachings()
         try:
-            self._faq: Faq = compile_faq(self._raw, self.options, taught)
+            self._faq: Faq = compile_faq(apply_edits(self._raw, self._edits), self.options, taught)
         except _PARSE_ERRORS as exc:
             raise ConfigError(f"{self.path}: {one_line(exc)}") from None
         self._next_check = clock() + self._interval  # just loaded
@@ -92,17 +94,17 @@ class FaqKnowledge:
             return None
         return (st.st_mtime_ns, st.st_size)
 
-    def _read_teachings(self) -> tuple[int | None, dict[str, list[str]]]:
-        """(version, teachings), or (None, {}) with Redis down: answers from the file alone, and the
-        next check tries again."""
+    def _read_teachings(self) -> tuple[int | None, dict[str, list[str]], list]:
+        """(version, teachings, console edits), or (None, {}, []) with Redis down: answers from the
+        file alone, and the next check tries again."""
         if not self.services.breaker.available():
-            return None, {}
+            return None, {}, []
         try:
-            return self.teachings.snapshot()
+            return self.edits.layers()
         except REDIS_ERRORS as exc:
             self.services.breaker.trip()
             log.warning("faq teachings not read: redis unavailable (%s)", exc.__class__.__name__)
-            return None, {}
+            return None, {}, []
 
     def get(self) -> Faq:
         """The current FAQ; at most once per interval, start a reload if the file or teachings moved."""
@@ -148,13 +150,13 @@ class FaqKnowledge:
         try:
             if file_changed:
                 raw = yaml_load(self.path) if self._stamp is not None else None
-            version, taught = self._read_teachings()
-            faq = compile_faq(raw, self.options, taught)
+            version, taught, edits = self._read_teachings()
+            faq = compile_faq(apply_edits(raw, edits), self.options, taught)
         except _PARSE_ERRORS as exc:
             self.error = f"{self.path}: {one_line(exc)}"
             log.error("config file broken, keeping last good version: %s", self.error)
             return
-        self._raw, self._version, self._faq = raw, version, faq
+        self._raw, self._version, self._edits, self._faq = raw, version, edits, faq
         log.info("faq reloaded file=%s version=%s entries=%d%s", self.path, faq.version, len(faq.entries),
                  " (error cleared)" if self.error else "")
         self.error = None
@@ -174,6 +176,10 @@ class FaqKnowledge:
     def current_raw(self) -> Any:
         """The parsed faq.yaml the current FAQ was compiled from."""
         return self._raw
+
+    def current_edits(self) -> list:
+        """The console's edits the current FAQ was compiled with."""
+        return self._edits
 
     def is_ack(self, text: str) -> bool:
         """Thanks/OK/emoji only (punctuation and repeats ignored, e.g. "谢谢！！", "好的好的")."""
