@@ -27,7 +27,8 @@ from ...settings import ConfigError, FaqPolicy, one_line, yaml_load
 from ...stores.redis import REDIS_ERRORS
 from ...textnorm import normalise
 from ...wechat.protocol import Message
-from .matcher import Faq, MatchOptions, Result, compile_faq, mask
+from .masking import mask
+from .matcher import Faq, MatchOptions, Result, compile_faq
 from .store import Teaching, TeachingStore, UnmatchedStore
 
 if TYPE_CHECKING:
