@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,13 +239,21 @@ class Faq:
         cap = rs.long_units
         if len(units) <= cap:
             return index.score(units, floor)
-        clauses = [c for c in marked.split("\n") if c.strip("| ")]
+        # one unit list for the whole message, cut at its breaks ("\n" is a unit of its own)
+        ends = [i for i, u in enumerate(units) if u == "\n"]
+        ends.append(len(units))
+        clauses: list[tuple[str, list[str]]] = []
+        start = 0
+        for clause, end in zip(marked.split("\n"), ends):
+            if clause.strip("| "):
+                clauses.append((clause, units[start:end]))
+            start = end + 1
         cue = self._cue_re
-        picks = [c for c in clauses if cue is not None and cue.search(c)][-2:] or clauses[-1:]
+        picks = [c for c in clauses if cue is not None and cue.search(c[0])][-2:] or clauses[-1:]
         cov: dict[int, float] = {}
         factor = rs.clause_factor
-        for clause in picks:
-            cu = _UNIT_RE.findall(clause)[-cap:]
+        for _, cu in picks:
+            cu = cu[-cap:]
             if len(cu) < 3:
                 continue
             for e, v in index.score(cu, floor / factor if factor else floor).items():
@@ -285,15 +294,22 @@ class Faq:
             return []
         winners: list[int] = []
         cuts = [0, *sorted(breaks), len(text)]
+        inside: dict[int, list[Hit]] = {}  # clause start -> its hits
+        for h in hits:
+            k = bisect_right(cuts, h[0]) - 1
+            if h[1] <= cuts[k + 1]:
+                inside.setdefault(cuts[k], []).append(h)
+        seen: set[str] = set()
         for start, end in zip(cuts, cuts[1:]):
             clause = text[start:end]
-            if len(clause) < 2 or not cue.search(clause):
+            if len(clause) < 2 or clause in seen or not cue.search(clause):
                 continue
+            seen.add(clause)  # a clause said twice asks one thing
             scores: dict[int, float] = {}
             idx = self._exact.get(self._strip_fillers(clause))
             if idx is not None:
                 scores[idx] = _EXACT
-            self._rules(clause, [h for h in hits if start <= h[0] and h[1] <= end], scores, None)
+            self._rules(clause, inside.get(start, []), scores, None)
             if scores:
                 i, s = max(scores.items(), key=lambda kv: kv[1])
                 if s >= self.options.threshold and i not in winners:
