@@ -32,7 +32,8 @@ from pydantic import ValidationError
 from ...textnorm import ASCII_ALNUM as _ASCII_ALNUM
 from ...textnorm import normalise, prepare
 from .masking import mask as mask  # re-exported: the stores mask what they keep
-from .phrases import Hit, Phrases, Synonyms, ascii_words, deletes
+from .phrases import Hit, Homophones, Phrases, Synonyms, ascii_words, deletes
+from .pinyin import vocabulary_table
 from .spec import FaqSpec, MatchOptions
 
 # -- compiled matcher ------------------------------------------------------------------------
@@ -159,7 +160,6 @@ class Faq:
         self._index = None
         taught = self.taught = {k: tuple(v) for k, v in (teachings or {}).items() if k in self.by_id and v}
         if rs.weight > 0 and (taught or any(e.examples for e in spec.entries)):
-            from .pinyin import vocabulary_table
             from .retrieval import Index, RetrievalOptions
 
             owners: list[int] = []
@@ -174,6 +174,9 @@ class Faq:
             table = vocabulary_table([*vocab, *syn, *(m.replace("|", "").replace("\n", "") for m in marked)])
             self._index = Index(owners, (_UNIT_RE.findall(m) for m in marked), table,
                                 RetrievalOptions(rs.k1, rs.b, rs.unigram_weight, rs.pinyin_weight, rs.doc_weight))
+        else:
+            table = vocabulary_table([*vocab, *syn])
+        self._homophones = Homophones([*vocab, *syn, *syn.values(), *self._exact], table)
         # A taught phrasing is also a whole-message rule of its entry, unless a rule of the file
         # already owns it (`wxbot faq teach` refuses those); a later teaching of the same phrasing wins.
         self.taught_exact: set[str] = set()
@@ -355,7 +358,7 @@ class Faq:
 
     def match(self, raw_text: str, explain: bool = False) -> Result:
         opts = self.options
-        text, bounds, breaks = self._scan(*prepare(raw_text, opts.max_chars))
+        text, bounds, breaks = self._scan(*self._homophones.correct(*prepare(raw_text, opts.max_chars)))
         if not text:
             return Result("empty", text)
         core = self._strip_fillers(text)

@@ -121,3 +121,65 @@ class Synonyms:
             cursor = end
         out.append(text[cursor:])
         return "".join(out), moved(bounds, reps, True), moved(breaks, reps, False)
+
+
+class Homophones:
+    """IME homophones of the FAQ's own words corrected before anything else: a run of characters whose
+    toneless pinyin equals a vocabulary word's (续废 -> 续费, 借口地址 -> 接口地址) is read as that word.
+
+    Guards against false friends: only words of two or more CJK characters; a two-syllable word also
+    needs one character in common with the run (有事 is not 优势, 忧势 is); a run that already is a
+    vocabulary word stays; a pinyin shared by two words is ambiguous and never corrected.
+    """
+
+    def __init__(self, words: Iterable[str], table: dict[str, str]):
+        self._table = table
+        keys: dict[str, str | None] = {}
+        for w in words:
+            if len(w) < 2 or not all(ch in table for ch in w):
+                continue
+            key = " " + " ".join(table[ch] for ch in w) + " "
+            keys[key] = w if keys.get(key, w) == w else None
+        self._words = frozenset(w for w in keys.values() if w)
+        self._auto = ahocorasick.Automaton()
+        for key, w in keys.items():
+            if w is not None:
+                self._auto.add_word(key, (len(w), len(key), w))
+        self.empty = len(self._auto) == 0
+        if not self.empty:
+            self._auto.make_automaton()
+
+    def correct(self, text: str, bounds: frozenset[int], breaks: frozenset[int]):
+        if self.empty or len(text) < 2:
+            return text, bounds, breaks
+        table = self._table
+        # one syllable per character, "#" for anything else; character i starts at offsets[i]
+        parts = [table.get(ch, "#") for ch in text]
+        offsets = []
+        pos = 0
+        for p in parts:
+            offsets.append(pos)
+            pos += len(p) + 1
+        spelled = " " + " ".join(parts) + " "
+        starts = {o: i for i, o in enumerate(offsets)}
+        found = []
+        for end, (n, size, w) in self._auto.iter(spelled):
+            i = starts.get(end + 1 - size)  # the space before the run's first syllable
+            if i is None:
+                continue
+            run = text[i:i + n]
+            if run == w or run in self._words or (n == 2 and not set(run) & set(w)):
+                continue
+            found.append((i, i + n, w))
+        if not found:
+            return text, bounds, breaks
+        found.sort(key=lambda h: (h[0], h[0] - h[1]))
+        out, cursor = [], 0
+        for start, end, w in found:
+            if start < cursor:
+                continue
+            out.append(text[cursor:start])
+            out.append(w)
+            cursor = end
+        out.append(text[cursor:])
+        return "".join(out), bounds, breaks  # same length: positions do not move
