@@ -90,7 +90,7 @@ class Faq:
 
         # Synonyms: variant -> canonical, scanned leftmost-longest.
         syn: dict[str, str] = {}
-        for canon, variants in [*spec.synonyms.items(), *spec.glosses.items()]:
+        for canon, variants in [*spec.synonyms.items(), *spec.glosses.items(), *spec.cantonese.items()]:
             c = normalise(canon, mc)
             for v in variants:
                 nv = normalise(v, mc)
@@ -176,7 +176,11 @@ class Faq:
                                 RetrievalOptions(rs.k1, rs.b, rs.unigram_weight, rs.pinyin_weight, rs.doc_weight))
         else:
             table = vocabulary_table([*vocab, *syn])
-        self._homophones = Homophones([*vocab, *syn, *syn.values(), *self._exact], table)
+        # Homophone targets: the FAQ's topical words (rules, synonyms), not the glosses' or Cantonese
+        # question words (哪个 would swallow every 那个); a filler or noise word is never corrected.
+        topical = [normalise(w, mc) for canon, vs in spec.synonyms.items() for w in (canon, *vs)]
+        protected = {normalise(w, mc) for w in (*spec.noise, *spec.fillers)}
+        self._homophones = Homophones([*vocab, *topical, *self._exact], table, protected)
         # A taught phrasing is also a whole-message rule of its entry, unless a rule of the file
         # already owns it (`wxbot faq teach` refuses those); a later teaching of the same phrasing wins.
         self.taught_exact: set[str] = set()

@@ -129,11 +129,13 @@ class Homophones:
 
     Guards against false friends: only words of two or more CJK characters; a two-syllable word also
     needs one character in common with the run (有事 is not 优势, 忧势 is); a run that already is a
-    vocabulary word stays; a pinyin shared by two words is ambiguous and never corrected.
+    vocabulary word stays; a character of a ``protected`` word (fillers, noise: 那个) is never
+    changed; a pinyin shared by two words is ambiguous and never corrected.
     """
 
-    def __init__(self, words: Iterable[str], table: dict[str, str]):
+    def __init__(self, words: Iterable[str], table: dict[str, str], protected: Iterable[str] = ()):
         self._table = table
+        self._protected = Phrases(w for w in protected if len(w) >= 2)
         keys: dict[str, str | None] = {}
         for w in words:
             if len(w) < 2 or not all(ch in table for ch in w):
@@ -173,10 +175,13 @@ class Homophones:
             found.append((i, i + n, w))
         if not found:
             return text, bounds, breaks
+        kept = set()  # characters of a filler or noise word ("那个" is no typo of "哪个")
+        for start, end, _ in self._protected.find(text):
+            kept.update(range(start, end))
         found.sort(key=lambda h: (h[0], h[0] - h[1]))
         out, cursor = [], 0
         for start, end, w in found:
-            if start < cursor:
+            if start < cursor or any(i in kept and text[i] != w[i - start] for i in range(start, end)):
                 continue
             out.append(text[cursor:start])
             out.append(w)

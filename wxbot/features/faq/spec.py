@@ -141,6 +141,8 @@ class FaqSpec(BaseModel):
 
     # English (and pinyin) words -> the FAQ's canonical word, matched on whole ASCII words only
     glosses: dict[str, list[str]] = {}
+    # Cantonese words -> Mandarin (after traditional -> simplified), like synonyms; never a homophone target
+    cantonese: dict[str, list[str]] = {}
     noise: list[str] = []  # fillers and pleasantries ignored by the retrieval anywhere in a message
     question_cues: list[str] = ["吗", "么", "嘛", "呢", "怎", "咋", "如何", "多少", "哪", "什么", "啥", "能不能", "可不可以",
                                 "是不是", "有没有", "会不会", "要不要", "几", "多久", "多长"]
