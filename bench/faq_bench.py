@@ -44,7 +44,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wxbot.features.faq.matcher import MatchOptions, compile_faq, evaluate, normalise  # noqa: E402
+from wxbot.features.faq.evaluation import evaluate  # noqa: E402
+from wxbot.features.faq.matcher import MatchOptions, compile_faq, normalise  # noqa: E402
 
 
 def messages(*sets: dict) -> list[str]:

@@ -8,16 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wxbot.features.faq.matcher import (
-    ANSWER_LIMIT,
-    MatchOptions,
-    compile_faq,
-    evaluate,
-    lint,
-    mask,
-    normalise,
-    pattern_problem,
-)
+from wxbot.features.faq.evaluation import evaluate
+from wxbot.features.faq.masking import mask
+from wxbot.features.faq.matcher import MatchOptions, compile_faq, lint, normalise
+from wxbot.features.faq.spec import ANSWER_LIMIT, pattern_problem
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "tests" / "data"

@@ -87,3 +87,27 @@ def test_order_reports_with_amounts_open_a_report(app, text):
 @pytest.mark.parametrize("text", ["100块能用多久", "可以用支付宝付款吗"])
 def test_pre_sale_paying_questions_stay_faq(app, text):
     assert route_of(app, text)[0] == "faq"
+
+
+@pytest.mark.parametrize("text, entry", [("续废", "recharge"), ("借口地址是多少", "base_url"), ("nextchat秘码", "free_password")])
+def test_ime_homophones_of_faq_words_are_corrected_before_the_rules(app, text, entry):
+    name, got = route_of(app, text)
+    assert got == entry or (entry == "free_password" and name in ("password", "faq_password")), (name, got)
+
+
+def test_homophone_correction_has_guards_against_false_friends():
+    faq = compile_faq(small(adv={"contains": ["优势"]}, model={"contains": ["哪个模型"]}) | {"noise": ["那个"]})
+    assert faq.match("有啥忧势").entry.id == "adv"  # one character in common: an IME slip
+    assert faq.match("有事").kind == "none"  # no character in common: another word
+    assert faq.match("那个模型").kind == "none"  # 那个 is a noise word, never read as 哪个
+    assert faq.match("哪个模型").entry.id == "model"
+
+
+def test_cantonese_words_read_as_mandarin():
+    faq = compile_faq(small(vpn={"contains": ["不需要魔法"]}) | {"cantonese": {"不需要": ["使唔使"]}})
+    assert faq.match("使唔使魔法").entry.id == "vpn"
+
+
+@pytest.mark.parametrize("text", ["give me the pwd", "what is the password"])
+def test_english_fillers_around_the_topic(app, text):
+    assert route_of(app, text)[0] in ("password", "faq_password")

@@ -44,6 +44,13 @@ PHRASES = [
     ("订单问题", "other"),
     ("我的订单有问题", "other"),
     ("ＯＲＤＥＲ 订单异常", "other"),
+    # "paid, but ...", not delivered, English, Cantonese
+    ("那个，我买了，钱也付了，但是key一直没有。", "paid_no_key"),
+    ("今天上午十点买的，支付宝扣了99块，页面一直显示待发货", "paid_no_key"),
+    ("i paid but didn't receive the key", "paid_no_key"),
+    ("我買咗key但係冇發放", "paid_no_key"),
+    # a past payment with evidence (an amount, an order number, a date)
+    ("5月3号付了 订单号JH2024050300123", "other"),
 ]
 
 
@@ -53,7 +60,8 @@ def test_every_phrasing_class_is_recognised(text, category):
 
 
 @pytest.mark.parametrize("text", ["怎么买key", "key多少钱", "如何付款", "密码", "key过期了怎么办", "BASE URL是多少",
-                                  "你好", "工单", ""])
+                                  "你好", "工单", "", "100块能用多久", "可以用支付宝付款吗", "我付了99元能用多久",
+                                  "昨天买的key能用多久", "购买地址失效了", "我昨天想下单，结果购买的网页打不开"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

@@ -23,8 +23,9 @@ from ...wechat.protocol import Message
 from .edits import Editor
 from .export import merged_yaml
 from .knowledge import FaqKnowledge, Teacher
-from .matcher import ANSWER_LIMIT, mask
+from .masking import mask
 from .questions import explain, open_questions
+from .spec import ANSWER_LIMIT
 
 if TYPE_CHECKING:
     from ...services import Services

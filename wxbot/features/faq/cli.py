@@ -209,7 +209,7 @@ def export_cmd(obj, file: Path | None) -> None:
 @click.pass_obj
 def eval_cmd(obj, file: Path, misses: bool) -> None:
     """Score a labelled set through the routes: right/wrong/fallback per entry and style, confusion pairs."""
-    from .matcher import evaluate_set
+    from .evaluation import evaluate_set
 
     faq = obj.features.faq.knowledge.get()  # faq.yaml plus the teachings, as followers meet it
     rep = evaluate_set(faq, _read_yaml(file) or {}, obj.routes_before_faq())

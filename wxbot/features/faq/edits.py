@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ...settings import one_line
-from .matcher import compile_faq, mask
+from .masking import mask
+from .matcher import compile_faq
 from .store import Edit
 
 NEW_ENTRY_FIELDS = ("topic", "question", "answer")

@@ -28,7 +28,8 @@ from ...stores.redis import REDIS_ERRORS
 from ...textnorm import normalise
 from ...wechat.protocol import Message
 from .edits import apply_edits
-from .matcher import Faq, MatchOptions, Result, compile_faq, mask
+from .masking import mask
+from .matcher import Faq, MatchOptions, Result, compile_faq
 from .store import EditStore, Teaching, TeachingStore, UnmatchedStore
 
 if TYPE_CHECKING:

@@ -1,209 +1,40 @@
-"""FAQ knowledge base: normaliser, loader/validator and matcher (no Flask, no Redis).
+"""The compiled FAQ and its matcher (no Flask, no Redis): ``compile_faq`` builds a ``Faq`` from the
+validated file (``spec.py``) once per version; ``Faq.match`` decides one message.
 
-Matching is keyword-based over the FAQ's own vocabulary, which for short colloquial Chinese works
-better than a general-purpose segmenter and costs microseconds:
+Matching combines the FAQ's own rules with retrieval over its example questions:
 
-1. Normalise: NFKC (full width -> half width), lower case, traditional -> simplified (a per-character
-   table built once from opencc-python-reimplemented's own ``TSCharacters`` dictionary), drop
-   punctuation and spaces (a ``.`` between digits is kept: ``3.5``), cap the length.
-2. Canonicalise synonyms (``梯子``/``vpn``/``翻墙`` -> ``魔法``), leftmost-longest, with one dictionary
-   scan; ASCII words also match a vocabulary word one edit away (``librechta`` -> ``librechat``).
-3. Score every entry: an ``exact`` phrase equal to the whole message (after fillers like 请问…吗) wins
-   outright, like the MP console's 全匹配; each ``contains`` phrase (半匹配) and weighted ``keyword``
-   present adds its weight once; each ``pattern`` that matches adds its weight.
-4. Decide: best score below ``threshold`` -> no answer; the runner-up within ``ambiguity_ratio`` of it
-   (and of equal ``priority``) -> ask which one was meant; otherwise answer the best entry.
+1. Normalise (``textnorm.prepare``: NFKC, lower case, traditional -> simplified, no punctuation or
+   spaces, ASCII word bounds and clause breaks kept aside), then canonicalise synonyms and glosses
+   (``梯子``/``vpn`` -> ``魔法``, ``receipt`` -> ``发票``; ``phrases.Synonyms``, whole ASCII words only).
+2. Rules: an ``exact`` phrase equal to the whole message (after fillers like 请问…吗) wins outright
+   (the MP console's 全匹配); each ``contains`` phrase (半匹配) and weighted ``keyword`` present adds its
+   weight once (``phrases.Phrases``: one Aho-Corasick pass); each ``pattern`` that matches adds its
+   weight; ASCII words also match a vocabulary word one edit away (``librechta`` -> ``librechat``).
+3. Similar questions: ``retrieval.Index`` ranks the message (or, when long, its question clauses)
+   against every entry's examples by BM25 over character and pinyin n-grams; an entry gains
+   ``retrieval.weight`` × the confidence of its best example.
+4. Decide: best score below ``threshold`` -> no answer (greeting or fallback); the runner-up within
+   ``ambiguity_ratio`` of it (and of equal ``priority``) -> ask which one was meant; two question
+   clauses about different entries -> ask; otherwise answer the best entry.
 
-Everything is precomputed per FAQ version in ``compile_faq``; nothing is compiled per request.
-Patterns are checked at load for constructs that backtrack catastrophically, and run on input capped
-at ``max_chars`` characters, so one bad pattern cannot stall the webhook.
+Everything is precomputed per FAQ version; nothing is compiled per request.
 """
 from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from ...textnorm import ASCII_ALNUM as _ASCII_ALNUM
-from ...textnorm import TEXT_LIMIT, fold, normalise, prepare
-
-ANSWER_LIMIT = TEXT_LIMIT  # WeChat's limit for a passive text reply
-PATTERN_MAX_LEN = 300
-ROUTES = ("password", "tickets")
-
-# -- masking ---------------------------------------------------------------------------------
-
-_MASKS = (
-    (re.compile(r"sk-[a-z0-9_\-]{4,}"), "«key»"),
-    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+"), "«email»"),
-    (re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)"), "«phone»"),
-    (re.compile(r"(?<![a-z0-9])(?=[a-z0-9]*\d{6})[a-z0-9]{8,}(?![a-z0-9])"), "«order»"),
-)
-_MASK_DROP_RE = re.compile(r"[^\w«»]+|_+")
-
-
-def mask(text: str, max_chars: int = 60) -> str:
-    """Normalised text with API keys, e-mails, phone and order numbers replaced by «key» etc.
-
-    Used for the unmatched-question log: no secret or personal number is ever stored.
-    """
-    text = fold(text[:2000])
-    for regex, repl in _MASKS:
-        text = regex.sub(repl, text)
-    return _MASK_DROP_RE.sub("", text)[:max_chars]
-
-
-# -- pattern safety --------------------------------------------------------------------------
-
-try:  # Python 3.11+
-    from re import _constants as _sre_c  # type: ignore[attr-defined]
-    from re import _parser as _sre_p
-except ImportError:  # pragma: no cover
-    import sre_constants as _sre_c  # type: ignore[no-redef]
-    import sre_parse as _sre_p  # type: ignore[no-redef]
-
-_REPEATS = {_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT}
-if hasattr(_sre_c, "POSSESSIVE_REPEAT"):
-    _REPEATS.add(_sre_c.POSSESSIVE_REPEAT)
-
-
-def _walk(items, in_repeat: bool) -> str | None:
-    for op, av in items:
-        if op in _REPEATS:
-            lo, hi, sub = av
-            if hi > 1 and in_repeat:
-                return "nested quantifier (e.g. (a+)+) can backtrack catastrophically"
-            if hi == _sre_c.MAXREPEAT and any(o == _sre_c.BRANCH for o, _ in _flatten(sub)):
-                return "unbounded repeat of an alternation (e.g. (a|ab)*) can backtrack catastrophically"
-            problem = _walk(sub, in_repeat or hi > 1)
-            if problem:
-                return problem
-        elif op in (_sre_c.GROUPREF, getattr(_sre_c, "GROUPREF_EXISTS", None)):
-            return "backreferences are not allowed"
-        elif op == _sre_c.SUBPATTERN:
-            problem = _walk(av[-1], in_repeat)
-            if problem:
-                return problem
-        elif op == _sre_c.BRANCH:
-            for branch in av[1]:
-                problem = _walk(branch, in_repeat)
-                if problem:
-                    return problem
-        elif op in (_sre_c.ASSERT, _sre_c.ASSERT_NOT):
-            problem = _walk(av[1], in_repeat)
-            if problem:
-                return problem
-    return None
-
-
-def _flatten(items):
-    for op, av in items:
-        yield op, av
-        if op == _sre_c.SUBPATTERN:
-            yield from _flatten(av[-1])
-
-
-def pattern_problem(pattern: str) -> str | None:
-    """Why ``pattern`` is unsafe or invalid, or None. Patterns run on normalised text (no spaces or
-    punctuation) capped at ``max_chars``; nested or alternating unbounded repeats are refused."""
-    if len(pattern) > PATTERN_MAX_LEN:
-        return f"longer than {PATTERN_MAX_LEN} characters"
-    try:
-        parsed = _sre_p.parse(pattern)
-    except re.error as exc:
-        return f"invalid regex: {exc}"
-    return _walk(parsed, False)
-
-
-# -- file format -----------------------------------------------------------------------------
-
-class EntrySpec(BaseModel):
-    """One FAQ entry as written in ``faq.yaml``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]{0,47}$")
-    topic: str = Field(min_length=1, max_length=20)  # keyword a follower can send; an exact rule too
-    question: str = Field(min_length=1)
-    answer: str = Field(min_length=1)
-    exact: list[str] = []
-    contains: list[str] = []
-    keywords: dict[str, float] = {}
-    patterns: list[str] = []
-    priority: int = 0
-    route: Literal["password", "tickets"] | None = None
-    # Similar questions (相似问法) in followers' words; a message is ranked against them (retrieval).
-    examples: list[str] = []
-
-    @field_validator("answer")
-    @classmethod
-    def _answer_fits(cls, value: str) -> str:
-        value = value.strip("\n")
-        size = len(value.encode("utf-8"))
-        if size > ANSWER_LIMIT:
-            raise ValueError(f"answer is {size} bytes of UTF-8; WeChat's limit is {ANSWER_LIMIT}")
-        return value
-
-    @field_validator("patterns")
-    @classmethod
-    def _patterns_safe(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            problem = pattern_problem(pattern)
-            if problem:
-                raise ValueError(f"pattern {pattern!r}: {problem}")
-        return value
-
-
-class RetrievalSpec(BaseModel):
-    """How the example questions count (``retrieval:`` in ``faq.yaml``); calibrated on the tune set."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    weight: float = Field(5.0, ge=0)  # an entry gains weight × confidence of its best example
-    min_confidence: float = Field(0.3, ge=0, le=1)  # below this an example adds nothing
-    clause_factor: float = Field(0.95, ge=0, le=1)  # a question clause of a long message, vs the whole
-    long_units: int = Field(40, ge=8, le=200)  # longer messages are scored by their question clauses
-    pinyin_weight: float = Field(0.8, ge=0, le=1)  # a homophone-only match, vs the same characters
-    unigram_weight: float = Field(0.3, ge=0, le=1)  # single CJK characters, vs two-unit n-grams
-    doc_weight: float = Field(0.3, ge=0, le=2)  # how much covering little of a long example costs
-    k1: float = Field(1.2, gt=0)
-    b: float = Field(0.75, ge=0, le=1)
-
-
-class FaqSpec(BaseModel):
-    """The whole ``faq.yaml``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # English (and pinyin) words -> the FAQ's canonical word, matched on whole ASCII words only
-    glosses: dict[str, list[str]] = {}
-    noise: list[str] = []  # fillers and pleasantries ignored by the retrieval anywhere in a message
-    question_cues: list[str] = ["吗", "么", "嘛", "呢", "怎", "咋", "如何", "多少", "哪", "什么", "啥", "能不能", "可不可以",
-                                "是不是", "有没有", "会不会", "要不要", "几", "多久", "多长"]
-    retrieval: RetrievalSpec = RetrievalSpec()
-
-    topics: list[str] = []  # entry ids listed in the fallback and the greeting, most asked first
-    greetings: list[str] = []
-    fillers: list[str] = []  # words ignored around an exact phrase: 请问, 吗, 呢...
-    synonyms: dict[str, list[str]] = {}  # canonical word -> variants followers write
-    contains_weight: float = 3.0
-    pattern_weight: float = 3.0
-    entries: list[EntrySpec] = Field(min_length=1)
-
-
-@dataclass(frozen=True, slots=True)
-class MatchOptions:
-    """Knobs from ``bot.yaml`` (section ``faq``) that compile into the matcher."""
-
-    threshold: float = 2.5
-    ambiguity_ratio: float = 0.8
-    max_candidates: int = 3
-    max_chars: int = 200
-    fuzzy_min_len: int = 5
-
+from ...textnorm import normalise, prepare
+from .masking import mask as mask  # re-exported: the stores mask what they keep
+from .phrases import Hit, Homophones, Phrases, Synonyms, ascii_words, deletes
+from .pinyin import vocabulary_table
+from .spec import FaqSpec, MatchOptions
 
 # -- compiled matcher ------------------------------------------------------------------------
 
@@ -259,7 +90,7 @@ class Faq:
 
         # Synonyms: variant -> canonical, scanned leftmost-longest.
         syn: dict[str, str] = {}
-        for canon, variants in [*spec.synonyms.items(), *spec.glosses.items()]:
+        for canon, variants in [*spec.synonyms.items(), *spec.glosses.items(), *spec.cantonese.items()]:
             c = normalise(canon, mc)
             for v in variants:
                 nv = normalise(v, mc)
@@ -269,7 +100,7 @@ class Faq:
                     raise ValueError(f"synonyms/glosses: {v!r} is a variant of both {syn[nv]!r} and {c!r}")
                 syn[nv] = c
         self._syn = syn
-        self._syn_lens = _lengths_by_first(syn)
+        self._synonyms = Synonyms(syn)
 
         # Fillers around exact phrases, and greetings.
         fillers = sorted({self._canon(f) for f in spec.fillers if f.strip()}, key=len, reverse=True)
@@ -308,17 +139,16 @@ class Faq:
                 patterns.append((entry.index, re.compile(pattern), pattern))
         self._exact = {p: owners[0] for p, owners in exact.items()}
         self._vocab = vocab
-        self._vocab_lens = _lengths_by_first(vocab)
+        self._phrases = Phrases(vocab)
         self._patterns = patterns
 
         # ASCII words one edit away (symmetric deletes): "librechta" -> "librechat".
         fuzzy: dict[str, set[str]] = {}
         for word in {w for w in (*vocab, *syn) if w.isascii() and w.isalnum()}:
             if len(word) >= options.fuzzy_min_len:
-                for variant in _deletes(word):
+                for variant in deletes(word):
                     fuzzy.setdefault(variant, set()).add(word)
         self._fuzzy = {k: sorted(v) for k, v in fuzzy.items()}
-        self._ascii_re = re.compile(r"[a-z0-9.]+")
 
         # Retrieval over the example questions (and each entry's own question).
         noise = sorted({self._canon(w) for w in spec.noise} - {""}, key=len, reverse=True)
@@ -330,7 +160,6 @@ class Faq:
         self._index = None
         taught = self.taught = {k: tuple(v) for k, v in (teachings or {}).items() if k in self.by_id and v}
         if rs.weight > 0 and (taught or any(e.examples for e in spec.entries)):
-            from .pinyin import vocabulary_table
             from .retrieval import Index, RetrievalOptions
 
             owners: list[int] = []
@@ -345,6 +174,13 @@ class Faq:
             table = vocabulary_table([*vocab, *syn, *(m.replace("|", "").replace("\n", "") for m in marked)])
             self._index = Index(owners, (_UNIT_RE.findall(m) for m in marked), table,
                                 RetrievalOptions(rs.k1, rs.b, rs.unigram_weight, rs.pinyin_weight, rs.doc_weight))
+        else:
+            table = vocabulary_table([*vocab, *syn])
+        # Homophone targets: the FAQ's topical words (rules, synonyms), not the glosses' or Cantonese
+        # question words (哪个 would swallow every 那个); a filler or noise word is never corrected.
+        topical = [normalise(w, mc) for canon, vs in spec.synonyms.items() for w in (canon, *vs)]
+        protected = {normalise(w, mc) for w in (*spec.noise, *spec.fillers)}
+        self._homophones = Homophones([*vocab, *topical, *self._exact], table, protected)
         # A taught phrasing is also a whole-message rule of its entry, unless a rule of the file
         # already owns it (`wxbot faq teach` refuses those); a later teaching of the same phrasing wins.
         self.taught_exact: set[str] = set()
@@ -378,32 +214,7 @@ class Faq:
     def _scan(self, text: str, bounds: frozenset[int], breaks: frozenset[int]):
         """Synonym/gloss variants -> canonical words, leftmost-longest, ASCII variants on whole words;
         ``bounds`` and ``breaks`` are moved along with the text."""
-        syn, lens = self._syn, self._syn_lens
-        if not syn:
-            return text, bounds, breaks
-        out: list[str] = []
-        reps: list[tuple[int, int, int]] = []  # (start, end, new length)
-        i, n, start = 0, len(text), 0
-        while i < n:
-            ls = lens.get(text[i])
-            if ls:
-                for length in ls:
-                    canon = syn.get(text[i:i + length])
-                    if canon is not None and _whole(text, i, i + length, bounds):
-                        out.append(text[start:i])
-                        out.append(canon)
-                        reps.append((i, i + length, len(canon)))
-                        i += length
-                        start = i
-                        break
-                else:
-                    i += 1
-            else:
-                i += 1
-        if not out:
-            return text, bounds, breaks
-        out.append(text[start:])
-        return "".join(out), _moved(bounds, reps, True), _moved(breaks, reps, False)
+        return self._synonyms.replace(text, bounds, breaks)
 
     def _marked(self, text: str, bounds: frozenset[int], breaks: frozenset[int]) -> str:
         """The text with " " at ASCII word bounds, "\n" at clause breaks and "|" for noise words."""
@@ -435,13 +246,21 @@ class Faq:
         cap = rs.long_units
         if len(units) <= cap:
             return index.score(units, floor)
-        clauses = [c for c in marked.split("\n") if c.strip("| ")]
+        # one unit list for the whole message, cut at its breaks ("\n" is a unit of its own)
+        ends = [i for i, u in enumerate(units) if u == "\n"]
+        ends.append(len(units))
+        clauses: list[tuple[str, list[str]]] = []
+        start = 0
+        for clause, end in zip(marked.split("\n"), ends):
+            if clause.strip("| "):
+                clauses.append((clause, units[start:end]))
+            start = end + 1
         cue = self._cue_re
-        picks = [c for c in clauses if cue is not None and cue.search(c)][-2:] or clauses[-1:]
+        picks = [c for c in clauses if cue is not None and cue.search(c[0])][-2:] or clauses[-1:]
         cov: dict[int, float] = {}
         factor = rs.clause_factor
-        for clause in picks:
-            cu = _UNIT_RE.findall(clause)[-cap:]
+        for _, cu in picks:
+            cu = cu[-cap:]
             if len(cu) < 3:
                 continue
             for e, v in index.score(cu, floor / factor if factor else floor).items():
@@ -450,20 +269,21 @@ class Faq:
                     cov[e] = v
         return cov
 
-    def _rules(self, text: str, bounds: frozenset[int], scores: dict[int, float],
+    def _rules(self, text: str, hits: list[Hit], scores: dict[int, float],
                reasons: dict[int, list[str]] | None) -> None:
-        """Add the contains/keyword and pattern scores of ``text`` to ``scores``."""
+        """Add the contains/keyword scores of ``hits`` (phrases found in ``text``) and the pattern
+        scores of ``text`` to ``scores``."""
         per_entry: dict[int, list[tuple[str, float]]] = {}
-        for phrase in self._hits(text, bounds):
+        for phrase in {h[2] for h in hits}:
             for i, w in self._vocab[phrase]:
                 per_entry.setdefault(i, []).append((phrase, w))
-        for i, hits in per_entry.items():
-            if len(hits) > 1:
+        for i, found in per_entry.items():
+            if len(found) > 1:
                 # Within one entry the longest phrase wins: 购买地址 does not also count 购买 and 地址.
-                hits = [(p, w) for p, w in hits if not any(p != q and p in q for q, _ in hits)]
-            scores[i] = scores.get(i, 0.0) + sum(w for _, w in hits)
+                found = [(p, w) for p, w in found if not any(p != q and p in q for q, _ in found)]
+            scores[i] = scores.get(i, 0.0) + sum(w for _, w in found)
             if reasons is not None:
-                reasons.setdefault(i, []).extend(f"{p}+{w:g}" for p, w in hits)
+                reasons.setdefault(i, []).extend(f"{p}+{w:g}" for p, w in found)
         if self._patterns:
             pw = self.spec.pattern_weight
             for i, regex, source in self._patterns:
@@ -472,23 +292,31 @@ class Faq:
                     if reasons is not None:
                         reasons.setdefault(i, []).append(f"/{source}/+{pw:g}")
 
-    def _clause_winners(self, text: str, bounds: frozenset[int], breaks: frozenset[int]) -> list[int]:
+    def _clause_winners(self, text: str, hits: list[Hit], breaks: frozenset[int]) -> list[int]:
         """The best entry (by the rules) of each clause that asks something, when two or more such
-        clauses ask about different entries ("能开票吗 可以对公吗"); else []."""
+        clauses ask about different entries ("能开票吗 可以对公吗"); else []. The phrases of a clause
+        are those of the whole message's scan that lie inside it."""
         cue = self._cue_re
         if cue is None:
             return []
         winners: list[int] = []
         cuts = [0, *sorted(breaks), len(text)]
+        inside: dict[int, list[Hit]] = {}  # clause start -> its hits
+        for h in hits:
+            k = bisect_right(cuts, h[0]) - 1
+            if h[1] <= cuts[k + 1]:
+                inside.setdefault(cuts[k], []).append(h)
+        seen: set[str] = set()
         for start, end in zip(cuts, cuts[1:]):
             clause = text[start:end]
-            if len(clause) < 2 or not cue.search(clause):
+            if len(clause) < 2 or clause in seen or not cue.search(clause):
                 continue
+            seen.add(clause)  # a clause said twice asks one thing
             scores: dict[int, float] = {}
             idx = self._exact.get(self._strip_fillers(clause))
             if idx is not None:
                 scores[idx] = _EXACT
-            self._rules(clause, frozenset(b - start for b in bounds if start < b < end), scores, None)
+            self._rules(clause, inside.get(start, []), scores, None)
             if scores:
                 i, s = max(scores.items(), key=lambda kv: kv[1])
                 if s >= self.options.threshold and i not in winners:
@@ -501,23 +329,18 @@ class Faq:
         stripped = self._filler_re.sub("", text)
         return stripped or text
 
-    def _hits(self, text: str, bounds: frozenset[int] = frozenset()) -> set[str]:
-        vocab, lens = self._vocab, self._vocab_lens
-        found: set[str] = set()
-        for i in range(len(text)):
-            ls = lens.get(text[i])
-            if ls:
-                for length in ls:
-                    p = text[i:i + length]
-                    if p in vocab and _whole(text, i, i + length, bounds):
-                        found.add(p)
+    def _hits(self, text: str, bounds: frozenset[int] = frozenset()) -> list[Hit]:
+        """Every rule phrase in ``text`` (whole ASCII words), and vocabulary words one edit away from
+        an ASCII word of the message."""
+        found = self._phrases.find(text, bounds)
         if self._fuzzy:
-            for word in _ascii_words(self._ascii_re, text, bounds):
+            vocab = self._vocab
+            for start, word in ascii_words(text, bounds):
                 if len(word) >= self.options.fuzzy_min_len and word not in vocab:
-                    for variant in (word, *_deletes(word)):
+                    for variant in (word, *deletes(word)):
                         for target in self._fuzzy.get(variant, ()):
                             if target in vocab and target not in text:
-                                found.add(target)
+                                found.append((start, start + len(word), target))
         return found
 
     def _is_greeting(self, text: str) -> bool:
@@ -539,7 +362,7 @@ class Faq:
 
     def match(self, raw_text: str, explain: bool = False) -> Result:
         opts = self.options
-        text, bounds, breaks = self._scan(*prepare(raw_text, opts.max_chars))
+        text, bounds, breaks = self._scan(*self._homophones.correct(*prepare(raw_text, opts.max_chars)))
         if not text:
             return Result("empty", text)
         core = self._strip_fillers(text)
@@ -552,7 +375,8 @@ class Faq:
             scores[idx] = _EXACT
             if explain:
                 reasons[idx] = [f"exact:{core}"]
-        self._rules(text, bounds, scores, reasons if explain else None)
+        hits = self._hits(text, bounds)
+        self._rules(text, hits, scores, reasons if explain else None)
         if self._index is not None:
             rs = self.spec.retrieval
             for i, c in self._retrieve(text, bounds, breaks, rs.min_confidence).items():
@@ -570,7 +394,7 @@ class Faq:
         best, best_score = entries[ranked[0][0]], ranked[0][1]
         if best_score < _EXACT and breaks:
             # Two questions about different entries: ask which one, unless one has the top priority.
-            winners = self._clause_winners(text, bounds, breaks)
+            winners = self._clause_winners(text, hits, breaks)
             if winners:
                 top = max(entries[i].priority for i in winners)
                 winners = [i for i in winners if entries[i].priority == top]
@@ -597,65 +421,12 @@ class Faq:
 _UNIT_RE = re.compile(r"[a-z]+|[0-9.]+|[^ ]")
 
 
-def _whole(text: str, i: int, j: int, bounds: frozenset[int]) -> bool:
-    """text[i:j] does not start or end inside an ASCII word (a CJK neighbour is a boundary, and so is
-    a change between letters and digits: "3.5" is a word of "gpt3.5turbo", "word" none of "password")."""
-    if i > 0 and i not in bounds:
-        a, b = text[i - 1], text[i]
-        if a in _ASCII_ALNUM and b in _ASCII_ALNUM and a.isdigit() == b.isdigit():
-            return False
-    if j < len(text) and j not in bounds:
-        a, b = text[j - 1], text[j]
-        if a in _ASCII_ALNUM and b in _ASCII_ALNUM and a.isdigit() == b.isdigit():
-            return False
-    return True
-
-
-def _ascii_words(regex: re.Pattern[str], text: str, bounds: frozenset[int]) -> list[str]:
-    if not bounds:
-        return regex.findall(text)
-    words = []
-    for m in regex.finditer(text):
-        last = m.start()
-        for pos in sorted(b for b in bounds if m.start() < b < m.end()):
-            words.append(text[last:pos])
-            last = pos
-        words.append(text[last:m.end()])
-    return words
-
-
-def _moved(positions: frozenset[int], reps: list[tuple[int, int, int]], edges: bool) -> frozenset[int]:
-    """Positions after replacing text[start:end] by ``new`` characters for each (start, end, new)."""
-    out: set[int] = set()
-    for p in positions:
-        delta = 0
-        for start, end, new in reps:
-            if end <= p:
-                delta += new - (end - start)
-            elif start < p:
-                p = -1
-                break
-        if p >= 0:
-            out.add(p + delta)
-    if edges:
-        delta = 0
-        for start, end, new in reps:
-            out.add(start + delta)
-            delta += new - (end - start)
-            out.add(end + delta)
-    return frozenset(out)
-
-
 def _lengths_by_first(words) -> dict[str, tuple[int, ...]]:
     by_first: dict[str, set[int]] = {}
     for w in words:
         if w:
             by_first.setdefault(w[0], set()).add(len(w))
     return {c: tuple(sorted(ls, reverse=True)) for c, ls in by_first.items()}
-
-
-def _deletes(word: str) -> list[str]:
-    return [word[:i] + word[i + 1:] for i in range(len(word))]
 
 
 def compile_faq(raw: Any, options: MatchOptions | None = None, teachings: dict[str, list[str]] | None = None) -> Faq:
@@ -696,181 +467,3 @@ def lint(raw: Any, options: MatchOptions | None = None) -> list[str]:
     except (ValueError, re.error) as exc:
         problems.append(str(exc))
     return problems
-
-
-# -- evaluation ------------------------------------------------------------------------------
-
-@dataclass
-class Evaluation:
-    """Scores of a labelled set (``tests/data/faq_eval_*.yaml``) against one FAQ version."""
-
-    on_topic: int = 0
-    top1: int = 0
-    ambiguous: int = 0  # "which one did you mean?": not top-1, reported on its own
-    ambiguous_with_right: int = 0  # ... of which the right entry was among the options
-    off_topic: int = 0
-    off_topic_answered: int = 0
-    off_topic_ambiguous: int = 0
-    greetings: int = 0
-    greetings_recognised: int = 0
-    misses: list[tuple[str, str, str]] = field(default_factory=list)  # (text, expected, got)
-
-    @property
-    def top1_rate(self) -> float:
-        return self.top1 / self.on_topic if self.on_topic else 0.0
-
-    def summary(self) -> str:
-        return (f"top-1 {self.top1}/{self.on_topic} ({self.top1_rate:.1%}), "
-                f"ambiguous {self.ambiguous} ({self.ambiguous_with_right} with the right entry listed), "
-                f"off-topic answered {self.off_topic_answered}/{self.off_topic} "
-                f"(+{self.off_topic_ambiguous} asked which one), "
-                f"greetings {self.greetings_recognised}/{self.greetings}")
-
-
-def evaluate(faq: Faq, labelled: dict) -> Evaluation:
-    ev = Evaluation()
-    for expected, messages in (labelled.get("on_topic") or {}).items():
-        for text in messages:
-            r = faq.match(str(text))
-            ev.on_topic += 1
-            if r.kind == "answer" and r.entry is not None and r.entry.id == expected:
-                ev.top1 += 1
-                continue
-            if r.kind == "ambiguous":
-                ev.ambiguous += 1
-                if any(e.id == expected for e, _ in r.candidates):
-                    ev.ambiguous_with_right += 1
-                got = "ambiguous:" + "/".join(e.id for e, _ in r.candidates)
-            else:
-                got = r.entry.id if r.kind == "answer" and r.entry else r.kind
-            ev.misses.append((text, expected, got))
-    for text in labelled.get("off_topic") or []:
-        r = faq.match(str(text))
-        ev.off_topic += 1
-        if r.kind == "answer":
-            ev.off_topic_answered += 1
-            ev.misses.append((text, "off_topic", r.entry.id if r.entry else "?"))
-        elif r.kind == "ambiguous":
-            ev.off_topic_ambiguous += 1
-            ev.misses.append((text, "off_topic", "ambiguous"))
-    for text in labelled.get("greeting") or []:
-        r = faq.match(str(text))
-        ev.greetings += 1
-        if r.kind == "greeting":
-            ev.greetings_recognised += 1
-        else:
-            ev.misses.append((text, "greeting", r.entry.id if r.entry else r.kind))
-    return ev
-
-
-# -- styled evaluation (``wxbot faq eval``) ----------------------------------------------------
-
-@dataclass
-class Tally:
-    right: int = 0
-    wrong: int = 0
-    asked: int = 0  # "which one did you mean?"
-    fallback: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.right + self.wrong + self.asked + self.fallback
-
-    def add(self, outcome: str) -> None:
-        setattr(self, outcome, getattr(self, outcome) + 1)
-
-    def line(self) -> str:
-        t = self.total or 1
-        return (f"{self.right}/{self.total} right ({self.right / t:.1%}), wrong {self.wrong}, "
-                f"asked {self.asked}, fallback {self.fallback}")
-
-
-@dataclass
-class SetReport:
-    """A labelled set scored through the routes (password, tickets, then the FAQ)."""
-
-    overall: Tally = field(default_factory=Tally)
-    by_entry: dict[str, Tally] = field(default_factory=dict)
-    by_style: dict[str, Tally] = field(default_factory=dict)
-    confusion: dict[tuple[str, str], int] = field(default_factory=dict)  # (expected, got) -> count
-    password: Tally = field(default_factory=Tally)
-    order_reports: Tally = field(default_factory=Tally)
-    off_topic: Tally = field(default_factory=Tally)  # right = not answered with a fact
-    misses: list[tuple[str, str, str, str]] = field(default_factory=list)  # (style, text, expected, got)
-
-
-def _items(raw) -> list[tuple[str, str]]:
-    out = []
-    for item in raw or []:
-        if isinstance(item, dict):
-            out.append((str(item.get("text", "")), str(item.get("style") or "unstyled")))
-        else:
-            out.append((str(item), "unstyled"))
-    return out
-
-
-def evaluate_set(faq: Faq, data: dict, pre=None) -> SetReport:
-    """Score ``data`` ({on_topic: {id: [text | {text, style}]}, password, order_reports, off_topic}).
-
-    ``pre(text)`` names the route that takes a message before the FAQ ("password", "tickets") or
-    returns None, as the router does. An on-topic message is right when it reaches its entry's
-    answer (or the route of an entry with ``route:``); "which one did you mean?" is counted apart.
-    """
-    rep = SetReport()
-    routes = {e.id: e.route for e in faq.entries}
-    # ``styled_on_topic``/``styled_off_topic``: the same with styles, kept apart in files whose plain
-    # ``on_topic`` list older readers (the routing regression test) still iterate as strings.
-    on_topic: dict[str, list] = {}
-    for part in (data.get("on_topic") or {}, data.get("styled_on_topic") or {}):
-        for key, items in part.items():
-            on_topic.setdefault(key, []).extend(items or [])
-    off_topic = [*(data.get("off_topic") or []), *(data.get("styled_off_topic") or [])]
-
-    def decide(text: str) -> tuple[str, Result | None]:
-        early = pre(text) if pre is not None else None
-        if early:
-            return "route:" + early, None
-        res = faq.match(text)
-        if res.kind == "answer" and res.entry is not None:
-            return ("route:" + res.entry.route) if res.entry.route else res.entry.id, res
-        if res.kind == "ambiguous":
-            return "ambiguous", res
-        return res.kind, res
-
-    for expected, items in on_topic.items():
-        want = ("route:" + routes[expected]) if routes.get(expected) else expected
-        for text, style in _items(items):
-            got, res = decide(text)
-            if got == want:
-                outcome = "right"
-            elif got == "ambiguous":
-                outcome = "asked"
-            elif got.startswith("route:") or got in routes:
-                outcome = "wrong"
-            else:
-                outcome = "fallback"
-            for t in (rep.overall, rep.by_entry.setdefault(expected, Tally()),
-                      rep.by_style.setdefault(style, Tally())):
-                t.add(outcome)
-            if outcome != "right":
-                rep.misses.append((style, text, expected, got))
-                if outcome == "wrong":
-                    key = (expected, got.removeprefix("route:"))
-                    rep.confusion[key] = rep.confusion.get(key, 0) + 1
-    for section, tally, want in (("password", rep.password, "route:password"),
-                                 ("order_reports", rep.order_reports, "route:tickets")):
-        for text, style in _items(data.get(section)):
-            got, _ = decide(text)
-            outcome = "right" if got == want else (
-                "asked" if got == "ambiguous" else "fallback" if got in ("none", "greeting", "empty") else "wrong")
-            tally.add(outcome)
-            if outcome != "right":
-                rep.misses.append((style, text, section, got))
-    for text, style in _items(off_topic):
-        got, _ = decide(text)
-        if got in ("none", "greeting", "empty", "ambiguous"):
-            rep.off_topic.add("right" if got != "ambiguous" else "asked")
-        else:
-            rep.off_topic.add("wrong")
-            rep.misses.append((style, text, "off_topic", got))
-    return rep

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from ...stores import keys
-from .matcher import mask
+from .masking import mask
 
 DAY = 86400
 WEEK_DAYS = 7

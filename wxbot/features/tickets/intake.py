@@ -63,9 +63,15 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
                              r"(?:过期|失效|超时).{0,16}(?:付了|付过|支付了|扣了|扣款|付款了|钱)"],
     "topup_missing": [r"充值.{0,12}(?:没|未|不)(?:到账|到|显示|生效|加上|增加|变)", r"余额(?:没|未|不)(?:变|增加|加|到账|涨)",
                       r"(?:没|未)到账"],
-    "paid_no_key": [_PAY + r".{0,16}(?:没|未|没有|不|还没)(?:收到|发|给|到|拿到|看到|显示)",
-                    _KEYWORD + r".{0,8}(?:没|未|没有|还没)(?:收到|发|给|到)",
-                    r"钱扣了", r"扣了钱", r"钱(?:付|交)了"],
+    "paid_no_key": [_PAY + r".{0,16}(?:没|未|没有|不|还没|冇)(?:收到|发|给|到|拿到|看到|显示)",
+                    _KEYWORD + r".{0,8}(?:没|未|没有|还没|冇)(?:收到|发|给|到)",
+                    r"钱扣了", r"扣了钱", r"钱(?:也|都|已经|已)?(?:付|交|扣)了", r"(?:俾|畀|给)(?:咗|了)钱",
+                    # "paid, but ...": a past payment followed by what went wrong
+                    _PAID + r"(?:了|过|咗|完|成功).{0,20}(?:但|可是|却|结果|怎么|咋).{0,20}(?:没|未|不|冇|空白|失败|关闭)",
+                    r"(?:待|未|没|没有|不|冇)(?:发货|发卡|发放)",
+                    r"(?:支付|付款|扣款|下单)成功.{0,20}(?:但|可是|却|没|未|冇)",
+                    # English: "i paid but didn't receive the key" (spaces and punctuation are gone)
+                    r"(?:paid|payment|charged).{0,24}(?:not|didnt|didn|havent|never|nokey|nothing)"],
     "other": [r"订单(?:问题|异常|有问题|出错|错误|不对|出问题)", r"订单号?.{0,4}(?:查不到|找不到|没显示)",
               r"^(?:售后|登记工单|提交工单|报告问题)$"],
 }
@@ -111,18 +117,30 @@ def _compiled(cfg: TicketsPolicy) -> _Phrases:
     return cached[1]
 
 
+# A report's evidence: a payment in the past tense next to an amount, an order number or a date ("付了
+# ¥560", "5月3号买的", "订单号A88...付款"). A pre-sale question has none of them ("可以用支付宝付吗",
+# "100块能用多久"), so it stays the FAQ's.
+_PAST_PAY = re.compile(r"(?:付|支付|付款|扣|扣款|扣费|转账|充值|充|买|下单|交)(?:了|过|咗|完)|(?:已|已经)(?:付|支付|付款|扣|下单|转账)")
+_EVIDENCE = re.compile(r"(?:订单号|订单编号|单号|流水号)[是为:：#]?[a-z0-9]*\d|[a-z]{0,6}\d{10,40}"
+                       r"|[¥￥$]\d|\d(?:\.\d{1,2})?(?:元|块|rmb|人民币|美元|美金|刀)|\d{1,2}(?:月|号|日|点)|[昨前今]天|刚才|刚刚")
+
+
 def classify(text: str, cfg: TicketsPolicy) -> str | None:
     """The order-problem class of ``text``, or None when it is not about an order problem."""
     if not text:
         return None
     norm = _PUNCT_RE.sub("", normalize(text))
     phrases = _compiled(cfg)
-    if phrases.any is None or not phrases.any.search(norm):
-        return None
-    for cat, pattern in phrases.ordered:
-        if pattern.search(norm):
-            return cat
+    if phrases.any is not None and phrases.any.search(norm):
+        for cat, pattern in phrases.ordered:
+            if pattern.search(norm):
+                return cat
+    if _PAST_PAY.search(norm) and _EVIDENCE.search(norm) and not _PRESALE.search(norm):
+        return "other"
     return None
+
+
+_PRESALE = re.compile(r"(?:能用|可以用|够用|能买|可以买|能充|用多久|多少字|怎么买|怎么付|吗|么|不$)$|能不能|可不可以|是不是")
 
 
 _ORDER_LABELLED = re.compile(

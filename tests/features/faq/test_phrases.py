@@ -1,0 +1,26 @@
+"""Phrase finding (one Aho-Corasick pass): whole ASCII words, leftmost-longest synonyms, homophones."""
+from __future__ import annotations
+
+from wxbot.features.faq.phrases import Homophones, Phrases, Synonyms
+
+
+def test_phrases_are_found_overlapping_on_whole_ascii_words_only():
+    ph = Phrases(["word", "购买", "购买地址", "3.5"])
+    assert sorted(h[2] for h in ph.find("购买地址word")) == ["word", "购买", "购买地址"]
+    assert ph.find("password") == []
+    assert [h[2] for h in ph.find("gpt3.5")] == ["3.5"]  # a letter-digit change is a boundary
+
+
+def test_synonyms_replace_leftmost_longest_and_move_bounds():
+    syn = Synonyms({"vpn": "魔法", "翻墙": "魔法", "api key": "key", "apikey": "key"})
+    text, bounds, breaks = syn.replace("要翻墙吗apikey", frozenset(), frozenset({4}))
+    assert text == "要魔法吗key" and breaks == frozenset({4})
+    assert syn.replace("vpnx", frozenset(), frozenset())[0] == "vpnx"  # not a whole word
+
+
+def test_homophones_keep_the_length_and_skip_ambiguous_pinyin():
+    table = {"续": "xu", "费": "fei", "废": "fei", "飞": "fei"}
+    hp = Homophones(["续费"], table)
+    assert hp.correct("续废了", frozenset(), frozenset())[0] == "续废了".replace("续废", "续费")
+    both = Homophones(["续费", "续飞"], table)  # the same pinyin for two words: never corrected
+    assert both.correct("续废", frozenset(), frozenset())[0] == "续废"

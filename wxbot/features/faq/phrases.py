@@ -1,0 +1,190 @@
+"""Finding the FAQ's phrases in a normalised message: one Aho-Corasick pass (pyahocorasick, C) instead
+of a dictionary probe at every position, whole ASCII words only.
+
+Two users: ``Synonyms`` rewrites variants to their canonical word (leftmost-longest, like a
+dictionary scan) and ``Phrases`` lists every rule phrase present, with its position, so the clauses
+of a long message are attributed from one scan instead of one scan each.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import ahocorasick
+
+from ...textnorm import ASCII_ALNUM
+
+Hit = tuple[int, int, str]  # (start, end, phrase)
+
+
+def whole(text: str, i: int, j: int, bounds: frozenset[int]) -> bool:
+    """text[i:j] does not start or end inside an ASCII word (a CJK neighbour is a boundary, and so is
+    a change between letters and digits: "3.5" is a word of "gpt3.5turbo", "word" none of "password")."""
+    if i > 0 and i not in bounds:
+        a, b = text[i - 1], text[i]
+        if a in ASCII_ALNUM and b in ASCII_ALNUM and a.isdigit() == b.isdigit():
+            return False
+    if j < len(text) and j not in bounds:
+        a, b = text[j - 1], text[j]
+        if a in ASCII_ALNUM and b in ASCII_ALNUM and a.isdigit() == b.isdigit():
+            return False
+    return True
+
+
+def moved(positions: frozenset[int], reps: list[tuple[int, int, int]], edges: bool) -> frozenset[int]:
+    """Positions after replacing text[start:end] by ``new`` characters for each (start, end, new)."""
+    out: set[int] = set()
+    for p in positions:
+        delta = 0
+        for start, end, new in reps:
+            if end <= p:
+                delta += new - (end - start)
+            elif start < p:
+                p = -1
+                break
+        if p >= 0:
+            out.add(p + delta)
+    if edges:
+        delta = 0
+        for start, end, new in reps:
+            out.add(start + delta)
+            delta += new - (end - start)
+            out.add(end + delta)
+    return frozenset(out)
+
+
+def deletes(word: str) -> list[str]:
+    return [word[:i] + word[i + 1:] for i in range(len(word))]
+
+
+_ASCII_RE = re.compile(r"[a-z0-9.]+")
+
+
+def ascii_words(text: str, bounds: frozenset[int]) -> list[tuple[int, str]]:
+    """(start, word) of every ASCII word of the normalised text, split at ``bounds``."""
+    words = []
+    for m in _ASCII_RE.finditer(text):
+        last = m.start()
+        for pos in sorted(b for b in bounds if m.start() < b < m.end()) if bounds else ():
+            words.append((last, text[last:pos]))
+            last = pos
+        words.append((last, text[last:m.end()]))
+    return words
+
+
+class Phrases:
+    """A fixed set of phrases, found in one pass: ``find`` gives every whole-word occurrence."""
+
+    def __init__(self, phrases: Iterable[str]):
+        self._auto = ahocorasick.Automaton()
+        for p in phrases:
+            if p:
+                self._auto.add_word(p, p)
+        self.empty = len(self._auto) == 0
+        if not self.empty:
+            self._auto.make_automaton()
+
+    def find(self, text: str, bounds: frozenset[int] = frozenset()) -> list[Hit]:
+        if self.empty or not text:
+            return []
+        out = []
+        for end, p in self._auto.iter(text):
+            start = end + 1 - len(p)
+            if whole(text, start, end + 1, bounds):
+                out.append((start, end + 1, p))
+        return out
+
+
+class Synonyms:
+    """Variant -> canonical word, replaced leftmost-longest on whole words (bounds and breaks moved)."""
+
+    def __init__(self, table: dict[str, str]):
+        self.table = table
+        self._phrases = Phrases(table)
+
+    def replace(self, text: str, bounds: frozenset[int], breaks: frozenset[int]):
+        hits = self._phrases.find(text, bounds)
+        if not hits:
+            return text, bounds, breaks
+        hits.sort(key=lambda h: (h[0], h[0] - h[1]))
+        table = self.table
+        out: list[str] = []
+        reps: list[tuple[int, int, int]] = []  # (start, end, new length)
+        cursor = 0
+        for start, end, p in hits:
+            if start < cursor:
+                continue
+            canon = table[p]
+            out.append(text[cursor:start])
+            out.append(canon)
+            reps.append((start, end, len(canon)))
+            cursor = end
+        out.append(text[cursor:])
+        return "".join(out), moved(bounds, reps, True), moved(breaks, reps, False)
+
+
+class Homophones:
+    """IME homophones of the FAQ's own words corrected before anything else: a run of characters whose
+    toneless pinyin equals a vocabulary word's (续废 -> 续费, 借口地址 -> 接口地址) is read as that word.
+
+    Guards against false friends: only words of two or more CJK characters; a two-syllable word also
+    needs one character in common with the run (有事 is not 优势, 忧势 is); a run that already is a
+    vocabulary word stays; a character of a ``protected`` word (fillers, noise: 那个) is never
+    changed; a pinyin shared by two words is ambiguous and never corrected.
+    """
+
+    def __init__(self, words: Iterable[str], table: dict[str, str], protected: Iterable[str] = ()):
+        self._table = table
+        self._protected = Phrases(w for w in protected if len(w) >= 2)
+        keys: dict[str, str | None] = {}
+        for w in words:
+            if len(w) < 2 or not all(ch in table for ch in w):
+                continue
+            key = " " + " ".join(table[ch] for ch in w) + " "
+            keys[key] = w if keys.get(key, w) == w else None
+        self._words = frozenset(w for w in keys.values() if w)
+        self._auto = ahocorasick.Automaton()
+        for key, w in keys.items():
+            if w is not None:
+                self._auto.add_word(key, (len(w), len(key), w))
+        self.empty = len(self._auto) == 0
+        if not self.empty:
+            self._auto.make_automaton()
+
+    def correct(self, text: str, bounds: frozenset[int], breaks: frozenset[int]):
+        if self.empty or len(text) < 2:
+            return text, bounds, breaks
+        table = self._table
+        # one syllable per character, "#" for anything else; character i starts at offsets[i]
+        parts = [table.get(ch, "#") for ch in text]
+        offsets = []
+        pos = 0
+        for p in parts:
+            offsets.append(pos)
+            pos += len(p) + 1
+        spelled = " " + " ".join(parts) + " "
+        starts = {o: i for i, o in enumerate(offsets)}
+        found = []
+        for end, (n, size, w) in self._auto.iter(spelled):
+            i = starts.get(end + 1 - size)  # the space before the run's first syllable
+            if i is None:
+                continue
+            run = text[i:i + n]
+            if run == w or run in self._words or (n == 2 and not set(run) & set(w)):
+                continue
+            found.append((i, i + n, w))
+        if not found:
+            return text, bounds, breaks
+        kept = set()  # characters of a filler or noise word ("那个" is no typo of "哪个")
+        for start, end, _ in self._protected.find(text):
+            kept.update(range(start, end))
+        found.sort(key=lambda h: (h[0], h[0] - h[1]))
+        out, cursor = [], 0
+        for start, end, w in found:
+            if start < cursor or any(i in kept and text[i] != w[i - start] for i in range(start, end)):
+                continue
+            out.append(text[cursor:start])
+            out.append(w)
+            cursor = end
+        out.append(text[cursor:])
+        return "".join(out), bounds, breaks  # same length: positions do not move
