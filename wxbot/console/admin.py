@@ -7,17 +7,13 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from .labels import when
 from .users import ROLES, UserError
-from .web import actor, admin_only, bot, bp, console
+from .web import actor, admin_only, bot, bp, console, zone
 
 log = logging.getLogger(__name__)
 
 TRIGGERS = {"cli": "命令行", "api": "HTTP 接口", "chat": "微信 #换密码", "schedule": "定时更换", "console": "控制台"}
 SYNC_STATES = {"ok": "已同步", "pending": "等待同步", "failing": "同步失败，正在重试", "off": "未开启同步",
                "": "还没同步过"}
-
-
-def _zone():
-    return bot().services.bot.zone
 
 
 def _passwords():
@@ -32,14 +28,14 @@ def password():
     st = pw.store.state()
     now = c.clock()
     prev = st.previous()
-    history = [{"version": h.version, "at": when(h.at, _zone()), "trigger": TRIGGERS.get(h.trigger, h.trigger), "by": h.by,
+    history = [{"version": h.version, "at": when(h.at, zone()), "trigger": TRIGGERS.get(h.trigger, h.trigger), "by": h.by,
                 "replaced": h.replaced} for h in pw.store.history(20)]
     return render_template(
         "console/password.html", st=st, sync_on=pw.sync_on,
         sync_state=SYNC_STATES.get(st.sync_state if pw.sync_on else "off", st.sync_state),
         previous=prev if prev and prev.expires > now else None,
-        previous_until=pw.display_time(prev.expires) if prev else "", pending_at=when(st.current_at, _zone()),
-        last_ok=when(st.sync_last_ok_at, _zone()), next_attempt=when(st.sync_next_at, _zone()) if st.sync_state == "failing" else "-",
+        previous_until=pw.display_time(prev.expires) if prev else "", pending_at=when(st.current_at, zone()),
+        last_ok=when(st.sync_last_ok_at, zone()), next_attempt=when(st.sync_next_at, zone()) if st.sync_state == "failing" else "-",
         history=history, min_length=pw.cfg.min_length)
 
 
@@ -70,7 +66,7 @@ def rotate():
 @admin_only
 def users():
     return render_template("console/users.html", users=[
-        {"name": u.name, "role": u.role, "created": when(u.created_at, _zone()), "changed": when(u.password_changed_at, _zone())}
+        {"name": u.name, "role": u.role, "created": when(u.created_at, zone()), "changed": when(u.password_changed_at, zone())}
         for u in console().users.all()], roles=ROLES, min_length=console().cfg.min_password_length)
 
 
@@ -125,6 +121,6 @@ def _user_error(reason: str, min_length: int) -> str:
 @admin_only
 def audit():
     c = console()
-    entries = [{"at": when(e.at, _zone()), "actor": e.actor, "action": e.action, "target": e.target, "result": e.result,
+    entries = [{"at": when(e.at, zone()), "actor": e.actor, "action": e.action, "target": e.target, "result": e.result,
                 "detail": e.detail} for e in c.audit.recent(c.cfg.audit_limit)]
     return render_template("console/audit.html", entries=entries)

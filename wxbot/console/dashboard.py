@@ -21,7 +21,7 @@ from ..worker import worker_beats
 from . import charts
 from .admin import SYNC_STATES
 from .labels import when
-from .web import admin_only, bot, bp, console
+from .web import admin_only, bot, bp, console, zone
 
 DAY = 86400
 PERIODS = {"today": "今天", "7": "最近 7 天", "30": "最近 30 天"}
@@ -151,7 +151,7 @@ def health(services, now: float) -> list[dict]:
     if alive:
         detail = f"{len(alive)} 个在运行，最近一次心跳 {max(0, int(now - max(alive)))} 秒前"
     elif beats:
-        detail = f"没有在运行的后台进程：最后一次心跳在 {when(max(beats.values()))}。请检查 wxbot worker"
+        detail = f"没有在运行的后台进程：最后一次心跳在 {when(max(beats.values()), zone())}。请检查 wxbot worker"
     else:
         detail = "还没有后台进程报到过。请启动 wxbot worker（工单、密码同步和提醒都靠它）"
     out.append({"name": "后台进程", "ok": bool(alive), "detail": detail, "id": "health-worker"})
@@ -168,7 +168,7 @@ def health(services, now: float) -> list[dict]:
     since = aes_mismatch_since(r)
     if since is not None:
         out.append({"name": "消息解密", "ok": False, "id": "health-aes",
-                    "detail": f"{when(since)} 起消息解密失败：EncodingAESKey 和公众平台的不一致"})
+                    "detail": f"{when(since, zone())} 起消息解密失败：EncodingAESKey 和公众平台的不一致"})
     return out
 
 
@@ -179,7 +179,7 @@ def password_facts(now: float) -> dict:
     return {"version": st.shown.version if st.shown else 0, "pending": st.pending,
             "sync": SYNC_STATES.get(st.sync_state if pw.sync_on else "off", st.sync_state),
             "sync_failing": pw.sync_on and st.sync_state == "failing", "sync_error": st.sync_last_error,
-            "last_ok": when(st.sync_last_ok_at), "rotated": when(st.rotated_at),
+            "last_ok": when(st.sync_last_ok_at, zone()), "rotated": when(st.rotated_at, zone()),
             "next": pw.display_time(nxt) if nxt else "没有设置定时更换"}
 
 
@@ -235,10 +235,10 @@ def dashboard():
         ticket_facts.append({"name": name, "count": total, "oldest": age_text(now - first) if first else "-",
                              "id": chart_id, "chart": charts.hbars(chart_id, f"{name}：{total} 个（按等待时间）", rows)})
 
-    alerts = [{"at": when(a.get("at")), "kind": a.get("kind", ""), "message": a.get("message", "")}
+    alerts = [{"at": when(a.get("at"), zone()), "kind": a.get("kind", ""), "message": a.get("message", "")}
               for a in recent_alerts(r, 10)]
     return render_template(
         "console/dashboard.html", period=p, periods=PERIODS, summary=summary, route_chart=route_chart,
         faq_chart=faq_chart, faq_rate=rate, tickets_chart=tickets_chart,
         ticket_facts=ticket_facts, pw=password_facts(now), alerts=alerts, health=health(services, now),
-        now=when(now))
+        now=when(now, zone()))

@@ -18,7 +18,7 @@ from ..texts import check_text, merged_texts_yaml, placeholders
 from ..wechat.api import WeChatAPIError
 from ..wechat.menu import HINTS, MenuError, load_menu, menu_path
 from .labels import when
-from .web import actor, admin_only, bot, bp, console
+from .web import actor, admin_only, bot, bp, console, zone
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def faq():
     if question:
         tried = {"text": question, "lines": explain(kn.get(), question, kn.cfg.threshold),
                  "decision": _decision(question), "reply": preview(_reply_for(question))}
-    history = [{**row, "kind_label": KINDS.get(row["kind"], row["kind"]), "at": when(row["at"]),
+    history = [{**row, "kind_label": KINDS.get(row["kind"], row["kind"]), "at": when(row["at"], zone()),
                 "value": " ".join(row["value"].split())[:80] if row["kind"] != "entry" else _entry_label(row["value"])}
                for row in _faq().editor.history()[:30]]
     return render_template("console/faq.html", entries=_entry_rows(), tried=tried, history=history,
@@ -276,7 +276,7 @@ def unmatched():
     kn = _faq().knowledge
     rows, hidden = open_questions(kn, UNMATCHED_LIMIT)
     faq_ = kn.get()
-    listed = [{"text": q.asked.text, "count": q.asked.count, "first": when(q.asked.first), "last": when(q.asked.last),
+    listed = [{"text": q.asked.text, "count": q.asked.count, "first": when(q.asked.first, zone()), "last": when(q.asked.last, zone()),
                "guess": q.guess, "guess_topic": faq_.by_id[q.guess].topic if q.guess in faq_.by_id else "",
                "score": f"{q.score:.2f}"} for q in rows]
     week = [{"text": m, "count": n, "answered": _answered(faq_, m)} for m, n in kn.unmatched.week(WEEK_LIMIT)]
@@ -367,7 +367,7 @@ def text_edit(key: str):
     sample = _sample(key, draft) if not problem else _sample(key, current.get(key))
     return render_template("console/text_edit.html", key=key, draft=draft, saved=current.get(key),
                            file_text=layered.file_texts().get(key), placeholders=sorted(allowed), edit=edit,
-                           edit_at=when(edit.at) if edit else "", preview=preview(sample), problem=problem)
+                           edit_at=when(edit.at, zone()) if edit else "", preview=preview(sample), problem=problem)
 
 
 def _text_problem(key: str, text: str, allowed: set[str]) -> str | None:

@@ -10,7 +10,7 @@ from flask import Response, abort, flash, g, jsonify, redirect, render_template,
 from ..features import tickets as tf
 from ..stores import keys
 from .labels import channel_label, job_label, state_label, when
-from .web import actor, bot, bp, console, error_page
+from .web import actor, bot, bp, console, error_page, zone
 
 NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
 AGES = {"1": 86400, "7": 7 * 86400, "30": 30 * 86400}
@@ -28,10 +28,6 @@ def _texts():
     return bot().services.texts.get()
 
 
-def _zone():
-    return bot().services.bot.zone
-
-
 def categories(texts) -> list[tuple[str, str]]:
     prefix = "tickets.categories."
     return [(k[len(prefix):], texts.get(k)) for k in texts.keys() if k.startswith(prefix)]
@@ -42,7 +38,7 @@ def row(rec: dict, texts, dead: set[str]) -> dict:
     return {"id": rec["id"], "status": rec.get("status", ""), "status_label": tf.status_label(texts, rec),
             "category": tf.category_label(texts, rec.get("category") or "other"),
             "order_no": rec.get("order_no") or "-", "amount": rec.get("amount") or "-",
-            "created": when(rec.get("created_at"), _zone()), "created_at": float(rec.get("created_at") or 0),
+            "created": when(rec.get("created_at"), zone()), "created_at": float(rec.get("created_at") or 0),
             "description": desc if len(desc) <= 60 else desc[:59] + "…", "shots": int(rec.get("nshots") or 0),
             "dead": rec["id"] in dead, "held": console().held.is_held(rec),
             "url": url_for("console.ticket", tid=rec["id"])}
@@ -161,17 +157,17 @@ def ticket(tid: str):
     deliveries = []
     for name, st in sorted(store.deliveries(tid).items()):
         job, _, channel = name.partition("|")
-        deliveries.append({"job": job_label(job), "channel": channel_label(channel), "state": state_label(st, _zone()),
+        deliveries.append({"job": job_label(job), "channel": channel_label(channel), "state": state_label(st, zone()),
                            "s": st.get("s", ""), "error": st.get("e") or ""})
-    replies = [{"at": when(x.get("at"), _zone()), "by": x.get("by", ""), "text": x.get("text", "")}
+    replies = [{"at": when(x.get("at"), zone()), "by": x.get("by", ""), "text": x.get("text", "")}
                for x in store.replies(tid)]
     # support's internal notes: shown here only, never sent to the follower
-    notes = [{"at": when(x.get("at")), "by": _who(x.get("by", "")), "text": x.get("text", "")}
+    notes = [{"at": when(x.get("at"), zone()), "by": _who(x.get("by", "")), "text": x.get("text", "")}
              for x in store.notes(tid)]
     dead = r.zscore(keys.TICKETS_DEAD, tid) is not None
     return render_template("console/ticket.html", notes=notes, max_note=tf.MAX_NOTE, t=rec, tid=tid, status_label=tf.status_label(texts, rec),
                            category=tf.category_label(texts, rec.get("category") or "other"),
-                           created=when(rec.get("created_at"), _zone()), closed=when(rec.get("closed_at"), _zone()), shots=shot_rows,
+                           created=when(rec.get("created_at"), zone()), closed=when(rec.get("closed_at"), zone()), shots=shot_rows,
                            deliveries=deliveries, replies=replies, dead=dead, held=console().held.is_held(rec),
                            nonce=uuid.uuid4().hex, max_reply=MAX_REPLY)
 

@@ -82,6 +82,11 @@ def bot():
     return current_app.extensions["wxbot"]
 
 
+def zone():
+    """bot.yaml ``timezone``: every time a console page shows is in it (``labels.when``)."""
+    return bot().services.bot.zone
+
+
 def handles(path: str) -> bool:
     """Whether an error on ``path`` is the console's to render (routing errors reach the app's handler)."""
     return path == PREFIX or path.startswith(PREFIX + "/")
