@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 from ...router import ADMIN, SUPPORT, Ctx, Matcher, Route, StaffCommand, hash_openid
 from ...wechat.protocol import Message
 from . import intake
-from .delivery import SpoolImport, TicketDelivery
+from .delivery import TicketDelivery
 from .intake import bare, category_label, classify, extract, normalize, status_label
+from .spool_import import SpoolImport
 from .store import (
     CHINA_TZ,
     STATUS_CLOSED,
