@@ -76,7 +76,7 @@ def test_worker_delivers_to_wecom_and_admins_once(services, wechat_api, redis_cl
 def test_failed_channel_is_retried_without_resending_to_the_others(services, wechat_api, redis_client):
     import time
 
-    answers = iter([(502, "bad gateway"), (200, {"errcode": 45009, "errmsg": "freq limit"}),
+    answers = iter([(502, "bad gateway"), (200, {"errcode": -1, "errmsg": "system busy"}),
                     (200, {"errcode": 0, "errmsg": "ok"})])
     wechat_api.on(WECOM, lambda req: next(answers))
     alert(services, "dead_letter", "t9", "工单 t9 进入死信")
@@ -86,7 +86,7 @@ def test_failed_channel_is_retried_without_resending_to_the_others(services, wec
     assert redis_client.zcard(alerts.LEASE_KEY) == 1
     assert task.tick() is False  # not due yet
     time.sleep(0.25)
-    assert task.tick() is True  # attempt 2: WeCom errcode 45009
+    assert task.tick() is True  # attempt 2: WeCom errcode -1 (busy)
     time.sleep(0.25)
     assert task.tick() is True  # attempt 3: delivered
     assert len(wechat_api.calls(WECOM)) == 3

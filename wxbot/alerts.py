@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -98,9 +99,13 @@ _CS_PERMANENT = {
 
 
 class ChannelError(Exception):
-    def __init__(self, reason: str, permanent: bool = False):
+    """A channel did not take the alert; ``str()`` says why in plain words. ``wait``: not a failure,
+    the channel is busy for that many seconds (the WeCom robot's shared budget, its 45009)."""
+
+    def __init__(self, reason: str, permanent: bool = False, wait: float | None = None):
         super().__init__(reason)
         self.permanent = permanent
+        self.wait = wait
 
 
 class AlertTask:
@@ -108,12 +113,16 @@ class AlertTask:
 
     name = "alerts"
 
-    def __init__(self, services, clock=time.monotonic):
+    def __init__(self, services, clock=time.monotonic, wall=time.time):
+        from .notifiers.throttle import RobotBudget
+
         self.services = services
         self.clock = clock
+        self.wall = wall  # unix time: the WeCom robot's budget and the alerts' due times
         self._next_check = 0.0
         self.down_since: float | None = None
         self.told_down = False
+        self.budget = RobotBudget(services.redis)
 
     @property
     def cfg(self):
@@ -138,22 +147,31 @@ class AlertTask:
         prefix = texts.get("alerts.prefix") if "alerts.prefix" in texts else ""
         return f"{prefix}{message}"
 
-    def send_wecom(self, text: str) -> None:
-        from .notifiers.webhook import DeliveryError, post_signed_json
+    def send_wecom(self, text: str, budgeted: bool = True) -> None:
+        """A text message to the WeCom robot, within its budget shared with the tickets (20 a minute);
+        ``budgeted=False`` when Redis is down (the outage alert must still go out)."""
+        from .notifiers import wecom
+        from .notifiers.throttle import RATE_LIMITED_HOLD
+        from .notifiers.webhook import DeliveryError
 
         url = self.services.settings.wecom_webhook_url
+        now = self.wall()
+        if budgeted:
+            wait = self.budget.take(url, now)
+            if wait > 0:
+                raise ChannelError("the WeCom robot's budget (20 messages a minute) is used up", wait=wait)
         try:
-            resp = post_signed_json(self.services.http, url, None,
-                                    {"msgtype": "text", "text": {"content": text}}, self.cfg.deadline)
+            wecom.send_text(self.services.http, url, text, self.cfg.deadline)
         except DeliveryError as exc:
+            if budgeted and exc.rate_limited:
+                self.budget.hold(url, now + RATE_LIMITED_HOLD, now)
+                raise ChannelError(str(exc), wait=RATE_LIMITED_HOLD) from None
+            if budgeted and exc.retry_after is not None:
+                wait = min(exc.retry_after, self.services.internals.http.retry_after_max)
+                self.budget.hold(url, now + wait, now)
+                raise ChannelError(str(exc), wait=max(wait, self.cfg.retry_delay)) from None
+            # "WeCom refused: 93000 invalid webhook key ...", "could not reach qyapi.weixin.qq.com (...)"
             raise ChannelError(str(exc), permanent=not exc.retryable) from None
-        try:
-            errcode = int(resp.json().get("errcode") or 0)
-        except (ValueError, AttributeError):
-            raise ChannelError("WeCom answered with something other than JSON") from None
-        if errcode:
-            # 93000: invalid webhook key (URL wrong or robot removed); 45009: rate limited.
-            raise ChannelError(f"WeCom errcode={errcode}", permanent=errcode == 93000)
 
     def send_cs(self, openid: str, text: str, token: str | None = None) -> None:
         """Customer-service text to one admin. ``token`` bypasses the Redis token cache (Redis down)."""
@@ -166,7 +184,9 @@ class AlertTask:
                 self._post_cs_direct(openid, text, token)
         except WeChatAPIError as exc:
             permanent = _CS_PERMANENT.get(exc.errcode)
-            raise ChannelError(f"errcode={exc.errcode} {permanent or exc.errmsg}", permanent=bool(permanent)) from None
+            if permanent is None or not exc.reached or exc.errcode == -1:
+                raise ChannelError(str(exc)) from None  # "could not reach …" / "WeChat refused: 45009 …"
+            raise ChannelError(f"WeChat refused: {exc.errcode} {permanent}", permanent=True) from None
 
     def _direct_token(self) -> str:
         """An access token straight from stable_token (no Redis). force_refresh=false returns the
@@ -185,23 +205,27 @@ class AlertTask:
                        {"touser": openid, "msgtype": "text", "text": {"content": text}}, {"access_token": token})
 
     def _post_api(self, path: str, body: dict, params: dict | None = None) -> dict:
-        from .wechat.api import WeChatAPIError
+        from .notifiers.webhook import transport_reason
+        from .wechat.api import WeChatAPIError, WeChatUnreachable
 
         base = self.services.settings.wechat_api_base_url.rstrip("/")
         try:
             resp = self.services.http.post(base + path, params=params, timeout=self.cfg.deadline,
                                            content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
                                            headers={"Content-Type": "application/json; charset=utf-8"})
+        except httpx.HTTPError as exc:
+            raise WeChatUnreachable(urlsplit(base).netloc or base, f"{transport_reason(exc)} on {path}") from None
+        try:
             data = resp.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise WeChatAPIError(-1, f"{exc.__class__.__name__} on {path}") from None
+        except ValueError:
+            raise WeChatAPIError(-1, f"non-JSON answer (HTTP {resp.status_code}) on {path}") from None
         if int(data.get("errcode") or 0):
             raise WeChatAPIError(int(data["errcode"]), str(data.get("errmsg", "")))
         return data
 
-    def deliver(self, channel: str, text: str, token: str | None = None) -> None:
+    def deliver(self, channel: str, text: str, token: str | None = None, budgeted: bool = True) -> None:
         if channel == "wecom":
-            self.send_wecom(text)
+            self.send_wecom(text, budgeted)
         elif channel.startswith("cs:"):
             self.send_cs(channel[3:], text, token)
         else:
@@ -261,7 +285,7 @@ class AlertTask:
             try:
                 if channel.startswith("cs:") and token is None:
                     token = self._direct_token()
-                self.deliver(channel, text, token)
+                self.deliver(channel, text, token, budgeted=False)
                 sent += 1
             except Exception as exc:  # noqa: BLE001 - one channel failing must not stop the others
                 log.error("alert kind=redis_down channel=%s failed: %s", _channel_for_log(channel, self.services),
@@ -271,7 +295,7 @@ class AlertTask:
 
     def deliver_one(self) -> bool:
         r = self.services.redis
-        now = time.time()
+        now = self.wall()
         lease = self.cfg.deadline * (len(self.channels()) + 1) + 30
         raw = r.eval(_CLAIM, 2, QUEUE_KEY, LEASE_KEY, str(now), str(now + lease))
         if raw is None:
@@ -286,6 +310,7 @@ class AlertTask:
         done = set(item.get("done") or [])
         attempts = int(item.get("attempts") or 0) + 1
         failed = []
+        wait = 0.0  # a busy channel (the robot's budget): due again then, no attempt counted
         for channel in self.channels():
             if channel in done:
                 continue
@@ -294,7 +319,10 @@ class AlertTask:
                 done.add(channel)
             except ChannelError as exc:
                 where = _channel_for_log(channel, self.services)
-                if exc.permanent:
+                if exc.wait is not None:
+                    log.info("alert kind=%s channel=%s waits %.0fs: %s", item.get("kind"), where, exc.wait, exc)
+                    wait = max(wait, exc.wait)
+                elif exc.permanent:
                     log.error("alert kind=%s channel=%s not deliverable: %s", item.get("kind"), where, exc)
                     done.add(channel)
                 else:
@@ -303,14 +331,17 @@ class AlertTask:
                     failed.append(channel)
         pipe = r.pipeline(transaction=True)
         pipe.zrem(LEASE_KEY, raw)
-        if failed and attempts < self.cfg.max_attempts:
+        if wait and not failed:
+            item.update(done=sorted(done), attempts=attempts - 1)
+            pipe.zadd(LEASE_KEY, {json.dumps(item, ensure_ascii=False): now + wait})
+        elif failed and attempts < self.cfg.max_attempts:
             item.update(done=sorted(done), attempts=attempts)
-            pipe.zadd(LEASE_KEY, {json.dumps(item, ensure_ascii=False): now + self.cfg.retry_delay})
+            pipe.zadd(LEASE_KEY, {json.dumps(item, ensure_ascii=False): now + max(wait, self.cfg.retry_delay)})
         elif failed:
             log.error("alert kind=%s dropped after %d attempts (channels failing: %d)", item.get("kind"),
                       attempts, len(failed))
         pipe.execute()
-        if not failed:
+        if not failed and not wait:
             log.info("alert kind=%s delivered to %d channel(s)", item.get("kind"), len(done))
         return True
 

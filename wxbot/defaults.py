@@ -78,6 +78,8 @@ class Http:
     """Outbound HTTP connect timeout (WeChat API, webhooks, NextChat sync)."""
     read_timeout: float = 5.0
     """Outbound HTTP read timeout; callers add an overall deadline of their own."""
+    retry_after_max: float = 600.0
+    """A receiver's ``Retry-After`` (on HTTP 429/503, any channel) is honoured up to this many seconds."""
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,29 @@ def seed_tickets(store, n: int, status: str = "open", start: float = 1_700_000_0
             assert store.close(res.value, f"seed-c-{tid}", start + i).ok
         ids.append(res.value)
     return ids
+
+
+class Clock:
+    """Unix time under a test's control for TicketDelivery/AlertTask (starts at the real now, so
+    Redis expiries computed from it stay sane); ``advance`` moves it."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def run_clocked(tasks, r: redis.Redis, clock: Clock, step: float = 1.0, max_ticks: int = 5000) -> int:
+    """Tick the tasks (TicketDelivery, AlertTask) in turn until the stream is settled, moving ``clock``
+    on by ``step`` after each round (no sleeping: due times follow the clock). Returns the rounds."""
+    for n in range(max_ticks):
+        for task in tasks:
+            task.tick()
+        if settled(r):
+            return n
+        clock.advance(step)
+    raise AssertionError(f"not settled after {max_ticks} ticks: {r.xpending(keys.TICKETS_STREAM, keys.TICKETS_GROUP)}")

@@ -14,9 +14,11 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
@@ -28,12 +30,58 @@ T = TypeVar("T")
 
 
 class DeliveryError(Exception):
-    """An attempt failed; ``str()`` is safe to log (no URL, no secret)."""
+    """An attempt failed; ``str()`` says what happened in plain words and is safe to log (no URL, no
+    secret). ``retry_after``: seconds the receiver asked for (``Retry-After`` on a 429/503);
+    ``rate_limited``: the receiver refused because of its rate limit (WeCom's 45009)."""
 
-    def __init__(self, reason: str, status: int | None = None, retryable: bool = True):
+    def __init__(self, reason: str, status: int | None = None, retryable: bool = True,
+                 retry_after: float | None = None, rate_limited: bool = False, errcode: int | None = None):
         super().__init__(reason)
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after
+        self.rate_limited = rate_limited
+        self.errcode = errcode
+
+
+def transport_reason(exc: httpx.HTTPError) -> str:
+    """An httpx error in a few words, without class names (nor the URL it may carry)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    text = " ".join(str(exc).split())
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+        return "host name not found"
+    if isinstance(exc, httpx.ConnectError):
+        return _QUERY_RE.sub("", text)[:120] or "could not connect"
+    return _QUERY_RE.sub("", text)[:120] or "no answer"
+
+
+_QUERY_RE = re.compile(r"\?\S*")
+
+
+def retry_after(headers: dict[str, str], now: float) -> float | None:
+    """Seconds from ``Retry-After`` (delta-seconds or an HTTP date), or None when absent or unreadable."""
+    raw = (headers.get("retry-after") or "").strip()
+    if not raw:
+        return None
+    if raw.isdigit():
+        return float(raw)
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def http_error(status: int, headers: dict[str, str], who: str = "") -> DeliveryError:
+    """A non-2xx answer: retryable for 5xx and 429, with the receiver's ``Retry-After`` on 429/503."""
+    wait = retry_after(headers, time.time()) if status in (429, 503) else None
+    return DeliveryError(f"{who} answered HTTP {status}" if who else f"HTTP {status}", status=status,
+                         retryable=status >= 500 or status == 429, retry_after=wait)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -66,6 +114,7 @@ def json_body(payload: object) -> bytes:
 class Response:
     status: int
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
 
     def json(self):
         return json.loads(self.body)
@@ -141,16 +190,19 @@ def post_with_deadline(client: httpx.Client, url: str, body: bytes, headers: dic
                 if size > max_response_bytes:
                     break
                 chunks.append(chunk)
-            return Response(resp.status_code, b"".join(chunks))
+            return Response(resp.status_code, b"".join(chunks), {k.lower(): v for k, v in resp.headers.items()})
         finally:
             resp.close()
 
+    host = urlsplit(url).hostname or "the receiver"
     try:
         return with_deadline(post, deadline, "wxbot-post")
     except DeadlineExceeded:
-        raise DeliveryError(f"no complete response within {deadline:.1f}s") from None
-    except Exception as exc:  # transport errors and anything else of this attempt
-        raise DeliveryError(f"transport error {exc.__class__.__name__}") from None
+        raise DeliveryError(f"could not reach {host} (no complete answer within {deadline:.1f}s)") from None
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"could not reach {host} ({transport_reason(exc)})") from None
+    except Exception as exc:  # anything else of this attempt
+        raise DeliveryError(f"could not reach {host} ({exc.__class__.__name__})") from None
 
 
 def post_signed_json(client: httpx.Client, url: str, secret: str | None, payload: object, deadline: float,
@@ -166,5 +218,5 @@ def post_signed_json(client: httpx.Client, url: str, secret: str | None, payload
         headers.update(extra_headers)
     resp = post_with_deadline(client, url, body, headers, deadline)
     if not 200 <= resp.status < 300:
-        raise DeliveryError(f"HTTP {resp.status}", status=resp.status, retryable=resp.status >= 500 or resp.status == 429)
+        raise http_error(resp.status, resp.headers)
     return resp

@@ -2,7 +2,8 @@
 
 The robot URL carries its key in the query string, so it is never logged (``DeliveryError`` texts
 name no URL). WeCom answers HTTP 200 with ``{"errcode": ..., "errmsg": ...}``; anything but
-``errcode == 0`` is a failed attempt. Markdown content is capped at 4096 UTF-8 bytes by WeCom; images
+``errcode == 0`` is refused, said in plain words ("WeCom refused: 93000 invalid webhook key ..."); 45009
+(over 20 messages a minute) is ``rate_limited``: senders share ``throttle.RobotBudget`` to avoid it. Markdown content is capped at 4096 UTF-8 bytes by WeCom; images
 at 2 MB (JPG/PNG), sent base64-encoded with their MD5.
 """
 from __future__ import annotations
@@ -14,12 +15,30 @@ import json
 import httpx
 
 from ..textnorm import clip_utf8
-from .webhook import DeliveryError, post_with_deadline
+from .webhook import DeliveryError, http_error, post_with_deadline
 
 MARKDOWN_LIMIT = 4096  # bytes of UTF-8, WeCom's limit for markdown.content
 IMAGE_LIMIT = 2 * 1024 * 1024  # bytes before base64
 # errcodes that will not get better by retrying the same request (bad key, bad payload).
 PERMANENT_ERRCODES = {40008, 40058, 93000, 93004, 300005}
+RATE_LIMITED = 45009
+# What WeCom's errcodes mean, for admins (WeCom's own errmsg carries hints that may echo the request).
+MEANINGS = {
+    93000: "invalid webhook key (the URL is wrong or the robot was removed from the group)",
+    93004: "the robot is disabled",
+    45009: "over the robot's limit of 20 messages a minute",
+    40008: "invalid message type",
+    40058: "a field of the message is invalid",
+    300005: "the robot's key does not exist",
+}
+
+
+def refused(errcode: object, errmsg: object) -> str:
+    """``WeCom refused: <code> <what it means>`` (the first clause of WeCom's errmsg for unknown codes)."""
+    meaning = MEANINGS.get(errcode) if isinstance(errcode, int) else None
+    if meaning is None:
+        meaning = " ".join(str(errmsg or "").split(",")[0].split())[:80]
+    return f"WeCom refused: {errcode} {meaning}".rstrip()
 
 
 def markdown_payload(content: str, limit: int = MARKDOWN_LIMIT) -> dict:
@@ -38,18 +57,22 @@ def send(client: httpx.Client, url: str, payload: dict, deadline: float) -> dict
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     resp = post_with_deadline(client, url, body, {"Content-Type": "application/json; charset=utf-8"}, deadline)
     if not 200 <= resp.status < 300:
-        raise DeliveryError(f"HTTP {resp.status}", status=resp.status,
-                            retryable=resp.status >= 500 or resp.status == 429)
+        raise http_error(resp.status, resp.headers, "WeCom")
     try:
         data = resp.json()
     except ValueError:
-        raise DeliveryError("answer is not JSON", status=resp.status) from None
+        raise DeliveryError("WeCom answered with something other than JSON", status=resp.status) from None
     errcode = data.get("errcode") if isinstance(data, dict) else None
     if errcode != 0:
         code = errcode if isinstance(errcode, int) else -1
-        # errmsg is not kept: WeCom's hints may echo request details.
-        raise DeliveryError(f"errcode={errcode}", status=resp.status, retryable=code not in PERMANENT_ERRCODES)
+        raise DeliveryError(refused(errcode, data.get("errmsg") if isinstance(data, dict) else None),
+                            status=resp.status, retryable=code not in PERMANENT_ERRCODES,
+                            rate_limited=code == RATE_LIMITED, errcode=code)
     return data
+
+
+def send_text(client: httpx.Client, url: str, content: str, deadline: float) -> dict:
+    return send(client, url, {"msgtype": "text", "text": {"content": content}}, deadline)
 
 
 def send_markdown(client: httpx.Client, url: str, content: str, deadline: float,

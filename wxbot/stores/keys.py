@@ -278,3 +278,25 @@ def console_session(sid: str) -> str:
 def console_throttle(kind: str, who: str) -> str:
     """Hash with TTL: failed sign-ins of one user name or client address (count, last failure)."""
     return f"{PREFIX}:console:throttle:{kind}:{who}"
+
+
+# -- the WeCom robot's shared budget (wxbot.notifiers.throttle) and the tickets' digest ---------------
+# ``robot`` is a hash of the webhook key (throttle.robot_id), never the key.
+
+def wecom_sent(robot: str) -> str:
+    """Sorted set: the robot's messages of the last minute (member -> send time)."""
+    return f"{PREFIX}:wecom:sent:{robot}"
+
+
+def wecom_hold(robot: str) -> str:
+    """String with TTL: unix time before which nothing is sent to the robot (45009, Retry-After)."""
+    return f"{PREFIX}:wecom:hold:{robot}"
+
+
+def wecom_digest(robot: str, part: str) -> str:
+    """Ticket texts waiting for the robot: ``queue`` (zset item -> enqueued), ``inflight`` (zset item ->
+    lease end), ``texts`` (hash item -> markdown); an item is ``<ticket id>|<job>``."""
+    return f"{PREFIX}:wecom:digest:{robot}:{part}"
+
+
+WECHAT_QUOTA_SPENT = f"{PREFIX}:wechat:quota_spent"  # unix time the MP API's daily quota resets (45009)

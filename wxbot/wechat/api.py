@@ -14,6 +14,7 @@ import logging
 import re
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
@@ -21,7 +22,9 @@ import httpx
 import redis
 
 from .. import defaults
+from ..notifiers.webhook import transport_reason
 from ..settings import Settings
+from ..stores import keys
 from ..stores.redis import release_lock
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,16 @@ TOKEN_ERRORS = {40001, 40014, 42001}
 # Errors a customer-service message may get when the follower is outside the 48-hour window, or
 # the quota is used up: the caller records them and shows the text at the follower's next message.
 CS_WINDOW_ERRORS = {45015, 45047}
+# The account's daily API quota is spent: calls fail until it resets at midnight China time.
+QUOTA_SPENT = 45009
+_BEIJING = timezone(timedelta(hours=8))  # WeChat resets quotas at midnight Beijing time
+
+
+def quota_reset_at(now: float) -> float:
+    """Unix time of the next midnight in China (when WeChat resets the daily API quotas)."""
+    local = datetime.fromtimestamp(now, _BEIJING)
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.timestamp()
 
 
 _QUERY_RE = re.compile(r"(https?://[^\s?\"'<>]+)\?[^\s\"'<>]*")
@@ -90,20 +103,6 @@ class WeChatUnreachable(WeChatAPIError):
 
     def __str__(self) -> str:
         return f"could not reach {self.host} ({self.errmsg})"
-
-
-def transport_reason(exc: httpx.HTTPError) -> str:
-    """An httpx error in a few words, without class names."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    text = " ".join(str(exc).split())
-    if "Connection refused" in text:
-        return "connection refused"
-    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
-        return "host name not found"
-    if isinstance(exc, httpx.ConnectError):
-        return text[:120] or "could not connect"
-    return text[:120] or "no answer"
 
 
 class WeChatAPI:
@@ -257,6 +256,19 @@ class WeChatAPI:
             if isinstance(err, dict):
                 raise WeChatAPIError(int(err.get("errcode") or -1), str(err.get("errmsg", "")))
         return data, ctype
+
+    # -- the daily quota ---------------------------------------------------------------------
+    def quota_spent_until(self) -> float | None:
+        """When the daily quota resets, if some process saw it spent (45009), else None."""
+        raw = self.redis.get(keys.WECHAT_QUOTA_SPENT)
+        try:
+            return float(raw) if raw else None
+        except ValueError:
+            return None
+
+    def note_quota_spent(self, reset: float, now: float) -> None:
+        """Remember, for every process, that the quota is spent until ``reset``."""
+        self.redis.set(keys.WECHAT_QUOTA_SPENT, repr(float(reset)), ex=max(60, int(reset - now) + 60))
 
     # -- conveniences used by features -----------------------------------------------------
     def send_text(self, openid: str, text: str) -> dict:

@@ -38,7 +38,8 @@ from helpers.tickets import (
 )
 from wxbot.bot import build_features
 from wxbot.cli import CliContext, main
-from wxbot.features.tickets.delivery import TicketDelivery, wecom_markdown
+from wxbot.features.tickets.delivery import TicketDelivery
+from wxbot.features.tickets.messages import wecom_markdown
 from wxbot.features.tickets.support import reply_ticket
 from wxbot.notifiers.webhook import verify
 from wxbot.stores import keys
@@ -130,13 +131,13 @@ def test_wecom_markdown_stays_within_its_size_limit(services):
 
 
 def test_wecom_errcode_is_checked(sim, rt, redis_client, robot):
-    answers = iter([{"errcode": 45009, "errmsg": "api freq out of limit"}])
+    answers = iter([{"errcode": -1, "errmsg": "system busy, hint: [1718454600_abc], from ip: 10.0.0.1"}])
     robot.on(ROBOT_PATH, lambda req: (200, next(answers, {"errcode": 0, "errmsg": "ok"})))
     tid = new_ticket(sim, redis_client)
     task = TicketDelivery(rt)
     task.tick()
     st = states(redis_client, tid)["new|wecom"]
-    assert st["s"] == "pending" and st["a"] == 1 and "45009" in st["e"]
+    assert st["s"] == "pending" and st["a"] == 1 and st["e"] == "WeCom refused: -1 system busy"
     drain(task, redis_client)
     assert states(redis_client, tid)["new|wecom"]["s"] == "done"
     assert len(robot.calls(ROBOT_PATH)) == 2

@@ -308,7 +308,7 @@ def _start_redis_on(port: int, workdir: Path) -> subprocess.Popen:
 
 def test_redis_down_at_intake_spools_then_imports(spare_redis, config_dir, tmp_path, wechat_api, env_overrides):
     from wxbot import create_app
-    from wxbot.features.tickets.delivery import SpoolImport
+    from wxbot.features.tickets.spool_import import SpoolImport
     from wxbot.services import build_services
     from wxbot.testing import WeChatSimulator, flask_transport
 

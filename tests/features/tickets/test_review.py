@@ -28,7 +28,8 @@ from helpers.tickets import (
     ticket_ids,
     tickets_metric,
 )
-from wxbot.features.tickets.delivery import UNSIGNED_REASON, TicketDelivery, host_allowed
+from wxbot.features.tickets.channels import UNSIGNED_REASON, host_allowed
+from wxbot.features.tickets.delivery import TicketDelivery
 from wxbot.features.tickets.intake import continue_intake, extract
 from wxbot.features.tickets.support import reply_ticket
 from wxbot.router import Ctx

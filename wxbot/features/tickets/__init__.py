@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 from ...router import ADMIN, SUPPORT, Ctx, Matcher, Route, StaffCommand, hash_openid
 from ...wechat.protocol import Message
 from . import intake
-from .delivery import SpoolImport, TicketDelivery
+from .delivery import TicketDelivery
 from .intake import bare, category_label, classify, extract, normalize, status_label
 from .shots import INSTALL_HINT, S3Shots, ShotStoreError, ShotSweep, minio_missing
+from .spool_import import SpoolImport
 from .store import (
     STATUSES,
     Runtime,

@@ -1,0 +1,56 @@
+"""Worker task: reports spooled to a file while Redis was down, moved into Redis."""
+from __future__ import annotations
+
+import logging
+import time
+
+from ... import metrics
+from .store import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class SpoolImport:
+    """Worker task: move reports spooled while Redis was down into Redis (idempotent by dedupe id)."""
+
+    name = "tickets_spool"
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.services = rt.services
+        self._next = 0.0
+
+    def tick(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        rt = self.rt
+        self._next = now + rt.internals.spool_interval
+        files = rt.spool.pending_files()
+        if not files:
+            return False
+        self.services.redis.ping()  # fail fast (file untouched) while Redis is still down
+        imported = 0
+        for path in files:
+            try:
+                records = rt.spool.read(path)
+            except FileNotFoundError:
+                continue  # another worker finished it
+            for rec in records:
+                fields = dict(rec.get("fields") or {})
+                fields["spooled"] = "1"
+                fields["told_id"] = rec["id"]
+                fields["shots0"] = fields.get("nshots", 0)
+                res = rt.store.create(rec["id"], rec["openid"], rec["source"], fields, float(rec["created_at"]),
+                                      dialog_after="=", check_limits=False)
+                if res.ok:
+                    imported += 1
+                    metrics.TICKETS.labels("intake", "unspooled").inc()
+                    if res.value != rec["id"]:
+                        log.warning("spooled ticket got a new id (collision) told=%s ticket=%s", rec["id"], res.value)
+                    log.info("spooled ticket imported ticket=%s", res.value)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        return imported > 0
