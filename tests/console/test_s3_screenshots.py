@@ -127,7 +127,7 @@ def test_a_bucket_that_fails_is_a_page_that_says_so_and_a_retried_fetch(admin, s
     rec = rt.store.get(tid)
     rt.store.update_screenshot(tid, 1, {"pic_url": f"{pics.url}/pic/1.png"})  # not fetched yet
     with pytest.raises(Failure) as failed:
-        TicketDelivery(rt).fetch(tid, 1, rt.store.get(tid) or rec)
+        TicketDelivery(rt).channel.fetch(tid, 1, rt.store.get(tid) or rec)
     assert failed.value.retryable and "S3 upload failed (NoSuchBucket)" in str(failed.value)
     for secret in (S3_SECRET, ACCESS_KEY):
         assert secret not in str(failed.value) and secret not in caplog.text
