@@ -2,7 +2,8 @@
 
 Both sets were written by helpers who saw only the seed FAQ and the answers (never the matcher, the
 synonyms, the examples or the other sets): ``faq_eval_blind_heldout.yaml`` before the matcher work and
-``faq_eval_blind_final.yaml`` at the end, run once. The floors are what they measured then (see the
+``faq_eval_blind_final.yaml`` at the end, run once; ``faq_eval_blind_final2.yaml`` by a third writer at
+the end of the next round, run once. The floors are what they measured then (see the
 issue notes); they guard against regressions and are not targets.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import yaml
 
 DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
-FLOORS = {"heldout": (213, 6, 25, 18, 1), "final": (236, 4, 24, 21, 0)}
+FLOORS = {"heldout": (213, 6, 25, 18, 1), "final": (236, 4, 24, 21, 0), "final2": (207, 8, 26, 25, 0)}
 
 
 def text_of(item) -> str:
