@@ -196,6 +196,7 @@ class Channels:
             return self.to_support(arg, rec, shots)
         if name == "follower":
             return self.to_follower(tid, kind, ref, rec)
+        return "skipped", f"unknown channel {name}"
 
     def wecom(self, tid: str, job: str, rec: dict, shots: dict[int, dict]) -> tuple[str, str]:
         """Queue the ticket's markdown for the robot, then flush the queue while the budget allows:
@@ -358,6 +359,7 @@ class Channels:
                 # Outside the 48-hour window (or out of quota): show it at the follower's next message.
                 raise Deferred(openid, text, f"errcode={exc.errcode}: shown at the follower's next message") from None
             raise
+        return "done", ""
 
 
 def reason_of(exc: Exception) -> tuple[str, bool]:
