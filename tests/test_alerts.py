@@ -73,21 +73,28 @@ def test_worker_delivers_to_wecom_and_admins_once(services, wechat_api, redis_cl
     assert KEY not in logs and ADMIN not in logs and "TOKEN1" not in logs
 
 
-def test_failed_channel_is_retried_without_resending_to_the_others(services, wechat_api, redis_client):
+def wall_clock():
     import time
 
+    clock = FakeClock()
+    clock.now = time.time()
+    return clock
+
+
+def test_failed_channel_is_retried_without_resending_to_the_others(services, wechat_api, redis_client):
     answers = iter([(502, "bad gateway"), (200, {"errcode": -1, "errmsg": "system busy"}),
                     (200, {"errcode": 0, "errmsg": "ok"})])
     wechat_api.on(WECOM, lambda req: next(answers))
     alert(services, "dead_letter", "t9", "工单 t9 进入死信")
-    task = task_of(services)
+    wall = wall_clock()
+    task = AlertTask(services, wall=wall)
     assert task.tick() is True  # attempt 1: WeCom 502, admin ok
     assert len(wechat_api.calls(CS)) == 1
     assert redis_client.zcard(alerts.LEASE_KEY) == 1
     assert task.tick() is False  # not due yet
-    time.sleep(0.25)
+    wall.now += 0.25
     assert task.tick() is True  # attempt 2: WeCom errcode -1 (busy)
-    time.sleep(0.25)
+    wall.now += 0.25
     assert task.tick() is True  # attempt 3: delivered
     assert len(wechat_api.calls(WECOM)) == 3
     assert len(wechat_api.calls(CS)) == 1  # the admin got it once
@@ -96,15 +103,14 @@ def test_failed_channel_is_retried_without_resending_to_the_others(services, wec
 
 def test_alert_is_dropped_after_max_attempts_and_permanent_errors_are_not_retried(services, wechat_api,
                                                                                 redis_client, caplog):
-    import time
-
     wechat_api.on(WECOM, lambda req: (503, "down"))
     wechat_api.on(CS, lambda req: (200, {"errcode": 45015, "errmsg": "response out of time limit"}))
     alert(services, "dead_letter", "t3", "x")
-    task = task_of(services)
+    wall = wall_clock()
+    task = AlertTask(services, wall=wall)
     for _ in range(3):
         assert task.tick() is True
-        time.sleep(0.25)
+        wall.now += 0.25
     assert task.tick() is False
     assert len(wechat_api.calls(WECOM)) == 3  # max_attempts
     assert len(wechat_api.calls(CS)) == 1  # 45015 (48-hour window) is not retried
