@@ -54,13 +54,21 @@ local out = {t = ARGV[7]}
 local n = redis.call('INCR', KEYS[2])
 if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 out['n'] = n
-local d = redis.call('GET', KEYS[3])
+-- the dialogue, and the route's read key when asked, in one call
+local d, s
+if ARGV[4] == '1' then
+  local got = redis.call('MGET', KEYS[3], KEYS[7])
+  d, s = got[1], got[2]
+else
+  d = redis.call('GET', KEYS[3])
+end
 if d then out['d'] = d end
+if s then out['s'] = s end
 -- Waiting support replies are taken only for a reply the follower will see and while the follower is
 -- within the message limit; otherwise they wait for the next message. Taken texts stay in a "taken"
 -- list until the reply that shows them is built (confirm_pending); texts taken by a claim whose reply
 -- never went out are shown again with the next message.
-if ARGV[5] == '1' and n <= tonumber(ARGV[6]) and (redis.call('EXISTS', KEYS[4]) == 1 or redis.call('EXISTS', KEYS[5]) == 1) then
+if ARGV[5] == '1' and n <= tonumber(ARGV[6]) and redis.call('EXISTS', KEYS[4], KEYS[5]) > 0 then
   local texts = redis.call('LRANGE', KEYS[5], 0, -1)
   for _, t in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do table.insert(texts, t) end
   redis.call('DEL', KEYS[4], KEYS[5])
@@ -72,10 +80,6 @@ if tonumber(ARGV[3]) > 0 then
   local f = redis.call('INCR', KEYS[6])
   if f == 1 then redis.call('EXPIRE', KEYS[6], ARGV[3]) end
   out['f'] = f
-end
-if ARGV[4] == '1' then
-  local s = redis.call('GET', KEYS[7])
-  if s then out['s'] = s end
 end
 if KEYS[10] ~= '' then
   local field = ARGV[12]

@@ -238,7 +238,7 @@ class WeChatEndpoint:
         if ctx.outcome == "forged":
             return _refused("a used signed URL with another body")
         elapsed = time.perf_counter() - started
-        metrics.MESSAGES.labels(metrics.message_type(msg.type), ctx.outcome or "none").inc()
+        metrics.child(metrics.MESSAGES, metrics.message_type(msg.type), ctx.outcome or "none").inc()
         metrics.LATENCY.observe(elapsed)
         log.info(
             "msg rid=%s user=%s type=%s event=%s route=%s outcome=%s detail=%s dup=%d redis=%s ms=%.1f",
@@ -369,7 +369,7 @@ def dispatch(services: "Services", router: Router, msg: Message, now: float | No
             metrics.REDIS_ERRORS.labels("recount").inc()
             ctx.redis_failed()
     if reply and (claim is None or not claim.duplicate):
-        metrics.REPLIES.labels(ctx.route).inc()
+        metrics.child(metrics.REPLIES, ctx.route).inc()
     return reply or None, ctx
 
 
