@@ -52,3 +52,11 @@ def test_replayable_claims_have_no_lease(redis_client):
     store.claim("m:3", OPENID)
     wait_redis_ms(redis_client, start + 100)
     assert store.claim("m:3", OPENID).duplicate
+
+
+def test_a_server_that_lost_its_scripts_still_claims(redis_client):
+    store = DedupeStore(redis_client, 60, 60)
+    assert not store.claim("m:flush:1", OPENID).duplicate
+    redis_client.script_flush()  # what a restarted server without persistence of scripts looks like
+    assert not store.claim("m:flush:2", OPENID).duplicate
+    assert store.claim("m:flush:2", OPENID).duplicate
