@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import string
 import struct
 import time
 import xml.etree.ElementTree as ET
@@ -185,7 +184,6 @@ def render_text_reply(msg: Message, content: str, now: int | None = None) -> str
     )
 
 
-_NONCE_ALPHABET = string.ascii_letters + string.digits
 
 
 class Envelope:
@@ -206,7 +204,7 @@ class Envelope:
 
     def encrypt_reply(self, xml: str, now: int | None = None) -> str:
         timestamp = str(int(time.time()) if now is None else now)
-        nonce = "".join(secrets.choice(_NONCE_ALPHABET) for _ in range(10))
+        nonce = secrets.token_hex(5)  # ten characters, one read of the system's randomness
         encrypt = self._crypto.encrypt(xml, self.app_id).decode("ascii")
         signature = sha1_signature(self.token, timestamp, nonce, encrypt)
         return (
