@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from helpers.alerts import PREFIX, admin_texts, assert_no_secrets, deliver_alerts, robot_texts
 from helpers.env import ADMIN, CONFIG_DIR, internals_env
 from wxbot import alerts
 from wxbot.alerts import AlertTask, alert
@@ -188,3 +189,61 @@ def test_short_blip_is_not_told(spare_services, spare_redis, wechat_api):
     task.tick()
     assert task.down_since is None
     assert wechat_api.calls(WECOM) == [] and wechat_api.calls(CS) == []
+
+
+# -- the words admins get, kind by kind (tests/helpers/alerts.py reads them back from the stand-ins) --
+
+def texts_yaml(services, key: str, **values) -> str:
+    return PREFIX + services.texts.get().render(key, **values)
+
+
+@pytest.mark.parametrize("mode", ["safe"], indirect=True)
+def test_the_aes_mismatch_alert_says_what_to_copy_where_without_the_key(services, settings, wechat_api):
+    watch = alerts.DecryptWatch(services)
+    assert [watch.failed() for _ in range(3)] == [False, False, True]  # webhook.aes_mismatch_after
+    texts = deliver_alerts(services, wechat_api, wechat_api, ADMIN)
+    assert texts == [
+        "【wxbot 告警】最近 10 分钟内有 3 条签名正确的消息无法解密，且没有一条解密成功：服务器上的 EncodingAESKey"
+        "（WECHAT_ENCODING_AES_KEY）与公众号后台“基本配置 > 服务器配置”中的不一致。粉丝现在收不到任何回复。"
+        "请从后台重新复制 EncodingAESKey，改好后重启 wxbot（运行 wxbot doctor 可以检查）。"]
+    assert settings.wechat_encoding_aes_key
+    assert_no_secrets(texts[0], settings, "TOKEN1")
+
+
+@pytest.mark.parametrize("mode", ["safe"], indirect=True)
+def test_the_redis_emptied_alert_names_what_may_be_lost(services, settings, wechat_api, redis_client):
+    clock = FakeClock()
+    marker = alerts.RedisMarkerTask(services, clock=clock)
+    marker.tick()  # marks this Redis
+    redis_client.flushdb()  # Redis restarted empty
+    clock.now += services.internals.alerts.marker_check_interval
+    marker.tick()
+    texts = deliver_alerts(services, wechat_api, wechat_api, ADMIN)
+    assert texts == [texts_yaml(services, "alerts.redis_emptied")]
+    assert texts[0].startswith("【wxbot 告警】Redis 里的数据不见了（Redis 重启后没有恢复数据，或换成了新的实例）") \
+        and "appendonly yes" in texts[0] and "wxbot password rotate" in texts[0]
+    assert_no_secrets(texts[0], settings, "TOKEN1")
+
+
+@pytest.mark.parametrize("mode", ["safe"], indirect=True)
+def test_the_redis_outage_and_recovery_alerts_word_for_word(spare_services, spare_redis, settings, wechat_api):
+    clock = FakeClock()
+    task = AlertTask(spare_services, clock=clock)
+    task.tick()
+    spare_redis.pause()
+    try:
+        for _ in range(7):  # told once redis_down_after (5 s) has passed
+            task.tick()
+            clock.now += 1.0
+    finally:
+        spare_redis.resume()
+    clock.now += 3.0
+    task.tick()  # back 9 s after the first failed ping: the recovery note is queued and delivered at once
+    texts = robot_texts(wechat_api)
+    assert texts == [
+        "【wxbot 告警】Redis 已连续 5 秒无法连接。粉丝仍能收到常见问题的回答，但领密码、登记订单问题会提示“稍后再试”。"
+        "请检查 Redis 服务（运行 wxbot doctor 可以看到具体原因）。",
+        "【wxbot 告警】Redis 已恢复连接（中断约 9 秒），机器人已自动恢复正常。"]
+    assert admin_texts(wechat_api, ADMIN) == texts
+    for text in texts:
+        assert_no_secrets(text, settings, "TOKEN1", spare_redis.url)

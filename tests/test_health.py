@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from wxbot import create_app
 from wxbot.services import build_services
+from wxbot.stores import keys
 from wxbot.testing import WeChatSimulator, flask_transport
+from wxbot.texts import show_time
 
 OPENID = "oHealthFollower00000000000001"
 
@@ -34,11 +37,39 @@ def timed(fn, *args):
     return result, time.perf_counter() - started
 
 
-def test_healthz_and_readyz_when_redis_is_up(client):
+def test_healthz_and_readyz_when_redis_is_up(client, redis_client):
+    redis_client.hset(keys.WORKERS, "host:1", repr(time.time()))  # a worker is running
     resp = client.get("/healthz")
     assert resp.status_code == 200 and resp.data == b"ok\n" and resp.mimetype == "text/plain"
     resp = client.get("/readyz")
     assert resp.status_code == 200 and resp.data == b"ready\n"
+
+
+def test_readyz_stays_ready_without_a_worker_and_says_so(client, redis_client, services):
+    """A web process's readiness never depends on the worker (a load balancer would take every web
+    process out when the worker dies); the body tells an admin looking at it."""
+    resp = client.get("/readyz")
+    assert resp.status_code == 200
+    assert resp.data == b"ready\nwarning: no worker is running (none has reported): tickets and scheduled " \
+                        b"rotations wait\n"
+    cfg = services.internals.worker
+    stale = time.time() - cfg.heartbeat_stale_beats * cfg.heartbeat_interval - 60
+    redis_client.hset(keys.WORKERS, "host:1", repr(stale))
+    resp = client.get("/readyz")
+    assert resp.status_code == 200
+    assert resp.get_data(as_text=True) == (f"ready\nwarning: no worker is running (last heartbeat "
+                                           f"{show_time(stale, ZoneInfo('Asia/Shanghai'))}): tickets and "
+                                           "scheduled rotations wait\n")
+    assert "(UTC+8)" in resp.get_data(as_text=True)
+
+
+def test_readyz_shows_the_aes_mismatch_time_in_the_bots_zone(client, redis_client):
+    redis_client.hset(keys.WORKERS, "host:1", repr(time.time()))
+    redis_client.set(keys.AES_MISMATCH, "1700000000")  # 2023-11-14 22:13:20 UTC
+    resp = client.get("/readyz")
+    assert resp.status_code == 200
+    assert resp.get_data(as_text=True) == ("ready\nwarning: messages do not decrypt since 2023-11-15 06:13 (UTC+8): "
+                                           "the EncodingAESKey differs from the MP console's\n")
 
 
 @pytest.mark.parametrize("how", ["stopped", "hung"])

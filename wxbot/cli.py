@@ -24,6 +24,7 @@ from .stores.loaded import announce_loaded
 from .stores.redis import BotNotRunning
 from .supervisor import AlreadyServing, Supervisor, running_serve
 from .testing import WeChatSimulator, httpx_transport
+from .texts_cli import cli as texts_cli
 from .wechat.cli import cli as menu_cli
 from .worker import Worker
 
@@ -229,7 +230,7 @@ def _chat_send(sim, openid: str, line: str):
     raise click.UsageError(f"unknown command /{cmd}: /help lists the commands")
 
 
-for group in (password_cli, faq_cli, tickets_cli, menu_cli, ai_cli, console_cli):
+for group in (password_cli, faq_cli, tickets_cli, menu_cli, ai_cli, console_cli, texts_cli):
     main.add_command(group)
 
 

@@ -70,6 +70,10 @@ class Redis:
     """With Sentinel: ask which server is the master this often."""
     embedded_start_timeout: float = 10.0
     """With no REDIS_URL: how long to wait for the embedded redis-server to answer."""
+    min_version: str = "6.2"
+    """The oldest Redis server wxbot works with: ZMSCORE (the screenshots' expiry), XAUTOCLAIM (taking
+    over a dead worker's ticket jobs), ZUNION (the week's unmatched questions) and XTRIM MINID (the
+    tickets stream's trim) are Redis 6.2 commands. ``wxbot doctor`` fails below it."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class Worker:
     heartbeat_interval: float = 10.0
     """How often a worker notes in Redis that it is alive (the console's dashboard shows it); a worker
     silent for three intervals is shown as stopped."""
+    heartbeat_stale_beats: int = 3
+    """A worker whose last heartbeat is older than this many heartbeat intervals is not running:
+    ``wxbot doctor`` warns when no worker is fresher (tickets and scheduled rotations wait)."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from flask import Blueprint, Response, current_app
 from . import metrics
 from .alerts import aes_mismatch_since
 from .stores.redis import REDIS_ERRORS
+from .texts import show_time
+from .worker import worker_beats
 
 bp = Blueprint("health", __name__)
 
@@ -19,7 +21,11 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """200 when Redis answers; 503 within the socket timeout (well under 1 s) when it is down or hung."""
+    """200 when Redis answers; 503 within the socket timeout (well under 1 s) when it is down or hung.
+
+    A missing worker never makes a web process unready: a load balancer would take every web process
+    out when the one worker dies, and followers would lose the answers the web gives on its own. The
+    body says so instead, as it says an AES key mismatch."""
     services = current_app.extensions["wxbot"].services
     try:
         services.redis.ping()
@@ -30,11 +36,18 @@ def readyz() -> Response:
     body = "ready\n"
     try:
         since = aes_mismatch_since(services.redis)
+        beats = worker_beats(services.redis)
     except REDIS_ERRORS:
-        since = None
+        since, beats = None, None
+    zone = services.bot.zone
     if since is not None:  # ready (nothing a restart fixes), but say what an admin must fix
-        body += (f"warning: messages do not decrypt since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))}: "
+        body += (f"warning: messages do not decrypt since {show_time(since, zone)}: "
                  "the EncodingAESKey differs from the MP console's\n")
+    if beats is not None:
+        cfg = services.internals.worker
+        if not any(time.time() - at <= cfg.heartbeat_stale_beats * cfg.heartbeat_interval for at in beats.values()):
+            last = f"last heartbeat {show_time(max(beats.values()), zone)}" if beats else "none has reported"
+            body += f"warning: no worker is running ({last}): tickets and scheduled rotations wait\n"
     return Response(body, mimetype="text/plain")
 
 

@@ -125,6 +125,8 @@ def test_the_whole_bot_from_its_folder_and_from_another(folder, tmp_path):
         assert "✓ WECHAT_TOKEN: ok (32 characters)" in doctor.stdout, doctor.stdout
         assert "config bot.yaml: valid (read at start: restart the bot after editing it" in doctor.stdout
         assert "config texts.yaml: valid (reloaded within seconds of an edit; no restart)" in doctor.stdout
+        assert "✓ worker: 1 worker running (" in doctor.stdout, doctor.stdout  # serve's worker beats
+        assert "✓ Redis version: " in doctor.stdout  # the embedded server is new enough
         assert "bot.yaml is read at start (edits need a restart)" in serve.output()
         # a second serve on the same folder refuses with the running one's address
         second = wxbot(["serve", "--port", "1"], cwd=elsewhere, env=home, timeout=30)

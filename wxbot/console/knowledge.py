@@ -14,7 +14,8 @@ from flask import Response, abort, flash, g, redirect, render_template, request,
 from markupsafe import Markup, escape
 
 from ..features.faq import ANSWER_LIMIT, explain, mask, merged_yaml, open_questions
-from ..texts import check_text, merged_texts_yaml, placeholders
+from ..stores.texts import edit_problem
+from ..texts import merged_texts_yaml, placeholders
 from ..wechat.api import WeChatAPIError
 from ..wechat.menu import HINTS, MenuError, load_menu, menu_path
 from .labels import when
@@ -349,11 +350,7 @@ def text_edit(key: str):
     problem = None
     if request.method == "POST":
         draft = (request.form.get("text") or "").replace("\r\n", "\n").rstrip("\n")
-        problem = _text_problem(key, draft, allowed)
-        if not problem and not draft.strip():
-            problem = "文字不能是空的。"
-        if not problem and len(draft.encode("utf-8")) > ANSWER_LIMIT:
-            problem = f"文字太长（{len(draft.encode('utf-8'))} 字节），微信一条消息最多 {ANSWER_LIMIT} 字节。"
+        problem = edit_problem(key, draft, allowed)
         if problem:
             flash(f"没有保存：{problem}原来的文字没有变。", "error")
         elif request.form.get("do") != "preview":
@@ -368,24 +365,6 @@ def text_edit(key: str):
     return render_template("console/text_edit.html", key=key, draft=draft, saved=current.get(key),
                            file_text=layered.file_texts().get(key), placeholders=sorted(allowed), edit=edit,
                            edit_at=when(edit.at, zone()) if edit else "", preview=preview(sample), problem=problem)
-
-
-def _text_problem(key: str, text: str, allowed: set[str]) -> str | None:
-    """Why ``text`` cannot replace ``key`` (check_text, as an edit of texts.yaml is checked), in Chinese."""
-    try:
-        check_text(key, text, allowed)
-    except ValueError:
-        unknown = None
-        try:
-            unknown = sorted(placeholders(text) - allowed)
-        except ValueError:
-            pass
-        can = "、".join("{" + p + "}" for p in sorted(allowed)) or "不能用占位符"
-        if unknown:
-            return f"不认识的占位符 {{{unknown[0]}}}，这段文字能用的是：{can}。"
-        return ("占位符写法不对：只能写 {名字} 这样的占位符，要显示花括号本身请写 {{ 和 }}。"
-                f"这段文字能用的是：{can}。")
-    return None
 
 
 @bp.route("/texts/<key>/undo", methods=["POST"])

@@ -2,7 +2,8 @@
 
 Every check runs, whatever fails before it: the environment is checked variable by variable (not
 through ``Settings.from_env``, which stops at the first problem), then the YAML files through the same
-loaders the bot uses, then Redis (reachable, persistence, eviction), then WeChat's access token.
+loaders the bot uses, then Redis (reachable, version, persistence, eviction, a running worker), then
+WeChat's access token.
 It is a diagnostic: it never starts the embedded Redis, only asks one that is already running.
 
 Lines start with ✓ (fine), ! (works, but should be fixed) or ✗ (wxbot will not work properly).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Callable, Mapping
 
 from .environment import EnvironmentChecks
@@ -27,10 +29,12 @@ __all__ = ["Doctor", "Check", "main", "summary", "OK", "WARN", "FAIL"]
 class Doctor(EnvironmentChecks, RedisChecks, FileChecks, RemoteChecks):
     """Runs the checks of every area in order; each group lives in the module named for it."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None, http=None, timeout: float = DOCTOR_TIMEOUT):
+    def __init__(self, environ: Mapping[str, str] | None = None, http=None, timeout: float = DOCTOR_TIMEOUT,
+                 clock: Callable[[], float] = time.time):
         self.env = {k: v for k, v in (os.environ if environ is None else environ).items()}
         self.http = http
         self.timeout = timeout
+        self.clock = clock  # unix time: how old the workers' heartbeats are
         self.checks: list[Check] = []
         self.valid: dict[str, str] = {}  # aliases whose value passed on its own
         self.invalid: set[str] = set()  # aliases whose value failed on its own
@@ -64,10 +68,10 @@ class Doctor(EnvironmentChecks, RedisChecks, FileChecks, RemoteChecks):
 
 
 def main(environ: Mapping[str, str] | None = None, strict: bool = False, out=None, http=None,
-         timeout: float = DOCTOR_TIMEOUT) -> int:
+         timeout: float = DOCTOR_TIMEOUT, clock: Callable[[], float] = time.time) -> int:
     """Run every check, print one line each and a summary; return the exit status."""
     out = out if out is not None else sys.stdout
-    checks = Doctor(environ, http=http, timeout=timeout).run()
+    checks = Doctor(environ, http=http, timeout=timeout, clock=clock).run()
     symbols = _symbols(out)
     for check in checks:
         print(check.line(symbols), file=out)

@@ -1,5 +1,6 @@
 """The doctor's Redis checks: reachable (never starting the embedded server), version, role,
-persistence, eviction, and what the bot recorded there (lost data, an AES key mismatch)."""
+persistence, eviction, and what the bot recorded there (lost data, an AES key mismatch, the workers'
+heartbeats)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +12,18 @@ from urllib.parse import urlsplit
 
 from ..settings import ConfigError, Settings
 from ..texts import show_time
-from .report import CONSOLE, FAIL, OK, WARN, Report, shown_zone
+from .report import CONSOLE, FAIL, OK, WARN, Report, _n, shown_zone
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"7.2.4"`` -> ``(7, 2, 4)``; what is not a number is ignored (``"6.2.0-rc1"`` -> ``(6, 2, 0, 1)``)."""
+    return tuple(int(p) for p in re.findall(r"\d+", version))
+
+
+def version_at_least(version: str, minimum: str) -> bool:
+    """Whether a Redis ``redis_version`` is ``minimum`` (``"6.2"``) or newer, compared number by number."""
+    have, need = version_tuple(version), version_tuple(minimum)
+    return have[:len(need)] >= need
 
 
 def _redis_reason(exc: Exception) -> str:
@@ -125,9 +137,39 @@ class RedisChecks(Report):
             note += f", slower than redis.socket_timeout ({rcfg.socket_timeout} s)"
         self.add(status, "Redis", note, "raise redis.socket_timeout in bot.yaml or move Redis closer"
                  if status == WARN else "")
-        self._check_redis_server(client)
+        self._check_redis_server(client, rcfg.min_version)
         self._check_redis_state(client, settings)
+        self._check_workers(client, settings)
         return client
+
+    def _check_workers(self, client, settings: Settings) -> None:
+        """The workers' heartbeats (``wxbot.worker.HeartbeatTask``): a warning when none is fresher than
+        ``worker.heartbeat_stale_beats`` intervals. Only a warning: the web answers without a worker,
+        but tickets, alerts and scheduled rotations wait for one."""
+        import redis
+
+        from ..worker import worker_beats
+
+        try:
+            beats = worker_beats(client)
+        except redis.RedisError:
+            return
+        cfg = settings.internals().worker
+        stale = cfg.heartbeat_stale_beats * cfg.heartbeat_interval
+        now = self.clock()
+        alive = sorted((name for name, at in beats.items() if now - at <= stale), key=lambda n: -beats[n])
+        fix = "start `wxbot worker` (or `wxbot serve`, which runs one) and check its log"
+        if alive:
+            shown = ", ".join(alive[:5]) + (f" and {len(alive) - 5} more" if len(alive) > 5 else "")
+            ago = max(0, int(now - beats[alive[0]]))
+            self.add(OK, "worker", f"{_n(len(alive), 'worker')} running ({shown}; last heartbeat {ago} s ago)")
+        elif beats:
+            last = show_time(max(beats.values()), shown_zone(settings))
+            self.add(WARN, "worker", f"no worker is running: tickets and scheduled rotations wait (last heartbeat "
+                     f"at {last}, older than {stale:g} s)", fix)
+        else:
+            self.add(WARN, "worker", "no worker is running: tickets and scheduled rotations wait (no worker has "
+                     "ever reported to this Redis)", fix)
 
     def _check_redis_state(self, client, settings: Settings) -> None:
         """What the bot noticed and recorded in Redis: lost data, an AES key mismatch."""
@@ -169,7 +211,7 @@ class RedisChecks(Report):
                      "differs from the MP console's (followers get no answer)",
                      f"copy EncodingAESKey again from {CONSOLE} > 服务器配置 into WECHAT_ENCODING_AES_KEY, restart")
 
-    def _check_redis_server(self, client) -> None:
+    def _check_redis_server(self, client, minimum: str) -> None:
         import redis
 
         try:
@@ -179,12 +221,15 @@ class RedisChecks(Report):
             info, repl = {}, {}
         version = str(info.get("redis_version", ""))
         if version:
-            major_minor = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
-            if major_minor < (6, 2):
-                self.add(FAIL, "Redis version", f"{version}; wxbot needs 6.2 or newer (streams, GETDEL)",
-                         "upgrade Redis")
+            if not version_at_least(version, minimum):
+                self.add(FAIL, "Redis version", f"{version} is too old: wxbot needs Redis {minimum} or newer "
+                         "(ZMSCORE, XAUTOCLAIM, ZUNION and XTRIM MINID fail on older servers)",
+                         f"upgrade Redis to {minimum} or newer (or point REDIS_URL at one)")
             else:
-                self.add(OK, "Redis version", version)
+                self.add(OK, "Redis version", f"{version} ({minimum} or newer needed)")
+        else:
+            self.add(WARN, "Redis version", f"the server does not say its version (INFO server); wxbot needs "
+                     f"{minimum} or newer", f"make sure the server is Redis {minimum} or newer")
         if repl.get("role") == "slave":
             self.add(FAIL, "Redis role", "this is a read-only replica",
                      "point REDIS_URL at the master, or use REDIS_SENTINELS")

@@ -5,7 +5,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import timezone, tzinfo
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SYMBOLS = {OK: "✓", WARN: "!", FAIL: "✗"}
@@ -45,6 +45,7 @@ class Report:
     env: dict[str, str]
     http: object
     timeout: float
+    clock: Callable[[], float]  # unix time
     checks: list[Check]
     valid: dict[str, str]  # aliases whose value passed on its own
     invalid: set[str]  # aliases whose value failed on its own

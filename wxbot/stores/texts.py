@@ -8,6 +8,8 @@ import json
 import time
 from dataclasses import dataclass
 
+from ..textnorm import TEXT_LIMIT
+from ..texts import check_text, placeholders
 from . import keys
 
 UNDO_DEPTH = 10  # edits of one text that can be undone, one by one
@@ -48,6 +50,31 @@ end
 redis.call('INCR', KEYS[2])
 return row
 """
+
+
+def edit_problem(key: str, text: str, allowed: set[str]) -> str | None:
+    """Why ``text`` cannot replace ``key``'s text, in the admins' words (Chinese), or None: the
+    placeholders ``check_text`` allows (as an edit of texts.yaml is checked), not empty, and within
+    WeChat's 2048 bytes. The console and ``wxbot texts set`` refuse an edit with this."""
+    try:
+        check_text(key, text, allowed)
+    except ValueError:
+        unknown = None
+        try:
+            unknown = sorted(placeholders(text) - allowed)
+        except ValueError:
+            pass
+        can = "、".join("{" + p + "}" for p in sorted(allowed)) or "不能用占位符"
+        if unknown:
+            return f"不认识的占位符 {{{unknown[0]}}}，这段文字能用的是：{can}。"
+        return ("占位符写法不对：只能写 {名字} 这样的占位符，要显示花括号本身请写 {{ 和 }}。"
+                f"这段文字能用的是：{can}。")
+    if not text.strip():
+        return "文字不能是空的。"
+    size = len(text.encode("utf-8"))
+    if size > TEXT_LIMIT:
+        return f"文字太长（{size} 字节），微信一条消息最多 {TEXT_LIMIT} 字节。"
+    return None
 
 
 @dataclass(frozen=True)
