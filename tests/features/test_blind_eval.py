@@ -3,8 +3,9 @@
 Both sets were written by helpers who saw only the seed FAQ and the answers (never the matcher, the
 synonyms, the examples or the other sets): ``faq_eval_blind_heldout.yaml`` before the matcher work and
 ``faq_eval_blind_final.yaml`` at the end, run once; ``faq_eval_blind_final2.yaml`` by a third writer at
-the end of the next round, run once. The floors are what they measured then (see the
-issue notes); they guard against regressions and are not targets.
+the end of the next round, run once. The floors are what they measure now (raised when the FAQ's
+examples grew by a blind writer's 889 phrasings, round 3; see the issue notes); they guard against
+regressions and are not targets.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import yaml
 
 DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
-FLOORS = {"heldout": (213, 6, 25, 18, 1), "final": (236, 4, 24, 21, 0), "final2": (207, 8, 26, 25, 0)}
+FLOORS = {"heldout": (228, 6, 27, 24, 1), "final": (245, 4, 27, 25, 0), "final2": (216, 8, 27, 25, 0)}
 
 
 def text_of(item) -> str:
@@ -50,5 +51,6 @@ def test_blind_set_floors(name, app, sim):
         orders += ("登记" in reply or "工单" in reply) and reply not in answers.values()
     facts = sum(ask(text_of(i)) in answers.values() for i in data["off_topic"])
     floor_right, max_wrong, floor_pw, floor_orders, max_facts = FLOORS[name]
-    assert right >= floor_right and wrong <= max_wrong and passwords >= floor_pw
-    assert orders >= floor_orders and facts <= max_facts
+    measured = (right, wrong, passwords, orders, facts)
+    assert right >= floor_right and wrong <= max_wrong and passwords >= floor_pw, measured
+    assert orders >= floor_orders and facts <= max_facts, measured
