@@ -42,8 +42,8 @@ from ...texts import show_time
 from ...wechat.api import CS_WINDOW_ERRORS, QUOTA_SPENT, WeChatAPIError, quota_reset_at
 from .digest import RobotDigest, item_name
 from .messages import support_text, template_data, texts_of, ticket_vars, webhook_payload, wecom_markdown
+from .runtime import Runtime
 from .shots import ShotStoreError
-from .store import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ import click
 
 from ...clitools import CliContext, redis_errors_exit
 from ...stores import keys
-from .store import Runtime, format_time, normalize_id
+from .ids import normalize_id
+from .runtime import Runtime, format_time
 from .support import MAX_NOTE, close_ticket, list_line, note_ticket, render_show, reply_ticket
 
 

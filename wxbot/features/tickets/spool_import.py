@@ -5,7 +5,7 @@ import logging
 import time
 
 from ... import metrics
-from .store import Runtime
+from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
