@@ -8,7 +8,7 @@ import yaml
 
 from ...clitools import CliContext, exit_on_config_error, redis_errors_exit
 from ...defaults import Faq as FaqInternals
-from ...settings import FaqPolicy, load_bot_config
+from ...policy import FaqPolicy, load_bot_config
 from .knowledge import faq_path, match_options
 from .matcher import compile_faq, lint
 

@@ -22,8 +22,9 @@ import yaml
 from pydantic import ValidationError
 
 from ...defaults import Faq as FaqInternals
+from ...policy import FaqPolicy
 from ...router import Ctx
-from ...settings import ConfigError, FaqPolicy, one_line, yaml_load
+from ...settings import ConfigError, one_line, yaml_load
 from ...stores.redis import REDIS_ERRORS
 from ...textnorm import normalise
 from ...wechat.protocol import Message

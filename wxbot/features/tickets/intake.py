@@ -35,8 +35,8 @@ from .runtime import Runtime, format_time
 from .store import STATUS_CLOSED, STATUS_OPEN, STATUS_REPLIED
 
 if TYPE_CHECKING:
+    from ...policy import TicketsPolicy
     from ...services import Services
-    from ...settings import TicketsPolicy
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from .store import Limits, TicketStore
 
 if TYPE_CHECKING:
     from ...defaults import Tickets as TicketsInternals
+    from ...policy import TicketsPolicy
     from ...services import Services
-    from ...settings import TicketsPolicy
 
 
 def format_time(ts: float | str | None, zone: tzinfo) -> str:
