@@ -4,6 +4,15 @@ appends its job to the Stream in one script, keyed by the id of what caused it (
 The scripts run through ``TicketStore``; the KEYS and ARGV each expects are the ones it passes.
 """
 
+# The preamble of a change to an existing ticket (KEYS[1] the record, KEYS[2] the source's marker):
+# the same source (message, command, form nonce) twice answers 'dup' with what the first one wrote,
+# and a ticket that is not there answers 'missing'.
+_ONCE_ON_A_TICKET = """
+local src = redis.call('GET', KEYS[2])
+if src then return {'dup', src} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+"""
+
 CREATE = """
 local src = redis.call('GET', KEYS[2])
 if src then return {'dup', src} end
@@ -103,10 +112,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[2])
 return {'ok', tostring(redis.call('LLEN', KEYS[2]))}
 """
 
-ATTACH = """
-local src = redis.call('GET', KEYS[2])
-if src then return {'dup', src} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+ATTACH = _ONCE_ON_A_TICKET + """
 local n = redis.call('HINCRBY', KEYS[1], 'nshots', 1)
 if n > tonumber(ARGV[3]) then
   redis.call('HINCRBY', KEYS[1], 'nshots', -1)
@@ -121,10 +127,7 @@ if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[5]) end
 return {'ok', tostring(n)}
 """
 
-REPLY = """
-local src = redis.call('GET', KEYS[2])
-if src then return {'dup', src} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+REPLY = _ONCE_ON_A_TICKET + """
 local closed = redis.call('HGET', KEYS[1], 'status') == 'closed'
 if closed and ARGV[5] ~= '1' then
   -- the follower was told it is done: a reply needs an explicit reopen
@@ -149,10 +152,7 @@ redis.call('XADD', KEYS[3], '*', 't', ARGV[4], 'k', 'reply', 'r', tostring(n))
 return {'ok', tostring(n)}
 """
 
-CLOSE = """
-local src = redis.call('GET', KEYS[2])
-if src then return {'dup', src} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+CLOSE = _ONCE_ON_A_TICKET + """
 if redis.call('HGET', KEYS[1], 'status') == 'closed' then return {'already', ''} end
 redis.call('HSET', KEYS[1], 'status', 'closed', 'closed_at', ARGV[1], 'updated_at', ARGV[1], 'close_note', ARGV[2])
 redis.call('SREM', KEYS[4], ARGV[3])
@@ -167,10 +167,7 @@ return {'ok', ''}
 
 # Reopen a closed ticket (the console): open again, counted among the follower's open tickets; no job
 # (the follower is told nothing until support replies).
-REOPEN = """
-local src = redis.call('GET', KEYS[2])
-if src then return {'dup', src} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+REOPEN = _ONCE_ON_A_TICKET + """
 if redis.call('HGET', KEYS[1], 'status') ~= 'closed' then return {'not_closed', ''} end
 redis.call('HSET', KEYS[1], 'status', 'open', 'updated_at', ARGV[1], 'reopened_at', ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[2])
@@ -185,10 +182,7 @@ return {'ok', ''}
 
 # An internal note of support's on a ticket (the console, `wxbot tickets note`): never a job, never
 # shown to the follower; the same source (form nonce, command id) twice adds it once.
-NOTE = """
-local src = redis.call('GET', KEYS[2])
-if src then return {'dup', src} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+NOTE = _ONCE_ON_A_TICKET + """
 local n = redis.call('RPUSH', KEYS[3], ARGV[1])
 redis.call('SET', KEYS[2], tostring(n), 'EX', ARGV[2])
 return {'ok', tostring(n)}

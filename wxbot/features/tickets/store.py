@@ -152,8 +152,7 @@ class TicketStore:
                   reopen: bool = False) -> Result:
         """Status ``closed`` (value: closed_at) when the ticket is closed and ``reopen`` is not given."""
         entry = json.dumps({"at": now, "by": by, "text": text}, ensure_ascii=False)
-        openid, category = self.r.hmget(keys.ticket(ticket_id), ["openid", "category"])
-        category = category or "other"  # never changes
+        openid, category = self._owner(ticket_id)
         status, value = self._reply(
             keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
                   keys.ticket_replies(ticket_id), *_index_keys(STATUS_OPEN, category),
@@ -163,11 +162,15 @@ class TicketStore:
         )
         return Result(status, value)
 
-    def close(self, ticket_id: str, source: str, now: float, note: str = "") -> Result:
+    def _owner(self, ticket_id: str) -> tuple[str | None, str]:
+        """(the ticket's follower, its category, which never changes); (None, "other") when it is missing."""
         openid, category = self.r.hmget(keys.ticket(ticket_id), ["openid", "category"])
+        return openid, category or "other"
+
+    def close(self, ticket_id: str, source: str, now: float, note: str = "") -> Result:
+        openid, category = self._owner(ticket_id)
         if openid is None:
             return Result("missing")
-        category = category or "other"
         status, value = self._close(
             keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
                   keys.tickets_open_of(openid), *_index_keys(STATUS_OPEN, category),
@@ -178,10 +181,9 @@ class TicketStore:
 
     def reopen(self, ticket_id: str, source: str, now: float) -> Result:
         """A closed ticket is open again: ok, missing, not_closed or dup (the same source twice)."""
-        openid, category = self.r.hmget(keys.ticket(ticket_id), ["openid", "category"])
+        openid, category = self._owner(ticket_id)
         if openid is None:
             return Result("missing")
-        category = category or "other"
         status, value = self._reopen(
             keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.tickets_open_of(openid),
                   *_index_keys(STATUS_CLOSED, category), *_index_keys(STATUS_OPEN, category)],
@@ -352,6 +354,15 @@ class TicketStore:
 
     def dead_ids(self) -> list[str]:
         return self.r.zrange(keys.TICKETS_DEAD, 0, -1)
+
+    def dead_among(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` have a dead-lettered delivery (one round trip; none for no ids)."""
+        if not ids:
+            return set()
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ids:
+            pipe.zscore(keys.TICKETS_DEAD, tid)
+        return {tid for tid, score in zip(ids, pipe.execute()) if score is not None}
 
     def requeue(self, ticket_id: str) -> int:
         """Reset dead-lettered channels of a ticket to pending and enqueue their jobs again.
