@@ -105,10 +105,6 @@ class TicketDelivery:
 
     # -- helpers -------------------------------------------------------------------------------
     @property
-    def cfg(self):
-        return self.rt.cfg
-
-    @property
     def tune(self):
         return self.rt.internals
 
