@@ -9,7 +9,8 @@ import pytest
 
 from helpers.env import ROOT
 from wxbot.cli import main
-from wxbot.settings import BotConfig, Settings
+from wxbot.policy import BotConfig
+from wxbot.settings import Settings
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 CODE = re.compile(r"```[^\n]*\n(.*?)```|`([^`\n]+)`", re.S)

@@ -89,7 +89,7 @@ def test_broken_config_edit_keeps_last_good_version(tmp_path, caplog):
 
 def test_unknown_bot_yaml_section_is_refused(tmp_path):
     # load_bot_config needs nothing imported first: one model validates the whole file.
-    from wxbot.settings import load_bot_config
+    from wxbot.policy import load_bot_config
 
     (tmp_path / "bot.yaml").write_text("webhok:\n  msg_limit: 3\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="webhok: unknown setting"):

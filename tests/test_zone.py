@@ -14,7 +14,8 @@ from helpers.env import SUPPORT
 from helpers.tickets import OPENID, only_ticket
 from wxbot.cli import CliContext, main
 from wxbot.console.labels import when
-from wxbot.settings import ConfigError, load_bot_config
+from wxbot.policy import load_bot_config
+from wxbot.settings import ConfigError
 
 ZONE = "America/Sao_Paulo"  # UTC-3 all year (no DST since 2019): never the shipped UTC+8
 
@@ -36,10 +37,10 @@ def test_shipped_bot_yaml_has_one_top_level_zone(config_dir):
 
 def test_password_timezone_is_a_deprecated_alias_with_one_warning(tmp_path, caplog):
     (tmp_path / "bot.yaml").write_text("password:\n  timezone: Asia/Tokyo\n", encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="wxbot.settings"):
+    with caplog.at_level(logging.WARNING, logger="wxbot.policy"):
         cfg = load_bot_config(tmp_path)
     assert cfg.timezone == "Asia/Tokyo"
-    warned = [r.getMessage() for r in caplog.records if r.name == "wxbot.settings"]
+    warned = [r.getMessage() for r in caplog.records if r.name == "wxbot.policy"]
     assert len(warned) == 1 and "password.timezone is deprecated" in warned[0] and "`timezone:`" in warned[0]
     (tmp_path / "bot.yaml").write_text("timezone: Asia/Tokyo\npassword:\n  timezone: Asia/Tokyo\n", encoding="utf-8")
     assert load_bot_config(tmp_path).timezone == "Asia/Tokyo"  # the same value twice is fine

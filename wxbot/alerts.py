@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .retry import Periodic
 from .stores import keys
 from .stores.redis import REDIS_ERRORS
 
@@ -431,7 +432,7 @@ def aes_mismatch_since(client) -> float | None:
 MARKER_FILE = "redis-marker"  # under WXBOT_DATA_DIR: the marker id this machine last saw
 
 
-class RedisMarkerTask:
+class RedisMarkerTask(Periodic):
     """Worker task: notice a Redis that lost its data (restarted without persistence, a new managed
     instance). The first worker to see an empty Redis writes a marker (``keys.REDIS_MARKER``, a random
     id); each worker remembers the id it saw, in memory and in ``<data_dir>/redis-marker``. A missing or
@@ -443,7 +444,6 @@ class RedisMarkerTask:
     def __init__(self, services, clock=time.monotonic):
         self.services = services
         self.clock = clock
-        self._next = 0.0
         self.known: str | None = None
         self.path = services.settings.data_dir / MARKER_FILE
 
@@ -465,10 +465,8 @@ class RedisMarkerTask:
     def tick(self) -> bool:
         from .stores import keys
 
-        now = self.clock()
-        if now < self._next:
+        if not self.due(self.clock(), self.services.internals.alerts.marker_check_interval):
             return False
-        self._next = now + self.services.internals.alerts.marker_check_interval
         r = self.services.redis
         previous = self.known or self._recorded()
         raw = r.get(keys.REDIS_MARKER)

@@ -28,19 +28,17 @@ def config_error_exit(exc: ConfigError) -> SystemExit:
     return SystemExit(2)
 
 
-def settings_or_exit(environ=None) -> Settings:
-    try:
-        return Settings.from_env(environ)
-    except ConfigError as exc:
-        raise config_error_exit(exc) from None
-
-
 @contextlib.contextmanager
 def exit_on_config_error() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
         raise config_error_exit(exc) from None
+
+
+def settings_or_exit(environ=None) -> Settings:
+    with exit_on_config_error():
+        return Settings.from_env(environ)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Internal constants: timeouts, batch sizes, leases and other systems' fixed limits.
 
 These are not decisions an admin makes, so they are not in ``config/bot.yaml`` (which holds policy:
-see ``wxbot.settings.BotConfig``). Each area is a frozen dataclass whose fields carry their meaning in
+see ``wxbot.policy.BotConfig``). Each area is a frozen dataclass whose fields carry their meaning in
 the docstring after them. Tests change them in-process through the factory
 (``create_app(settings, internals=...)`` / ``build_services(settings, internals=...)``) and, for real
 ``gunicorn`` or ``wxbot worker`` subprocesses, through the test-only environment variable

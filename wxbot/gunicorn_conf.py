@@ -73,7 +73,8 @@ def _check_configuration() -> None:
     like every other entry point, instead of a traceback from inside gunicorn; logging is set up for
     the app and its workers."""
     from wxbot.logconfig import configure_logging
-    from wxbot.settings import ConfigError, Settings, load_bot_config
+    from wxbot.policy import load_bot_config
+    from wxbot.settings import ConfigError, Settings
     from wxbot.texts import texts_file
 
     try:

@@ -30,6 +30,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from .retry import Periodic
+
 MESSAGES = Counter("wxbot_messages_total", "Inbound WeChat deliveries by type and outcome", ["type", "outcome"])
 REPLIES = Counter("wxbot_replies_total", "Replies by feature (route)", ["feature"])
 DEDUPE_HITS = Counter("wxbot_dedupe_hits_total", "Retried deliveries answered from the first one")
@@ -113,7 +115,7 @@ class _Merged:
         yield from families.values()
 
 
-class MetricsPushTask:
+class MetricsPushTask(Periodic):
     """Worker task: add this process's counter increments since the last push to Redis.
 
     Increments are pushed as deltas (HINCRBYFLOAT), so counts from any number of worker processes add
@@ -127,7 +129,6 @@ class MetricsPushTask:
         self.services = services
         self.registry = registry if registry is not None else REGISTRY
         self.clock = clock
-        self._next = 0.0
         self._pushed: dict[str, float] = {}
 
     def snapshot(self) -> tuple[dict[str, float], dict[str, str]]:
@@ -146,10 +147,8 @@ class MetricsPushTask:
         return values, helps
 
     def tick(self) -> bool:
-        now = self.clock()
-        if now < self._next:
+        if not self.due(self.clock(), self.services.internals.metrics.push_interval):
             return False
-        self._next = now + self.services.internals.metrics.push_interval
         self.push()
         return False  # never keeps the worker loop busy
 

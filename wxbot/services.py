@@ -13,7 +13,8 @@ import redis
 
 from .audit import AuditLog
 from .defaults import Internals
-from .settings import BotConfig, Settings, load_bot_config
+from .policy import BotConfig, load_bot_config
+from .settings import Settings
 from .stores import redis as redisconn
 from .stores.dedupe import DedupeStore
 from .stores.texts import TextOverrides

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Protocol
 
+from .retry import Periodic
 from .stores import keys
 from .stores.redis import REDIS_ERRORS
 
@@ -31,7 +32,7 @@ class Task(Protocol):
     def tick(self) -> bool: ...
 
 
-class HeartbeatTask:
+class HeartbeatTask(Periodic):
     """Note in Redis (``keys.WORKERS``: this process -> unix time) that this worker is alive, every
     ``worker.heartbeat_interval``; processes silent for a day are forgotten. The console's dashboard
     reads it (``worker_beats``)."""
@@ -43,13 +44,11 @@ class HeartbeatTask:
         self.services = services
         self.clock = clock
         self.me = f"{socket.gethostname()}:{os.getpid()}"
-        self._next = 0.0
 
     def tick(self) -> bool:
         now = self.clock()
-        if now < self._next:
+        if not self.due(now, self.services.internals.worker.heartbeat_interval):
             return False
-        self._next = now + self.services.internals.worker.heartbeat_interval
         r = self.services.redis
         beats = worker_beats(r)
         pipe = r.pipeline(transaction=False)

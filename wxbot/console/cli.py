@@ -1,7 +1,9 @@
 """``wxbot console adduser|passwd|deluser|users``: the console's users, from the server's shell."""
 from __future__ import annotations
 
+import contextlib
 import sys
+from typing import Iterator
 
 import click
 
@@ -30,6 +32,15 @@ def _audit(cli_ctx: CliContext, action: str, target: str, detail: str = "") -> N
     AuditLog(cli_ctx.services.redis).record("cli", action, target=target, detail=detail)
 
 
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """A refused change of a console user (UserError) is the command's one-line error."""
+    try:
+        yield
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.group("console")
 def cli() -> None:
     """Console users: add, change a password, delete, list."""
@@ -44,10 +55,8 @@ def cli_adduser(name: str, role: str, password_stdin: bool) -> None:
     users, cli_ctx = _users()
     password = _read_password(password_stdin)
     with redis_errors_exit():
-        try:
+        with _user_errors():
             user = users.add(name, role, password)
-        except UserError as exc:
-            raise click.ClickException(str(exc)) from None
         _audit(cli_ctx, "console.adduser", user.name, f"role={role}")
     click.echo(f"added {user.name} ({user.role}); sign in at /console/login")
 
@@ -60,10 +69,8 @@ def cli_passwd(name: str, password_stdin: bool) -> None:
     users, cli_ctx = _users()
     password = _read_password(password_stdin)
     with redis_errors_exit():
-        try:
+        with _user_errors():
             user = users.set_password(name, password)
-        except UserError as exc:
-            raise click.ClickException(str(exc)) from None
         _audit(cli_ctx, "console.passwd", user.name)
     click.echo(f"password of {user.name} changed; their sessions have ended")
 
@@ -74,10 +81,8 @@ def cli_deluser(name: str) -> None:
     """Delete a console user; their sessions end everywhere."""
     users, cli_ctx = _users()
     with redis_errors_exit():
-        try:
+        with _user_errors():
             removed = users.delete(name)
-        except UserError as exc:
-            raise click.ClickException(str(exc)) from None
         if not removed:
             raise click.ClickException(f"no user {name}")
         _audit(cli_ctx, "console.deluser", name)

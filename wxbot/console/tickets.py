@@ -93,7 +93,7 @@ def tickets():
         page = store.page("all" if status == "all" else status, category, now - AGES[age] if age else None,
                           (page_no - 1) * size, size)
         records, total = page.records, page.total
-    dead = _dead_among(rt, [r["id"] for r in records])
+    dead = rt.store.dead_among([r["id"] for r in records])
     rows = [row(rec, texts, dead) for rec in records]
     pages = max(1, -(-total // size))
     args = {k: v for k, v in (("status", status), ("category", category), ("age", age), ("q", q),
@@ -102,15 +102,6 @@ def tickets():
                            categories=cats, page=page_no, pages=pages, total=total, args=args,
                            newest=repr(_newest(rt.services.redis)), poll_ms=int(c.cfg.poll_interval * 1000),
                            held=c.held.available)
-
-
-def _dead_among(rt, ids: list[str]) -> set[str]:
-    if not ids:
-        return set()
-    pipe = rt.services.redis.pipeline(transaction=False)
-    for tid in ids:
-        pipe.zscore(keys.TICKETS_DEAD, tid)
-    return {tid for tid, score in zip(ids, pipe.execute()) if score is not None}
 
 
 @bp.route("/tickets/poll")
@@ -123,7 +114,7 @@ def poll():
         since = 0.0
     texts = _texts()
     records = rt.store.newer_than(since, 50)
-    dead = _dead_among(rt, [r["id"] for r in records])
+    dead = rt.store.dead_among([r["id"] for r in records])
     rows = [row(rec, texts, dead) for rec in records]
     newest = max([since] + [r["created_at"] for r in rows])
     return jsonify(since=repr(newest), tickets=rows)
@@ -223,15 +214,20 @@ def _back(tid: str):
     return redirect(url_for("console.ticket", tid=tid))
 
 
+def _posted_text(limit: int, empty: str, too_long: str) -> str | None:
+    """The form's ``text``, stripped; None (with ``empty`` or ``too_long`` flashed) when it cannot be sent."""
+    text = (request.form.get("text") or "").strip()
+    if not text or len(text) > limit:
+        flash(too_long if text else empty, "error")
+        return None
+    return text
+
+
 @bp.route("/tickets/<tid>/reply", methods=["POST"])
 def reply(tid: str):
     rec = _record(tid)
-    text = (request.form.get("text") or "").strip()
-    if not text:
-        flash("回复内容是空的。", "error")
-        return _back(rec["id"])
-    if len(text) > MAX_REPLY:
-        flash(f"回复太长（最多 {MAX_REPLY} 字），请分几次发送。", "error")
+    text = _posted_text(MAX_REPLY, "回复内容是空的。", f"回复太长（最多 {MAX_REPLY} 字），请分几次发送。")
+    if text is None:
         return _back(rec["id"])
     status, tid = tf.reply_ticket(_rt(), rec["id"], text, actor(), _source())
     c = console()
@@ -261,12 +257,8 @@ def close(tid: str):
 def note(tid: str):
     """An internal note for support and admins (never sent to the follower), audited."""
     rec = _record(tid)
-    text = (request.form.get("text") or "").strip()
-    if not text:
-        flash("备注内容是空的。", "error")
-        return _back(rec["id"])
-    if len(text) > tf.MAX_NOTE:
-        flash(f"备注太长（最多 {tf.MAX_NOTE} 字）。", "error")
+    text = _posted_text(tf.MAX_NOTE, "备注内容是空的。", f"备注太长（最多 {tf.MAX_NOTE} 字）。")
+    if text is None:
         return _back(rec["id"])
     status, tid = tf.note_ticket(_rt(), rec["id"], text, actor(), "note:" + _source())
     flash("备注已保存（只有客服和管理员能看到）。" if status == "ok" else "这条备注已经保存过了。")

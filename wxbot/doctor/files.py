@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..settings import ConfigError, Settings, deprecated_keys, yaml_load
+from ..policy import deprecated_keys
+from ..settings import ConfigError, Settings, yaml_load
 from .report import FAIL, OK, WARN, Report
 
 # bot.yaml is read once at start: its settings shape the routes, limits, schedules and the worker's
@@ -30,8 +31,8 @@ class FileChecks(Report):
 
         from ..bot import build_features
         from ..defaults import Internals
+        from ..policy import load_bot_config
         from ..services import Services
-        from ..settings import load_bot_config
         from ..stores.dedupe import DedupeStore
         from ..stores.redis import REDIS_ERRORS, Breaker
         from ..texts import texts_file

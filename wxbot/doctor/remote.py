@@ -45,7 +45,7 @@ class RemoteChecks(Report):
 
         from ..defaults import Ai
         from ..features.ai import ModelClient, ModelError
-        from ..settings import load_bot_config
+        from ..policy import load_bot_config
 
         name = "AI answers"
         if not settings.ai_api_key:

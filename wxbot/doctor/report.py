@@ -31,7 +31,8 @@ class Check:
 def shown_zone(settings) -> tzinfo:
     """The zone the doctor shows times in: bot.yaml's ``timezone`` (UTC while bot.yaml is broken; its
     own line says so)."""
-    from ..settings import ConfigError, load_bot_config
+    from ..policy import load_bot_config
+    from ..settings import ConfigError
 
     try:
         return load_bot_config(settings.config_dir).zone

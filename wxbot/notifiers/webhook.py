@@ -154,6 +154,22 @@ class BodyTooLarge(Exception):
     pass
 
 
+def _read_capped(resp: httpx.Response, abandon: threading.Event, max_bytes: int, refuse_more: bool) -> bytes | None:
+    """A streamed response's body, chunk by chunk, or None once ``abandon`` is set (the caller gave up).
+    Past ``max_bytes``: BodyTooLarge with ``refuse_more``, else the whole chunks read so far."""
+    chunks, size = [], 0
+    for chunk in resp.iter_bytes():
+        if abandon.is_set():
+            return None
+        size += len(chunk)
+        if size > max_bytes:
+            if refuse_more:
+                raise BodyTooLarge(f"larger than {max_bytes} bytes")
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def get_bounded(client: httpx.Client, url: str, max_bytes: int, deadline: float, params: dict | None = None,
                 name: str = "wxbot-get") -> tuple[int, str, bytes]:
     """GET ``url`` and read the whole body within ``deadline`` seconds and ``max_bytes``:
@@ -161,15 +177,8 @@ def get_bounded(client: httpx.Client, url: str, max_bytes: int, deadline: float,
 
     def fetch(abandon: threading.Event) -> tuple[int, str, bytes] | None:
         with client.stream("GET", url, params=params, timeout=deadline) as resp:
-            chunks, size = [], 0
-            for chunk in resp.iter_bytes():
-                if abandon.is_set():
-                    return None
-                size += len(chunk)
-                if size > max_bytes:
-                    raise BodyTooLarge(f"larger than {max_bytes} bytes")
-                chunks.append(chunk)
-            return resp.status_code, resp.headers.get("content-type", ""), b"".join(chunks)
+            body = _read_capped(resp, abandon, max_bytes, refuse_more=True)
+            return None if body is None else (resp.status_code, resp.headers.get("content-type", ""), body)
 
     return with_deadline(fetch, deadline, name)
 
@@ -182,15 +191,9 @@ def post_with_deadline(client: httpx.Client, url: str, body: bytes, headers: dic
         request = client.build_request("POST", url, content=body, headers=headers)
         resp = client.send(request, stream=True)
         try:
-            chunks, size = [], 0
-            for chunk in resp.iter_bytes():
-                if abandon.is_set():
-                    return None
-                size += len(chunk)
-                if size > max_response_bytes:
-                    break
-                chunks.append(chunk)
-            return Response(resp.status_code, b"".join(chunks), {k.lower(): v for k, v in resp.headers.items()})
+            answer = _read_capped(resp, abandon, max_response_bytes, refuse_more=False)
+            return None if answer is None else Response(resp.status_code, answer,
+                                                        {k.lower(): v for k, v in resp.headers.items()})
         finally:
             resp.close()
 

@@ -35,7 +35,7 @@ def redis_cli_binary() -> str:
 def cli_args(settings: Settings) -> list[str]:
     """``redis-cli`` connection options for the bot's Redis; BotNotRunning when the embedded one is down."""
     if settings.redis_sentinels:
-        hosts = [(h.rpartition(":")[0], int(h.rpartition(":")[2])) for h in settings.redis_sentinels]
+        hosts = redisconn.sentinel_hosts(settings)
         host, port = Sentinel(hosts, socket_timeout=1).discover_master(settings.redis_sentinel_master)
         return ["-h", str(host), "-p", str(port)]
     if settings.redis_url:

@@ -15,7 +15,7 @@ import time
 
 import redis
 
-from ..settings import BotConfig
+from ..policy import BotConfig
 from . import keys
 from .redis import REDIS_ERRORS
 

@@ -174,6 +174,11 @@ def describe_error(exc: BaseException) -> str:
     return text[:120] or "no answer"
 
 
+def sentinel_hosts(settings: Settings) -> list[tuple[str, int]]:
+    """``REDIS_SENTINELS`` (``host:port`` each, checked by Settings) as (host, port) pairs."""
+    return [(h.rpartition(":")[0], int(h.rpartition(":")[2])) for h in settings.redis_sentinels]
+
+
 def connect(settings: Settings, cfg: defaults.Redis | None = None, start_embedded: bool = True) -> redis.Redis:
     """Return a pooled client for the configured Redis (URL, Sentinel or embedded).
 
@@ -190,7 +195,7 @@ def connect(settings: Settings, cfg: defaults.Redis | None = None, start_embedde
         decode_responses=True,
     )
     if settings.redis_sentinels:
-        hosts = [(h.rpartition(":")[0], int(h.rpartition(":")[2])) for h in settings.redis_sentinels]
+        hosts = sentinel_hosts(settings)
         sentinel = Sentinel(
             hosts,
             socket_timeout=cfg.socket_timeout,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..textnorm import TEXT_LIMIT
 from ..texts import check_text, placeholders
 from . import keys
+from .layers import VersionedLayer
 
 UNDO_DEPTH = 10  # edits of one text that can be undone, one by one
 
@@ -86,12 +87,9 @@ class TextEdit:
     depth: int  # how many earlier edits an undo can step back through
 
 
-class TextOverrides:
+class TextOverrides(VersionedLayer):
     def __init__(self, client):
-        self.redis = client
-
-    def version(self) -> int:
-        return int(self.redis.get(keys.texts_version()) or 0)
+        super().__init__(client, keys.texts_version())
 
     def set(self, key: str, text: str, by: str, now: float | None = None) -> int:
         """Store ``text`` for ``key`` over the file (validated by the caller); the new version."""
@@ -115,11 +113,8 @@ class TextOverrides:
 
     def snapshot(self) -> tuple[int, dict[str, str]]:
         """(version, key -> edited text), in one round trip."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.get(keys.texts_version())
-        pipe.hgetall(keys.text_overrides())
-        version, rows = pipe.execute()
-        return int(version or 0), {k: str(json.loads(v).get("text", "")) for k, v in rows.items()}
+        version, (rows,) = self.read(keys.text_overrides())
+        return version, {k: str(json.loads(v).get("text", "")) for k, v in rows.items()}
 
 
 def _edit(key: str, raw) -> TextEdit:

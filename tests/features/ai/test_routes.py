@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from helpers.ai import CS_PATH, QUESTION, text_message
 from helpers.env import ROOT
 from wxbot.clitools import CliContext
-from wxbot.settings import BotConfig
+from wxbot.policy import BotConfig
 
 
 @pytest.mark.ai_off

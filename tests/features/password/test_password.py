@@ -16,8 +16,9 @@ from click.testing import CliRunner
 from helpers.env import ADMIN, CONFIG_DIR, SUPPORT, make_env
 from helpers.password import OPENID, OTHER, SITE, is_password_reply, text_msg
 from wxbot.cli import CliContext, main
+from wxbot.policy import PasswordPolicy
 from wxbot.router import Ctx
-from wxbot.settings import PasswordPolicy, Settings
+from wxbot.settings import Settings
 from wxbot.textnorm import normalise
 from wxbot.wechat.protocol import Message
 
@@ -423,7 +424,7 @@ def test_cli_says_so_when_redis_is_down(spare_redis, config_dir, tmp_path):
 
 
 def test_shipped_config_is_consistent():
-    from wxbot.settings import load_bot_config
+    from wxbot.policy import load_bot_config
     from wxbot.wechat.menu import load_menu
 
     root = CONFIG_DIR

@@ -17,11 +17,12 @@ from click.testing import CliRunner
 from helpers.env import SUPPORT, make_env
 from helpers.tickets import OPENID, OTHER, dialog_state, only_ticket, stream_jobs, ticket_ids, tickets_metric
 from wxbot.cli import CliContext, main
-from wxbot.features.tickets.intake import classify, extract
-from wxbot.features.tickets.store import ID_RE, mask_secrets, new_ticket_id
+from wxbot.features.tickets.ids import ID_RE, new_ticket_id
+from wxbot.features.tickets.intake import classify, extract, mask_secrets
 from wxbot.features.tickets.support import close_ticket, reply_ticket
+from wxbot.policy import TicketsPolicy
 from wxbot.router import Ctx
-from wxbot.settings import Settings, TicketsPolicy
+from wxbot.settings import Settings
 from wxbot.stores import keys
 from wxbot.stores.redis import redis_server_binary
 from wxbot.wechat.protocol import to_message

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import click
 import yaml
 
 from ...clitools import CliContext, exit_on_config_error, redis_errors_exit
 from ...defaults import Faq as FaqInternals
-from ...settings import FaqPolicy, load_bot_config
+from ...policy import FaqPolicy, load_bot_config
 from .knowledge import faq_path, match_options
 from .matcher import compile_faq, lint
+
+T = TypeVar("T")
 
 
 @click.group("faq")
@@ -135,16 +138,32 @@ def teach_cmd(obj, text: str, entry: str) -> None:
                f"undo: wxbot faq unteach {value.id}")
 
 
+def _undone(undo: Callable[[int, str], T | None], number: int, missing: str) -> T:
+    """``undo(number, "cli")`` (a teaching or a console edit); exit 1 saying ``missing`` when there is none."""
+    with redis_errors_exit():
+        removed = undo(number, "cli")
+    if removed is None:
+        click.echo(missing, err=True)
+        raise SystemExit(1)
+    return removed
+
+
+def _echo_rows(rows_of: Callable[[], list[T]], empty: str, line: Callable[[T], str]) -> None:
+    """One line per row of ``rows_of()`` (from Redis), or ``empty`` when there are none."""
+    with redis_errors_exit():
+        rows = rows_of()
+    if not rows:
+        click.echo(empty)
+    for row in rows:
+        click.echo(line(row))
+
+
 @cli.command("unteach")
 @click.argument("teaching_id", type=int)
 @click.pass_obj
 def unteach_cmd(obj, teaching_id: int) -> None:
     """Remove teaching TEACHING_ID (see `wxbot faq teachings`)."""
-    with redis_errors_exit():
-        removed = obj.features.faq.teacher.unteach(teaching_id, "cli")
-    if removed is None:
-        click.echo(f"no teaching #{teaching_id}", err=True)
-        raise SystemExit(1)
+    removed = _undone(obj.features.faq.teacher.unteach, teaching_id, f"no teaching #{teaching_id}")
     click.echo(f"removed #{removed.id}: {removed.text!r} -> {removed.entry}")
 
 
@@ -152,24 +171,16 @@ def unteach_cmd(obj, teaching_id: int) -> None:
 @click.pass_obj
 def teachings_cmd(obj) -> None:
     """List the phrasings taught in Redis (id, entry, text, by whom)."""
-    with redis_errors_exit():
-        rows = obj.features.faq.knowledge.teachings.all()
-    if not rows:
-        click.echo("no teachings")
-    for t in rows:
-        click.echo(f"#{t.id:<5} {t.entry:<20} {t.text}  ({t.by})")
+    _echo_rows(obj.features.faq.knowledge.teachings.all, "no teachings",
+               lambda t: f"#{t.id:<5} {t.entry:<20} {t.text}  ({t.by})")
 
 
 @cli.command("edits")
 @click.pass_obj
 def edits_cmd(obj) -> None:
     """List the console's FAQ edits in Redis (id, kind, entry, by whom); undo one with `wxbot faq undo`."""
-    with redis_errors_exit():
-        rows = obj.features.faq.knowledge.edits.all()
-    if not rows:
-        click.echo("no edits")
-    for e in rows:
-        click.echo(f"#{e.id:<5} {e.kind:<10} {e.entry:<20} {' '.join(e.value.split())[:60]}  ({e.by})")
+    _echo_rows(obj.features.faq.knowledge.edits.all, "no edits",
+               lambda e: f"#{e.id:<5} {e.kind:<10} {e.entry:<20} {' '.join(e.value.split())[:60]}  ({e.by})")
 
 
 @cli.command("undo")
@@ -177,11 +188,7 @@ def edits_cmd(obj) -> None:
 @click.pass_obj
 def undo_cmd(obj, number: int) -> None:
     """Undo console edit or teaching NUMBER (`wxbot faq edits`, `wxbot faq teachings`)."""
-    with redis_errors_exit():
-        removed = obj.features.faq.editor.undo(number, "cli")
-    if removed is None:
-        click.echo(f"no edit or teaching #{number}", err=True)
-        raise SystemExit(1)
+    removed = _undone(obj.features.faq.editor.undo, number, f"no edit or teaching #{number}")
     click.echo(f"undone #{number}: {getattr(removed, 'kind', 'teach')} of {removed.entry}")
 
 

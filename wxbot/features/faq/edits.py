@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from ...settings import one_line
 from .masking import mask
 from .matcher import compile_faq
-from .store import Edit
+from .store import Edit, Teaching
 
 NEW_ENTRY_FIELDS = ("topic", "question", "answer")
 
@@ -46,6 +46,17 @@ def apply_edits(raw: Any, edits: list[Edit]) -> Any:
         elif edit.kind == "unexample":
             entry["examples"] = [x for x in entry.get("examples") or [] if x != edit.value]
     return raw
+
+
+def remove_teaching(knowledge, audit, number: int, actor: str, action: str) -> Teaching | None:
+    """Remove teaching ``number`` (audited as ``action``, found or not); this process's FAQ is
+    recompiled at once when it was there. What was removed, or None."""
+    removed = knowledge.teachings.unteach(number)
+    audit.record(actor, action, removed.entry if removed else "", "ok" if removed else "not_found",
+                 detail=f"#{number}")
+    if removed is not None:
+        knowledge.refresh()
+    return removed
 
 
 class Editor:
@@ -92,7 +103,7 @@ class Editor:
         kn = self.knowledge
         for t in kn.teachings.all():
             if t.entry == entry and t.text == text:
-                return ("ok", t.id) if self._unteach(t.id, actor) else ("unknown", None)
+                return ("ok", t.id) if remove_teaching(kn, self.audit, t.id, actor, "faq.undo") else ("unknown", None)
         return self.edit("unexample", entry, text, actor)
 
     def add_entry(self, entry: str, topic: str, question: str, answer: str, actor: str) -> tuple[str, Any]:
@@ -105,18 +116,9 @@ class Editor:
         kn = self.knowledge
         removed = kn.edits.remove(number)
         if removed is None:
-            return self._unteach(number, actor)
+            return remove_teaching(kn, self.audit, number, actor, "faq.undo")
         self.audit.record(actor, "faq.undo", removed.entry, detail=f"#{number} {removed.kind}")
         kn.refresh()
-        return removed
-
-    def _unteach(self, number: int, actor: str):
-        kn = self.knowledge
-        removed = kn.teachings.unteach(number)
-        self.audit.record(actor, "faq.undo", removed.entry if removed else "", "ok" if removed else "not_found",
-                          detail=f"#{number}")
-        if removed is not None:
-            kn.refresh()
         return removed
 
     def history(self) -> list[dict]:

@@ -22,12 +22,13 @@ import yaml
 from pydantic import ValidationError
 
 from ...defaults import Faq as FaqInternals
+from ...policy import FaqPolicy
 from ...router import Ctx
-from ...settings import ConfigError, FaqPolicy, one_line, yaml_load
+from ...settings import ConfigError, one_line, yaml_load
 from ...stores.redis import REDIS_ERRORS
 from ...textnorm import normalise
 from ...wechat.protocol import Message
-from .edits import apply_edits
+from .edits import apply_edits, remove_teaching
 from .masking import mask
 from .matcher import Faq, MatchOptions, Result, compile_faq
 from .store import EditStore, Teaching, TeachingStore, UnmatchedStore
@@ -274,11 +275,5 @@ class Teacher:
         kn.refresh()
         return "taught", Teaching(teaching_id, entry.id, text, actor, time.time())
 
-    def unteach(self, teaching_id: int, actor: str):
-        kn = self.knowledge
-        removed = kn.teachings.unteach(teaching_id)
-        self.audit.record(actor, "faq.unteach", removed.entry if removed else "", "ok" if removed else "not_found",
-                          detail=f"#{teaching_id}")
-        if removed is not None:
-            kn.refresh()
-        return removed
+    def unteach(self, teaching_id: int, actor: str) -> Teaching | None:
+        return remove_teaching(self.knowledge, self.audit, teaching_id, actor, "faq.unteach")

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from ...stores import keys
+from ...stores.layers import VersionedLayer
 from .masking import mask
 
 DAY = 86400
@@ -107,10 +108,10 @@ class Teaching:
     at: float
 
 
-# KEYS: teachings, seq, version   ARGV: entry, text, by, at
-_TEACH = """
+# A teaching or an edit, numbered from the one sequence.   KEYS: its hash, seq, version   ARGV: its JSON
+_ADD = """
 local id = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[1], id, cjson.encode({entry=ARGV[1], text=ARGV[2], by=ARGV[3], at=tonumber(ARGV[4])}))
+redis.call('HSET', KEYS[1], id, ARGV[1])
 redis.call('INCR', KEYS[3])
 return id
 """
@@ -124,7 +125,7 @@ return row
 """
 
 
-class TeachingStore:
+class TeachingStore(VersionedLayer):
     """Phrasings taught by admins (``wxbot faq teach``, ``#教``), layered over ``faq.yaml``.
 
     One hash of teachings plus a version counter, changed together in one script: every process
@@ -133,34 +134,36 @@ class TeachingStore:
     """
 
     def __init__(self, client):
-        self.redis = client
-
-    def version(self) -> int:
-        return int(self.redis.get(keys.faq_version()) or 0)
+        super().__init__(client, keys.faq_version())
 
     def teach(self, entry: str, text: str, by: str, now: float | None = None) -> int:
         at = time.time() if now is None else now
-        return int(self.redis.eval(_TEACH, 3, keys.faq_teachings(), keys.faq_teachings_seq(), keys.faq_version(),
-                                   entry, text, by, f"{at:.3f}"))
+        row = json.dumps({"entry": entry, "text": text, "by": by, "at": round(at, 3)}, ensure_ascii=False)
+        return int(self.redis.eval(_ADD, 3, keys.faq_teachings(), keys.faq_teachings_seq(), keys.faq_version(), row))
 
     def unteach(self, teaching_id: int) -> Teaching | None:
         row = self.redis.eval(_UNTEACH, 2, keys.faq_teachings(), keys.faq_version(), str(teaching_id))
         return _teaching(teaching_id, row) if row else None
 
     def all(self) -> list[Teaching]:
-        rows = self.redis.hgetall(keys.faq_teachings())
-        return sorted((_teaching(int(k), v) for k, v in rows.items()), key=lambda t: t.id)
+        return _teachings(self.redis.hgetall(keys.faq_teachings()))
 
     def snapshot(self) -> tuple[int, dict[str, list[str]]]:
         """(version, entry id -> taught phrasings in teaching order), read in one round trip."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.get(keys.faq_version())
-        pipe.hgetall(keys.faq_teachings())
-        version, rows = pipe.execute()
-        by_entry: dict[str, list[str]] = {}
-        for t in sorted((_teaching(int(k), v) for k, v in rows.items()), key=lambda t: t.id):
-            by_entry.setdefault(t.entry, []).append(t.text)
-        return int(version or 0), by_entry
+        version, (rows,) = self.read(keys.faq_teachings())
+        return version, _by_entry(rows)
+
+
+def _teachings(rows: dict[str, str]) -> list[Teaching]:
+    return sorted((_teaching(int(k), v) for k, v in rows.items()), key=lambda t: t.id)
+
+
+def _by_entry(rows: dict[str, str]) -> dict[str, list[str]]:
+    """Teachings' hash fields -> entry id -> its taught phrasings, in teaching order."""
+    by_entry: dict[str, list[str]] = {}
+    for t in _teachings(rows):
+        by_entry.setdefault(t.entry, []).append(t.text)
+    return by_entry
 
 
 def _teaching(teaching_id: int, raw) -> Teaching:
@@ -185,22 +188,15 @@ class Edit:
 
 EDIT_KINDS = ("answer", "unexample", "entry")
 
-# KEYS: edits, seq, version   ARGV: json of the edit without its id
-_EDIT = """
-local id = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[1], id, ARGV[1])
-redis.call('INCR', KEYS[3])
-return id
-"""
 
 
-class EditStore:
+class EditStore(VersionedLayer):
     """The console's FAQ edits, beside the teachings: one hash, the teachings' id sequence (one number
     names a teaching or an edit) and the same version counter, so every process recompiles at its next
     check. ``remove`` is the undo."""
 
     def __init__(self, client):
-        self.redis = client
+        super().__init__(client, keys.faq_version())
 
     def add(self, kind: str, entry: str, value: str, by: str, now: float | None = None) -> int:
         if kind not in EDIT_KINDS:
@@ -208,27 +204,23 @@ class EditStore:
         at = time.time() if now is None else now
         row = json.dumps({"kind": kind, "entry": entry, "value": value, "by": by, "at": round(at, 3)},
                          ensure_ascii=False)
-        return int(self.redis.eval(_EDIT, 3, keys.faq_edits(), keys.faq_teachings_seq(), keys.faq_version(), row))
+        return int(self.redis.eval(_ADD, 3, keys.faq_edits(), keys.faq_teachings_seq(), keys.faq_version(), row))
 
     def remove(self, edit_id: int) -> Edit | None:
         row = self.redis.eval(_UNTEACH, 2, keys.faq_edits(), keys.faq_version(), str(edit_id))
         return _edit(edit_id, row) if row else None
 
     def all(self) -> list[Edit]:
-        return sorted((_edit(int(k), v) for k, v in self.redis.hgetall(keys.faq_edits()).items()), key=lambda e: e.id)
+        return _edits(self.redis.hgetall(keys.faq_edits()))
 
     def layers(self) -> tuple[int, dict[str, list[str]], list[Edit]]:
         """(version, entry id -> taught phrasings, edits in order), read in one round trip."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.get(keys.faq_version())
-        pipe.hgetall(keys.faq_teachings())
-        pipe.hgetall(keys.faq_edits())
-        version, rows, edit_rows = pipe.execute()
-        by_entry: dict[str, list[str]] = {}
-        for t in sorted((_teaching(int(k), v) for k, v in rows.items()), key=lambda t: t.id):
-            by_entry.setdefault(t.entry, []).append(t.text)
-        edits = sorted((_edit(int(k), v) for k, v in edit_rows.items()), key=lambda e: e.id)
-        return int(version or 0), by_entry, edits
+        version, (rows, edit_rows) = self.read(keys.faq_teachings(), keys.faq_edits())
+        return version, _by_entry(rows), _edits(edit_rows)
+
+
+def _edits(rows: dict[str, str]) -> list[Edit]:
+    return sorted((_edit(int(k), v) for k, v in rows.items()), key=lambda e: e.id)
 
 
 def _edit(edit_id: int, raw) -> Edit:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote
 
 from ... import metrics
+from ...policy import PasswordPolicy
 from ...router import ADMIN, ClaimNeeds, Ctx, Route, StaffCommand, hash_openid
-from ...settings import PasswordPolicy
 from ...stores import keys
 from ...textnorm import normalise
 from ...wechat.api import install_log_redaction

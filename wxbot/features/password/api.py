@@ -86,6 +86,16 @@ def _authorise() -> Response | None:
     return None
 
 
+def _refused(method: str) -> Response | None:
+    """The answer to a request that is not authorised (``_authorise``) or not ``method`` (405); None: serve it."""
+    denied = _authorise()
+    if denied is not None:
+        return denied
+    if request.method != method:
+        return _json(405, error="method_not_allowed", allowed=[method])
+    return None
+
+
 def _count_failure(services, key: str, client: str) -> None:
     """One log line per burst: at its first wrong token and when the address is throttled."""
     cfg = services.internals.admin
@@ -125,11 +135,9 @@ def state_json(pw: Passwords, st: PasswordState, now: float) -> dict[str, Any]:
 
 @bp.route("", methods=_METHODS)
 def api_show() -> Response:
-    denied = _authorise()
-    if denied is not None:
-        return denied
-    if request.method != "GET":
-        return _json(405, error="method_not_allowed", allowed=["GET"])
+    refused = _refused("GET")
+    if refused is not None:
+        return refused
     pw = _passwords()
     try:
         st = pw.store.state()
@@ -140,11 +148,9 @@ def api_show() -> Response:
 
 @bp.route("/rotate", methods=_METHODS)
 def api_rotate() -> Response:
-    denied = _authorise()
-    if denied is not None:
-        return denied
-    if request.method != "POST":
-        return _json(405, error="method_not_allowed", allowed=["POST"])
+    refused = _refused("POST")
+    if refused is not None:
+        return refused
     value = None
     if request.content_length:
         body = request.get_json(silent=True, force=True)

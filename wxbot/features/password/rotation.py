@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from croniter import croniter
 
 from ... import metrics
-from ...settings import PASSWORD_VALUE_RE, PasswordPolicy
+from ...policy import PASSWORD_VALUE_RE, PasswordPolicy
 from ...stores import keys
 from ...stores.redis import REDIS_ERRORS
 from ...texts import show_time

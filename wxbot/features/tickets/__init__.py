@@ -13,18 +13,12 @@ from ...router import ADMIN, SUPPORT, Ctx, Matcher, Route, StaffCommand, hash_op
 from ...wechat.protocol import Message
 from . import intake
 from .delivery import TicketDelivery
-from .intake import bare, category_label, classify, extract, normalize, status_label
+from .ids import looks_like_id, normalize_id
+from .intake import bare, category_label, classify, extract, mask_secrets, normalize, status_label
+from .runtime import Runtime, build_runtime, format_time
 from .shots import INSTALL_HINT, S3Shots, ShotStoreError, ShotSweep, minio_missing
 from .spool_import import SpoolImport
-from .store import (
-    STATUSES,
-    Runtime,
-    build_runtime,
-    format_time,
-    looks_like_id,
-    mask_secrets,
-    normalize_id,
-)
+from .store import STATUSES
 from .support import MAX_NOTE, close_ticket, note_ticket, render_staff, reply_ticket
 
 if TYPE_CHECKING:

@@ -42,8 +42,8 @@ from ...texts import show_time
 from ...wechat.api import CS_WINDOW_ERRORS, QUOTA_SPENT, WeChatAPIError, quota_reset_at
 from .digest import RobotDigest, item_name
 from .messages import support_text, template_data, texts_of, ticket_vars, webhook_payload, wecom_markdown
+from .runtime import Runtime
 from .shots import ShotStoreError
-from .store import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -71,23 +71,29 @@ class Failure(Exception):
         self.config = config
 
 
-class Waiting(Exception):
+class NotNow(Exception):
+    """Not sent now, and not a failed attempt; ``note`` (safe to store) says why."""
+
+    def __init__(self, note: str):
+        super().__init__(note)
+        self.note = note
+
+
+class Waiting(NotNow):
     """Not sent now, and not a failed attempt: try again at ``until`` (unix time)."""
 
     def __init__(self, until: float, note: str):
         super().__init__(note)
         self.until = until
-        self.note = note
 
 
-class Deferred(Exception):
+class Deferred(NotNow):
     """The recipient is outside WeChat's window: show ``text`` at their next message."""
 
     def __init__(self, openid: str, text: str, note: str):
         super().__init__(note)
         self.openid = openid
         self.text = text
-        self.note = note
 
 
 def host_allowed(url: str, allowed: list[str]) -> bool:

@@ -7,12 +7,29 @@ import click
 
 from ...clitools import CliContext, redis_errors_exit
 from ...stores import keys
-from .store import Runtime, format_time, normalize_id
+from .ids import normalize_id
+from .runtime import Runtime, format_time
 from .support import MAX_NOTE, close_ticket, list_line, note_ticket, render_show, reply_ticket
 
 
 def _runtime(ctx: click.Context) -> Runtime:
     return ctx.ensure_object(CliContext).features.tickets.rt
+
+
+def _text_of(words: tuple[str, ...]) -> str:
+    """The TEXT arguments as one message (a usage error when it is empty)."""
+    body = " ".join(words).strip()
+    if not body:
+        raise click.UsageError("TEXT is empty")
+    return body
+
+
+def _exit_if_missing(status: str, tid: str) -> None:
+    """A write on a ticket that does not exist: say so and exit 1."""
+    if status == "missing":
+        click.echo(f"wxbot: no ticket {tid}", err=True)
+        raise SystemExit(1)
+
 
 @click.group("tickets")
 def cli() -> None:
@@ -43,7 +60,7 @@ def list_cmd(ctx: click.Context, status: str, limit: int, page_no: int) -> None:
         else:
             page = store.page(status, offset=offset, limit=limit)
             records, total = page.records, page.total
-        dead = _dead_among(rt, [rec["id"] for rec in records])
+        dead = rt.store.dead_among([rec["id"] for rec in records])
     if not records:
         if total and page_no > 1:
             click.echo(f"no tickets on page {page_no} ({total} {status}; {-(-total // limit)} page(s) of {limit})")
@@ -54,15 +71,6 @@ def list_cmd(ctx: click.Context, status: str, limit: int, page_no: int) -> None:
     if records and offset + len(records) < total:
         click.echo(f"{offset + 1}-{offset + len(records)} of {total}; next: wxbot tickets list --status {status} "
                    f"--limit {limit} --page {page_no + 1}", err=True)
-
-
-def _dead_among(rt: Runtime, ids: list[str]) -> set[str]:
-    if not ids:
-        return set()
-    pipe = rt.services.redis.pipeline(transaction=False)
-    for tid in ids:
-        pipe.zscore(keys.TICKETS_DEAD, tid)
-    return {tid for tid, score in zip(ids, pipe.execute()) if score is not None}
 
 
 @cli.command("show")
@@ -87,16 +95,12 @@ def show_cmd(ctx: click.Context, ticket_id: str) -> None:
 @click.pass_context
 def reply_cmd(ctx: click.Context, ticket_id: str, text: tuple[str, ...], reopen: bool) -> None:
     """Send TEXT to the follower of TICKET_ID (the worker delivers it)."""
-    body = " ".join(text).strip()
-    if not body:
-        raise click.UsageError("TEXT is empty")
+    body = _text_of(text)
     rt = _runtime(ctx)
     with redis_errors_exit():
         status, tid = reply_ticket(rt, ticket_id, body, "cli", "cli:" + uuid.uuid4().hex, reopen=reopen)
         closed_at = (rt.store.get(tid) or {}).get("closed_at") if status == "closed" else None
-    if status == "missing":
-        click.echo(f"wxbot: no ticket {tid}", err=True)
-        raise SystemExit(1)
+    _exit_if_missing(status, tid)
     if status == "closed":
         click.echo(f"wxbot: {tid} was closed on {format_time(closed_at, rt.zone)} and the follower was told it is done; "
                    f"nothing sent. To reopen it and send this reply: wxbot tickets reply --reopen {tid} …", err=True)
@@ -114,9 +118,7 @@ def close_cmd(ctx: click.Context, ticket_id: str, note: str) -> None:
     rt = _runtime(ctx)
     with redis_errors_exit():
         status, tid = close_ticket(rt, ticket_id, note, "cli:" + uuid.uuid4().hex)
-    if status == "missing":
-        click.echo(f"wxbot: no ticket {tid}", err=True)
-        raise SystemExit(1)
+    _exit_if_missing(status, tid)
     click.echo(f"{tid}: already closed" if status == "already" else f"{tid}: closed; the follower will be told")
 
 
@@ -126,17 +128,13 @@ def close_cmd(ctx: click.Context, ticket_id: str, note: str) -> None:
 @click.pass_context
 def note_cmd(ctx: click.Context, ticket_id: str, text: tuple[str, ...]) -> None:
     """Add an internal note to TICKET_ID (for support and admins; never sent to the follower)."""
-    body = " ".join(text).strip()
-    if not body:
-        raise click.UsageError("TEXT is empty")
+    body = _text_of(text)
     if len(body) > MAX_NOTE:
         raise click.UsageError(f"TEXT is longer than {MAX_NOTE} characters")
     rt = _runtime(ctx)
     with redis_errors_exit():
         status, tid = note_ticket(rt, ticket_id, body, "cli", "cli:" + uuid.uuid4().hex)
-    if status == "missing":
-        click.echo(f"wxbot: no ticket {tid}", err=True)
-        raise SystemExit(1)
+    _exit_if_missing(status, tid)
     click.echo(f"{tid}: note added (not sent to the follower)")
 
 

@@ -39,7 +39,8 @@ from ...wechat.api import WeChatAPIError
 from .channels import UNSIGNED_REASON, Channels, Deferred, Failure, Waiting, reason_of
 from .digest import item_name
 from .messages import texts_of
-from .store import Runtime, job_name
+from .runtime import Runtime
+from .store import job_name
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +104,6 @@ class TicketDelivery:
                       "`wxbot tickets retry`)", UNSIGNED_REASON)
 
     # -- helpers -------------------------------------------------------------------------------
-    @property
-    def cfg(self):
-        return self.rt.cfg
-
     @property
     def tune(self):
         return self.rt.internals

@@ -30,22 +30,36 @@ from ...stores import keys
 from ...stores.redis import REDIS_ERRORS
 from ...textnorm import fold
 from ...wechat.protocol import Message
-from .store import (
-    ID_ALPHABET,
-    STATUS_CLOSED,
-    STATUS_OPEN,
-    STATUS_REPLIED,
-    Runtime,
-    format_time,
-    mask_secrets,
-    new_ticket_id,
-)
+from .ids import ID_ALPHABET, new_ticket_id
+from .runtime import Runtime, format_time
+from .store import STATUS_CLOSED, STATUS_OPEN, STATUS_REPLIED
 
 if TYPE_CHECKING:
+    from ...policy import TicketsPolicy
     from ...services import Services
-    from ...settings import TicketsPolicy
 
 log = logging.getLogger(__name__)
+
+# Something that looks like an OpenAI-style API key: sk-..., sk-proj-...
+_KEY_RE = re.compile(r"sk-[A-Za-z0-9][A-Za-z0-9_\-]{7,}")
+
+
+def mask_secrets(text: str) -> str:
+    """Mask anything like an API key (``sk-…``), keeping enough characters for support to identify it.
+
+    ``sk-abcd1234efgh5678wxyz`` becomes ``sk-abcd****wxyz``; short ones keep two characters.
+    """
+    if not text or "sk-" not in text:
+        return text
+
+    def repl(m: re.Match) -> str:
+        body = m.group(0)[3:]
+        if len(body) >= 12:
+            return f"sk-{body[:4]}****{body[-4:]}"
+        return f"sk-{body[:2]}****"
+
+    return _KEY_RE.sub(repl, text)
+
 
 CATEGORIES = ("double_charge", "refund", "expired_after_paying", "topup_missing", "paid_no_key", "other")
 

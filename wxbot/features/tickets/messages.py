@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ...router import hash_openid
 from ...textnorm import clip_utf8
 from .intake import category_label
-from .store import format_time
+from .runtime import format_time
 
 if TYPE_CHECKING:
     from ...services import Services

@@ -5,12 +5,13 @@ import logging
 import time
 
 from ... import metrics
-from .store import Runtime
+from ...retry import Periodic
+from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-class SpoolImport:
+class SpoolImport(Periodic):
     """Worker task: move reports spooled while Redis was down into Redis (idempotent by dedupe id)."""
 
     name = "tickets_spool"
@@ -18,14 +19,11 @@ class SpoolImport:
     def __init__(self, rt: Runtime):
         self.rt = rt
         self.services = rt.services
-        self._next = 0.0
 
     def tick(self) -> bool:
-        now = time.monotonic()
-        if now < self._next:
-            return False
         rt = self.rt
-        self._next = now + rt.internals.spool_interval
+        if not self.due(time.monotonic(), rt.internals.spool_interval):
+            return False
         files = rt.spool.pending_files()
         if not files:
             return False

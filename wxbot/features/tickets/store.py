@@ -1,291 +1,33 @@
-"""Order-issue tickets in Redis: one record per ticket, a Stream of delivery jobs, and a local spool.
+"""Order-issue tickets in Redis: one record per ticket, its indexes, and a Stream of delivery jobs.
 
 Every state change that creates work for the worker (a new ticket, a screenshot added later, a support
 reply, a close) is ONE Lua script that writes the record *and* appends the job to the Stream, keyed by
 the id of the message or command that caused it, so a retried or concurrent duplicate never does it
 twice. The worker (``wxbot.tickets_worker``) consumes the Stream with a consumer group and records
-per-job, per-channel delivery state in ``keys.ticket_deliveries(id)``.
+per-job, per-channel delivery state in ``keys.ticket_deliveries(id)``. The scripts are in ``scripts.py``.
 
 When Redis is unreachable at intake, reports are appended to a spool file under ``WXBOT_DATA_DIR``
-(one fsynced JSON line each, carrying the message's dedupe id and the ticket id the follower was
-told) and moved into Redis by the worker later, idempotently.
+(``spool.py``: one fsynced JSON line each, carrying the message's dedupe id and the ticket id the
+follower was told) and moved into Redis by the worker later, idempotently.
 """
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
-import logging
-import os
-import re
-import secrets
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from dataclasses import field as dc_field
-from datetime import datetime, tzinfo
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import redis
 
 from ...stores import keys
-from ...texts import show_time
-from .shots import Screenshots, build_screenshots
-
-if TYPE_CHECKING:
-    from ...defaults import Tickets as TicketsInternals
-    from ...services import Services
-    from ...settings import TicketsPolicy
-
-log = logging.getLogger(__name__)
-
-# No 0/O, 1/I/L, U: nothing that is misread when said aloud or typed from a screenshot.
-ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-ID_RE = re.compile(r"^\d{6}-[" + ID_ALPHABET + r"]{4,6}$")
+from . import scripts
+from .ids import random_part
 
 STATUS_OPEN = "open"
 STATUS_REPLIED = "replied"
 STATUS_CLOSED = "closed"
 STATUSES = (STATUS_OPEN, STATUS_REPLIED, STATUS_CLOSED)
-
-# Something that looks like an OpenAI-style API key: sk-..., sk-proj-...
-_KEY_RE = re.compile(r"sk-[A-Za-z0-9][A-Za-z0-9_\-]{7,}")
-
-
-def mask_secrets(text: str) -> str:
-    """Mask anything like an API key (``sk-…``), keeping enough characters for support to identify it.
-
-    ``sk-abcd1234efgh5678wxyz`` becomes ``sk-abcd****wxyz``; short ones keep two characters.
-    """
-    if not text or "sk-" not in text:
-        return text
-
-    def repl(m: re.Match) -> str:
-        body = m.group(0)[3:]
-        if len(body) >= 12:
-            return f"sk-{body[:4]}****{body[-4:]}"
-        return f"sk-{body[:2]}****"
-
-    return _KEY_RE.sub(repl, text)
-
-
-def new_ticket_id(now: float | None, zone: tzinfo, length: int = 4) -> str:
-    """``YYMMDD-XXXX`` (the date in bot.yaml's ``timezone``, which support and followers see, + random
-    base-30), e.g. ``250615-K7M3``; collisions are checked."""
-    day = datetime.fromtimestamp(time.time() if now is None else now, zone).strftime("%y%m%d")
-    return day + "-" + _random_part(length)
-
-
-def _random_part(length: int) -> str:
-    return "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
-
-
-def normalize_id(text: str) -> str:
-    """What support typed -> the canonical id (upper case, no spaces, full-width dash accepted)."""
-    return text.strip().upper().replace(" ", "").replace("－", "-").replace("—", "-")
-
-
-def looks_like_id(text: str) -> bool:
-    return bool(ID_RE.match(normalize_id(text)))
-
-
-def format_time(ts: float | str | None, zone: tzinfo) -> str:
-    """A time for a person, in bot.yaml's ``timezone`` and saying so: ``2024-06-15 20:30 (UTC+8)``."""
-    return show_time(ts, zone)
-
-
-# -- Lua ------------------------------------------------------------------------------------------
-
-_CREATE = """
-local src = redis.call('GET', KEYS[2])
-if src then return {'dup', src} end
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'collision', ''} end
-if ARGV[8] == '1' then
-  local open = redis.call('SCARD', KEYS[5])
-  if open >= tonumber(ARGV[3]) then return {'limit_open', tostring(open)} end
-  local rate = tonumber(redis.call('GET', KEYS[6]) or '0')
-  if rate >= tonumber(ARGV[4]) then return {'limit_rate', tostring(rate)} end
-end
-local held = false
-local first_held = false
-if ARGV[8] == '1' and tonumber(ARGV[12]) > 0 then
-  -- the global hourly intake cap: past it, tickets are stored and acknowledged but held back
-  local g = redis.call('INCR', KEYS[10])
-  if g == 1 then redis.call('EXPIRE', KEYS[10], ARGV[9]) end
-  held = g > tonumber(ARGV[12])
-  first_held = g == tonumber(ARGV[12]) + 1
-end
-local fields = {}
-for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-local nshots = 0
-if ARGV[10] == '1' then
-  -- the screenshots sent during the dialogue (their own list, so concurrent images all count)
-  local shots = redis.call('LRANGE', KEYS[9], 0, tonumber(ARGV[11]) - 1)
-  for i, shot in ipairs(shots) do redis.call('HSET', KEYS[1], 'shot:' .. i, shot) end
-  nshots = #shots
-  redis.call('HSET', KEYS[1], 'nshots', nshots, 'shots0', nshots)
-  redis.call('DEL', KEYS[9])
-end
-local n = redis.call('INCR', KEYS[6])
-if n == 1 then redis.call('EXPIRE', KEYS[6], ARGV[9]) end
-redis.call('SADD', KEYS[5], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[7], ARGV[2], ARGV[1])
--- the console's indexes: by status, by status and category, by category; by order number
-redis.call('ZADD', KEYS[12], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[13], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[14], ARGV[2], ARGV[1])
-if KEYS[15] then redis.call('SADD', KEYS[15], ARGV[1]) end
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[5])
-if held then
-  redis.call('HSET', KEYS[1], 'held', '1')
-  redis.call('ZADD', KEYS[11], ARGV[2], ARGV[1])
-else
-  redis.call('XADD', KEYS[3], '*', 't', ARGV[1], 'k', 'new', 'r', '')
-end
-if ARGV[6] == '' or (ARGV[10] == '1' and nshots >= tonumber(ARGV[11])) then
-  redis.call('DEL', KEYS[8])
-elseif ARGV[6] ~= '=' then
-  redis.call('SET', KEYS[8], ARGV[6], 'EX', ARGV[7])
-end
-return {'ok', ARGV[1], tostring(nshots), held and (first_held and 'first' or 'held') or ''}
-"""
-
-# Send a held ticket on: its new-ticket job and one job per screenshot added since.
-_RELEASE = """
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-redis.call('HDEL', KEYS[1], 'held')
-redis.call('XADD', KEYS[3], '*', 't', ARGV[1], 'k', 'new', 'r', '')
-local n0 = tonumber(redis.call('HGET', KEYS[1], 'shots0') or '0')
-local n = tonumber(redis.call('HGET', KEYS[1], 'nshots') or '0')
-for i = n0 + 1, n do redis.call('XADD', KEYS[3], '*', 't', ARGV[1], 'k', 'shot', 'r', tostring(i)) end
-return 1
-"""
-
-# A screenshot sent while the report is still being collected: appended to the dialogue's own list
-# (never a rewrite of the dialogue JSON, so images sent together are all kept). The dialogue's
-# current state decides: still collecting -> append (bounded, deduped by message id); a ticket was
-# created meanwhile -> the caller attaches it to that ticket; no dialogue -> 'gone'.
-_SHOT = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return {'gone', ''} end
-local ok, st = pcall(cjson.decode, raw)
-if not ok or type(st) ~= 'table' or st['f'] ~= 'tickets' then return {'gone', ''} end
-if st['st'] == 'attach' then return {'attach', tostring(st['id'] or '')} end
-local shots = redis.call('LRANGE', KEYS[2], 0, -1)
-for i, s in ipairs(shots) do
-  local okd, shot = pcall(cjson.decode, s)
-  if okd and type(shot) == 'table' and shot['msg'] == ARGV[4] then return {'ok', tostring(i)} end
-end
-if #shots >= tonumber(ARGV[2]) then return {'full', tostring(#shots)} end
-local n = redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return {'ok', tostring(n)}
-"""
-
-# Save the collected report only if the dialogue is still what the handler read (compare-and-set on
-# the raw JSON); otherwise return the current value so the caller can merge again.
-_SAVE = """
-local cur = redis.call('GET', KEYS[1])
-if cur ~= ARGV[3] then return {'changed', cur or ''} end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return {'ok', tostring(redis.call('LLEN', KEYS[2]))}
-"""
-
-_ATTACH = """
-local src = redis.call('GET', KEYS[2])
-if src then return {'dup', src} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
-local n = redis.call('HINCRBY', KEYS[1], 'nshots', 1)
-if n > tonumber(ARGV[3]) then
-  redis.call('HINCRBY', KEYS[1], 'nshots', -1)
-  return {'limit', tostring(n - 1)}
-end
-redis.call('HSET', KEYS[1], 'shot:' .. n, ARGV[1], 'updated_at', ARGV[6])
-redis.call('SET', KEYS[2], tostring(n), 'EX', ARGV[2])
-if redis.call('HGET', KEYS[1], 'held') ~= '1' then  -- a held ticket's screenshots go with its release
-  redis.call('XADD', KEYS[3], '*', 't', ARGV[7], 'k', 'shot', 'r', tostring(n))
-end
-if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[5]) end
-return {'ok', tostring(n)}
-"""
-
-_REPLY = """
-local src = redis.call('GET', KEYS[2])
-if src then return {'dup', src} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
-local closed = redis.call('HGET', KEYS[1], 'status') == 'closed'
-if closed and ARGV[5] ~= '1' then
-  -- the follower was told it is done: a reply needs an explicit reopen
-  return {'closed', redis.call('HGET', KEYS[1], 'closed_at') or ''}
-end
-local n = redis.call('RPUSH', KEYS[4], ARGV[1])
-local created = redis.call('HGET', KEYS[1], 'created_at') or ARGV[3]
-if closed then
-  redis.call('SADD', KEYS[11], ARGV[4])
-  redis.call('HSET', KEYS[1], 'reopened_at', ARGV[3])
-  redis.call('ZREM', KEYS[9], ARGV[4])
-  redis.call('ZREM', KEYS[10], ARGV[4])
-end
-redis.call('HSET', KEYS[1], 'status', 'replied')
-redis.call('ZREM', KEYS[5], ARGV[4])
-redis.call('ZREM', KEYS[6], ARGV[4])
-redis.call('ZADD', KEYS[7], created, ARGV[4])
-redis.call('ZADD', KEYS[8], created, ARGV[4])
-redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
-redis.call('SET', KEYS[2], tostring(n), 'EX', ARGV[2])
-redis.call('XADD', KEYS[3], '*', 't', ARGV[4], 'k', 'reply', 'r', tostring(n))
-return {'ok', tostring(n)}
-"""
-
-_CLOSE = """
-local src = redis.call('GET', KEYS[2])
-if src then return {'dup', src} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
-if redis.call('HGET', KEYS[1], 'status') == 'closed' then return {'already', ''} end
-redis.call('HSET', KEYS[1], 'status', 'closed', 'closed_at', ARGV[1], 'updated_at', ARGV[1], 'close_note', ARGV[2])
-redis.call('SREM', KEYS[4], ARGV[3])
-local created = redis.call('HGET', KEYS[1], 'created_at') or ARGV[1]
-for i = 5, 8 do redis.call('ZREM', KEYS[i], ARGV[3]) end
-redis.call('ZADD', KEYS[9], created, ARGV[3])
-redis.call('ZADD', KEYS[10], created, ARGV[3])
-redis.call('SET', KEYS[2], 'closed', 'EX', ARGV[4])
-redis.call('XADD', KEYS[3], '*', 't', ARGV[3], 'k', 'close', 'r', '')
-return {'ok', ''}
-"""
-
-# Reopen a closed ticket (the console): open again, counted among the follower's open tickets; no job
-# (the follower is told nothing until support replies).
-_REOPEN = """
-local src = redis.call('GET', KEYS[2])
-if src then return {'dup', src} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
-if redis.call('HGET', KEYS[1], 'status') ~= 'closed' then return {'not_closed', ''} end
-redis.call('HSET', KEYS[1], 'status', 'open', 'updated_at', ARGV[1], 'reopened_at', ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[2])
-local created = redis.call('HGET', KEYS[1], 'created_at') or ARGV[1]
-redis.call('ZREM', KEYS[4], ARGV[2])
-redis.call('ZREM', KEYS[5], ARGV[2])
-redis.call('ZADD', KEYS[6], created, ARGV[2])
-redis.call('ZADD', KEYS[7], created, ARGV[2])
-redis.call('SET', KEYS[2], 'reopened', 'EX', ARGV[3])
-return {'ok', ''}
-"""
-
-# An internal note of support's on a ticket (the console, `wxbot tickets note`): never a job, never
-# shown to the follower; the same source (form nonce, command id) twice adds it once.
-_NOTE = """
-local src = redis.call('GET', KEYS[2])
-if src then return {'dup', src} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
-local n = redis.call('RPUSH', KEYS[3], ARGV[1])
-redis.call('SET', KEYS[2], tostring(n), 'EX', ARGV[2])
-return {'ok', tostring(n)}
-"""
 
 
 def _index_keys(status: str, category: str) -> list[str]:
@@ -332,15 +74,15 @@ class TicketStore:
     def __init__(self, client: redis.Redis, limits: Limits):
         self.r = client
         self.limits = limits
-        self._create = client.register_script(_CREATE)
-        self._attach = client.register_script(_ATTACH)
-        self._reply = client.register_script(_REPLY)
-        self._close = client.register_script(_CLOSE)
-        self._shot = client.register_script(_SHOT)
-        self._save = client.register_script(_SAVE)
-        self._release = client.register_script(_RELEASE)
-        self._reopen = client.register_script(_REOPEN)
-        self._note = client.register_script(_NOTE)
+        self._create = client.register_script(scripts.CREATE)
+        self._attach = client.register_script(scripts.ATTACH)
+        self._reply = client.register_script(scripts.REPLY)
+        self._close = client.register_script(scripts.CLOSE)
+        self._shot = client.register_script(scripts.SHOT)
+        self._save = client.register_script(scripts.SAVE)
+        self._release = client.register_script(scripts.RELEASE)
+        self._reopen = client.register_script(scripts.REOPEN)
+        self._note = client.register_script(scripts.NOTE)
 
     # -- writes ----------------------------------------------------------------------------------
     def create(self, ticket_id: str, openid: str, source: str, fields: dict[str, Any], now: float,
@@ -374,7 +116,7 @@ class TicketStore:
             )
             if status != "collision":
                 return Result(status, value, int(rest[0]) if rest else 0, rest[1] if len(rest) > 1 else "")
-            ticket_id = ticket_id[:7] + _random_part(4 + (_ % 3))  # same date, a longer random part
+            ticket_id = ticket_id[:7] + random_part(4 + (_ % 3))  # same date, a longer random part
         return Result("collision")
 
     def add_screenshot(self, ticket_id: str, source: str, shot: dict, now: float, max_shots: int,
@@ -410,8 +152,7 @@ class TicketStore:
                   reopen: bool = False) -> Result:
         """Status ``closed`` (value: closed_at) when the ticket is closed and ``reopen`` is not given."""
         entry = json.dumps({"at": now, "by": by, "text": text}, ensure_ascii=False)
-        openid, category = self.r.hmget(keys.ticket(ticket_id), ["openid", "category"])
-        category = category or "other"  # never changes
+        openid, category = self._owner(ticket_id)
         status, value = self._reply(
             keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
                   keys.ticket_replies(ticket_id), *_index_keys(STATUS_OPEN, category),
@@ -421,11 +162,15 @@ class TicketStore:
         )
         return Result(status, value)
 
-    def close(self, ticket_id: str, source: str, now: float, note: str = "") -> Result:
+    def _owner(self, ticket_id: str) -> tuple[str | None, str]:
+        """(the ticket's follower, its category, which never changes); (None, "other") when it is missing."""
         openid, category = self.r.hmget(keys.ticket(ticket_id), ["openid", "category"])
+        return openid, category or "other"
+
+    def close(self, ticket_id: str, source: str, now: float, note: str = "") -> Result:
+        openid, category = self._owner(ticket_id)
         if openid is None:
             return Result("missing")
-        category = category or "other"
         status, value = self._close(
             keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.TICKETS_STREAM,
                   keys.tickets_open_of(openid), *_index_keys(STATUS_OPEN, category),
@@ -436,10 +181,9 @@ class TicketStore:
 
     def reopen(self, ticket_id: str, source: str, now: float) -> Result:
         """A closed ticket is open again: ok, missing, not_closed or dup (the same source twice)."""
-        openid, category = self.r.hmget(keys.ticket(ticket_id), ["openid", "category"])
+        openid, category = self._owner(ticket_id)
         if openid is None:
             return Result("missing")
-        category = category or "other"
         status, value = self._reopen(
             keys=[keys.ticket(ticket_id), keys.ticket_source(source), keys.tickets_open_of(openid),
                   *_index_keys(STATUS_CLOSED, category), *_index_keys(STATUS_OPEN, category)],
@@ -611,6 +355,15 @@ class TicketStore:
     def dead_ids(self) -> list[str]:
         return self.r.zrange(keys.TICKETS_DEAD, 0, -1)
 
+    def dead_among(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` have a dead-lettered delivery (one round trip; none for no ids)."""
+        if not ids:
+            return set()
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ids:
+            pipe.zscore(keys.TICKETS_DEAD, tid)
+        return {tid for tid, score in zip(ids, pipe.execute()) if score is not None}
+
     def requeue(self, ticket_id: str) -> int:
         """Reset dead-lettered channels of a ticket to pending and enqueue their jobs again.
 
@@ -642,89 +395,3 @@ def job_name(kind: str, ref: str) -> str:
 def split_job(job: str) -> tuple[str, str]:
     kind = job.rstrip("0123456789")
     return kind, job[len(kind):]
-
-
-# -- spool ------------------------------------------------------------------------------------------
-
-class Spool:
-    """Reports taken while Redis was unreachable: ``<data_dir>/tickets/spool.jsonl``, one JSON line each.
-
-    Appends hold an exclusive ``flock`` (several gunicorn workers may append) and are fsynced before
-    the follower is told the report was received. The importer first renames the file (so new
-    appends start a fresh one), then imports each line idempotently by its dedupe id, then deletes it;
-    a crash in between leaves the ``.importing`` file, which the next run finishes.
-    """
-
-    def __init__(self, data_dir: Path):
-        self.dir = Path(data_dir) / "tickets"
-        self.path = self.dir / "spool.jsonl"
-        self.lock_path = self.dir / "spool.lock"
-
-    def append(self, record: dict) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-        with open(self.lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def pending_files(self) -> list[Path]:
-        """Move the live spool aside (if it has data) and return every file waiting for import."""
-        if not self.dir.exists():
-            return []
-        if self.path.exists() and self.path.stat().st_size > 0:
-            with open(self.lock_path, "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if self.path.exists() and self.path.stat().st_size > 0:
-                    dest = self.dir / f"spool-{time.time_ns()}-{os.getpid()}.importing"
-                    os.rename(self.path, dest)
-        return sorted(self.dir.glob("spool-*.importing"))
-
-    @staticmethod
-    def read(path: Path) -> list[dict]:
-        out = []
-        with open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, 1):
-                try:
-                    rec = json.loads(raw)
-                except ValueError:
-                    # A torn last line (crash mid-append, never acknowledged to the follower).
-                    log.warning("spool line skipped: not JSON file=%s line=%d", path.name, lineno)
-                    continue
-                if isinstance(rec, dict) and rec.get("source") and rec.get("openid"):
-                    out.append(rec)
-        return out
-
-
-@dataclass
-class Runtime:
-    """What the intake, the support actions and the worker share: config, the store, the spool."""
-
-    services: "Services"
-    cfg: "TicketsPolicy"
-    internals: "TicketsInternals"
-    store: TicketStore
-    spool: Spool
-    shots: "Screenshots"  # where fetched screenshots are kept: Redis, or the S3 bucket (shots.py)
-    # dedupe ids this process spooled recently: WeChat's retries (no Redis to dedupe them) are
-    # neither appended nor counted again
-    spooled: OrderedDict = dc_field(default_factory=OrderedDict)
-
-    @property
-    def zone(self) -> tzinfo:
-        """bot.yaml ``timezone``: ticket ids' dates and every ticket time shown to a person."""
-        return self.services.bot.zone
-
-
-def build_runtime(services: "Services") -> Runtime:
-    cfg = services.bot.tickets
-    internals = services.internals.tickets
-    store = TicketStore(services.redis, Limits(cfg.max_open_per_follower, cfg.max_reports_per_hour,
-                                               internals.source_ttl, cfg.dialog_timeout, cfg.max_tickets_per_hour))
-    shots = build_screenshots(services.redis, store, services.settings, internals.screenshot_retention,
-                              internals.s3_timeout, internals.screenshot_max_bytes)
-    return Runtime(services, cfg, internals, store, Spool(services.settings.data_dir), shots)

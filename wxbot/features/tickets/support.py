@@ -8,8 +8,10 @@ from datetime import tzinfo
 from ... import metrics
 from ...router import hash_openid
 from ...stores.redis import REDIS_ERRORS
+from .ids import normalize_id
 from .intake import category_label, status_label
-from .store import STATUS_CLOSED, Runtime, format_time, normalize_id
+from .runtime import Runtime, format_time
+from .store import STATUS_CLOSED
 
 log = logging.getLogger(__name__)
 
