@@ -57,6 +57,11 @@ def messages(*sets: dict) -> list[str]:
     return out
 
 
+def run_ons(msgs: list[str], count: int = 60, chars: int = 200) -> list[str]:
+    """The first ``count`` messages, each repeated behind 我想问一下 into a run-on of ``chars`` characters."""
+    return [(("我想问一下，" + m) * (chars // (len(m) + 6) + 1))[:chars] for m in msgs[:count]]
+
+
 def time_per_call(fn, items: list[str], rounds: int) -> tuple[float, float, float]:
     """(mean, p50, p99) in µs per message: each message's best of ``rounds`` calls, in thread CPU time
     (on a shared machine wall-clock percentiles measure the neighbours, not the matcher)."""
@@ -172,7 +177,7 @@ def main() -> None:
         faq.match(text)
     mean, p50, p99 = time_per_call(faq.match, msgs, args.rounds)
     print(f"seed FAQ, {len(msgs)} tune messages: {mean:.1f} / {p50:.1f} / {p99:.1f}")
-    msgs200 = [(("我想问一下，" + m) * (200 // (len(m) + 6) + 1))[:200] for m in msgs[:60]]
+    msgs200 = run_ons(msgs)
     mean, p50, p99 = time_per_call(faq.match, msgs200, args.rounds)
     print(f"seed FAQ, 60 run-ons of 200 characters: {mean:.1f} / {p50:.1f} / {p99:.1f}")
     mixed = msgs + msgs200

@@ -274,7 +274,7 @@ class Faq:
         """Add the contains/keyword scores of ``hits`` (phrases found in ``text``) and the pattern
         scores of ``text`` to ``scores``."""
         per_entry: dict[int, list[tuple[str, float]]] = {}
-        for phrase in {h[2] for h in hits}:
+        for phrase in dict.fromkeys(h[2] for h in hits):  # in scan order: sums and reasons never vary
             for i, w in self._vocab[phrase]:
                 per_entry.setdefault(i, []).append((phrase, w))
         for i, found in per_entry.items():
@@ -318,7 +318,8 @@ class Faq:
                 scores[idx] = _EXACT
             self._rules(clause, inside.get(start, []), scores, None)
             if scores:
-                i, s = max(scores.items(), key=lambda kv: kv[1])
+                # ties go as in the message's ranking (priority, then file order), never by hash order
+                i, s = min(scores.items(), key=lambda kv: (-kv[1], -self.entries[kv[0]].priority, kv[0]))
                 if s >= self.options.threshold and i not in winners:
                     winners.append(i)
         return winners if len(winners) > 1 else []
