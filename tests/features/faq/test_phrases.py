@@ -24,3 +24,21 @@ def test_homophones_keep_the_length_and_skip_ambiguous_pinyin():
     assert hp.correct("续废了", frozenset(), frozenset())[0] == "续废了".replace("续废", "续费")
     both = Homophones(["续费", "续飞"], table)  # the same pinyin for two words: never corrected
     assert both.correct("续废", frozenset(), frozenset())[0] == "续废"
+
+
+def test_fillers_strip_as_the_regex_did():
+    """``Fillers.strip`` replaced ``re.sub("^(?:F)+|(?:F)+$", "", text)`` (F longest first): same
+    output on random runs of fillers, their pieces and other characters."""
+    import random
+    import re
+
+    from wxbot.features.faq.phrases import Fillers
+
+    words = ["我想问一下", "想问一下", "问一下", "一下", "请问", "是什么", "what", "the", "吗", "呢", "了", "啊"]
+    regex = re.compile("^(?:%s)+|(?:%s)+$" % (("|".join(map(re.escape, sorted(words, key=len, reverse=True))),) * 2))
+    fillers = Fillers(words)
+    rng = random.Random(5)
+    pool = [*words, *"我想问下一个是吗ab充值", "问一", "下吗", "wha"]
+    texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 9))) for _ in range(20000)]
+    assert [fillers.strip(t) for t in texts] == [regex.sub("", t) for t in texts]
+    assert fillers.strip("请问充值吗") == "充值" and fillers.strip("请问吗") == ""

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from ...textnorm import ASCII_ALNUM as _ASCII_ALNUM
 from ...textnorm import normalise, prepare
 from .masking import mask as mask  # re-exported: the stores mask what they keep
-from .phrases import Hit, Homophones, Phrases, Synonyms, ascii_words, deletes
+from .phrases import Fillers, Hit, Homophones, Phrases, Synonyms, ascii_words, deletes
 from .pinyin import vocabulary_table
 from .spec import FaqSpec, MatchOptions
 
@@ -104,8 +104,7 @@ class Faq:
 
         # Fillers around exact phrases, and greetings.
         fillers = sorted({self._canon(f) for f in spec.fillers if f.strip()}, key=len, reverse=True)
-        self._filler_re = (re.compile("^(?:%s)+|(?:%s)+$" % ((("|".join(map(re.escape, fillers))),) * 2))
-                           if fillers else None)
+        self._fillers = Fillers(fillers) if fillers else None
         self._greetings = {self._canon(g): True for g in spec.greetings if normalise(g, mc)}
         self._greet_lens = _lengths_by_first(self._greetings)
         self._greet_rest = set(fillers) | set("啊呀呢吗嘛么哦噢喔吖哈啦~")
@@ -325,9 +324,9 @@ class Faq:
         return winners if len(winners) > 1 else []
 
     def _strip_fillers(self, text: str) -> str:
-        if self._filler_re is None:
+        if self._fillers is None:
             return text
-        stripped = self._filler_re.sub("", text)
+        stripped = self._fillers.strip(text)
         return stripped or text
 
     def _hits(self, text: str, bounds: frozenset[int] = frozenset()) -> list[Hit]:

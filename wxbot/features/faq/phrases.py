@@ -72,6 +72,42 @@ def ascii_words(text: str, bounds: frozenset[int]) -> list[tuple[int, str]]:
     return words
 
 
+class Fillers:
+    """Words ignored around a whole-message phrase (请问…吗): ``strip`` drops a leading and a trailing
+    run of them, exactly as ``re.sub("^(?:F)+|(?:F)+$", "", text)`` with the alternatives ``F``
+    longest first, but without trying the trailing alternative at every position of the text."""
+
+    def __init__(self, words: Iterable[str]):
+        self.words = frozenset(w for w in words if w)
+        self._lens = sorted({len(w) for w in self.words}, reverse=True)
+
+    def strip(self, text: str) -> str:
+        words, lens = self.words, self._lens
+        n = len(text)
+        i = 0
+        while i < n:  # the leading run: at each step the longest filler (the regex's first alternative)
+            for size in lens:
+                if text[i:i + size] in words:
+                    i += size
+                    break
+            else:
+                break
+        # the trailing run: the leftmost position from which fillers tile the rest (searched from the
+        # end; a tiling cannot skip more than the longest filler)
+        ends = {n}
+        lowest = n
+        p = n - 1
+        reach = lens[0] if lens else 0
+        while p >= i and p >= lowest - reach:
+            for size in lens:
+                if p + size in ends and text[p:p + size] in words:
+                    ends.add(p)
+                    lowest = p
+                    break
+            p -= 1
+        return text[i:lowest]
+
+
 class Phrases:
     """A fixed set of phrases, found in one pass: ``find`` gives every whole-word occurrence."""
 
@@ -87,6 +123,8 @@ class Phrases:
     def find(self, text: str, bounds: frozenset[int] = frozenset()) -> list[Hit]:
         if self.empty or not text:
             return []
+        if _ASCII_RE.search(text) is None:  # no ASCII word to cut inside: every occurrence is whole
+            return [(end + 1 - len(p), end + 1, p) for end, p in self._auto.iter(text)]
         out = []
         for end, p in self._auto.iter(text):
             start = end + 1 - len(p)
@@ -123,6 +161,13 @@ class Synonyms:
         return "".join(out), moved(bounds, reps, True), moved(breaks, reps, False)
 
 
+class _Spelling(dict):
+    """A ``str.translate`` table that spells a character it does not know as "# "."""
+
+    def __missing__(self, key: int) -> str:
+        return "# "
+
+
 class Homophones:
     """IME homophones of the FAQ's own words corrected before anything else: a run of characters whose
     toneless pinyin equals a vocabulary word's (续废 -> 续费, 借口地址 -> 接口地址) is read as that word.
@@ -150,25 +195,18 @@ class Homophones:
         self.empty = len(self._auto) == 0
         if not self.empty:
             self._auto.make_automaton()
+        # character -> "its syllable ": one str.translate spells a message (anything else is "#")
+        self._spell = _Spelling({ord(ch): syl + " " for ch, syl in table.items()})
 
     def correct(self, text: str, bounds: frozenset[int], breaks: frozenset[int]):
         if self.empty or len(text) < 2:
             return text, bounds, breaks
-        table = self._table
-        # one syllable per character, "#" for anything else; character i starts at offsets[i]
-        parts = [table.get(ch, "#") for ch in text]
-        offsets = []
-        pos = 0
-        for p in parts:
-            offsets.append(pos)
-            pos += len(p) + 1
-        spelled = " " + " ".join(parts) + " "
-        starts = {o: i for i, o in enumerate(offsets)}
+        # one syllable per character, "#" for anything else, each followed by a space
+        spelled = " " + text.translate(self._spell)
         found = []
         for end, (n, size, w) in self._auto.iter(spelled):
-            i = starts.get(end + 1 - size)  # the space before the run's first syllable
-            if i is None:
-                continue
+            # a key starts with a space, and the spaces before it count the characters before the run
+            i = spelled.count(" ", 0, end + 1 - size)
             run = text[i:i + n]
             if run == w or run in self._words or (n == 2 and not set(run) & set(w)):
                 continue
