@@ -161,11 +161,14 @@ class Synonyms:
         return "".join(out), moved(bounds, reps, True), moved(breaks, reps, False)
 
 
+_SYLLABLE_BASE = 0xE000  # private use area: never in a normalised message's spelling
+
+
 class _Spelling(dict):
-    """A ``str.translate`` table that spells a character it does not know as "# "."""
+    """A ``str.translate`` table that spells a character without a syllable as "#"."""
 
     def __missing__(self, key: int) -> str:
-        return "# "
+        return "#"
 
 
 class Homophones:
@@ -179,34 +182,33 @@ class Homophones:
     """
 
     def __init__(self, words: Iterable[str], table: dict[str, str], protected: Iterable[str] = ()):
-        self._table = table
+        # Each syllable is one private-use character, so a word's spelling is as long as the word and
+        # a message is spelled by one str.translate: a small automaton, and positions need no mapping.
+        code = {syl: chr(_SYLLABLE_BASE + i) for i, syl in enumerate(sorted(set(table.values())))}
+        self._spell = _Spelling({ord(ch): code[syl] for ch, syl in table.items()})
         self._protected = Phrases(w for w in protected if len(w) >= 2)
         keys: dict[str, str | None] = {}
         for w in words:
             if len(w) < 2 or not all(ch in table for ch in w):
                 continue
-            key = " " + " ".join(table[ch] for ch in w) + " "
+            key = w.translate(self._spell)
             keys[key] = w if keys.get(key, w) == w else None
         self._words = frozenset(w for w in keys.values() if w)
         self._auto = ahocorasick.Automaton()
         for key, w in keys.items():
             if w is not None:
-                self._auto.add_word(key, (len(w), len(key), w))
+                self._auto.add_word(key, w)
         self.empty = len(self._auto) == 0
         if not self.empty:
             self._auto.make_automaton()
-        # character -> "its syllable ": one str.translate spells a message (anything else is "#")
-        self._spell = _Spelling({ord(ch): syl + " " for ch, syl in table.items()})
 
     def correct(self, text: str, bounds: frozenset[int], breaks: frozenset[int]):
         if self.empty or len(text) < 2:
             return text, bounds, breaks
-        # one syllable per character, "#" for anything else, each followed by a space
-        spelled = " " + text.translate(self._spell)
         found = []
-        for end, (n, size, w) in self._auto.iter(spelled):
-            # a key starts with a space, and the spaces before it count the characters before the run
-            i = spelled.count(" ", 0, end + 1 - size)
+        for end, w in self._auto.iter(text.translate(self._spell)):
+            n = len(w)
+            i = end + 1 - n
             run = text[i:i + n]
             if run == w or run in self._words or (n == 2 and not set(run) & set(w)):
                 continue

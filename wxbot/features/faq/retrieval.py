@@ -89,12 +89,11 @@ class Index:
         keys = np.frombuffer(rows_key, dtype=np.int64)
         doc = np.frombuffer(rows_doc, dtype=np.int64)
         tf = np.frombuffer(rows_tf, dtype=np.float64)
-        self.keys, inv, self.df = np.unique(keys, return_inverse=True, return_counts=True)
-        df = self.df.astype(np.float64)
-        self.idf = np.log(1 + (n - df + 0.5) / (df + 0.5)) if n else np.ones(len(df))
+        self.keys, inv, dfc = np.unique(keys, return_inverse=True, return_counts=True)
+        df = dfc.astype(np.float64)
+        idf = np.log(1 + (n - df + 0.5) / (df + 0.5)) if n else np.ones(len(df))
         self.unknown = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
         typew = np.where(self.keys < WORD_BASE, opts.unigram_weight, 1.0)
-        self.strong = self.keys >= WORD_BASE
         lengths = np.bincount(doc, weights=tf, minlength=2 * n)
         avg = np.array([lengths[:n].mean() if n else 1.0, lengths[n:].mean() if n else 1.0])
         avg[avg == 0] = 1.0
@@ -103,8 +102,8 @@ class Index:
         norm = k1 * (1 - b + b * lengths / side_avg)
         tw = typew[inv]
         count = tf / tw  # tf carries the term type's weight: keep that factor, saturate the count
-        w = tw * self.idf[inv] * count * (k1 + 1) / (count + norm[doc])
-        own = np.bincount(doc, weights=tw * self.idf[inv], minlength=2 * n)
+        w = tw * idf[inv] * count * (k1 + 1) / (count + norm[doc])
+        own = np.bincount(doc, weights=tw * idf[inv], minlength=2 * n)
         own[own == 0] = 1.0
         self.inv_own = 1.0 / own
         self.doc_side = (np.arange(2 * n) >= n).astype(np.intp)
@@ -113,9 +112,11 @@ class Index:
         order = np.argsort(inv, kind="stable")
         self.post_docs = doc[order].astype(np.int32)
         self.post_w = w[order]
-        self.offsets = np.concatenate(([0], np.cumsum(self.df)[:-1])) if len(self.df) else np.zeros(0, np.int64)
-        # what a message's term needs, in one row: one gather and one tolist per message
-        self.term_rows = np.column_stack((self.idf, self.strong, self.offsets, self.df)) if len(self.df) \
+        del doc, tf, norm, tw, count, w, order  # the build's temporaries go before the next FAQ's
+        offsets = np.concatenate(([0], np.cumsum(dfc)[:-1])) if len(dfc) else np.zeros(0, np.int64)
+        # what a message's term needs, in one row (idf, strong, first posting, document frequency):
+        # one gather and one tolist per message
+        self.term_rows = np.column_stack((idf, self.keys >= WORD_BASE, offsets, dfc)) if len(dfc) \
             else np.zeros((0, 4))
 
     def __len__(self) -> int:
