@@ -155,3 +155,27 @@ def test_a_reload_compiles_in_the_background_and_requests_keep_the_current_faq(e
     release.set()
     kn.settle(10)
     assert kn.get() is not before and kn.get().match(NEW).entry.id == "supported_apps"
+
+
+def test_a_refresh_compiles_in_the_background_too(monkeypatch, app, redis_client):
+    """A teaching by this process (a staff #教 on the webhook, a console edit) recompiles off the
+    request thread: ``refresh`` returns at once and messages keep the current FAQ until the swap."""
+    kn = app.extensions["wxbot"].features.faq.knowledge
+    monkeypatch.setattr(kn, "_background", True)
+    before = kn.get()
+    started, release = threading.Event(), threading.Event()
+    real = knowledge_module.compile_faq
+
+    def slow_compile(*args, **kwargs):
+        started.set()
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(knowledge_module, "compile_faq", slow_compile)
+    kn.teachings.teach("supported_apps", NEW, "test")
+    kn.refresh()  # returns while the compile waits
+    assert started.wait(10)
+    assert kn.get() is before  # the request that taught did not wait for the compile
+    release.set()
+    kn.settle(10)
+    assert kn.get() is not before and kn.get().match(NEW).entry.id == "supported_apps"
