@@ -78,18 +78,26 @@ class Index:
         self._char_syl = {ch: self._syl[s] for ch, s in table.items()}
         self._words: dict[str, int] = {}
         # flat typed arrays, not lists: building a 20,000-example index keeps no Python object per term
-        rows_doc = array("q")
         rows_key = array("q")
         rows_tf = array("d")
+        per_doc = array("q", bytes(8 * 2 * n))  # terms of each document (characters 0..n-1, pinyin n..2n-1)
         for d, units in enumerate(unit_lists):
-            for side, counts in zip((d, d + n), self._terms(units, grow=True)):
-                rows_doc.extend([side] * len(counts))
-                rows_key.extend(counts)
-                rows_tf.extend(counts.values())
-        keys = np.frombuffer(rows_key, dtype=np.int64)
-        doc = np.frombuffer(rows_doc, dtype=np.int64)
+            ck, pk = self._terms(units, grow=True)
+            per_doc[d], per_doc[d + n] = len(ck), len(pk)
+            rows_key.extend(ck)
+            rows_key.extend(pk)
+            rows_tf.extend(ck.values())
+            rows_tf.extend(pk.values())
+        # the rows are in document order, characters then pinyin per example: put the pinyin side after
+        counts = np.frombuffer(per_doc, dtype=np.int64)
+        by_doc = np.repeat(np.stack((np.arange(n), np.arange(n, 2 * n)), axis=1).ravel(),
+                           np.stack((counts[:n], counts[n:]), axis=1).ravel())
+        del per_doc, counts
+        doc = by_doc
         tf = np.frombuffer(rows_tf, dtype=np.float64)
-        self.keys, inv, dfc = np.unique(keys, return_inverse=True, return_counts=True)
+        self.keys, inv, dfc = np.unique(np.frombuffer(rows_key, dtype=np.int64), return_inverse=True,
+                                        return_counts=True)
+        del rows_key, by_doc
         df = dfc.astype(np.float64)
         idf = np.log(1 + (n - df + 0.5) / (df + 0.5)) if n else np.ones(len(df))
         self.unknown = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
@@ -102,9 +110,19 @@ class Index:
         norm = k1 * (1 - b + b * lengths / side_avg)
         tw = typew[inv]
         count = tf / tw  # tf carries the term type's weight: keep that factor, saturate the count
-        w = tw * idf[inv] * count * (k1 + 1) / (count + norm[doc])
-        own = np.bincount(doc, weights=tw * idf[inv], minlength=2 * n)
+        del tf, rows_tf
+        # w = tw * idf * count * (k1 + 1) / (count + norm), in place (the same floats, fewer arrays)
+        w = idf[inv]
+        w *= tw
+        del tw
+        own = np.bincount(doc, weights=w, minlength=2 * n)
         own[own == 0] = 1.0
+        w *= count
+        w *= k1 + 1
+        den = norm[doc]
+        den += count
+        w /= den
+        del den, count
         self.inv_own = 1.0 / own
         self.doc_side = (np.arange(2 * n) >= n).astype(np.intp)
         self.side_weight = np.array((1.0, opts.pinyin_weight))
@@ -112,7 +130,7 @@ class Index:
         order = np.argsort(inv, kind="stable")
         self.post_docs = doc[order].astype(np.int32)
         self.post_w = w[order]
-        del doc, tf, norm, tw, count, w, order  # the build's temporaries go before the next FAQ's
+        del doc, norm, w, order, inv  # the build's temporaries go before the next FAQ's
         offsets = np.concatenate(([0], np.cumsum(dfc)[:-1])) if len(dfc) else np.zeros(0, np.int64)
         # what a message's term needs, in one row (idf, strong, first posting, document frequency):
         # one gather and one tolist per message
