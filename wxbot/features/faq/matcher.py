@@ -258,10 +258,12 @@ class Faq:
         picks = [c for c in clauses if cue is not None and cue.search(c[0])][-2:] or clauses[-1:]
         cov: dict[int, float] = {}
         factor = rs.clause_factor
+        scored: set[tuple[str, ...]] = set()
         for _, cu in picks:
             cu = cu[-cap:]
-            if len(cu) < 3:
-                continue
+            if len(cu) < 3 or tuple(cu) in scored:
+                continue  # a clause said twice scores the same: once is enough
+            scored.add(tuple(cu))
             for e, v in index.score(cu, floor / factor if factor else floor).items():
                 v *= factor
                 if v > cov.get(e, 0.0):
