@@ -19,13 +19,29 @@ maximum (figures in retrieval.py's docstring). Pinyin is a per-character table r
 data (~80 ms once per process); polyphones take the reading of the FAQ's own vocabulary (lazy_pinyin
 on windows of 5 characters around each polyphone, at most 1,500 windows: ~0.2 s at most).
 
-Measured (2-core machine shared with other jobs, load average ~2.5; µs mean / p50 / p99):
-    seed FAQ, 371 tune messages                     95.5 /  86.9 / 199.4
-    seed FAQ, 60 run-ons of 200 characters          429.7 / 483.8 / 884.0
-    seed FAQ, all 431 messages                      144.2 /  96.4 / 732.7
-    generated 2,000-entry FAQ, 931 messages         197.3 / 198.0 / 479.6
-    generated FAQ first load 1.47 s (CSafeLoader + validate + compile; best of 2: 1.42 s), RSS +95.6 MB
-    seed FAQ load 73 ms (CSafeLoader), 120 ms (SafeLoader)
+Measured (issue 11: cost work that changed no decision, guarded by tests/features/faq/test_decisions_frozen.py).
+The 2-core machine was shared with up to 6 other agents (load average 2.4-4.6, up to ~3x slower than the
+figures below it used to give), so each figure is one run and only the side-by-side pairs compare; µs
+of thread CPU mean / p50 / p99:
+    `python bench/faq_bench.py` before (84ee842) and after, minutes apart:
+    seed FAQ, 497 tune messages                     267.0 / 263.5 / 658.6   ->  230.1 / 219.0 / 621.7
+    seed FAQ, 60 run-ons of 200 characters          898.7 / 934.0 / 1218.3  ->  790.3 / 810.7 / 1256.3
+    seed FAQ, all 557 messages                      270.7 / 238.6 / 1013.2  ->  288.1 / 235.7 / 854.6
+    generated 2,000-entry FAQ, 1057 messages        438.8 / 518.7 / 1028.0  ->  303.3 / 281.7 / 927.1
+    generated FAQ first load                        3.24 s                  ->  3.76 s (best of 2: 3.44 s)
+    RSS when loading it (YAML parse + compile)      +102.3 MB               ->  +68.8 MB (parse +39.4, compile +29.4)
+    the same lines from one script, old tree and new tree run one after the other, twice:
+    seed tune       215.9 / 196.3 / 555.7, 277.2 / 280.6 / 606.3   ->  207.1 / 182.2 / 579.0, 234.6 / 223.5 / 556.4
+    seed run-ons    732.5 / 641.1 / 1314.8, 1029.4 / 1066.3 / 1414.5 -> 405.2 / 407.9 / 584.6, 733.0 / 713.8 / 1236.0
+    generated       435.0 / 471.5 / 1131.6, 307.4 / 336.0 / 895.6  ->  278.7 / 256.5 / 655.4, 222.2 / 204.4 / 620.5
+    generated load  4.85 s, 5.74 s -> 2.38 s, 3.38 s; RSS +103.9, +102.1 MB -> +64.3, +68.1 MB
+    seed FAQ load 268 ms (CSafeLoader), 239 ms (SafeLoader) on the loaded machine (73 / 120 ms before it)
+What each change did: the index scores a message with one gather per term table, no array the size of
+the index and a message's terms counted straight into dicts; homophones are spelled by str.translate,
+one private-use character per syllable (a small automaton, no position map); fillers are stripped
+without a regex that tries its trailing alternative at every position; phrase hits skip the word-bound
+check on CJK-only text; a long message's clause said twice is scored once; the index build derives
+document ids from per-document counts and computes the BM25 weights in place (compile RSS 63 -> ~27 MB).
 """
 from __future__ import annotations
 
