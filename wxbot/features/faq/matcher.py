@@ -151,9 +151,7 @@ class Faq:
 
         # Retrieval over the example questions (and each entry's own question).
         noise = sorted({self._canon(w) for w in spec.noise} - {""}, key=len, reverse=True)
-        self._noise_re = (re.compile("|".join(
-            (r"(?<![a-z0-9])%s(?![a-z0-9])" % re.escape(w)) if w[0] in _ASCII_ALNUM or w[-1] in _ASCII_ALNUM
-            else re.escape(w) for w in noise)) if noise else None)
+        self._noise_re = re.compile("|".join(map(_noise_pattern, noise))) if noise else None
         self._cue_re = re.compile("|".join(map(re.escape, spec.question_cues))) if spec.question_cues else None
         rs = spec.retrieval
         self._index = None
@@ -245,22 +243,15 @@ class Faq:
         cap = rs.long_units
         if len(units) <= cap:
             return index.score(units, floor)
-        # one unit list for the whole message, cut at its breaks ("\n" is a unit of its own)
-        ends = [i for i, u in enumerate(units) if u == "\n"]
-        ends.append(len(units))
-        clauses: list[tuple[str, list[str]]] = []
-        start = 0
-        for clause, end in zip(marked.split("\n"), ends):
-            if clause.strip("| "):
-                clauses.append((clause, units[start:end]))
-            start = end + 1
+        # no unit spans a break ("\n" is a unit of its own), so a clause's units are its own findall
+        clauses = [c for c in marked.split("\n") if c.strip("| ")]
         cue = self._cue_re
-        picks = [c for c in clauses if cue is not None and cue.search(c[0])][-2:] or clauses[-1:]
+        picks = [c for c in clauses if cue is not None and cue.search(c)][-2:] or clauses[-1:]
         cov: dict[int, float] = {}
         factor = rs.clause_factor
         scored: set[tuple[str, ...]] = set()
-        for _, cu in picks:
-            cu = cu[-cap:]
+        for clause in picks:
+            cu = _UNIT_RE.findall(clause)[-cap:]
             if len(cu) < 3 or tuple(cu) in scored:
                 continue  # a clause said twice scores the same: once is enough
             scored.add(tuple(cu))
@@ -421,6 +412,16 @@ class Faq:
 
 
 _UNIT_RE = re.compile(r"[a-z]+|[0-9.]+|[^ ]")
+
+
+def _noise_pattern(word: str) -> str:
+    """A noise word as one alternative; an ASCII one only as a whole word. Every alternative starts
+    with its first character (the word-start check comes right after it, as a lookbehind over both),
+    so the regex skips positions by its first-character set instead of trying each word everywhere."""
+    if word[0] in _ASCII_ALNUM or word[-1] in _ASCII_ALNUM:
+        first = re.escape(word[0])
+        return r"%s(?<![a-z0-9]%s)%s(?![a-z0-9])" % (first, first, re.escape(word[1:]))
+    return re.escape(word)
 
 
 def _lengths_by_first(words) -> dict[str, tuple[int, ...]]:
