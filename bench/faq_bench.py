@@ -24,23 +24,25 @@ The 2-core machine was shared with up to 6 other agents (load average 2.4-4.6, u
 figures below it used to give), so each figure is one run and only the side-by-side pairs compare; µs
 of thread CPU mean / p50 / p99:
     `python bench/faq_bench.py` before (84ee842) and after, minutes apart:
-    seed FAQ, 497 tune messages                     267.0 / 263.5 / 658.6   ->  230.1 / 219.0 / 621.7
-    seed FAQ, 60 run-ons of 200 characters          898.7 / 934.0 / 1218.3  ->  790.3 / 810.7 / 1256.3
-    seed FAQ, all 557 messages                      270.7 / 238.6 / 1013.2  ->  288.1 / 235.7 / 854.6
-    generated 2,000-entry FAQ, 1057 messages        438.8 / 518.7 / 1028.0  ->  303.3 / 281.7 / 927.1
-    generated FAQ first load                        3.24 s                  ->  3.76 s (best of 2: 3.44 s)
-    RSS when loading it (YAML parse + compile)      +102.3 MB               ->  +68.8 MB (parse +39.4, compile +29.4)
-    the same lines from one script, old tree and new tree run one after the other, twice:
-    seed tune       215.9 / 196.3 / 555.7, 277.2 / 280.6 / 606.3   ->  207.1 / 182.2 / 579.0, 234.6 / 223.5 / 556.4
-    seed run-ons    732.5 / 641.1 / 1314.8, 1029.4 / 1066.3 / 1414.5 -> 405.2 / 407.9 / 584.6, 733.0 / 713.8 / 1236.0
-    generated       435.0 / 471.5 / 1131.6, 307.4 / 336.0 / 895.6  ->  278.7 / 256.5 / 655.4, 222.2 / 204.4 / 620.5
-    generated load  4.85 s, 5.74 s -> 2.38 s, 3.38 s; RSS +103.9, +102.1 MB -> +64.3, +68.1 MB
-    seed FAQ load 268 ms (CSafeLoader), 239 ms (SafeLoader) on the loaded machine (73 / 120 ms before it)
+    seed FAQ, 497 tune messages                     267.0 / 263.5 / 658.6   ->  197.9 / 190.4 / 452.7
+    seed FAQ, 60 run-ons of 200 characters          898.7 / 934.0 / 1218.3  ->  588.8 / 608.6 / 889.1
+    seed FAQ, all 557 messages                      270.7 / 238.6 / 1013.2  ->  230.8 / 189.4 / 717.5
+    generated 2,000-entry FAQ, 1057 messages        438.8 / 518.7 / 1028.0  ->  219.9 / 207.2 / 640.7
+    generated FAQ first load                        3.24 s                  ->  2.04 s
+    RSS when loading it (YAML parse + compile)      +102.3 MB               ->  +69.1 MB (YAML parse +39.4, validate + compile +29.8)
+    the same lines from one script, old tree and new tree run one after the other, three times (the
+    last pair after the last two changes):
+    seed tune    215.9/196.3/555.7, 277.2/280.6/606.3, 168.6/164.4/397.4 -> 207.1/182.2/579.0, 234.6/223.5/556.4, 139.2/134.4/312.6
+    seed run-ons 732.5/641.1/1314.8, 1029.4/1066.3/1414.5, 525.1/554.7/686.8 -> 405.2/407.9/584.6, 733.0/713.8/1236.0, 506.2/442.3/980.0
+    generated    435.0/471.5/1131.6, 307.4/336.0/895.6, 309.3/333.1/764.1 -> 278.7/256.5/655.4, 222.2/204.4/620.5, 293.2/281.4/634.3
+    generated load 4.85, 5.74, 2.95 s -> 2.38, 3.38, 2.34 s; RSS +103.9, +102.1, +102.1 MB -> +64.3, +68.1, +63.4 MB
+    The targets of issue 11 (p99 <= 200 µs up to 200 characters, RSS <= +50 MB) are not met on this machine.
 What each change did: the index scores a message with one gather per term table, no array the size of
 the index and a message's terms counted straight into dicts; homophones are spelled by str.translate,
 one private-use character per syllable (a small automaton, no position map); fillers are stripped
 without a regex that tries its trailing alternative at every position; phrase hits skip the word-bound
-check on CJK-only text; a long message's clause said twice is scored once; the index build derives
+check on CJK-only text; a long message's clause said twice is scored once and its clauses are cut
+from the text; noise words' regex checks an ASCII word's start after its first character (~3x faster); the index build derives
 document ids from per-document counts and computes the BM25 weights in place (compile RSS 63 -> ~27 MB).
 """
 from __future__ import annotations
