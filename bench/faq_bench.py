@@ -19,13 +19,31 @@ maximum (figures in retrieval.py's docstring). Pinyin is a per-character table r
 data (~80 ms once per process); polyphones take the reading of the FAQ's own vocabulary (lazy_pinyin
 on windows of 5 characters around each polyphone, at most 1,500 windows: ~0.2 s at most).
 
-Measured (2-core machine shared with other jobs, load average ~2.5; µs mean / p50 / p99):
-    seed FAQ, 371 tune messages                     95.5 /  86.9 / 199.4
-    seed FAQ, 60 run-ons of 200 characters          429.7 / 483.8 / 884.0
-    seed FAQ, all 431 messages                      144.2 /  96.4 / 732.7
-    generated 2,000-entry FAQ, 931 messages         197.3 / 198.0 / 479.6
-    generated FAQ first load 1.47 s (CSafeLoader + validate + compile; best of 2: 1.42 s), RSS +95.6 MB
-    seed FAQ load 73 ms (CSafeLoader), 120 ms (SafeLoader)
+Measured (issue 11: cost work that changed no decision, guarded by tests/features/faq/test_decisions_frozen.py).
+The 2-core machine was shared with up to 6 other agents (load average 2.4-4.6, up to ~3x slower than the
+figures below it used to give), so each figure is one run and only the side-by-side pairs compare; µs
+of thread CPU mean / p50 / p99:
+    `python bench/faq_bench.py` before (84ee842) and after, minutes apart:
+    seed FAQ, 497 tune messages                     267.0 / 263.5 / 658.6   ->  197.9 / 190.4 / 452.7
+    seed FAQ, 60 run-ons of 200 characters          898.7 / 934.0 / 1218.3  ->  588.8 / 608.6 / 889.1
+    seed FAQ, all 557 messages                      270.7 / 238.6 / 1013.2  ->  230.8 / 189.4 / 717.5
+    generated 2,000-entry FAQ, 1057 messages        438.8 / 518.7 / 1028.0  ->  219.9 / 207.2 / 640.7
+    generated FAQ first load                        3.24 s                  ->  2.04 s
+    RSS when loading it (YAML parse + compile)      +102.3 MB               ->  +69.1 MB (YAML parse +39.4, validate + compile +29.8)
+    the same lines from one script, old tree and new tree run one after the other, three times (the
+    last pair after the last two changes):
+    seed tune    215.9/196.3/555.7, 277.2/280.6/606.3, 168.6/164.4/397.4 -> 207.1/182.2/579.0, 234.6/223.5/556.4, 139.2/134.4/312.6
+    seed run-ons 732.5/641.1/1314.8, 1029.4/1066.3/1414.5, 525.1/554.7/686.8 -> 405.2/407.9/584.6, 733.0/713.8/1236.0, 506.2/442.3/980.0
+    generated    435.0/471.5/1131.6, 307.4/336.0/895.6, 309.3/333.1/764.1 -> 278.7/256.5/655.4, 222.2/204.4/620.5, 293.2/281.4/634.3
+    generated load 4.85, 5.74, 2.95 s -> 2.38, 3.38, 2.34 s; RSS +103.9, +102.1, +102.1 MB -> +64.3, +68.1, +63.4 MB
+    The targets of issue 11 (p99 <= 200 µs up to 200 characters, RSS <= +50 MB) are not met on this machine.
+What each change did: the index scores a message with one gather per term table, no array the size of
+the index and a message's terms counted straight into dicts; homophones are spelled by str.translate,
+one private-use character per syllable (a small automaton, no position map); fillers are stripped
+without a regex that tries its trailing alternative at every position; phrase hits skip the word-bound
+check on CJK-only text; a long message's clause said twice is scored once and its clauses are cut
+from the text; noise words' regex checks an ASCII word's start after its first character (~3x faster); the index build derives
+document ids from per-document counts and computes the BM25 weights in place (compile RSS 63 -> ~27 MB).
 """
 from __future__ import annotations
 
@@ -55,6 +73,11 @@ def messages(*sets: dict) -> list[str]:
         out += [str(m) for m in d["off_topic"]] + [str(m) for m in d["greeting"]]
         out += [str(i["text"]) for v in (d.get("styled_on_topic") or {}).values() for i in v]
     return out
+
+
+def run_ons(msgs: list[str], count: int = 60, chars: int = 200) -> list[str]:
+    """The first ``count`` messages, each repeated behind 我想问一下 into a run-on of ``chars`` characters."""
+    return [(("我想问一下，" + m) * (chars // (len(m) + 6) + 1))[:chars] for m in msgs[:count]]
 
 
 def time_per_call(fn, items: list[str], rounds: int) -> tuple[float, float, float]:
@@ -172,7 +195,7 @@ def main() -> None:
         faq.match(text)
     mean, p50, p99 = time_per_call(faq.match, msgs, args.rounds)
     print(f"seed FAQ, {len(msgs)} tune messages: {mean:.1f} / {p50:.1f} / {p99:.1f}")
-    msgs200 = [(("我想问一下，" + m) * (200 // (len(m) + 6) + 1))[:200] for m in msgs[:60]]
+    msgs200 = run_ons(msgs)
     mean, p50, p99 = time_per_call(faq.match, msgs200, args.rounds)
     print(f"seed FAQ, 60 run-ons of 200 characters: {mean:.1f} / {p50:.1f} / {p99:.1f}")
     mixed = msgs + msgs200
@@ -186,9 +209,12 @@ def main() -> None:
     cload = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     rss0 = rss_mb()
     t0 = time.perf_counter()
-    gfaq = compile_faq(yaml.load(gen_text, Loader=cload), options)
+    graw = yaml.load(gen_text, Loader=cload)
+    rss_yaml = rss_mb()
+    gfaq = compile_faq(graw, options)
     load_s = time.perf_counter() - t0
     rss1 = rss_mb()
+    del graw
     gmsgs = generated_messages(gen, 500) + mixed
     for text in gmsgs:
         gfaq.match(text)
@@ -201,7 +227,8 @@ def main() -> None:
         kinds[k] = kinds.get(k, 0) + 1
     print(f"  (decisions on 500 generated messages: {kinds})")
     print(f"generated FAQ ({len(gen_text.encode()) // 1024} KiB): first load (CSafeLoader + validate + compile) "
-          f"{load_s:.2f} s; RSS {rss0:.0f} -> {rss1:.0f} MB (+{rss1 - rss0:.1f} MB, YAML text kept)")
+          f"{load_s:.2f} s; RSS {rss0:.0f} -> {rss1:.0f} MB (+{rss1 - rss0:.1f} MB, YAML text kept: "
+          f"parse +{rss_yaml - rss0:.1f}, validate + compile +{rss1 - rss_yaml:.1f})")
 
     print("\n== load time (ms, best of 5, per process) ==")
     print(f"seed FAQ ({len(faq_text.encode()) // 1024} KiB): YAML + validate + compile "

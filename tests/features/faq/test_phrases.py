@@ -24,3 +24,45 @@ def test_homophones_keep_the_length_and_skip_ambiguous_pinyin():
     assert hp.correct("续废了", frozenset(), frozenset())[0] == "续废了".replace("续废", "续费")
     both = Homophones(["续费", "续飞"], table)  # the same pinyin for two words: never corrected
     assert both.correct("续废", frozenset(), frozenset())[0] == "续废"
+
+
+def test_fillers_strip_as_the_regex_did():
+    """``Fillers.strip`` replaced ``re.sub("^(?:F)+|(?:F)+$", "", text)`` (F longest first): same
+    output on random runs of fillers, their pieces and other characters."""
+    import random
+    import re
+
+    from wxbot.features.faq.phrases import Fillers
+
+    words = ["我想问一下", "想问一下", "问一下", "一下", "请问", "是什么", "what", "the", "吗", "呢", "了", "啊"]
+    regex = re.compile("^(?:%s)+|(?:%s)+$" % (("|".join(map(re.escape, sorted(words, key=len, reverse=True))),) * 2))
+    fillers = Fillers(words)
+    rng = random.Random(5)
+    pool = [*words, *"我想问下一个是吗ab充值", "问一", "下吗", "wha"]
+    texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 9))) for _ in range(20000)]
+    assert [fillers.strip(t) for t in texts] == [regex.sub("", t) for t in texts]
+    assert fillers.strip("请问充值吗") == "充值" and fillers.strip("请问吗") == ""
+
+
+def test_noise_alternatives_match_as_the_lookbehind_first_ones_did():
+    """``_noise_pattern`` moved an ASCII word's word-start check after its first character (so the
+    regex can skip by first characters): the same substitutions as the old form on random text."""
+    import random
+    import re
+
+    from wxbot.features.faq.matcher import _ASCII_ALNUM, _noise_pattern
+
+    words = ["thankyou", "please", "thanks", "hello", "我想问一下", "谢谢你", "plz", "hi", "那个", "额额"]
+
+    def old_form(w: str) -> str:
+        if w[0] in _ASCII_ALNUM or w[-1] in _ASCII_ALNUM:
+            return r"(?<![a-z0-9])%s(?![a-z0-9])" % re.escape(w)
+        return re.escape(w)
+
+    old = re.compile("|".join(map(old_form, words)))
+    new = re.compile("|".join(map(_noise_pattern, words)))
+    rng = random.Random(9)
+    pool = [*words, *"我想问一下ab9x谢 h", "thank", "hell", "pl"]
+    texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 10))) for _ in range(20000)]
+    assert [new.sub("|", t) for t in texts] == [old.sub("|", t) for t in texts]
+    assert new.sub("|", "hihello ohi 那个 hi") == "hihello ohi | |"

@@ -134,11 +134,8 @@ def test_unmatched_leaves_out_what_the_faq_now_answers(inline_reload, runner, si
     assert "蓝色小鲸鱼" in runner("unmatched", "--all").output
 
 
-def test_a_reload_compiles_in_the_background_and_requests_keep_the_current_faq(env_overrides, monkeypatch, app,
-                                                                               config_dir, redis_client):
-    kn = app.extensions["wxbot"].features.faq.knowledge
-    kn._interval = kn._next_check = 0  # check on every get()
-    before = kn.get()
+def _slow_compile(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Make the FAQ's compile wait: (set when one started, set it to let the compile go on)."""
     started, release = threading.Event(), threading.Event()
     real = knowledge_module.compile_faq
 
@@ -148,10 +145,35 @@ def test_a_reload_compiles_in_the_background_and_requests_keep_the_current_faq(e
         return real(*args, **kwargs)
 
     monkeypatch.setattr(knowledge_module, "compile_faq", slow_compile)
+    return started, release
+
+
+def test_a_reload_compiles_in_the_background_and_requests_keep_the_current_faq(env_overrides, monkeypatch, app,
+                                                                               config_dir, redis_client):
+    kn = app.extensions["wxbot"].features.faq.knowledge
+    kn._interval = kn._next_check = 0  # check on every get()
+    before = kn.get()
+    started, release = _slow_compile(monkeypatch)
     kn.teachings.teach("supported_apps", NEW, "test")  # another host taught: the version moved
     assert kn.get() is before
     assert started.wait(10)
     assert kn.get() is before  # the compile is still running: no request waits for it
+    release.set()
+    kn.settle(10)
+    assert kn.get() is not before and kn.get().match(NEW).entry.id == "supported_apps"
+
+
+def test_a_refresh_compiles_in_the_background_too(monkeypatch, app, redis_client):
+    """A teaching by this process (a staff #教 on the webhook, a console edit) recompiles off the
+    request thread: ``refresh`` returns at once and messages keep the current FAQ until the swap."""
+    kn = app.extensions["wxbot"].features.faq.knowledge
+    monkeypatch.setattr(kn, "_background", True)
+    before = kn.get()
+    started, release = _slow_compile(monkeypatch)
+    kn.teachings.teach("supported_apps", NEW, "test")
+    kn.refresh()  # returns while the compile waits
+    assert started.wait(10)
+    assert kn.get() is before  # the request that taught did not wait for the compile
     release.set()
     kn.settle(10)
     assert kn.get() is not before and kn.get().match(NEW).entry.id == "supported_apps"

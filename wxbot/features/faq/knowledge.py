@@ -5,7 +5,8 @@ The FAQ lives in memory, so answers work with Redis down. Every ``config_reload_
 starts a background check of the file's mtime and the teachings' version counter in Redis (one GET;
 never per message, never on the request thread, skipped while the Redis breaker is open); when either
 changed, that thread recompiles the FAQ while requests keep the current version (a 2,000-entry FAQ
-takes about a second), then swaps it in one assignment. A broken
+takes about a second), then swaps it in one assignment; a teaching or console edit of this process
+recompiles the same way (``refresh``), so no request ever compiles. A broken
 edit keeps the last good version and logs one error. The first load happens when the process starts.
 """
 from __future__ import annotations
@@ -164,10 +165,26 @@ class FaqKnowledge:
         self.error = None
 
     def refresh(self) -> None:
-        """Recompile now with the current teachings (after this process taught one)."""
+        """Recompile with the current teachings (after this process taught or edited one). With
+        background reloads (the default) a thread compiles after any reload in progress and swaps the
+        new version in, so the request that asked (a staff ``#教``, a console edit) never compiles and
+        every message meanwhile gets the current version; else (tests, the CLI) it compiles here."""
         with self._lock:
-            self.settle()
+            if not self._background:
+                self.settle()
+                self._reload(False)
+                return
+            self._worker = threading.Thread(target=self._refresh_in_thread, args=(self._worker,),
+                                            name="faq-refresh", daemon=True)
+            self._worker.start()
+
+    def _refresh_in_thread(self, previous: threading.Thread | None) -> None:
+        if previous is not None:
+            previous.join()  # one compile at a time, the newest last
+        try:
             self._reload(False)
+        except Exception:  # the thread's edge, as in _poll_in_thread
+            log.exception("faq refresh failed; keeping the current version")
 
     def settle(self, timeout: float | None = None) -> None:
         """Wait for a reload in progress (tests, the CLI)."""

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from ...textnorm import ASCII_ALNUM as _ASCII_ALNUM
 from ...textnorm import normalise, prepare
 from .masking import mask as mask  # re-exported: the stores mask what they keep
-from .phrases import Hit, Homophones, Phrases, Synonyms, ascii_words, deletes
+from .phrases import Fillers, Hit, Homophones, Phrases, Synonyms, ascii_words, deletes
 from .pinyin import vocabulary_table
 from .spec import FaqSpec, MatchOptions
 
@@ -104,8 +104,7 @@ class Faq:
 
         # Fillers around exact phrases, and greetings.
         fillers = sorted({self._canon(f) for f in spec.fillers if f.strip()}, key=len, reverse=True)
-        self._filler_re = (re.compile("^(?:%s)+|(?:%s)+$" % ((("|".join(map(re.escape, fillers))),) * 2))
-                           if fillers else None)
+        self._fillers = Fillers(fillers) if fillers else None
         self._greetings = {self._canon(g): True for g in spec.greetings if normalise(g, mc)}
         self._greet_lens = _lengths_by_first(self._greetings)
         self._greet_rest = set(fillers) | set("啊呀呢吗嘛么哦噢喔吖哈啦~")
@@ -152,9 +151,7 @@ class Faq:
 
         # Retrieval over the example questions (and each entry's own question).
         noise = sorted({self._canon(w) for w in spec.noise} - {""}, key=len, reverse=True)
-        self._noise_re = (re.compile("|".join(
-            (r"(?<![a-z0-9])%s(?![a-z0-9])" % re.escape(w)) if w[0] in _ASCII_ALNUM or w[-1] in _ASCII_ALNUM
-            else re.escape(w) for w in noise)) if noise else None)
+        self._noise_re = re.compile("|".join(map(_noise_pattern, noise))) if noise else None
         self._cue_re = re.compile("|".join(map(re.escape, spec.question_cues))) if spec.question_cues else None
         rs = spec.retrieval
         self._index = None
@@ -246,23 +243,18 @@ class Faq:
         cap = rs.long_units
         if len(units) <= cap:
             return index.score(units, floor)
-        # one unit list for the whole message, cut at its breaks ("\n" is a unit of its own)
-        ends = [i for i, u in enumerate(units) if u == "\n"]
-        ends.append(len(units))
-        clauses: list[tuple[str, list[str]]] = []
-        start = 0
-        for clause, end in zip(marked.split("\n"), ends):
-            if clause.strip("| "):
-                clauses.append((clause, units[start:end]))
-            start = end + 1
+        # no unit spans a break ("\n" is a unit of its own), so a clause's units are its own findall
+        clauses = [c for c in marked.split("\n") if c.strip("| ")]
         cue = self._cue_re
-        picks = [c for c in clauses if cue is not None and cue.search(c[0])][-2:] or clauses[-1:]
+        picks = [c for c in clauses if cue is not None and cue.search(c)][-2:] or clauses[-1:]
         cov: dict[int, float] = {}
         factor = rs.clause_factor
-        for _, cu in picks:
-            cu = cu[-cap:]
-            if len(cu) < 3:
-                continue
+        scored: set[tuple[str, ...]] = set()
+        for clause in picks:
+            cu = _UNIT_RE.findall(clause)[-cap:]
+            if len(cu) < 3 or tuple(cu) in scored:
+                continue  # a clause said twice scores the same: once is enough
+            scored.add(tuple(cu))
             for e, v in index.score(cu, floor / factor if factor else floor).items():
                 v *= factor
                 if v > cov.get(e, 0.0):
@@ -274,7 +266,7 @@ class Faq:
         """Add the contains/keyword scores of ``hits`` (phrases found in ``text``) and the pattern
         scores of ``text`` to ``scores``."""
         per_entry: dict[int, list[tuple[str, float]]] = {}
-        for phrase in dict.fromkeys(h[2] for h in hits):  # in the message's order: no hash order in a tie
+        for phrase in dict.fromkeys(h[2] for h in hits):  # in scan order: sums and reasons never vary
             for i, w in self._vocab[phrase]:
                 per_entry.setdefault(i, []).append((phrase, w))
         for i, found in per_entry.items():
@@ -318,15 +310,16 @@ class Faq:
                 scores[idx] = _EXACT
             self._rules(clause, inside.get(start, []), scores, None)
             if scores:
+                # ties go as in the message's ranking (priority, then file order), never by hash order
                 i, s = min(scores.items(), key=lambda kv: (-kv[1], -self.entries[kv[0]].priority, kv[0]))
                 if s >= self.options.threshold and i not in winners:
                     winners.append(i)
         return winners if len(winners) > 1 else []
 
     def _strip_fillers(self, text: str) -> str:
-        if self._filler_re is None:
+        if self._fillers is None:
             return text
-        stripped = self._filler_re.sub("", text)
+        stripped = self._fillers.strip(text)
         return stripped or text
 
     def _hits(self, text: str, bounds: frozenset[int] = frozenset()) -> list[Hit]:
@@ -419,6 +412,16 @@ class Faq:
 
 
 _UNIT_RE = re.compile(r"[a-z]+|[0-9.]+|[^ ]")
+
+
+def _noise_pattern(word: str) -> str:
+    """A noise word as one alternative; an ASCII one only as a whole word. Every alternative starts
+    with its first character (the word-start check comes right after it, as a lookbehind over both),
+    so the regex skips positions by its first-character set instead of trying each word everywhere."""
+    if word[0] in _ASCII_ALNUM or word[-1] in _ASCII_ALNUM:
+        first = re.escape(word[0])
+        return r"%s(?<![a-z0-9]%s)%s(?![a-z0-9])" % (first, first, re.escape(word[1:]))
+    return re.escape(word)
 
 
 def _lengths_by_first(words) -> dict[str, tuple[int, ...]]:

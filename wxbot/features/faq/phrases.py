@@ -72,6 +72,42 @@ def ascii_words(text: str, bounds: frozenset[int]) -> list[tuple[int, str]]:
     return words
 
 
+class Fillers:
+    """Words ignored around a whole-message phrase (请问…吗): ``strip`` drops a leading and a trailing
+    run of them, exactly as ``re.sub("^(?:F)+|(?:F)+$", "", text)`` with the alternatives ``F``
+    longest first, but without trying the trailing alternative at every position of the text."""
+
+    def __init__(self, words: Iterable[str]):
+        self.words = frozenset(w for w in words if w)
+        self._lens = sorted({len(w) for w in self.words}, reverse=True)
+
+    def strip(self, text: str) -> str:
+        words, lens = self.words, self._lens
+        n = len(text)
+        i = 0
+        while i < n:  # the leading run: at each step the longest filler (the regex's first alternative)
+            for size in lens:
+                if text[i:i + size] in words:
+                    i += size
+                    break
+            else:
+                break
+        # the trailing run: the leftmost position from which fillers tile the rest (searched from the
+        # end; a tiling cannot skip more than the longest filler)
+        ends = {n}
+        lowest = n
+        p = n - 1
+        reach = lens[0] if lens else 0
+        while p >= i and p >= lowest - reach:
+            for size in lens:
+                if p + size in ends and text[p:p + size] in words:
+                    ends.add(p)
+                    lowest = p
+                    break
+            p -= 1
+        return text[i:lowest]
+
+
 class Phrases:
     """A fixed set of phrases, found in one pass: ``find`` gives every whole-word occurrence."""
 
@@ -87,6 +123,8 @@ class Phrases:
     def find(self, text: str, bounds: frozenset[int] = frozenset()) -> list[Hit]:
         if self.empty or not text:
             return []
+        if _ASCII_RE.search(text) is None:  # no ASCII word to cut inside: every occurrence is whole
+            return [(end + 1 - len(p), end + 1, p) for end, p in self._auto.iter(text)]
         out = []
         for end, p in self._auto.iter(text):
             start = end + 1 - len(p)
@@ -123,6 +161,16 @@ class Synonyms:
         return "".join(out), moved(bounds, reps, True), moved(breaks, reps, False)
 
 
+_SYLLABLE_BASE = 0xE000  # private use area: never in a normalised message's spelling
+
+
+class _Spelling(dict):
+    """A ``str.translate`` table that spells a character without a syllable as "#"."""
+
+    def __missing__(self, key: int) -> str:
+        return "#"
+
+
 class Homophones:
     """IME homophones of the FAQ's own words corrected before anything else: a run of characters whose
     toneless pinyin equals a vocabulary word's (续废 -> 续费, 借口地址 -> 接口地址) is read as that word.
@@ -134,19 +182,22 @@ class Homophones:
     """
 
     def __init__(self, words: Iterable[str], table: dict[str, str], protected: Iterable[str] = ()):
-        self._table = table
+        # Each syllable is one private-use character, so a word's spelling is as long as the word and
+        # a message is spelled by one str.translate: a small automaton, and positions need no mapping.
+        code = {syl: chr(_SYLLABLE_BASE + i) for i, syl in enumerate(sorted(set(table.values())))}
+        self._spell = _Spelling({ord(ch): code[syl] for ch, syl in table.items()})
         self._protected = Phrases(w for w in protected if len(w) >= 2)
         keys: dict[str, str | None] = {}
         for w in words:
             if len(w) < 2 or not all(ch in table for ch in w):
                 continue
-            key = " " + " ".join(table[ch] for ch in w) + " "
+            key = w.translate(self._spell)
             keys[key] = w if keys.get(key, w) == w else None
         self._words = frozenset(w for w in keys.values() if w)
         self._auto = ahocorasick.Automaton()
         for key, w in keys.items():
             if w is not None:
-                self._auto.add_word(key, (len(w), len(key), w))
+                self._auto.add_word(key, w)
         self.empty = len(self._auto) == 0
         if not self.empty:
             self._auto.make_automaton()
@@ -154,21 +205,10 @@ class Homophones:
     def correct(self, text: str, bounds: frozenset[int], breaks: frozenset[int]):
         if self.empty or len(text) < 2:
             return text, bounds, breaks
-        table = self._table
-        # one syllable per character, "#" for anything else; character i starts at offsets[i]
-        parts = [table.get(ch, "#") for ch in text]
-        offsets = []
-        pos = 0
-        for p in parts:
-            offsets.append(pos)
-            pos += len(p) + 1
-        spelled = " " + " ".join(parts) + " "
-        starts = {o: i for i, o in enumerate(offsets)}
         found = []
-        for end, (n, size, w) in self._auto.iter(spelled):
-            i = starts.get(end + 1 - size)  # the space before the run's first syllable
-            if i is None:
-                continue
+        for end, w in self._auto.iter(text.translate(self._spell)):
+            n = len(w)
+            i = end + 1 - n
             run = text[i:i + n]
             if run == w or run in self._words or (n == 2 and not set(run) & set(w)):
                 continue

@@ -28,6 +28,7 @@ but both are within budget and bm25s would still need the normalisation on top (
 from __future__ import annotations
 
 import math
+import threading
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,10 +55,7 @@ _PINYIN = 1 << 62  # two syllables s, t: _PINYIN + (s << 11) + t; pinyin example
 _PINYIN_WORD = _PINYIN + (1 << 40)  # a word on the pinyin side: _PINYIN_WORD + its unit id
 
 
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The concatenation of ``range(s, s + n)`` for each (s, n), without a Python loop."""
-    ends = np.cumsum(lengths)
-    return np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
+_DENSE_DOCS = 8192  # up to this many documents one bincount over all of them is the cheapest sum
 
 
 class Index:
@@ -80,27 +78,30 @@ class Index:
         self._char_syl = {ch: self._syl[s] for ch, s in table.items()}
         self._words: dict[str, int] = {}
         # flat typed arrays, not lists: building a 20,000-example index keeps no Python object per term
-        rows_doc = array("q")
         rows_key = array("q")
         rows_tf = array("d")
+        per_doc = array("q", bytes(8 * 2 * n))  # terms of each document (characters 0..n-1, pinyin n..2n-1)
         for d, units in enumerate(unit_lists):
-            ck, pk = self._keys(units, grow=True)
-            for side, keys in ((d, ck), (d + n, pk)):
-                counts: dict[int, float] = {}
-                for k, w in keys:
-                    counts[k] = counts.get(k, 0.0) + w
-                rows_doc.extend([side] * len(counts))
-                rows_key.extend(counts)
-                rows_tf.extend(counts.values())
-        keys = np.frombuffer(rows_key, dtype=np.int64)
-        doc = np.frombuffer(rows_doc, dtype=np.int64)
+            ck, pk = self._terms(units, grow=True)
+            per_doc[d], per_doc[d + n] = len(ck), len(pk)
+            rows_key.extend(ck)
+            rows_key.extend(pk)
+            rows_tf.extend(ck.values())
+            rows_tf.extend(pk.values())
+        # the rows are in document order, characters then pinyin per example: put the pinyin side after
+        counts = np.frombuffer(per_doc, dtype=np.int64)
+        by_doc = np.repeat(np.stack((np.arange(n), np.arange(n, 2 * n)), axis=1).ravel(),
+                           np.stack((counts[:n], counts[n:]), axis=1).ravel())
+        del per_doc, counts
+        doc = by_doc
         tf = np.frombuffer(rows_tf, dtype=np.float64)
-        self.keys, inv, self.df = np.unique(keys, return_inverse=True, return_counts=True)
-        df = self.df.astype(np.float64)
-        self.idf = np.log(1 + (n - df + 0.5) / (df + 0.5)) if n else np.ones(len(df))
+        self.keys, inv, dfc = np.unique(np.frombuffer(rows_key, dtype=np.int64), return_inverse=True,
+                                        return_counts=True)
+        del rows_key, by_doc
+        df = dfc.astype(np.float64)
+        idf = np.log(1 + (n - df + 0.5) / (df + 0.5)) if n else np.ones(len(df))
         self.unknown = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
         typew = np.where(self.keys < WORD_BASE, opts.unigram_weight, 1.0)
-        self.strong = self.keys >= WORD_BASE
         lengths = np.bincount(doc, weights=tf, minlength=2 * n)
         avg = np.array([lengths[:n].mean() if n else 1.0, lengths[n:].mean() if n else 1.0])
         avg[avg == 0] = 1.0
@@ -109,37 +110,55 @@ class Index:
         norm = k1 * (1 - b + b * lengths / side_avg)
         tw = typew[inv]
         count = tf / tw  # tf carries the term type's weight: keep that factor, saturate the count
-        w = tw * self.idf[inv] * count * (k1 + 1) / (count + norm[doc])
-        own = np.bincount(doc, weights=tw * self.idf[inv], minlength=2 * n)
+        del tf, rows_tf
+        # w = tw * idf * count * (k1 + 1) / (count + norm), in place (the same floats, fewer arrays)
+        w = idf[inv]
+        w *= tw
+        del tw
+        own = np.bincount(doc, weights=w, minlength=2 * n)
         own[own == 0] = 1.0
+        w *= count
+        w *= k1 + 1
+        den = norm[doc]
+        den += count
+        w /= den
+        del den, count
         self.inv_own = 1.0 / own
-        self.idf_list: list[float] = self.idf.tolist()
-        self.strong_list: list[bool] = self.strong.tolist()
+        self.doc_side = (np.arange(2 * n) >= n).astype(np.intp)
+        self.side_weight = np.array((1.0, opts.pinyin_weight))
+        self._local = threading.local()
         order = np.argsort(inv, kind="stable")
         self.post_docs = doc[order].astype(np.int32)
         self.post_w = w[order]
-        self.offsets = np.concatenate(([0], np.cumsum(self.df)[:-1])) if len(self.df) else np.zeros(0, np.int64)
+        del doc, norm, w, order, inv  # the build's temporaries go before the next FAQ's
+        offsets = np.concatenate(([0], np.cumsum(dfc)[:-1])) if len(dfc) else np.zeros(0, np.int64)
+        # what a message's term needs, in one row (idf, strong, first posting, document frequency):
+        # one gather and one tolist per message
+        self.term_rows = np.column_stack((idf, self.keys >= WORD_BASE, offsets, dfc)) if len(dfc) \
+            else np.zeros((0, 4))
 
     def __len__(self) -> int:
         return self.size
 
-    def _keys(self, units: list[str], grow: bool = False) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        """(character terms, pinyin terms) of a unit list as (key, type weight); with ``grow`` (an
-        example) every word gets an id, else (a message) only the words some example has."""
+    def _terms(self, units: list[str], grow: bool = False) -> tuple[dict[int, float], dict[int, float]]:
+        """(character terms, pinyin terms) of a unit list, key -> count × type weight, in the order
+        first found; with ``grow`` (an example) every word gets an id, else (a message) only the words
+        some example has. CJK characters, the bulk of any text, take the short path."""
         uw = self.options.unigram_weight
         words, char_syl, syl = self._words, self._char_syl, self._syl
-        chars: list[tuple[int, float]] = []
-        pys: list[tuple[int, float]] = []
+        chars: dict[int, float] = {}
+        pys: dict[int, float] = {}
+        get_c, get_p = chars.get, pys.get
         prev = prev_py = None
         for u in units:
-            if u in BREAKS:
+            if len(u) == 1 and u > "\x7f":  # a CJK character: its code point, its syllable
+                uid = ord(u)
+                chars[uid] = get_c(uid, 0.0) + uw
+                first = last = char_syl.get(u)
+                inner: tuple[int, ...] | list[int | None] = ()
+            elif u in BREAKS:
                 prev = prev_py = None
                 continue
-            inner: tuple[int, ...] = ()
-            if len(u) == 1 and not u.isascii():
-                uid = ord(u)
-                chars.append((uid, uw))
-                first = last = char_syl.get(u)
             else:
                 uid = words.get(u)
                 if uid is None and grow:
@@ -148,79 +167,110 @@ class Index:
                 # an unknown word (only in a message) gets a negative key of its own: never found,
                 # counted once against the confidence
                 uid = uid + WORD_BASE if uid is not None else -1 - (hash(u) & 0xFFFFFFFF)
-                chars.append((uid, 1.0))
+                chars[uid] = get_c(uid, 0.0) + 1.0
                 first = last = None
-                if split:
-                    ids = [syl.get(x) for x in split]
-                    if None not in ids:
-                        inner = tuple(ids)  # type: ignore[arg-type]
-                        first, last = inner[0], inner[-1]
-                if not inner:
+                inner = [syl.get(x) for x in split] if split else ()
+                if None in inner:
+                    inner = ()
+                if inner:
+                    first, last = inner[0], inner[-1]
+                else:
                     # A word without syllables is on the pinyin side as itself: a homophone match must
                     # cover the message's words too ("livebench是啥" is not "baseurl是啥").
-                    pys.append((_PINYIN_WORD + uid if uid >= 0 else uid - (1 << 34), 1.0))
+                    k = _PINYIN_WORD + uid if uid >= 0 else uid - (1 << 34)
+                    pys[k] = get_p(k, 0.0) + 1.0
             if prev is not None:
-                chars.append((_BIGRAM + (prev << 22) + uid if prev >= 0 and uid >= 0
-                              else -(1 << 33) - (hash((prev, uid)) & 0xFFFFFFFF), 1.0))
+                k = (_BIGRAM + (prev << 22) + uid if prev >= 0 and uid >= 0
+                     else -(1 << 33) - (hash((prev, uid)) & 0xFFFFFFFF))
+                chars[k] = get_c(k, 0.0) + 1.0
             if prev_py is not None and first is not None:
-                pys.append((_PINYIN + (prev_py << 11) + first, 1.0))
-            for a, b in zip(inner, inner[1:]):
-                pys.append((_PINYIN + (a << 11) + b, 1.0))
+                k = _PINYIN + (prev_py << 11) + first
+                pys[k] = get_p(k, 0.0) + 1.0
+            for x, y in zip(inner, inner[1:]):
+                k = _PINYIN + (x << 11) + y  # type: ignore[operator]
+                pys[k] = get_p(k, 0.0) + 1.0
             prev, prev_py = uid, last
         return chars, pys
 
+    def _scratch(self) -> np.ndarray:
+        """This thread's accumulator, one float per document, all zero between calls."""
+        acc = getattr(self._local, "acc", None)
+        if acc is None:
+            acc = self._local.acc = np.zeros(2 * self.size)
+        return acc
+
     def score(self, units: list[str], floor: float = 0.0) -> dict[int, float]:
         """Entry index -> confidence in [0, ~1] of its best example (kept when >= ``floor``), for
-        entries with a strong term (a word or two units, not only single characters) in common."""
+        entries with a strong term (a word or two units, not only single characters) in common.
+
+        Per message a fixed handful of numpy calls on arrays the size of its postings (numpy's cost
+        per call, not per element, dominates at this size); sums run in posting order, so every
+        score is the float a ``bincount`` over all examples gives."""
         if not self.entries or not len(self.keys):
             return {}
-        chars, pys = self._keys(units)
-        if not chars:
+        cw, pw = self._terms(units)
+        if not cw:
             return {}
-        cw = dict(chars)
-        pw = dict(pys)
         nc = len(cw)
-        q = np.array([*cw, *pw], dtype=np.int64)
+        terms = [*cw, *pw]
+        q = np.array(terms, dtype=np.int64)
         keys = self.keys
-        pos = np.searchsorted(keys, q)
+        pos = keys.searchsorted(q)
         np.minimum(pos, len(keys) - 1, out=pos)
         found = (keys[pos] == q).tolist()
-        idf, unknown, strong_of = self.idf_list, self.unknown, self.strong_list
-        plist = pos.tolist()
+        rows = self.term_rows[pos].tolist()  # (idf, strong, first posting, document frequency)
+        unknown = self.unknown
         den_c = den_p = 0.0
-        known: list[int] = []
-        strong: list[bool] = []
         any_strong = False
-        for i, (w, ok, p) in enumerate(zip((*cw.values(), *pw.values()), found, plist)):
+        shifts: list[float] = []  # postings of the known terms, end to end: first posting - where it lands
+        lengths: list[float] = []
+        strong: list[float] = []
+        total = 0.0
+        uw = self.options.unigram_weight
+        for i, (k, ok, row) in enumerate(zip(terms, found, rows)):
+            w = uw if 0 <= k < WORD_BASE else 1.0  # the term's type weight (its count does not matter)
             if not ok:
                 if i < nc:
                     den_c += w * unknown
                 else:
                     den_p += w * unknown
                 continue
+            idf, st, start, length = row
             if i < nc:
-                den_c += w * idf[p]
-                if strong_of[p]:
+                den_c += w * idf
+                if st:
                     any_strong = True
             else:
-                den_p += w * idf[p]
-            known.append(p)
-            strong.append(strong_of[p])
+                den_p += w * idf
+            shifts.append(start - total)
+            lengths.append(length)
+            strong.append(st)
+            total += length
         if not any_strong:
             return {}  # only single characters in common: never a confident match
         den_c = den_c or 1.0
         den_p = den_p or 1.0
-        starts, lengths = self.offsets[known], self.df[known]
-        n2 = 2 * self.size
-        sm = np.array(strong)
-        cand = np.flatnonzero(np.bincount(self.post_docs[_ranges(starts[sm], lengths[sm])], minlength=n2))
-        idx = _ranges(starts, lengths)
-        acc = np.bincount(self.post_docs[idx], self.post_w[idx], n2)[cand]
-        pinyin = cand >= self.size
-        conf = np.minimum(acc / np.where(pinyin, den_p, den_c), 1.0)
+        lens = np.array(lengths, dtype=np.int64)
+        idx = np.repeat(np.array(shifts, dtype=np.int64), lens)
+        idx += np.arange(int(total))
+        docs = self.post_docs[idx]
+        cand = docs[np.repeat(np.array(strong, dtype=bool), lens)]  # with repeats: harmless below
+        if len(self.doc_side) <= _DENSE_DOCS:
+            acc = np.bincount(docs, self.post_w[idx], len(self.doc_side))[cand]
+        else:  # a big FAQ: no array the size of the index per message
+            acc_all = self._scratch()
+            try:
+                np.add.at(acc_all, docs, self.post_w[idx])  # in posting order, like bincount
+                acc = acc_all[cand]
+            finally:
+                acc_all[docs] = 0.0
+        side = self.doc_side[cand]
+        conf = np.minimum(acc / np.array((den_c, den_p))[side], 1.0)
         conf *= np.minimum(acc * self.inv_own[cand], 1.0) ** self.options.doc_weight
-        conf *= np.where(pinyin, self.options.pinyin_weight, 1.0)
-        best = np.zeros(self.entries)
-        np.maximum.at(best, self.doc_entry[cand], conf)
-        hit = np.flatnonzero(best >= max(floor, 1e-9))
-        return dict(zip(hit.tolist(), best[hit].tolist()))
+        conf *= self.side_weight[side]
+        keep = (conf >= max(floor, 1e-9)).nonzero()[0]
+        best: dict[int, float] = {}
+        for e, c in zip(self.doc_entry[cand[keep]].tolist(), conf[keep].tolist()):
+            if c > best.get(e, 0.0):
+                best[e] = c
+        return dict(sorted(best.items()))
