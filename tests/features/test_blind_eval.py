@@ -1,9 +1,10 @@
 """The blind FAQ evaluation sets through the real webhook, as regression floors.
 
-Both sets were written by helpers who saw only the seed FAQ and the answers (never the matcher, the
+The sets were written by helpers who saw only the seed FAQ and the answers (never the matcher, the
 synonyms, the examples or the other sets): ``faq_eval_blind_heldout.yaml`` before the matcher work and
 ``faq_eval_blind_final.yaml`` at the end, run once; ``faq_eval_blind_final2.yaml`` by a third writer at
-the end of the next round, run once. The floors are what they measure now (raised when the FAQ's
+the end of the next round, run once; ``faq_eval_blind_final3.yaml`` by a fourth writer in round 3,
+run once at its end. The floors are what they measure now (raised when the FAQ's
 examples grew by a blind writer's 889 phrasings, round 3; see the issue notes); they guard against
 regressions and are not targets.
 """
@@ -16,7 +17,8 @@ import yaml
 
 DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
-FLOORS = {"heldout": (227, 6, 27, 24, 1), "final": (245, 4, 27, 25, 0), "final2": (216, 8, 27, 25, 0)}
+FLOORS = {"heldout": (227, 6, 27, 24, 1), "final": (245, 4, 27, 25, 0), "final2": (216, 8, 27, 25, 0),
+          "final3": (233, 6, 27, 21, 0)}
 
 
 def text_of(item) -> str:
