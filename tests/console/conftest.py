@@ -18,7 +18,7 @@ from helpers.console import (
     SUPPORT_PASSWORD,
     signin,
 )
-from helpers.servers import LocalHTTPServer, wechat_api_server
+from helpers.servers import picture_host, wechat_api_server
 from helpers.tickets import ticket_internals_env
 from wxbot.worker import Worker
 
@@ -86,9 +86,7 @@ def wechat_api():
 @pytest.fixture
 def pics():
     """WeChat's picture host (PicUrl): /pic/1.png."""
-    server = LocalHTTPServer()
-    server.on("/pic/1.png", lambda req: (200, SHOT, {"Content-Type": "image/png"}))
-    server.start()
+    server = picture_host(SHOT)
     yield server
     server.stop()
 

@@ -106,3 +106,11 @@ def wechat_api_server() -> "LocalHTTPServer":
     server.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "ACCESS-TOKEN", "expires_in": 7200}))
     server.start()
     return server
+
+
+def picture_host(body: bytes) -> "LocalHTTPServer":
+    """A started stand-in for WeChat's picture host (PicUrl) serving ``body`` as /pic/1.png."""
+    server = LocalHTTPServer()
+    server.on("/pic/1.png", lambda req: (200, body, {"Content-Type": "image/png"}))
+    server.start()
+    return server

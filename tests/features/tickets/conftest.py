@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers.env import edit_bot_yaml
-from helpers.servers import wechat_api_server
+from helpers.servers import picture_host, wechat_api_server
 from helpers.tickets import (
     HOOK_QUERY_SECRET,
     HOOK_SECRET,
@@ -38,8 +38,7 @@ def robot():
 @pytest.fixture
 def pics():
     """WeChat's picture host (PicUrl)."""
-    server = local_server()
-    server.on("/pic/1.png", lambda req: (200, PNG, {"Content-Type": "image/png"}))
+    server = picture_host(PNG)
     yield server
     server.stop()
 
