@@ -78,17 +78,15 @@ def support(app, users):
 @pytest.fixture
 def wechat_api():
     """WeChat's API stand-in that hands out an access token (customer-service replies, the menu push)."""
-    server = wechat_api_server()
-    yield server
-    server.stop()
+    with wechat_api_server() as server:
+        yield server
 
 
 @pytest.fixture
 def pics():
     """WeChat's picture host (PicUrl): /pic/1.png."""
-    server = picture_host(SHOT)
-    yield server
-    server.stop()
+    with picture_host(SHOT) as server:
+        yield server
 
 
 @pytest.fixture

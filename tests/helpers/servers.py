@@ -83,6 +83,12 @@ class LocalHTTPServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def __enter__(self) -> "LocalHTTPServer":
+        return self  # a started server (wechat_api_server, picture_host), stopped when the block ends
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def on(self, path: str, responder: Responder) -> None:
         self.routes[path] = responder
 

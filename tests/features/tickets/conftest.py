@@ -38,9 +38,8 @@ def robot():
 @pytest.fixture
 def pics():
     """WeChat's picture host (PicUrl)."""
-    server = picture_host(PNG)
-    yield server
-    server.stop()
+    with picture_host(PNG) as server:
+        yield server
 
 
 @pytest.fixture
@@ -64,9 +63,8 @@ def config_dir(config_dir: Path) -> Path:
 @pytest.fixture
 def wechat_api():
     """WeChat's API stand-in (overrides conftest's: hands out an access token)."""
-    server = wechat_api_server()
-    yield server
-    server.stop()
+    with wechat_api_server() as server:
+        yield server
 
 
 @pytest.fixture
