@@ -5,20 +5,16 @@ Waits poll for a condition (WebDriverWait, the fake API's wait_for); nothing sle
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers.browser import CHROMEDRIVER, CHROMIUM, LiveServer, chromium, output_dir, png, quit_browser
+from helpers.browser import CHROMEDRIVER, CHROMIUM, css, sign_in, sign_out, until, wait
 from helpers.console import ADMIN_NAME, ADMIN_PASSWORD, SECRET_KEY, SUPPORT_NAME, SUPPORT_PASSWORD
 from helpers.env import edit_bot_yaml, internals_env
-from helpers.servers import LocalHTTPServer, wechat_api_server
 from helpers.tickets import TICKET_INTERNALS, TICKET_POLICY, WORKER_INTERNALS
 from wxbot.stores import keys
 from wxbot.testing import WeChatSimulator, httpx_transport
-from wxbot.worker import Worker
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium "
@@ -26,7 +22,6 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
 
 FOLLOWER = "oBrowserFollower00000000001"
 CS_PATH = "/cgi-bin/message/custom/send"
-SHOT = png()
 
 
 @pytest.fixture
@@ -48,92 +43,6 @@ def env_overrides(s3_env) -> dict:
 def config_dir(config_dir: Path) -> Path:
     edit_bot_yaml(config_dir, "tickets", TICKET_POLICY)
     return config_dir
-
-
-@pytest.fixture
-def wechat_api():
-    server = wechat_api_server()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pics():
-    server = LocalHTTPServer()
-    server.on("/pic/1.png", lambda req: (200, SHOT, {"Content-Type": "image/png"}))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def live(app):
-    app.extensions["wxbot_console"].users.add(ADMIN_NAME, "admin", ADMIN_PASSWORD)
-    app.extensions["wxbot_console"].users.add(SUPPORT_NAME, "support", SUPPORT_PASSWORD)
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def worker(app):
-    """The real worker loop (every task of `wxbot worker`) in a thread, on the app's services."""
-    bot = app.extensions["wxbot"]
-    w = Worker(bot.services, bot.features.worker_tasks())
-    thread = threading.Thread(target=w.run, daemon=True)
-    thread.start()
-    yield w
-    w.stopping.set()
-    thread.join(10)
-
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    quit_browser(driver)
-
-
-@pytest.fixture(scope="session")
-def shots_dir() -> Path:
-    path = output_dir()
-    print(f"\nconsole screenshots: {path}")
-    return path
-
-
-def wait(driver, condition, timeout: float = 15.0):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
-
-
-def until(check, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        threading.Event().wait(0.02)
-    raise AssertionError("condition not met in time")
-
-
-def css(driver, selector: str):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.CSS_SELECTOR, selector)
-
-
-def sign_in(driver, base: str, name: str, password: str) -> None:
-    driver.get(base + "/console/login")
-    css(driver, "#name").send_keys(name)
-    css(driver, "#password").send_keys(password)
-    css(driver, "#signin").click()
-    wait(driver, lambda d: "/console/login" not in d.current_url)
-
-
-def sign_out(driver) -> None:
-    css(driver, "#logout").click()
-    wait(driver, lambda d: d.current_url.endswith("/console/login"))
 
 
 def test_a_day_of_work_in_the_browser(live, worker, browser, shots_dir, pics, wechat_api, redis_client, settings):

@@ -1,22 +1,20 @@
 """The dashboard in a real headless Chromium (375 px wide): a real wxbot HTTP server, the real Redis and
 worker loop; the test sends follower messages through the real webhook and reads the charts' numbers
-back from the page's SVG. Screenshots go to the run's output folder (tests/output/console-<time>/).
+back from the page's SVG. Screenshots go to the run's output folder (tests/output/console-<time>/dashboard_browser/).
 
 Waits poll for a condition (WebDriverWait); nothing sleeps for timing. The numbers are read from the
 7-day chart, which holds the messages whatever the hour (also across midnight)."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
-from helpers.browser import CHROMEDRIVER, CHROMIUM, LiveServer, chromium, output_dir, quit_browser
+from helpers.browser import CHROMEDRIVER, CHROMIUM, css, full_page, sign_in, wait
 from helpers.console import ADMIN_NAME, ADMIN_PASSWORD, SECRET_KEY, SUPPORT_NAME, SUPPORT_PASSWORD
 from helpers.env import edit_bot_yaml, internals_env
 from helpers.tickets import TICKET_INTERNALS, TICKET_POLICY, WORKER_INTERNALS
 from wxbot.testing import WeChatSimulator, httpx_transport
-from wxbot.worker import Worker
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium "
@@ -38,65 +36,9 @@ def config_dir(config_dir: Path) -> Path:
     return config_dir
 
 
-@pytest.fixture
-def live(app):
-    app.extensions["wxbot_console"].users.add(ADMIN_NAME, "admin", ADMIN_PASSWORD)
-    app.extensions["wxbot_console"].users.add(SUPPORT_NAME, "support", SUPPORT_PASSWORD)
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def worker(app):
-    bot = app.extensions["wxbot"]
-    w = Worker(bot.services, bot.features.worker_tasks())
-    thread = threading.Thread(target=w.run, daemon=True)
-    thread.start()
-    yield w
-    w.stopping.set()
-    thread.join(10)
-
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    quit_browser(driver)
-
-
-def wait(driver, condition, timeout: float = 15.0):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
-
-
-def css(driver, selector: str):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.CSS_SELECTOR, selector)
-
-
-def sign_in(driver, base: str, name: str, password: str) -> None:
-    driver.get(base + "/console/login")
-    css(driver, "#name").send_keys(name)
-    css(driver, "#password").send_keys(password)
-    css(driver, "#signin").click()
-    wait(driver, lambda d: "/console/login" not in d.current_url)
-
-
-def full_page(driver, path: Path) -> None:
-    """A screenshot of the whole page at the phone's width (then back to the phone's height)."""
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    metrics = {"width": 375, "deviceScaleFactor": 1, "mobile": True}
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": height})
-    driver.save_screenshot(str(path))
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": 812})
-
-
-def test_the_dashboard_charts_show_the_messages_sent_and_support_gets_403(live, worker, browser, settings):
-    shots = output_dir()
-    print(f"\ndashboard screenshots: {shots}")
+def test_the_dashboard_charts_show_the_messages_sent_and_support_gets_403(live, worker, browser, settings,
+                                                                         shots_dir):
+    shots = shots_dir
     base = live.url
     sim = WeChatSimulator(httpx_transport(base), settings.wechat_token, settings.aes_key_bytes, settings.wechat_app_id)
     d = browser

@@ -11,7 +11,6 @@ import yaml
 
 from helpers.console import SECRET_KEY, csrf_token, post_form
 from helpers.knowledge import INVOICE, PRICE, UNMATCHED, inline_reload_env, write_faq
-from helpers.servers import wechat_api_server
 from helpers.tickets import TICKET_INTERNALS, WORKER_INTERNALS
 from wxbot import create_app
 from wxbot.services import build_services
@@ -30,13 +29,6 @@ def env_overrides() -> dict:
 def config_dir(config_dir):
     write_faq(config_dir)
     return config_dir
-
-
-@pytest.fixture
-def wechat_api():
-    server = wechat_api_server()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

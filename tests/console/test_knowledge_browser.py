@@ -7,20 +7,17 @@ Waits poll for a condition (WebDriverWait); nothing sleeps for timing."""
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
 
-from helpers.browser import CHROMEDRIVER, CHROMIUM, LiveServer, chromium, output_dir, quit_browser
+from helpers.browser import CHROMEDRIVER, CHROMIUM, LiveServer, css, open_page, sign_in, wait
 from helpers.console import ADMIN_NAME, ADMIN_PASSWORD, SECRET_KEY, SUPPORT_NAME, SUPPORT_PASSWORD
 from helpers.knowledge import INVOICE, UNMATCHED, inline_reload_env, write_faq
-from helpers.servers import wechat_api_server
 from helpers.tickets import TICKET_INTERNALS, WORKER_INTERNALS
 from wxbot import create_app
 from wxbot.services import build_services
 from wxbot.testing import WeChatSimulator, httpx_transport
-from wxbot.worker import Worker
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium "
@@ -43,22 +40,6 @@ def config_dir(config_dir: Path) -> Path:
 
 
 @pytest.fixture
-def wechat_api():
-    server = wechat_api_server()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def live(app):
-    app.extensions["wxbot_console"].users.add(ADMIN_NAME, "admin", ADMIN_PASSWORD)
-    app.extensions["wxbot_console"].users.add(SUPPORT_NAME, "support", SUPPORT_PASSWORD)
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def live2(settings):
     """A second web process: its own services, features and app, the same Redis and config."""
     services = build_services(settings)
@@ -66,58 +47,6 @@ def live2(settings):
     yield server
     server.stop()
     services.close()
-
-
-@pytest.fixture
-def worker(app):
-    bot = app.extensions["wxbot"]
-    w = Worker(bot.services, bot.features.worker_tasks())
-    thread = threading.Thread(target=w.run, daemon=True)
-    thread.start()
-    yield w
-    w.stopping.set()
-    thread.join(10)
-
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    quit_browser(driver)
-
-
-@pytest.fixture
-def shots_dir() -> Path:
-    path = output_dir()
-    print(f"\nconsole screenshots: {path}")
-    return path
-
-
-def wait(driver, condition, timeout: float = 15.0):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
-
-
-def css(driver, selector: str):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.CSS_SELECTOR, selector)
-
-
-def sign_in(driver, base: str, name: str, password: str) -> None:
-    driver.get(base + "/console/login")
-    css(driver, "#name").send_keys(name)
-    css(driver, "#password").send_keys(password)
-    css(driver, "#signin").click()
-    wait(driver, lambda d: "/console/login" not in d.current_url)
-
-
-def open_page(driver, url: str, expect: str) -> None:
-    driver.get(url)
-    wait(driver, lambda d: expect in d.page_source)
-    # readable at 375 px: nothing wider than the phone's screen
-    assert driver.execute_script("return document.documentElement.scrollWidth") <= 375, url
 
 
 def test_teach_undo_edit_texts_and_menu_in_the_browser(live, live2, worker, browser, shots_dir, wechat_api,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers.browser import SHOT
 from helpers.console import ADMIN_NAME, ADMIN_PASSWORD, SECRET_KEY, signin
 from helpers.env import edit_bot_yaml
 from helpers.s3 import ACCESS_KEY
 from helpers.s3 import SECRET_KEY as S3_SECRET
-from helpers.servers import wechat_api_server
-from helpers.tickets import OPENID, PNG, TICKET_POLICY, drain, local_server, new_ticket, ticket_internals_env
+from helpers.tickets import OPENID, PNG, TICKET_POLICY, drain, new_ticket, ticket_internals_env
 from wxbot.features.tickets.delivery import Failure, TicketDelivery
 from wxbot.features.tickets.shots import ShotSweep
 from wxbot.stores import keys
@@ -36,27 +36,6 @@ def config_dir(config_dir: Path) -> Path:
 
 
 @pytest.fixture
-def wechat_api():
-    """WeChat's API stand-in that hands out a token (the support channel delivers at once)."""
-    server = wechat_api_server()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pics():
-    server = local_server()
-    server.on("/pic/1.png", lambda req: (200, PNG, {"Content-Type": "image/png"}))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rt(app):
-    return app.extensions["wxbot"].features.tickets.rt
-
-
-@pytest.fixture
 def stored(sim, redis_client, rt, pics) -> str:
     """A follower's report and screenshot, fetched by the real delivery task into the bucket."""
     tid = new_ticket(sim, redis_client)
@@ -69,18 +48,18 @@ def test_the_worker_puts_the_screenshot_in_the_bucket_and_the_console_serves_it(
                                                                                s3_server, bucket):
     tid = stored
     assert s3_server.objects(bucket) == [f"tickets/{tid}/1"]
-    assert s3_server.read(bucket, f"tickets/{tid}/1") == (PNG, "image/png")
+    assert s3_server.read(bucket, f"tickets/{tid}/1") == (SHOT, "image/png")
     assert not redis_client.exists(keys.ticket_shot(tid, 1))  # not in Redis as well
     assert rt.store.screenshots(rt.store.get(tid))[1]["store"] == "s3"
     page = admin.get(f"/console/tickets/{tid}").get_data(as_text=True)
     assert f'src="/console/tickets/{tid}/shots/1"' in page
     resp = admin.get(f"/console/tickets/{tid}/shots/1")
-    assert resp.status_code == 200 and resp.data == PNG and resp.mimetype == "image/png"
+    assert resp.status_code == 200 and resp.data == SHOT and resp.mimetype == "image/png"
     assert resp.headers["X-Content-Type-Options"] == "nosniff" and resp.headers["Cache-Control"] == "no-store"
     assert admin.get(f"/console/tickets/{tid}/shots/2").status_code == 404
     # Signed out: the sign-in page, never the picture.
     anon = app.test_client().get(f"/console/tickets/{tid}/shots/1")
-    assert anon.status_code == 302 and "/console/login" in anon.headers["Location"] and PNG not in anon.data
+    assert anon.status_code == 302 and "/console/login" in anon.headers["Location"] and SHOT not in anon.data
 
 
 def test_screenshots_from_before_the_bucket_are_still_served_from_redis(admin, sim, redis_client, rt):

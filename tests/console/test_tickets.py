@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from helpers.console import nonce, post_form
 from helpers.tickets import OTHER, PNG, new_ticket, stream_jobs
 from wxbot.stores import keys
@@ -19,11 +17,6 @@ def make_tickets(rt, n: int, start: float = 1_700_000_000.0, category: str = "pa
         assert res.ok, res
         ids.append(res.value)
     return ids
-
-
-@pytest.fixture
-def rt(app):
-    return app.extensions["wxbot"].features.tickets.rt
 
 
 def listed(page: str) -> list[str]:

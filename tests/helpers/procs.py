@@ -136,6 +136,17 @@ class Gunicorn:
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
 
+    def wait_output(self, check, timeout: float = 10.0) -> str:
+        """Poll the log until ``check(output)`` is true (log lines are flushed when they are); the output."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.output()
+            if check(out):
+                return out
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not in gunicorn's log in {timeout} s:\n{out[-2000:]}")
+            time.sleep(0.02)
+
     def worker_pids(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]

@@ -83,6 +83,12 @@ class LocalHTTPServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def __enter__(self) -> "LocalHTTPServer":
+        return self  # a started server (wechat_api_server, picture_host), stopped when the block ends
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def on(self, path: str, responder: Responder) -> None:
         self.routes[path] = responder
 
@@ -104,5 +110,13 @@ def wechat_api_server() -> "LocalHTTPServer":
     """A started stand-in for WeChat's API that hands out an access token."""
     server = LocalHTTPServer()
     server.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "ACCESS-TOKEN", "expires_in": 7200}))
+    server.start()
+    return server
+
+
+def picture_host(body: bytes) -> "LocalHTTPServer":
+    """A started stand-in for WeChat's picture host (PicUrl) serving ``body`` as /pic/1.png."""
+    server = LocalHTTPServer()
+    server.on("/pic/1.png", lambda req: (200, body, {"Content-Type": "image/png"}))
     server.start()
     return server

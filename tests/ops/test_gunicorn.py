@@ -89,10 +89,12 @@ def test_access_log_and_app_log_carry_no_secrets(server, gsim):
     tampered = path.replace("signature=", "signature=0", 1)
     assert httpx.post(server.url + tampered, content=body, timeout=5).status_code == 403
     httpx.get(server.url + "/wechat?" + "&".join(f"{k}={v}" for k, v in gsim.signed_query({"echostr": "echo7391846205"}).items()))
-    time.sleep(0.3)  # let gunicorn flush its log lines
-    out = server.output()
-    access = [ln for ln in out.splitlines() if '"POST /wechat"' in ln or '"GET /wechat"' in ln]
-    assert len(access) >= 3, out[-2000:]
+
+    def access_lines(out: str) -> list[str]:
+        return [ln for ln in out.splitlines() if '"POST /wechat"' in ln or '"GET /wechat"' in ln]
+
+    out = server.wait_output(lambda o: len(access_lines(o)) >= 3)  # gunicorn's log lines as they are flushed
+    access = access_lines(out)
     assert all("?" not in ln for ln in access)
     assert re.search(r'"POST /wechat" 200 \d+B \d+ms', out)
     assert "msg rid=" in out  # the structured per-message line is there...
@@ -153,7 +155,7 @@ def test_sigterm_finishes_the_request_in_flight(redis_server, tmp_path):
         s.sendall(head + body[:20])  # the request is in flight: its body is still arriving
         time.sleep(0.3)
         g.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        g.wait_output(lambda o: "Handling signal: term" in o)  # the master has it (and told the worker)
         assert g.proc.poll() is None  # still finishing the request
         s.sendall(body[20:])
         s.settimeout(5)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers.env import edit_bot_yaml
-from helpers.servers import wechat_api_server
+from helpers.servers import picture_host, wechat_api_server
 from helpers.tickets import (
     HOOK_QUERY_SECRET,
     HOOK_SECRET,
@@ -38,10 +38,8 @@ def robot():
 @pytest.fixture
 def pics():
     """WeChat's picture host (PicUrl)."""
-    server = local_server()
-    server.on("/pic/1.png", lambda req: (200, PNG, {"Content-Type": "image/png"}))
-    yield server
-    server.stop()
+    with picture_host(PNG) as server:
+        yield server
 
 
 @pytest.fixture
@@ -65,9 +63,8 @@ def config_dir(config_dir: Path) -> Path:
 @pytest.fixture
 def wechat_api():
     """WeChat's API stand-in (overrides conftest's: hands out an access token)."""
-    server = wechat_api_server()
-    yield server
-    server.stop()
+    with wechat_api_server() as server:
+        yield server
 
 
 @pytest.fixture

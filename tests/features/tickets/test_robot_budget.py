@@ -36,7 +36,10 @@ RETRY_AFTER_MAX = 300.0
 def env_overrides(env_overrides):
     """The tickets' tiny timings, and a cap on Retry-After a test can reach."""
     # Entries wait minutes of the clock, not of real time: no reclaiming each other's waiting entries.
-    env_overrides.update(internals_env(tickets=dict(TICKET_INTERNALS, reclaim_idle=30.0), worker=WORKER_INTERNALS,
+    # The tasks tick on the test's clock: a read of the stream that blocks (block_ms) would only spend
+    # real time on every round of it, so reads return at once.
+    env_overrides.update(internals_env(tickets=dict(TICKET_INTERNALS, reclaim_idle=30.0, block_ms=0),
+                                       worker=WORKER_INTERNALS,
                                        http={"retry_after_max": RETRY_AFTER_MAX}))
     return env_overrides
 
