@@ -106,23 +106,29 @@ def test_access_log_and_app_log_carry_no_secrets(server, gsim):
 
 def test_slow_clients_do_not_stall_replies(server, gsim):
     """8 clients dribbling their bodies and 8 connected-but-silent ones hold threads; a normal request
-    is still answered fast."""
+    is still answered within WeChat's 5 s while they all still hold their connections."""
     held = []
     try:
         for i in range(16):
             s = socket.create_connection(("127.0.0.1", server.port))
             if i % 2 == 0:
-                s.sendall(b"POST /wechat?signature=x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n<xml>")
+                # a correctly signed URL, so the endpoint does read the body, which never comes
+                path, _ = gsim.build_request(gsim.text_fields(f"oSlow{i:022d}", "密码"))
+                s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n<xml>".encode())
             held.append(s)
         time.sleep(0.3)
-        timings = []
         for i in range(6):
-            started = time.perf_counter()
+            # within WeChat's own 5 s (the simulator's timeout, as WeChat's servers wait), not after
+            # the slow clients are dropped: each of them still holds its connection open afterwards
             reply = gsim.text(f"{OPENID}{i}", "怎么买key")
-            timings.append(time.perf_counter() - started)
             assert reply.status == 200 and reply.content
-        print(f"\nreply latency with 16 slow clients held (ms): {[round(t * 1000, 1) for t in timings]}")
-        assert max(timings) < 1.0, timings
+        for s in held:
+            s.setblocking(False)
+            try:
+                data = s.recv(1)
+            except BlockingIOError:
+                continue  # still open, nothing answered: the request above did not wait for it
+            raise AssertionError(f"a slow client was answered or dropped first: {data!r}")
     finally:
         for s in held:
             s.close()
