@@ -209,9 +209,7 @@ def run_entry(name: str, env: dict, tmp_path):
 @pytest.mark.parametrize("name", list(ENTRY_POINTS))
 def test_every_entry_point_fails_fast_with_one_line(name, redis_server, tmp_path):
     env = make_env(redis_server, CONFIG_DIR, tmp_path / "data", WECHAT_TOKEN="bad token")
-    started = time.monotonic()
-    proc = run_entry(name, env, tmp_path)
-    assert time.monotonic() - started < 15
+    proc = run_entry(name, env, tmp_path)  # fails at once: run_entry's timeout stops a process that waits
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines() == [BAD_TOKEN_LINE]
     assert "Traceback" not in proc.stdout + proc.stderr

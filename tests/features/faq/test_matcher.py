@@ -2,7 +2,6 @@
 evaluation as a regression guard (floors a little below the measured figures)."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -184,21 +183,20 @@ def test_ascii_typos_one_edit_away_still_match(faq):
     assert faq.match("bseurl填啥").entry.id == "base_url"
 
 
+# Hang guards, not budgets: capped input takes milliseconds; uncapped, these would take minutes.
+@pytest.mark.timeout(20)
 def test_hostile_input_is_cheap(faq):
-    started = time.perf_counter()
     for text in ("a" * 60000, "哈" * 60000, "(" * 60000, "sk-" + "a" * 60000):
         assert faq.match(text).kind in ("none", "empty", "greeting")
         mask(text)
-    assert time.perf_counter() - started < 0.5
 
 
+@pytest.mark.timeout(20)
 def test_patterns_run_on_capped_input_only():
     raw = small_faq()
     raw["entries"][0]["patterns"] = ["a.*b.*c.*d.*e"]  # polynomial, not exponential: fine on capped input
     f = compile_faq(raw, MatchOptions(max_chars=200))
-    started = time.perf_counter()
-    f.match("a" * 100000)
-    assert time.perf_counter() - started < 0.2
+    assert f.match("a" * 100000).kind in ("none", "empty")  # on 100 000 characters: minutes
 
 
 # -- the labelled evaluation, as a regression guard ------------------------------------------

@@ -54,11 +54,11 @@ def handler_ctx(services, snapshot: str | None) -> Ctx:
 
 # -- H1: long messages cost linear time ---------------------------------------------------------------
 
+# A hang guard, not a budget: the linear scan takes milliseconds, the quadratic one it replaced minutes.
+@pytest.mark.timeout(20)
 def test_extract_is_linear_on_long_digit_runs():
-    started = time.monotonic()
     assert extract("1" * 60000).amount == ""  # no unit: every start position used to be retried
     found = extract("1" * 60000 + "元")
-    assert time.monotonic() - started < 0.2
     assert found.amount == ""  # a 60 000-digit "amount" is no amount
     assert extract("付了 99.5元").amount == "99.5元" and extract("￥ 12").amount == "¥ 12"
 
