@@ -33,16 +33,18 @@ __all__ = ["ANSWER_LIMIT", "FaqFeature", "FaqKnowledge", "explain", "mask", "mer
 
 log = logging.getLogger(__name__)
 
-# The matcher and its libraries load when a process builds the feature (``FaqFeature``, at start) or
-# asks for these names, not when a CLI command imports this package for its ``cli`` module.
-_LAZY = {"FaqKnowledge": ".knowledge", "merged_yaml": ".export"}
-
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    # The matcher and its libraries load when a process builds the feature (``FaqFeature``, at start)
+    # or asks for these names, not when a CLI command imports this package for its ``cli`` module.
+    if name == "FaqKnowledge":
+        from .knowledge import FaqKnowledge
 
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+        return FaqKnowledge
+    if name == "merged_yaml":
+        from .export import merged_yaml
+
+        return merged_yaml
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
