@@ -8,7 +8,6 @@ import shlex
 from pathlib import Path
 
 import click
-import httpx
 
 from .clitools import CliContext, exit_on_config_error, not_running_exit, pass_cli, redis_errors_exit
 from .console.cli import cli as console_cli
@@ -19,14 +18,11 @@ from .features.tickets.cli import cli as tickets_cli
 from .folder import init_folder, next_steps
 from .logconfig import configure_logging
 from .settings import bot_home, load_env
-from .stores import backup as backup_tools
-from .stores.loaded import announce_loaded
-from .stores.redis import BotNotRunning
-from .supervisor import AlreadyServing, Supervisor, running_serve
-from .testing import WeChatSimulator, httpx_transport
 from .texts_cli import cli as texts_cli
 from .wechat.cli import cli as menu_cli
-from .worker import Worker
+
+# Each command imports what it runs (the worker, the supervisor, the simulator, Redis tools) when it
+# runs, so that ``wxbot --help`` and every other command start without them.
 
 
 @click.group()
@@ -69,6 +65,8 @@ def init(folder: Path | None, force: bool) -> None:
 @pass_cli
 def serve(cli: CliContext, host: str, port: int, workers: int) -> None:
     """Run the whole bot locally: embedded Redis, the web app and the worker; Ctrl-C stops all three."""
+    from .supervisor import AlreadyServing, Supervisor
+
     settings = cli.settings
     configure_logging(settings.log_level)
     sup = Supervisor(settings, host, port, workers, say=click.echo)
@@ -86,6 +84,9 @@ def serve(cli: CliContext, host: str, port: int, workers: int) -> None:
 @pass_cli
 def worker(cli: CliContext, once: bool) -> None:
     """Run the background worker (ticket delivery, password sync and rotation, alerts)."""
+    from .stores.loaded import announce_loaded
+    from .worker import Worker
+
     cli.own_process = True
     w = Worker(cli.services, cli.features.worker_tasks())
     announce_loaded(cli.services.redis, "worker", cli.services.bot)
@@ -114,6 +115,8 @@ FORBIDDEN_HINT = ("the bot refused the signature: the token or AES key differs f
 @pass_cli
 def chat(cli: CliContext, url: str, openid: str) -> None:
     """Talk to a running bot as a follower: text, /click KEY, /voice TEXT, /image URL, /help, /quit."""
+    from .testing import WeChatSimulator, httpx_transport
+
     s = cli.settings
     with WeChatSimulator(httpx_transport(url), s.wechat_token, s.aes_key_bytes, s.wechat_app_id) as sim:
         click.echo(f"chatting with {url} as {openid} ({'safe' if s.safe_mode else 'plaintext'} mode); "
@@ -122,6 +125,8 @@ def chat(cli: CliContext, url: str, openid: str) -> None:
 
 
 def _chat_loop(sim, openid: str, url: str) -> None:
+    import httpx
+
     while True:
         try:
             line = input("> ")
@@ -172,6 +177,9 @@ def doctor(strict: bool) -> None:
 @pass_cli
 def redis_cli(cli: CliContext, args: tuple[str, ...]) -> None:
     """Run the bundled redis-cli against the bot's Redis (embedded socket or REDIS_URL)."""
+    from .stores import backup as backup_tools
+    from .stores.redis import BotNotRunning
+
     try:
         conn = backup_tools.cli_args(cli.settings)
     except BotNotRunning as exc:
@@ -185,6 +193,9 @@ def redis_cli(cli: CliContext, args: tuple[str, ...]) -> None:
 @pass_cli
 def backup(cli: CliContext, file: Path) -> None:
     """Write a consistent snapshot of the bot's Redis (tickets, password, everything) to FILE."""
+    from .stores import backup as backup_tools
+    from .stores.redis import BotNotRunning
+
     try:
         size = backup_tools.backup(cli.settings, file)
     except BotNotRunning as exc:
@@ -200,6 +211,9 @@ def backup(cli: CliContext, file: Path) -> None:
 @pass_cli
 def restore(cli: CliContext, file: Path) -> None:
     """Load FILE (made by `wxbot backup`) into this folder's embedded Redis; the bot must be stopped."""
+    from .stores import backup as backup_tools
+    from .supervisor import running_serve
+
     settings = cli.settings
     try:
         aside = backup_tools.restore(settings, file, running_serve(settings.data_dir))

@@ -12,15 +12,20 @@ output without log lines (WARNING and up only) unless ``wxbot -v``.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import click
 
-from .bot import Features, build_features
 from .logconfig import configure_logging
-from .services import Services, build_services
 from .settings import ConfigError, Settings
-from .stores.redis import REDIS_ERRORS, BotNotRunning, describe_error
+
+if TYPE_CHECKING:
+    from .bot import Features
+    from .services import Services
+    from .stores.redis import BotNotRunning
+
+# The whole bot (features, services, redis-py) is imported by the commands that use it, when they run:
+# ``wxbot --help`` and the commands' skeleton import only click and the settings.
 
 
 def config_error_exit(exc: ConfigError) -> SystemExit:
@@ -43,6 +48,8 @@ def settings_or_exit(environ=None) -> Settings:
 
 @contextlib.contextmanager
 def redis_errors_exit() -> Iterator[None]:
+    from .stores.redis import REDIS_ERRORS, describe_error
+
     try:
         yield
     except REDIS_ERRORS as exc:
@@ -78,6 +85,9 @@ class CliContext:
     @property
     def services(self) -> Services:
         if self._services is None:
+            from .services import build_services
+            from .stores.redis import BotNotRunning
+
             configure_logging(self.log_level())
             with exit_on_config_error(), redis_errors_exit():
                 try:
@@ -89,6 +99,8 @@ class CliContext:
     @property
     def features(self) -> Features:
         if self._features is None:
+            from .bot import build_features
+
             with exit_on_config_error():
                 self._features = build_features(self.services)
         return self._features

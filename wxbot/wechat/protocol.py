@@ -17,9 +17,6 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from wechatpy.crypto import PrpCrypto
-from wechatpy.exceptions import InvalidAppIdException
-
 from ..textnorm import clip_utf8
 
 _SIG_RE = re.compile(r"[0-9a-fA-F]{40}")
@@ -190,14 +187,20 @@ class Envelope:
     """AES envelopes of safe/compatible mode (WXBizMsgCrypt), with wechatpy's cipher."""
 
     def __init__(self, token: str, aes_key: bytes, app_id: str):
+        # wechatpy (and its cryptography) loads when a process builds its envelope (the endpoint, at
+        # start), not with every module that names a ``Message`` (the router, the CLI's skeleton).
+        from wechatpy.crypto import PrpCrypto
+        from wechatpy.exceptions import InvalidAppIdException
+
         self.token = token
         self.app_id = app_id
         self._crypto = PrpCrypto(aes_key)
+        self._other_app_id = InvalidAppIdException
 
     def decrypt(self, encrypt: str) -> bytes:
         try:
             return self._crypto.decrypt(encrypt, self.app_id).encode("utf-8")
-        except InvalidAppIdException:
+        except self._other_app_id:
             raise MalformedMessage("envelope for another AppID") from None
         except (ValueError, binascii.Error, UnicodeDecodeError, struct.error, IndexError, TypeError) as exc:
             raise MalformedMessage(f"envelope does not decrypt ({exc.__class__.__name__})") from None

@@ -29,18 +29,27 @@ from ... import metrics
 from ...router import ClaimNeeds, Ctx, Route, StaffCommands
 from ...textnorm import normalise
 from ...wechat.protocol import Message
-from ..faq import FaqKnowledge
-from .client import ModelClient, ModelError
 from .prompt import SystemPrompt
 from .store import DONE, FAILED, AiStore
-from .task import AiTask
 
 if TYPE_CHECKING:
     from ...services import Services
+    from ..faq import FaqKnowledge
+    from .client import ModelClient, ModelError
+    from .task import AiTask
 
 __all__ = ["AiFeature", "ModelClient", "ModelError"]
 
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str):
+    # The model client (httpx) and the worker's task load when used, not with the ``ai`` CLI group.
+    if name in ("ModelClient", "ModelError"):
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class AiFeature:
@@ -70,6 +79,8 @@ class AiFeature:
         return [self.task()] if self.enabled else []
 
     def task(self) -> AiTask:
+        from .task import AiTask
+
         assert self.system_prompt is not None
         return AiTask(self.services, self.knowledge, self.store, self.system_prompt)
 

@@ -6,11 +6,6 @@ import time
 import click
 
 from ...clitools import CliContext, redis_errors_exit
-from ...router import Ctx
-from ...wechat.protocol import Message
-from .client import ModelError
-from .prompt import SystemPrompt
-from .task import AiTask
 
 
 @click.group("ai")
@@ -25,6 +20,12 @@ def ask_cmd(obj: CliContext, text: str) -> None:
     """Show what a follower sending TEXT would get from the AI, and why (FAQ score, prompt, tokens, checks).
 
     Nothing is stored and no quota is used; the model is called once when the question is the AI's."""
+    from ...router import Ctx
+    from ...wechat.protocol import Message
+    from .client import ModelError
+    from .prompt import SystemPrompt
+    from .task import AiTask
+
     features = obj.features
     ai = features.ai
     ctx = Ctx(obj.services, "o_cli")

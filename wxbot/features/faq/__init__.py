@@ -20,19 +20,32 @@ from ...audit import AuditLog
 from ...router import ADMIN, Ctx, Handler, Route, StaffCommand, hash_openid
 from ...stores.redis import REDIS_ERRORS
 from ...wechat.protocol import Message
-from .edits import Editor
-from .export import merged_yaml
-from .knowledge import FaqKnowledge, Teacher
 from .masking import mask
 from .questions import explain, open_questions
 from .spec import ANSWER_LIMIT
 
 if TYPE_CHECKING:
     from ...services import Services
+    from .export import merged_yaml
+    from .knowledge import FaqKnowledge
 
 __all__ = ["ANSWER_LIMIT", "FaqFeature", "FaqKnowledge", "explain", "mask", "merged_yaml", "open_questions"]
 
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str):
+    # The matcher and its libraries load when a process builds the feature (``FaqFeature``, at start)
+    # or asks for these names, not when a CLI command imports this package for its ``cli`` module.
+    if name == "FaqKnowledge":
+        from .knowledge import FaqKnowledge
+
+        return FaqKnowledge
+    if name == "merged_yaml":
+        from .export import merged_yaml
+
+        return merged_yaml
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _count(ctx: Ctx, result: str) -> None:
@@ -48,6 +61,9 @@ def _is_question(msg: Message) -> bool:
 
 class FaqFeature:
     def __init__(self, services: "Services"):
+        from .edits import Editor
+        from .knowledge import FaqKnowledge, Teacher
+
         self.services = services
         self.knowledge = FaqKnowledge(services)
         self.teacher = Teacher(self.knowledge, AuditLog(services.redis))

@@ -10,8 +10,8 @@ import yaml
 from ...clitools import CliContext, exit_on_config_error, redis_errors_exit
 from ...defaults import Faq as FaqInternals
 from ...policy import FaqPolicy, load_bot_config
-from .knowledge import faq_path, match_options
-from .matcher import compile_faq, lint
+
+# The matcher (and its libraries) is imported by the commands that match, when they run.
 
 T = TypeVar("T")
 
@@ -23,6 +23,8 @@ def cli() -> None:
 
 def _faq_config(obj: CliContext, config_dir: Path | None) -> tuple[Path, FaqPolicy]:
     """The configured faq.yaml and knobs; with ``--config-dir`` no other setting (secret) is needed."""
+    from .knowledge import faq_path
+
     config_dir = config_dir or obj.settings.config_dir
     with exit_on_config_error():
         cfg = load_bot_config(config_dir).faq
@@ -30,6 +32,8 @@ def _faq_config(obj: CliContext, config_dir: Path | None) -> tuple[Path, FaqPoli
 
 
 def _options(cfg: FaqPolicy):
+    from .knowledge import match_options
+
     return match_options(cfg, FaqInternals())
 
 
@@ -57,6 +61,8 @@ def _read_yaml(path: Path):
 @click.pass_obj
 def lint_cmd(obj, file_: Path | None, config_dir: Path | None) -> None:
     """Validate faq.yaml: unique ids, answers within 2048 bytes, safe patterns, known topics."""
+    from .matcher import compile_faq, lint
+
     path, cfg = _faq_config(obj, config_dir)
     path = file_ or path
     raw = _read_yaml(path)
@@ -76,6 +82,8 @@ def lint_cmd(obj, file_: Path | None, config_dir: Path | None) -> None:
 @click.pass_obj
 def match_cmd(obj, text: str, top: int, config_dir: Path | None) -> None:
     """Show how TEXT is matched: the decision, the chosen entry, its score and the runners-up."""
+    from .matcher import compile_faq, lint
+
     path, cfg = _faq_config(obj, config_dir)
     raw = _read_yaml(path)
     problems = lint(raw, _options(cfg))

@@ -23,11 +23,9 @@ from ...policy import PasswordPolicy
 from ...router import ADMIN, ClaimNeeds, Ctx, Route, StaffCommand, hash_openid
 from ...stores import keys
 from ...textnorm import normalise
-from ...wechat.api import install_log_redaction
 from ...wechat.protocol import Message
 from .rotation import Passwords, ScheduleTask
 from .store import PasswordState, Shown
-from .sync import PasswordSync, SyncTask
 
 if TYPE_CHECKING:
     from ...services import Services
@@ -91,6 +89,11 @@ class PasswordFeature:
     """
 
     def __init__(self, services: "Services", faq_says_password: Callable[[Message, Ctx], bool]):
+        # The sync (the notifier, httpx) and the WeChat API load when the feature is built (at start),
+        # not when a CLI command imports this package for its ``cli`` module.
+        from ...wechat.api import install_log_redaction
+        from .sync import PasswordSync
+
         self.services = services
         self.cfg: PasswordPolicy = services.bot.password
         self.passwords = Passwords(services)
@@ -162,6 +165,8 @@ class PasswordFeature:
         client.delete(keys.feature_counter("password", openid))
 
     def worker_tasks(self) -> list:
+        from .sync import SyncTask
+
         return [SyncTask(self.sync), ScheduleTask(self.passwords)]
 
 

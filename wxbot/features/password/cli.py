@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from ...clitools import CliContext, redis_errors_exit
-from .rotation import Passwords
-from .store import Rotation
+
+if TYPE_CHECKING:
+    from .rotation import Passwords
+    from .store import Rotation
 
 
 def _cli_passwords() -> Passwords:

@@ -12,12 +12,10 @@ from typing import TYPE_CHECKING
 from ...router import ADMIN, SUPPORT, Ctx, Matcher, Route, StaffCommand, hash_openid
 from ...wechat.protocol import Message
 from . import intake
-from .delivery import TicketDelivery
 from .ids import looks_like_id, normalize_id
 from .intake import bare, category_label, classify, extract, mask_secrets, normalize, status_label
 from .runtime import Runtime, build_runtime, format_time
 from .shots import INSTALL_HINT, S3Shots, ShotStoreError, ShotSweep, minio_missing
-from .spool_import import SpoolImport
 from .store import STATUSES
 from .support import MAX_NOTE, close_ticket, note_ticket, render_staff, reply_ticket
 
@@ -214,6 +212,9 @@ class TicketsFeature:
         return ctx.text("tickets.staff.closed", id=tid)
 
     def worker_tasks(self) -> list:
+        from .delivery import TicketDelivery  # the worker's side: built by the worker only
+        from .spool_import import SpoolImport
+
         tasks: list = [SpoolImport(self.rt), TicketDelivery(self.rt)]
         if self.rt.shots.s3 is not None:  # the bucket has no TTL: its screenshots are deleted on time here
             tasks.append(ShotSweep(self.rt.shots.s3, self.rt.internals.s3_sweep_interval))
