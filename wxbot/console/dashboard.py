@@ -145,9 +145,9 @@ def health(services, now: float) -> list[dict]:
     except redis.ResponseError:
         detail = f"连接正常（{ms:.1f} 毫秒）"
     out.append({"name": "Redis", "ok": True, "detail": detail, "id": "health-redis"})
-    interval = services.internals.worker.heartbeat_interval
+    cfg = services.internals.worker
     beats = worker_beats(r)
-    alive = [at for at in beats.values() if now - at <= 3 * interval]
+    alive = [at for at in beats.values() if now - at <= cfg.heartbeat_stale_beats * cfg.heartbeat_interval]
     if alive:
         detail = f"{len(alive)} 个在运行，最近一次心跳 {max(0, int(now - max(alive)))} 秒前"
     elif beats:
