@@ -56,6 +56,27 @@ log = logging.getLogger(__name__)
 _PARSE_ERRORS = (yaml.YAMLError, ValidationError, ValueError, TypeError, KeyError, OSError)
 
 
+_FIRST_LOADS: dict[tuple, tuple[Any, Faq]] = {}  # at most a few: the last FAQs built in this process
+_FIRST_LOADS_LOCK = threading.Lock()
+
+
+def _first_load(path: Path, exists: bool, options: MatchOptions, edits: tuple,
+                taught: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[Any, Faq]:
+    """The parsed file and its compiled FAQ, for a process that builds its features more than once
+    (the CLI, tests): the same file content, edits, teachings and options give the same FAQ, which
+    nothing mutates, and compiling it costs a few hundred ms. Reloads always compile afresh."""
+    key = (path.read_bytes() if exists else None, options, edits, taught)
+    found = _FIRST_LOADS.get(key)
+    if found is None:
+        raw = yaml_load(path) if exists else None
+        found = (raw, compile_faq(apply_edits(raw, list(edits)), options, {k: list(v) for k, v in taught}))
+        with _FIRST_LOADS_LOCK:
+            while len(_FIRST_LOADS) >= 4:
+                _FIRST_LOADS.pop(next(iter(_FIRST_LOADS)))
+            _FIRST_LOADS[key] = found
+    return found
+
+
 class FaqKnowledge:
     """The hot-reloaded FAQ of this process (file + teachings), and the one match per message."""
 
@@ -76,13 +97,10 @@ class FaqKnowledge:
         self._worker: threading.Thread | None = None
         self.error: str | None = None
         self._stamp = self._stat()
-        try:
-            self._raw: Any = yaml_load(self.path) if self._stamp is not None else None
-        except _PARSE_ERRORS as exc:
-            raise ConfigError(f"{self.path}: {one_line(exc)}") from None
         self._version, taught, self._edits = self._read_teachings()
         try:
-            self._faq: Faq = compile_faq(apply_edits(self._raw, self._edits), self.options, taught)
+            self._raw, self._faq = _first_load(self.path, self._stamp is not None, self.options, tuple(self._edits),
+                                               tuple((k, tuple(v)) for k, v in sorted(taught.items())))
         except _PARSE_ERRORS as exc:
             raise ConfigError(f"{self.path}: {one_line(exc)}") from None
         self._next_check = clock() + self._interval  # just loaded
