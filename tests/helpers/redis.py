@@ -40,6 +40,8 @@ class RedisProcess:
                 break
             except redis.ConnectionError:
                 if time.monotonic() > deadline:
+                    self.proc.kill()
+                    self.proc.wait(5)
                     raise
                 time.sleep(0.02)
 
@@ -67,3 +69,4 @@ class RedisProcess:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(5)

@@ -39,6 +39,7 @@ def server(redis_server, redis_client, config_dir, tmp_path):
             time.sleep(0.1)
     else:
         proc.kill()
+        proc.wait(5)
         log.close()
         raise RuntimeError((tmp_path / "gunicorn.log").read_text())
     yield url

@@ -303,7 +303,10 @@ def _start_redis_on(port: int, workdir: Path) -> subprocess.Popen:
                 probe.ping()
             return proc
         except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis did not start"
+            if time.monotonic() >= deadline:
+                proc.kill()
+                proc.wait(5)
+                raise AssertionError("redis did not start") from None
             time.sleep(0.02)
 
 
