@@ -6,7 +6,7 @@ bot's Redis, and backup/restore of an RDB snapshot.
 * Restore (embedded Redis only, into a stopped bot): the embedded server runs with the append-only
   file on, and Redis then loads ``appendonly.aof`` and ignores ``dump.rdb``. So the snapshot is loaded
   by a temporary server with the AOF off, which then rewrites the AOF from it (``CONFIG SET appendonly
-  yes``) and shuts down; the previous files are kept in ``var/pre-restore-<time>/``.
+  yes``) and shuts down; the previous files are kept in ``var/pre-restore-<UTC time>/``.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def restore(settings: Settings, src: Path, serving: dict | None, timeout: float 
         raise BackupError(f"restore: the bot is running{where}: stop it (Ctrl-C in the terminal of `wxbot serve`, "
                           "or stop the web and worker processes) and run restore again")
     data.mkdir(parents=True, exist_ok=True)
-    aside = data / time.strftime("pre-restore-%Y%m%d-%H%M%S")
+    aside = data / time.strftime("pre-restore-%Y%m%dT%H%M%SZ", time.gmtime())  # UTC, like the logs
     aside.mkdir()
     for name in ("appendonly.aof", "dump.rdb"):
         if (data / name).exists():

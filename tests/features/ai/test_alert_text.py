@@ -31,7 +31,25 @@ def test_the_ai_alert_says_how_often_and_why_without_the_key(deliver, task, mode
     r = bot.services.redis
     assert [json.loads(a)["kind"] for a in r.lrange(QUEUE_KEY, 0, -1)] == ["ai_failing"]
     (text,) = deliver_alerts(bot.services, wechat_api, wechat_api, ADMIN)
-    assert text == ("【wxbot 告警】AI 问答连续 2 次调用失败（最近一次：http_5xx），粉丝目前收到的是普通的兜底回复。"
+    assert text == ("【wxbot 告警】AI 问答连续 2 次调用失败（最近一次：接口服务端出错（HTTP 500）），粉丝目前收到的是普通的兜底回复。"
                     "请检查 WXBOT_AI_API_KEY、模型名和接口状态（wxbot doctor 会做一次小调用）。")
     assert settings.ai_api_key == AI_KEY
     assert_no_secrets(text, settings, *followers, "ACCESS-TOKEN")
+
+
+def test_every_failure_kind_has_a_reason_admins_can_read():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from wxbot.features.ai import client
+    from wxbot.texts import Texts
+
+    source = Path(client.__file__).read_text(encoding="utf-8")
+    raised = set(re.findall(r'ModelError\("([a-z0-9_]+)"', source))
+    assert raised == set(client.ModelError.KINDS)
+    texts = Texts(yaml.safe_load((Path(__file__).resolve().parents[3] / "config" / "texts.yaml").read_text("utf-8")))
+    for kind in client.ModelError.KINDS:
+        reason = texts.render(f"ai.reason_{kind}", detail="HTTP 502")
+        assert re.search(r"[\u4e00-\u9fff]", reason) and "{" not in reason and kind not in reason, (kind, reason)

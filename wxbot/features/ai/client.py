@@ -15,7 +15,10 @@ from ...notifiers.webhook import DeadlineExceeded, with_deadline
 
 class ModelError(Exception):
     """A call that gave no usable answer; ``kind`` is a metric label: timeout, transport, http_429,
-    http_5xx, http_4xx (401: the key; 404: the model or base URL), bad_json, empty."""
+    http_5xx, http_4xx (401: the key; 404: the model or base URL), bad_json, empty. Each kind has a
+    ``ai.reason_<kind>`` text (config/texts.yaml) that the admins' alert shows."""
+
+    KINDS = ("timeout", "transport", "http_429", "http_5xx", "http_4xx", "bad_json", "empty")
 
     def __init__(self, kind: str, detail: str = ""):
         super().__init__(f"{kind}{': ' + detail if detail else ''}")

@@ -115,7 +115,9 @@ class AiTask:
     def _count_failure(self, exc: ModelError) -> None:
         n = self.store.failed()
         if n >= self.cfg.alert_after_failures:
-            message = self.services.texts.get().render("ai.alert_failing", count=n, reason=exc.kind)
+            texts = self.services.texts.get()
+            reason = texts.render(f"ai.reason_{exc.kind}", detail=exc.detail)
+            message = texts.render("ai.alert_failing", count=n, reason=reason)
             alert(self.services, "ai_failing", "model", message)
 
     def follow_up(self, job: Job, answer: str) -> None:
