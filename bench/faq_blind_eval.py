@@ -2,7 +2,10 @@
 """Run a blind FAQ evaluation set through the real webhook (signed requests into the app, a real
 Redis) and print right / wrong / fallback per style, password and order-report routing, off-topic.
 
-    python bench/faq_blind_eval.py tests/data/faq_eval_blind_heldout.yaml
+    python bench/faq_blind_eval.py tests/data/faq_eval_blind_heldout.yaml [--misses]
+
+``--misses`` also prints each password request and order report that missed its route, with the start
+of the reply it got: for tune sets only (reading a held-out or final set's misses is tuning on it).
 
 The set's format: ``on_topic: {entry: [{text, style}]}``, ``password``, ``order_reports``, ``off_topic``.
 """
@@ -26,7 +29,7 @@ from wxbot.stores.redis import redis_server_binary  # noqa: E402
 from wxbot.testing import WeChatSimulator, flask_transport  # noqa: E402
 
 
-def main(path: str) -> int:
+def main(path: str, show_misses: bool = False) -> int:
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     work = Path(tempfile.mkdtemp(prefix="wxeval-"))
     import socket
@@ -75,12 +78,22 @@ def main(path: str) -> int:
                         verdict = "fallback"  # fallback, "which one did you mean?", greeting
                 by_style[style][verdict] += 1
                 total[verdict] += 1
-        pw = sum("EvalPw2345" in ask(i["text"] if isinstance(i, dict) else i) for i in data.get("password") or [])
+        pw = 0
+        for item in data.get("password") or []:
+            text = item["text"] if isinstance(item, dict) else item
+            reply = ask(text)
+            pw += "EvalPw2345" in reply
+            if show_misses and "EvalPw2345" not in reply:
+                print(f"  missed password: {text!r} -> {reply[:40]!r}")
         orders = data.get("order_reports") or []
         opened = 0
         for item in orders:
-            reply = ask(item["text"] if isinstance(item, dict) else item)
-            opened += ("登记" in reply or "工单" in reply) and reply not in answers.values()
+            text = item["text"] if isinstance(item, dict) else item
+            reply = ask(text)
+            ok = ("登记" in reply or "工单" in reply) and reply not in answers.values()
+            opened += ok
+            if show_misses and not ok:
+                print(f"  missed order report: {text!r} -> {reply[:40]!r}")
         off = data.get("off_topic") or []
         specific = sum(ask(i["text"] if isinstance(i, dict) else i) in answers.values() for i in off)
         q = sum(total.values())
@@ -102,4 +115,4 @@ def main(path: str) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1]))
+    raise SystemExit(main(sys.argv[1], "--misses" in sys.argv[2:]))

@@ -52,6 +52,16 @@ PHRASES = [
     ("我買咗key但係冇發放", "paid_no_key"),
     # a past payment with evidence (an amount, an order number, a date)
     ("5月3号付了 订单号JH2024050300123", "other"),
+    # a purchase that happened, in any wording, and something wrong with it (the phrases list neither)
+    ("刚掏了两百，东西打开就报错", "other"),
+    ("我卡里少了钱，可页面说付款没成功", "other"),
+    ("三百块转过去了，那串字符一直没出来", "paid_no_key"),
+    ("发下来的那个key填进去提示不存在", "paid_no_key"),
+    ("被扣了2笔一样的钱", "double_charge"),
+    ("才付的款就说我的订单来晚了", "expired_after_paying"),
+    ("买的档位和付的对不上，能推款吗", "refund"),
+    ("I was charged but the order page says expired", "expired_after_paying"),
+    ("重夫扣款了", "double_charge"),
 ]
 
 
@@ -62,7 +72,11 @@ def test_every_phrasing_class_is_recognised(text, category):
 
 @pytest.mark.parametrize("text", ["怎么买key", "key多少钱", "如何付款", "密码", "key过期了怎么办", "BASE URL是多少",
                                   "你好", "工单", "", "100块能用多久", "可以用支付宝付款吗", "我付了99元能用多久",
-                                  "昨天买的key能用多久", "购买地址失效了", "我昨天想下单，结果购买的网页打不开"])
+                                  "昨天买的key能用多久", "购买地址失效了", "我昨天想下单，结果购买的网页打不开",
+                                  # a purchase or a fault alone, a hypothetical, another shop, a question
+                                  "买的key用不了怎么办", "买的key会过期吗", "key报错了咋整", "买了key怎么用",
+                                  "担心买了以后用不了，能退吗", "之前在别家买的key没到账过，你们靠谱吗",
+                                  "上个月买了200块的，在哪查还剩多少", "我还没来得及付款，订单还在吗"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

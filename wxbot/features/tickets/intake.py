@@ -67,7 +67,7 @@ _PAY = r"(?:付|支付|付款|付费|交费|缴费|买|购买|下单|扣|扣款|
 _PAID = r"(?:付|支付|付款|付费|交费|缴费|下单|扣|扣款|扣费|转账|充)"
 _KEYWORD = r"(?:key|密钥|秘钥|卡密|令牌|api|激活码|兑换码)"
 DEFAULT_PHRASES: dict[str, list[str]] = {
-    "double_charge": [r"(?:扣|付|支付|付款|交|收)了?(?:两|2|二|三|3|多)次", r"重复(?:扣款|扣费|支付|付款|收费|扣钱|下单)",
+    "double_charge": [r"(?:扣|付|支付|付款|交|收)了?(?:两|俩|2|二|三|3|多)(?:次|回)", r"重[复夫负](?:扣款|扣费|支付|付款|收费|扣钱|下单)",
                       r"多扣", r"扣了两", r"付了两"],
     "refund": [r"退款", r"退钱", r"退费", r"退回", r"要退"],
     # "买"/"购买" alone are not enough here: "购买地址失效了" (the shop page) and "买的key会过期吗"
@@ -79,6 +79,7 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
                       r"(?:没|未)到账"],
     "paid_no_key": [_PAY + r".{0,16}(?:没|未|没有|不|还没|冇)(?:收到|发|给|到|拿到|看到|显示)",
                     _KEYWORD + r".{0,8}(?:没|未|没有|还没|冇)(?:收到|发|给|到)",
+                    r"(?:没|未|还没|冇)(?:收到|发|给|拿到)(?:我)?(?:的)?" + _KEYWORD,
                     r"钱扣了", r"扣了钱", r"钱(?:也|都|已经|已)?(?:付|交|扣)了", r"(?:俾|畀|给)(?:咗|了)钱",
                     # "paid, but ...": a past payment followed by what went wrong
                     _PAID + r"(?:了|过|咗|完|成功).{0,20}(?:但|可是|却|结果|怎么|咋).{0,20}(?:没|未|不|冇|空白|失败|关闭)",
@@ -139,17 +140,51 @@ _EVIDENCE = re.compile(r"(?:订单号|订单编号|单号|流水号)[是为:：#
                        r"|[¥￥$]\d|\d(?:\.\d{1,2})?(?:元|块|rmb|人民币|美元|美金|刀)|\d{1,2}(?:月|号|日|点)|[昨前今]天|刚才|刚刚")
 
 
+# A report in words the phrases above do not list: a purchase that already happened, in any wording
+# ("刚花的钱", "140块出去了", "卡里少了钱", "I was charged"), and something wrong with it ("东西用起来就报错",
+# "那串码没来", "档位对不上"). Either alone is a question ("买了key怎么用", "key报错怎么办"), so it takes both;
+# plain "买的" (or "付的", "账单", "发下来的") counts only with a fault of the key or the payment itself
+# (无效, 不存在, 乱码, 没收到, 对不上) or a request to send it again, because "买的key会过期吗"
+# and "买的key用不了怎么办" are the FAQ's. A hypothetical or another shop ("担心", "万一", "别家") is not a report.
+_BOUGHT = re.compile(
+    r"(?:付|支付|付款|交|缴|扣|转|充|买|下单|花|掏|收)(?:了|过|咗|完|好|成功)"
+    r"|(?:付|支付|花|掏|转|交)的(?:钱|款)|已经?(?:付|支付|付款|扣|转|买|下单)|(?:刚|才|啱啱)(?:刚|才)?(?:买|付|花|掏|下单|充|转)"
+    r"|钱.{0,6}(?:出去了|转过去|付过去|已付|已转)|(?:出去了|转过去了)|少了.{0,2}钱|买完|被扣"
+    r"|付错|付成|charged|ipaid|paidfor|paymentwent|paymentwas|ihavepaid|alreadypaid")
+_BOUGHT_KEY = re.compile(r"买的|买嘅|购买的|付的|bought|发下来|发给我的|发来的|账单|扣款记录|支付记录")
+_TROUBLE = re.compile(
+    r"用不了|不能用|用唔到|用不聊|没法用|报错|不存在|无效|无笑|乱码|invalid|没拿到|拿不到|没收到|收不到|没来(?!得及)|没到(?!期)|没给|没发|没出来|刷新了"
+    r"|什么都没|啥都没|空空|不对|对不上|没完成|没确认|未完成|失败|没成功|不成功|转圈|卡住|就没了|页面没了|找不到|来晚了|不见了|没显示|多了一笔"
+    r"|一模一样|(?:两|俩|2)(?:回|次|遍|笔)|三笔|差价|额度为0|余额为0|变成0|是0|退|推款|refund|twice|expired|nokey|didnt|never")
+_KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没拿到|收不到|没发|没给|没来(?!得及)|没到(?!期)|没出来")
+# With a plain "买的"/"付的": a fault of the key or the payment itself, or a request to send it again.
+_STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一")
+_HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|其他家|别的平台|以前在|之前在")
+_KINDS = (("double_charge", re.compile(r"(?:两|俩|2|二)(?:回|次|遍|笔)|三笔|twice|多了一笔|一模一样|重[复夫]|又付")),
+          ("refund", re.compile(r"退|推款|refund")),
+          ("expired_after_paying", re.compile(r"过期|expired|来晚了|超时|已关闭")),
+          ("paid_no_key", _KEY_FAULT))
+# A weaker sign, a past payment next to an amount, order number or date, takes a statement: a question
+# about what the FAQ answers ("买了100刀在哪查余额") has one of these.
+_QUESTIONY = re.compile(r"请问|想问|在哪|哪里|怎么|如何|有没有|能否|是否|还是|多久|多少|发票|开票|余额|用完")
+
+
 def classify(text: str, cfg: TicketsPolicy) -> str | None:
     """The order-problem class of ``text``, or None when it is not about an order problem."""
     if not text:
         return None
     norm = _PUNCT_RE.sub("", normalize(text))
     phrases = _compiled(cfg)
-    if phrases.any is not None and phrases.any.search(norm):
+    hypothetical = _HYPOTHETICAL.search(norm) is not None
+    if phrases.any is not None and not hypothetical and phrases.any.search(norm):
         for cat, pattern in phrases.ordered:
             if pattern.search(norm):
                 return cat
-    if _PAST_PAY.search(norm) and _EVIDENCE.search(norm) and not _PRESALE.search(norm):
+    if hypothetical:
+        return None
+    if _TROUBLE.search(norm) and (_BOUGHT.search(norm) or (_BOUGHT_KEY.search(norm) and _STRONG.search(norm))):
+        return next((cat for cat, rx in _KINDS if rx.search(norm)), "other")
+    if _PAST_PAY.search(norm) and _EVIDENCE.search(norm) and not _PRESALE.search(norm) and not _QUESTIONY.search(norm):
         return "other"
     return None
 
