@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import yaml
 from click.testing import CliRunner
 
 from helpers.env import SUPPORT, make_env
@@ -463,3 +464,11 @@ def test_cli_list_show_reply_close(services, settings, sim, redis_client):
     reopened = run("reply", "--reopen", second, "还有一件事")
     assert reopened.exit_code == 0 and "reopened" in reopened.output
     assert redis_client.hget(keys.ticket(second), "status") == "replied"
+
+
+def test_the_blind_tune_reports_open_reports_and_its_questions_do_not():
+    data = yaml.safe_load((Path(__file__).parents[2] / "data" / "tickets_intake_tune.yaml").read_text(encoding="utf-8"))
+    missed = [t for t in data["order_reports"] if classify(t, TicketsPolicy()) is None]
+    taken = [t for t in data["not_reports"] if classify(t, TicketsPolicy()) is not None]
+    assert len(data["order_reports"]) == 80 and len(data["not_reports"]) > 300
+    assert (missed, taken) == ([], [])
