@@ -26,19 +26,6 @@ def version_at_least(version: str, minimum: str) -> bool:
     return have[:len(need)] >= need
 
 
-def _redis_reason(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    if "Connection refused" in text:
-        return "connection refused"
-    if "No such file" in text:
-        return "socket not found"
-    if "Name or service not known" in text or "nodename nor servname" in text:
-        return "host name not found"
-    if exc.__class__.__name__ == "MasterNotFoundError":
-        return "no sentinel knows that master"
-    return exc.__class__.__name__
-
-
 
 class RedisChecks(Report):
     def _redis_settings_ok(self) -> bool:
@@ -128,7 +115,7 @@ class RedisChecks(Report):
             self.add(FAIL, "Redis", f"{where}: no answer within {self.timeout:g} s (hung, paused or overloaded)", fix)
             return None
         except (redis.RedisError, OSError, ValueError) as exc:
-            self.add(FAIL, "Redis", f"{where}: unreachable ({_redis_reason(exc)})", fix)
+            self.add(FAIL, "Redis", f"{where}: unreachable ({redisconn.describe_error(exc)})", fix)
             return None
         status = OK
         note = f"{where} answers ({rtt * 1000:.0f} ms)"

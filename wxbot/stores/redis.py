@@ -171,6 +171,8 @@ def describe_error(exc: BaseException) -> str:
         return "host name not found"
     if "authentication" in low or "noauth" in low or "wrongpass" in low:
         return "wrong password"
+    if exc.__class__.__name__ == "MasterNotFoundError":
+        return "no sentinel knows that master"
     return text[:120] or "no answer"
 
 
