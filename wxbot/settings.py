@@ -235,11 +235,8 @@ class Settings(BaseModel):
             environ = os.environ
         names = {f.alias for f in cls.model_fields.values() if f.alias}
         data = {k: v for k, v in environ.items() if k in names and v != ""}
-        home = bot_home(environ)
-        data["WXBOT_HOME"] = str(home)
-        # relative paths are the bot folder's (a .env may say WXBOT_DATA_DIR=var2)
-        data["WXBOT_CONFIG_DIR"] = str(home / data.get("WXBOT_CONFIG_DIR", "config"))
-        data["WXBOT_DATA_DIR"] = str(home / data.get("WXBOT_DATA_DIR", "var"))
+        data.update(folder_paths(environ))
+        home = Path(data["WXBOT_HOME"])
         if not Path(data["WXBOT_CONFIG_DIR"]).is_dir():
             raise ConfigError(missing_config_message(home, Path(data["WXBOT_CONFIG_DIR"]),
                                                      "WXBOT_CONFIG_DIR" in environ))
@@ -277,6 +274,15 @@ class Settings(BaseModel):
 
     def replace(self, **changes: object) -> "Settings":
         return self.model_copy(update=changes)
+
+
+def folder_paths(environ: Mapping[str, str]) -> dict[str, str]:
+    """WXBOT_HOME, WXBOT_CONFIG_DIR and WXBOT_DATA_DIR as absolute paths: the bot folder's config/ and
+    var/ unless set, and a relative one is the folder's (a .env may say WXBOT_DATA_DIR=var2), whatever
+    the working directory."""
+    home = bot_home(environ)
+    return {"WXBOT_HOME": str(home), "WXBOT_CONFIG_DIR": str(home / (environ.get("WXBOT_CONFIG_DIR") or "config")),
+            "WXBOT_DATA_DIR": str(home / (environ.get("WXBOT_DATA_DIR") or "var"))}
 
 
 def bot_home(environ: Mapping[str, str] | None = None) -> Path:

@@ -326,6 +326,24 @@ def test_embedded_redis_not_running_is_reported_not_started(good_env, tmp_path):
     assert line(lines, "config texts.yaml").startswith("✓ ")
 
 
+def test_a_bot_folder_is_checked_from_any_directory(good_env, tmp_path, monkeypatch):
+    """WXBOT_HOME names the folder: its config/ and (relative) data dir are checked, not the working
+    directory's."""
+    data = tmp_path / "data"
+    redisconn.ensure_embedded_server(data)
+    env = {k: v for k, v in _embedded_env(good_env).items() if k != "WXBOT_CONFIG_DIR"}
+    env.update(WXBOT_HOME=str(tmp_path), WXBOT_DATA_DIR="data")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    status, lines = run(env)
+    text = "\n".join(lines)
+    assert status == 0, text
+    assert line(lines, "Redis").startswith(f"✓ Redis: embedded Redis in {data} answers"), text
+    assert line(lines, "config texts.yaml").startswith("✓ "), text
+    assert not (elsewhere / "data").exists() and not (elsewhere / "var").exists()
+
+
 def test_embedded_redis_stale_socket_is_not_running(good_env, tmp_path):
     import socket
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from ..defaults import Admin
-from ..settings import APP_ID_RE, TOKEN_RE, Settings, _first_error
+from ..settings import APP_ID_RE, TOKEN_RE, Settings, _first_error, folder_paths
 from .report import CONSOLE, FAIL, OK, WARN, Report, _n, _random_token
 
 SAFE_TOKEN_CHARS = 16  # a shorter WECHAT_TOKEN is guessable offline from one signed URL
@@ -223,6 +223,7 @@ class EnvironmentChecks(Report):
         """Settings from the variables that passed, so Redis and files are checked even when, say,
         the token is wrong."""
         data = dict(self.valid)
+        data.update(folder_paths(self.env))  # the bot folder's config/ and var/, from any directory
         data.setdefault("WECHAT_TOKEN", "doctor")
         if "WECHAT_ENCODING_AES_KEY" in data and "WECHAT_APP_ID" not in data:
             data.pop("WECHAT_ENCODING_AES_KEY")
