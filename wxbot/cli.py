@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 from pathlib import Path
 
 import click
@@ -15,7 +16,7 @@ from .features.ai.cli import cli as ai_cli
 from .features.faq.cli import cli as faq_cli
 from .features.password.cli import cli as password_cli
 from .features.tickets.cli import cli as tickets_cli
-from .folder import init_folder, next_steps
+from .folder import init_folder, next_steps, wxbot_command
 from .logconfig import configure_logging
 from .settings import bot_home, load_env
 from .texts_cli import cli as texts_cli
@@ -54,7 +55,7 @@ def init(folder: Path | None, force: bool) -> None:
     else:
         click.echo(f"wxbot: {res.folder}/.env: kept as it is")
     click.echo("Next:")
-    for line in next_steps(res, Path.cwd()):
+    for line in next_steps(res, Path.cwd(), wxbot_command(sys.argv[0])):
         click.echo(f"  {line}")
 
 

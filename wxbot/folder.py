@@ -94,13 +94,23 @@ def init_folder(folder: Path, force: bool = False) -> InitResult:
     return res
 
 
-def next_steps(res: InitResult, cwd: Path) -> list[str]:
-    """What to do next, as commands runnable from the bot folder."""
+def wxbot_command(argv0: str) -> str:
+    """This wxbot as a person should type it: ``wxbot`` when that is the one PATH finds, else its full
+    path (a virtualenv that is not activated, e.g. a bot folder made outside the checkout)."""
+    exe = Path(argv0)
+    if exe.name != "wxbot" or not exe.exists():
+        return "wxbot"  # python -m wxbot, or a test runner: no better name to give
+    found = shutil.which("wxbot")
+    return "wxbot" if found and Path(found).resolve() == exe.resolve() else str(exe.resolve())
+
+
+def next_steps(res: InitResult, cwd: Path, command: str = "wxbot") -> list[str]:
+    """What to do next, as commands runnable from the bot folder (``command``: ``wxbot_command``)."""
     steps = [] if res.folder == cwd.resolve() else [f"cd {res.folder}   (or set WXBOT_HOME={res.folder})"]
     steps += [
         "edit .env: put its WECHAT_TOKEN into the MP console (基本配置 > 服务器配置 > Token) and add "
         "WECHAT_APP_ID, WECHAT_APP_SECRET (and WECHAT_ENCODING_AES_KEY for safe mode); local tries need none",
-        "wxbot serve    (the whole bot: embedded Redis, web app and worker; Ctrl-C stops it)",
-        "wxbot chat     (in a second terminal: talk to it as a follower; then `wxbot doctor`)",
+        f"{command} serve    (the whole bot: embedded Redis, web app and worker; Ctrl-C stops it)",
+        f"{command} chat     (in a second terminal: talk to it as a follower; then `{command} doctor`)",
     ]
     return [f"{n}. {s}" for n, s in enumerate(steps, 0 if len(steps) == 4 else 1)]

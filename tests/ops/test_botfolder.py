@@ -3,8 +3,11 @@ folder, `wxbot serve` (embedded Redis, web app and worker), `wxbot chat`, `wxbot
 rotate` and the support commands, from the bot folder and from another folder with WXBOT_HOME."""
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +48,8 @@ def test_init_creates_a_ready_folder_and_never_overwrites(tmp_path):
     steps = [ln.strip() for ln in out.stdout.splitlines() if re.match(r"\s+\d\. ", ln)]
     assert steps[0].startswith(f"0. cd {bot}") and [s[:2] for s in steps[1:]] == ["1.", "2.", "3."]
     assert "wxbot serve" in steps[2] and "wxbot chat" in steps[3]
+    command = steps[2].split()[1]  # runnable as printed: on PATH, or the full path of this wxbot
+    assert (command == "wxbot" and shutil.which("wxbot")) or (Path(command).is_absolute() and os.access(command, os.X_OK))
     # Again, and in a folder that has config/ already (the repository): only what is missing is added.
     (bot / "config" / "bot.yaml").write_text("# mine\n", encoding="utf-8")
     before = env.read_text()
