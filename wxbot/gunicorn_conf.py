@@ -68,6 +68,14 @@ def child_exit(server, worker):  # noqa: ARG001
     multiprocess.mark_process_dead(worker.pid)
 
 
+def post_worker_init(worker):
+    """Each worker watches the FAQ's file and teachings on a thread of its own, so a teaching or a
+    console edit reaches every worker within about a second, whether or not it gets messages."""
+    bot = getattr(worker.wsgi, "extensions", {}).get("wxbot")
+    if bot is not None:
+        bot.features.faq.knowledge.watch()
+
+
 def _check_configuration() -> None:
     """Before gunicorn preloads the app: a bad setting or config file is one line and exit status 2,
     like every other entry point, instead of a traceback from inside gunicorn; logging is set up for

@@ -2,7 +2,7 @@
 and one match per message.
 
 The FAQ lives in memory, so answers work with Redis down. Every ``config_reload_interval`` one request
-starts a background check of the file's mtime and the teachings' version counter in Redis (one GET;
+(and, in gunicorn's workers, a ``watch`` thread, so a process without traffic keeps up too) starts a background check of the file's mtime and the teachings' version counter in Redis (one GET;
 never per message, never on the request thread, skipped while the Redis breaker is open); when either
 changed, that thread recompiles the FAQ while requests keep the current version (a 2,000-entry FAQ
 takes about a second), then swaps it in one assignment; a teaching or console edit of this process
@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +137,31 @@ class FaqKnowledge:
                     self._next_check = now + self._interval
                     self._check()
         return self._faq
+
+    def watch(self) -> bool:
+        """Check every interval on a thread of this process as well, not only on the next message: a
+        web process that gets no message still swaps a teaching or edit in within about a second, so
+        the first follower to ask after it gets the new answer. For server processes (gunicorn's
+        ``post_worker_init``); False (nothing started) without background reloads or an interval."""
+        if not self._background or self._interval <= 0:
+            return False
+        ref = weakref.ref(self)
+        interval = self._interval
+
+        def tick() -> None:
+            while True:
+                time.sleep(interval)  # a pace, not a measurement: the thread has nothing else to do
+                knowledge = ref()
+                if knowledge is None:
+                    return
+                try:
+                    knowledge.get()
+                except Exception:  # the thread's edge: keep watching
+                    log.exception("faq watch failed; the next message checks again")
+                del knowledge
+
+        threading.Thread(target=tick, name="faq-watch", daemon=True).start()
+        return True
 
     def _check(self) -> None:
         if self._background:
