@@ -47,6 +47,16 @@ def second_sim(settings):
     services.close()
 
 
+def test_cli_teach_says_what_answers_the_text_with_the_teaching(runner, redis_client):
+    """With the shipped internals (a check per second, background compiles): the line the admin reads
+    says what the FAQ with the new teaching answers, not what it answered before."""
+    res = runner("teach", NEW, "supported_apps")
+    assert res.exit_code == 0, res.output
+    assert "with it, this is answered by: supported_apps" in res.output, res.output
+    res = runner("teach", NEW + "吗", "no_such_entry")
+    assert res.exit_code == 1 and "the ids are: " in res.output and "supported_apps" in res.output
+
+
 def answered_entry(app, text: str) -> str | None:
     res = app.extensions["wxbot"].features.faq.knowledge.get().match(text)
     return res.entry.id if res.kind == "answer" and res.entry else None
@@ -62,7 +72,7 @@ def test_cli_teach_is_answered_by_the_next_message_here_and_on_another_host(inli
 
     res = runner("teach", NEW, "supported_apps")
     assert res.exit_code == 0, res.output
-    assert "taught #1" in res.output and "now answered: supported_apps" in res.output
+    assert "taught #1" in res.output and "this is answered by: supported_apps" in res.output
 
     assert SUPPORTED_APPS in sim.text(OPENID, NEW).content  # no restart
     assert SUPPORTED_APPS in second_sim.text(OPENID, NEW + "？").content  # another host, same Redis

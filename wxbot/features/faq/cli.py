@@ -132,7 +132,8 @@ def teach_cmd(obj, text: str, entry: str) -> None:
     with redis_errors_exit():
         status, value = faq.teacher.teach(entry, text, "cli")
     if status == "unknown":
-        click.echo(f"no entry {entry!r}: use an id or a topic (wxbot faq lint lists the file)", err=True)
+        ids = ", ".join(e.id for e in faq.knowledge.get().entries)
+        click.echo(f"no entry {entry!r}: use an id or a topic; the ids are: {ids}", err=True)
         raise SystemExit(1)
     if status == "empty":
         click.echo("nothing to teach: the text is empty after normalising", err=True)
@@ -140,9 +141,11 @@ def teach_cmd(obj, text: str, entry: str) -> None:
     if status == "taken":
         click.echo(f"not taught: {text!r} is already a whole-message rule of {value} in faq.yaml", err=True)
         raise SystemExit(1)
+    faq.knowledge.refresh()  # compile with the teaching, as every host does at its next check
+    faq.knowledge.settle()
     res = faq.knowledge.get().match(text)
-    got = res.entry.id if res.kind == "answer" and res.entry else res.kind
-    click.echo(f"taught #{value.id}: {value.text!r} -> {value.entry} (now answered: {got}); "
+    got = res.entry.id if res.kind == "answer" and res.entry else f"no answer ({res.kind})"
+    click.echo(f"taught #{value.id}: {value.text!r} -> {value.entry}; with it, this is answered by: {got}; "
                f"undo: wxbot faq unteach {value.id}")
 
 
