@@ -84,16 +84,30 @@ class CliContext:
 
     @property
     def services(self) -> Services:
+        from .stores.redis import BotNotRunning
+
+        try:
+            return self._built_services()
+        except BotNotRunning as exc:
+            raise not_running_exit(exc) from None
+
+    def services_if_running(self) -> Services | None:
+        """The running bot's services, or None (nothing said) when the bot is not running: for
+        commands that also work on the files alone."""
+        from .stores.redis import BotNotRunning
+
+        try:
+            return self._built_services()
+        except BotNotRunning:
+            return None
+
+    def _built_services(self) -> Services:
         if self._services is None:
             from .services import build_services
-            from .stores.redis import BotNotRunning
 
             configure_logging(self.log_level())
             with exit_on_config_error(), redis_errors_exit():
-                try:
-                    self._services = build_services(self.settings, start_redis=self.own_process)
-                except BotNotRunning as exc:
-                    raise not_running_exit(exc) from None
+                self._services = build_services(self.settings, start_redis=self.own_process)
         return self._services
 
     @property

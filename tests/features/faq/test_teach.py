@@ -53,6 +53,8 @@ def test_cli_teach_says_what_answers_the_text_with_the_teaching(runner, redis_cl
     res = runner("teach", NEW, "supported_apps")
     assert res.exit_code == 0, res.output
     assert "with it, this is answered by: supported_apps" in res.output, res.output
+    res = runner("match", NEW)  # what followers get: the running bot's teachings count
+    assert "supported_apps" in res.output.splitlines()[1] and "1 teaching(s)" in res.output, res.output
     res = runner("teach", NEW + "吗", "no_such_entry")
     assert res.exit_code == 1 and "the ids are: " in res.output and "supported_apps" in res.output
 

@@ -81,7 +81,8 @@ def lint_cmd(obj, file_: Path | None, config_dir: Path | None) -> None:
 @_config_dir_option
 @click.pass_obj
 def match_cmd(obj, text: str, top: int, config_dir: Path | None) -> None:
-    """Show how TEXT is matched: the decision, the chosen entry, its score and the runners-up."""
+    """Show how TEXT is matched: the decision, the chosen entry, its score and the runners-up (with the
+    running bot's teachings and console edits; faq.yaml alone when it is not running or with --config-dir)."""
     from .matcher import compile_faq, lint
 
     path, cfg = _faq_config(obj, config_dir)
@@ -92,8 +93,21 @@ def match_cmd(obj, text: str, top: int, config_dir: Path | None) -> None:
         raise SystemExit(1)
     from .questions import explain
 
-    for line in explain(compile_faq(raw, _options(cfg)), text, cfg.threshold, top):
+    taught: dict[str, list[str]] = {}
+    source = f"{path} alone"
+    services = obj.services_if_running() if config_dir is None else None
+    if services is not None:  # what followers get: the file with the running bot's teachings and edits
+        from .edits import apply_edits
+        from .store import EditStore
+
+        with redis_errors_exit():
+            _, taught, edits = EditStore(services.redis).layers()
+        raw = apply_edits(raw, edits)
+        source = (f"{path} with the running bot's {sum(len(v) for v in taught.values())} teaching(s) and "
+                  f"{len(edits)} console edit(s)")
+    for line in explain(compile_faq(raw, _options(cfg), taught), text, cfg.threshold, top):
         click.echo(line)
+    click.echo(f"(matched against {source})")
 
 
 @cli.command("unmatched")
