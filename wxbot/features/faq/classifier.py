@@ -1,0 +1,140 @@
+"""A linear classifier over the retrieval's own terms (character and pinyin n-grams of
+``retrieval.Index``): trained on every entry's example questions when the FAQ compiles, it gives
+each entry a probability for a message, which the matcher adds beside the nearest-example score.
+
+Training is scikit-learn's multinomial ``LogisticRegression`` over sublinear TF-IDF of the terms
+(compared with BM25 alone, LinearSVC and ComplementNB in ``bench/faq_model_compare.py``); inference
+is not scikit-learn's (its per-call checks cost more than the arithmetic): the message's known
+terms gather rows of a dense (terms x entries) weight matrix, one sum and one softmax.
+
+Bounded: a FAQ with more than ``MAX_ENTRIES`` entries gets no classifier (retrieval alone), since
+the weight matrix and the training grow with entries x terms; trained models are kept per FAQ
+version in the process, so reloading an unchanged FAQ does not train again.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from .retrieval import Index
+
+MAX_ENTRIES = 200  # beyond this the matcher uses retrieval alone (training cost, matrix size)
+_CACHE_SIZE = 4
+_cache: OrderedDict[str, Classifier] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+class Classifier:
+    """Entry probabilities of a message's units, from weights trained on the examples."""
+
+    def __init__(self, columns: dict[int, int], idf: np.ndarray, weights: np.ndarray, bias: np.ndarray,
+                 pinyin_weight: float):
+        self._columns = columns
+        self._idf = idf
+        self._weights = weights  # (terms, entries)
+        self._bias = bias
+        self._pinyin_weight = pinyin_weight
+
+    @classmethod
+    def train(cls, index: Index, owners: Sequence[int], unit_lists: Sequence[list[str]], entries: int,
+              c: float = 10.0, model: str = "logistic", scale: float = 1.0) -> Classifier:
+        """Fit on ``unit_lists`` (example i belongs to entry ``owners[i]``), over ``index``'s terms."""
+        from scipy.sparse import csr_matrix
+
+        columns: dict[int, int] = {}
+        rows, cols, vals = [], [], []
+        for r, units in enumerate(unit_lists):
+            for key, v in _features(index, units, index.options.pinyin_weight).items():
+                col = columns.setdefault(key, len(columns))
+                rows.append(r)
+                cols.append(col)
+                vals.append(v)
+        n = len(unit_lists)
+        x = csr_matrix((np.log1p(np.array(vals)), (rows, cols)), shape=(n, len(columns)))
+        df = np.bincount(np.array(cols, dtype=np.int64), minlength=len(columns)).astype(np.float64)
+        idf = np.log((1 + n) / (1 + df)) + 1.0
+        x = x.multiply(idf).tocsr()
+        x = _l2_rows(x)
+        y = np.asarray(owners)
+        weights = np.zeros((len(columns), entries))
+        bias = np.full(entries, -1e9)
+        classes = np.unique(y)
+        if len(classes) == 1:
+            bias[classes[0]] = 0.0
+            return cls(columns, idf, weights, bias, index.options.pinyin_weight)
+        if model == "logistic":
+            from sklearn.linear_model import LogisticRegression
+
+            # saga: ~0.2 s on the seed FAQ's 1,474 examples x 12,000 terms, where lbfgs took ~3.5 s
+            fit = LogisticRegression(C=c, solver="saga", tol=1e-3, max_iter=100, random_state=0).fit(x, y)
+        elif model == "svc":
+            from sklearn.svm import LinearSVC
+
+            fit = LinearSVC(C=c).fit(x, y)
+        else:
+            from sklearn.naive_bayes import ComplementNB
+
+            fit = ComplementNB(alpha=c).fit(x, y)
+        coef = fit.coef_ if model != "nb" else fit.feature_log_prob_
+        intercept = fit.intercept_ if model != "nb" else np.zeros(len(classes))
+        if len(classes) == 2 and coef.shape[0] == 1:
+            coef = np.vstack((-coef[0] / 2, coef[0] / 2))
+            intercept = np.array((-intercept[0] / 2, intercept[0] / 2))
+        weights[:, fit.classes_] = coef.T * scale  # scale: a softmax temperature for non-logistic models
+        bias[fit.classes_] = intercept * scale
+        return cls(columns, idf, weights, bias, index.options.pinyin_weight)
+
+    def proba(self, index: Index, units: list[str]) -> np.ndarray:
+        """Every entry's probability for ``units`` (all zero when no term is known)."""
+        feats = _features(index, units, self._pinyin_weight)
+        columns = self._columns
+        cols = [columns[k] for k in feats if k in columns]
+        if not cols:
+            return np.zeros(len(self._bias))
+        vals = np.log1p(np.array([v for k, v in feats.items() if k in columns]))
+        idx = np.array(cols)
+        vals *= self._idf[idx]
+        # unknown terms count in the norm, as the training's TF-IDF of the message would count them
+        unknown = [v for k, v in feats.items() if k not in columns]
+        norm = np.sqrt(vals @ vals + sum(np.log1p(v) ** 2 for v in unknown) * self._idf.max() ** 2)
+        logits = vals @ self._weights[idx] / norm + self._bias
+        logits -= logits.max()
+        p = np.exp(logits)
+        return p / p.sum()
+
+
+def _features(index: Index, units: list[str], pinyin_weight: float) -> dict[int, float]:
+    chars, pys = index._terms(units)
+    out = dict(chars)
+    for k, v in pys.items():
+        out[k] = v * pinyin_weight
+    return out
+
+
+def _l2_rows(x):
+    from scipy.sparse import diags
+
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return diags(1.0 / norms) @ x
+
+
+def trained(key: str, index: Index, owners: Sequence[int], unit_lists: Sequence[list[str]],
+            entries: int) -> Classifier | None:
+    """The classifier of a FAQ version (``key``), trained once per process; None beyond ``MAX_ENTRIES``."""
+    if entries > MAX_ENTRIES or entries < 2:
+        return None
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    clf = Classifier.train(index, owners, unit_lists, entries)
+    with _cache_lock:
+        _cache[key] = clf
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return clf
