@@ -99,7 +99,9 @@ def main() -> None:
     ap.add_argument("--c", type=float, default=10.0, help="LogisticRegression / LinearSVC C")
     ap.add_argument("--floor", type=float, default=0.3, help="least probability that adds to an entry")
     args = ap.parse_args()
-    raw = yaml.safe_load((ROOT / "config/faq.yaml").read_text(encoding="utf-8"))
+    shipped = yaml.safe_load((ROOT / "config/faq.yaml").read_text(encoding="utf-8"))
+    # the variants below add their own classifier to the matcher without one
+    raw = {**shipped, "retrieval": {**(shipped.get("retrieval") or {}), "classifier": False}}
     options = MatchOptions()
     base = compile_faq(raw, options)
     owners, units = training(base)
@@ -113,6 +115,7 @@ def main() -> None:
         data = yaml.safe_load(SETS[name].read_text(encoding="utf-8"))
         print(f"\n== {name} ({SETS[name].name}) ==")
         report("rules+bm25", compile_faq(raw, options), data)
+        report("matcher (shipped)", compile_faq(shipped, options), data)
         report("bm25", without_rules(compile_faq(raw, options)), data)
         for short, model in (("lr", "logistic"), ("svc", "svc"), ("nb", "nb")):
             report(short, without_rules(with_classifier(compile_faq(raw, options), models[model], "clf", args.floor)),
@@ -120,6 +123,7 @@ def main() -> None:
         report("rules+lr", with_classifier(compile_faq(raw, options), models["logistic"], "clf", args.floor), data)
         report("rules+bm25+lr", with_classifier(compile_faq(raw, options), models["logistic"], "max", args.floor), data)
         report("rules+bm25+svc", with_classifier(compile_faq(raw, options), models["svc"], "max", args.floor), data)
+        report("rules+bm25+nb", with_classifier(compile_faq(raw, options), models["nb"], "max", args.floor), data)
 
 
 if __name__ == "__main__":

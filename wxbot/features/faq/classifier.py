@@ -1,11 +1,13 @@
 """A linear classifier over the retrieval's own terms (character and pinyin n-grams of
-``retrieval.Index``): trained on every entry's example questions when the FAQ compiles, it gives
-each entry a probability for a message, which the matcher adds beside the nearest-example score.
+``retrieval.Index``): trained on every entry's example questions (and teachings) when the FAQ
+compiles, it gives each entry a confidence for a message, which the matcher takes beside the
+nearest example's BM25 confidence (the larger of the two counts).
 
-Training is scikit-learn's multinomial ``LogisticRegression`` over sublinear TF-IDF of the terms
-(compared with BM25 alone, LinearSVC and ComplementNB in ``bench/faq_model_compare.py``); inference
-is not scikit-learn's (its per-call checks cost more than the arithmetic): the message's known
-terms gather rows of a dense (terms x entries) weight matrix, one sum and one softmax.
+The model is scikit-learn's ``LinearSVC`` over sublinear TF-IDF of the terms, its decision values
+turned into a confidence by a softmax at temperature 1/5; chosen in ``bench/faq_model_compare.py``
+against BM25 alone, ``LogisticRegression`` and ``ComplementNB`` on the tune and blind held-out sets.
+Inference is not scikit-learn's (its per-call checks cost more than the arithmetic): the message's
+known terms gather rows of a dense (terms x entries) weight matrix, one sum and one softmax.
 
 Bounded: a FAQ with more than ``MAX_ENTRIES`` entries gets no classifier (retrieval alone), since
 the weight matrix and the training grow with entries x terms; trained models are kept per FAQ
@@ -22,6 +24,8 @@ import numpy as np
 from .retrieval import Index
 
 MAX_ENTRIES = 200  # beyond this the matcher uses retrieval alone (training cost, matrix size)
+SVC_C = 1.0
+SVC_SCALE = 5.0  # softmax temperature 1/5 over LinearSVC's decision values (about -1..1)
 _CACHE_SIZE = 4
 _cache: OrderedDict[str, Classifier] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -73,7 +77,7 @@ class Classifier:
         elif model == "svc":
             from sklearn.svm import LinearSVC
 
-            fit = LinearSVC(C=c).fit(x, y)
+            fit = LinearSVC(C=c, random_state=0).fit(x, y)
         else:
             from sklearn.naive_bayes import ComplementNB
 
@@ -132,7 +136,7 @@ def trained(key: str, index: Index, owners: Sequence[int], unit_lists: Sequence[
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    clf = Classifier.train(index, owners, unit_lists, entries)
+    clf = Classifier.train(index, owners, unit_lists, entries, c=SVC_C, model="svc", scale=SVC_SCALE)
     with _cache_lock:
         _cache[key] = clf
         while len(_cache) > _CACHE_SIZE:

@@ -171,7 +171,9 @@ class Faq:
             table = vocabulary_table([*vocab, *syn, *(m.replace("|", "").replace("\n", "") for m in marked)])
             self._index = Index(owners, (_UNIT_RE.findall(m) for m in marked), table,
                                 RetrievalOptions(rs.k1, rs.b, rs.unigram_weight, rs.pinyin_weight, rs.doc_weight))
+            train = (owners, marked) if rs.classifier else None
         else:
+            train = None
             table = vocabulary_table([*vocab, *syn])
         # Homophone targets: the FAQ's topical words (rules, synonyms), not the glosses' or Cantonese
         # question words (哪个 would swallow every 那个); a filler or noise word is never corrected.
@@ -192,6 +194,13 @@ class Faq:
         for entry_id in sorted(taught):
             digest.update(repr((entry_id, taught[entry_id])).encode())
         self.version = digest.hexdigest()[:12]
+        self._classifier = None
+        if train is not None and self._index is not None:
+            from .classifier import trained
+
+            # keyed by the version and the index options: the same file and teachings train once
+            self._classifier = trained(f"{self.version}:{rs.model_dump_json()}", self._index, train[0],
+                                       _LazyUnits(train[1]), len(self.entries))
 
     def exact_owner(self, text: str) -> str | None:
         """The id of the entry whose whole-message rule in faq.yaml ``text`` is (not a teaching), or None."""
@@ -242,7 +251,7 @@ class Faq:
         units = _UNIT_RE.findall(marked)
         cap = rs.long_units
         if len(units) <= cap:
-            return index.score(units, floor)
+            return self._classified(units, index.score(units, floor))
         # no unit spans a break ("\n" is a unit of its own), so a clause's units are its own findall
         clauses = [c for c in marked.split("\n") if c.strip("| ")]
         cue = self._cue_re
@@ -255,11 +264,24 @@ class Faq:
             if len(cu) < 3 or tuple(cu) in scored:
                 continue  # a clause said twice scores the same: once is enough
             scored.add(tuple(cu))
-            for e, v in index.score(cu, floor / factor if factor else floor).items():
+            for e, v in self._classified(cu, index.score(cu, floor / factor if factor else floor)).items():
                 v *= factor
                 if v > cov.get(e, 0.0):
                     cov[e] = v
         return cov
+
+    def _classified(self, units: list[str], found: dict[int, float]) -> dict[int, float]:
+        """``found`` (entry -> best example's confidence) with the classifier's confidence where it
+        is higher and at least ``classifier_floor``."""
+        clf = self._classifier
+        if clf is None:
+            return found
+        p = clf.proba(self._index, units)
+        for i in (p >= self.spec.retrieval.classifier_floor).nonzero()[0].tolist():
+            v = float(p[i])
+            if v > found.get(i, 0.0):
+                found[i] = v
+        return found
 
     def _rules(self, text: str, hits: list[Hit], scores: dict[int, float],
                reasons: dict[int, list[str]] | None) -> None:
@@ -412,6 +434,19 @@ class Faq:
 
 
 _UNIT_RE = re.compile(r"[a-z]+|[0-9.]+|[^ ]")
+
+
+class _LazyUnits:
+    """The unit lists of marked examples, split only if the classifier is trained (not when cached)."""
+
+    def __init__(self, marked: list[str]):
+        self._marked = marked
+
+    def __len__(self) -> int:
+        return len(self._marked)
+
+    def __iter__(self):
+        return (_UNIT_RE.findall(m) for m in self._marked)
 
 
 def _noise_pattern(word: str) -> str:

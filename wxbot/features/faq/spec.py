@@ -130,6 +130,10 @@ class RetrievalSpec(BaseModel):
     pinyin_weight: float = Field(0.8, ge=0, le=1)  # a homophone-only match, vs the same characters
     unigram_weight: float = Field(0.3, ge=0, le=1)  # single CJK characters, vs two-unit n-grams
     doc_weight: float = Field(0.3, ge=0, le=2)  # how much covering little of a long example costs
+    # the linear classifier beside BM25 (classifier.py): an entry gains weight x the larger of its
+    # best example's confidence and the classifier's, when the classifier's is >= classifier_floor
+    classifier: bool = True
+    classifier_floor: float = Field(0.5, ge=0, le=1)
     k1: float = Field(1.2, gt=0)
     b: float = Field(0.75, ge=0, le=1)
 
