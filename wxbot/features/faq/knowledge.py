@@ -42,8 +42,8 @@ _CACHE_CHARS = 400  # longer messages are matched every time rather than kept in
 
 
 def match_options(policy: FaqPolicy, internals: FaqInternals) -> MatchOptions:
-    return MatchOptions(policy.threshold, policy.ambiguity_ratio, internals.max_candidates, internals.max_chars,
-                        internals.fuzzy_min_len)
+    return MatchOptions(policy.threshold, policy.ambiguity_ratio, policy.ask_threshold, internals.max_candidates,
+                        internals.max_chars, internals.fuzzy_min_len)
 
 
 def faq_path(config_dir: Path, cfg: FaqPolicy) -> Path:

@@ -404,8 +404,14 @@ class Faq:
         cands = [(entries[i], s) for i, s in ranked[: max(opts.max_candidates, 3)]]
         ranking = [(entries[i], s) for i, s in ranked] if explain else []
         if not ranked or ranked[0][1] < opts.threshold:
-            kind = "greeting" if self._is_greeting(text) else "none"
-            return Result(kind, text, None, ranked[0][1] if ranked else 0.0, cands, reasons, ranking)
+            if self._is_greeting(text):
+                return Result("greeting", text, None, ranked[0][1] if ranked else 0.0, cands, reasons, ranking)
+            ask = opts.ask_threshold
+            if ask is not None and ranked and ranked[0][1] >= ask:
+                # not confident enough to answer, too likely to fall back: ask which one was meant
+                options = [(entries[i], s) for i, s in ranked[: opts.max_candidates] if s >= ask]
+                return Result("ambiguous", text, options[0][0], options[0][1], options, reasons, ranking)
+            return Result("none", text, None, ranked[0][1] if ranked else 0.0, cands, reasons, ranking)
         best, best_score = entries[ranked[0][0]], ranked[0][1]
         if best_score < _EXACT and breaks:
             # Two questions about different entries: ask which one, unless one has the top priority.

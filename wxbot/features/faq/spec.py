@@ -167,6 +167,8 @@ class MatchOptions:
 
     threshold: float = 2.5
     ambiguity_ratio: float = 0.8
+    # from ask_threshold up to threshold: ask "which one did you mean?" instead of the fallback (None: never)
+    ask_threshold: float | None = None
     max_candidates: int = 3
     max_chars: int = 200
     fuzzy_min_len: int = 5
