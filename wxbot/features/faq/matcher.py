@@ -251,7 +251,7 @@ class Faq:
         units = _UNIT_RE.findall(marked)
         cap = rs.long_units
         if len(units) <= cap:
-            return self._classified(units, index.score(units, floor))
+            return self._classified(units, index.score(units, 0.0), floor)
         # no unit spans a break ("\n" is a unit of its own), so a clause's units are its own findall
         clauses = [c for c in marked.split("\n") if c.strip("| ")]
         cue = self._cue_re
@@ -264,22 +264,29 @@ class Faq:
             if len(cu) < 3 or tuple(cu) in scored:
                 continue  # a clause said twice scores the same: once is enough
             scored.add(tuple(cu))
-            for e, v in self._classified(cu, index.score(cu, floor / factor if factor else floor)).items():
+            for e, v in self._classified(cu, index.score(cu, 0.0), floor / factor if factor else floor).items():
                 v *= factor
                 if v > cov.get(e, 0.0):
                     cov[e] = v
         return cov
 
-    def _classified(self, units: list[str], found: dict[int, float]) -> dict[int, float]:
-        """``found`` (entry -> best example's confidence) with the classifier's confidence where it
-        is higher and at least ``classifier_floor``."""
+    def _classified(self, units: list[str], reached: dict[int, float], floor: float) -> dict[int, float]:
+        """Entry -> confidence (>= ``floor``): the larger of its best example's (``reached``: every
+        entry with a strong term of the message in an example) and the classifier's when that is at
+        least ``classifier_floor``. The classifier only re-scores entries the retrieval reached: on
+        its own it is confident about off-topic words ("收到", "今天天气怎么样") too."""
         clf = self._classifier
-        if clf is None:
+        found = {i: c for i, c in reached.items() if c >= floor}
+        if clf is None or not reached:
             return found
         p = clf.proba(self._index, units)
-        for i in (p >= self.spec.retrieval.classifier_floor).nonzero()[0].tolist():
+        cut = max(self.spec.retrieval.classifier_floor, floor)
+        reach = self.spec.retrieval.classifier_reach
+        for i, c in reached.items():
             v = float(p[i])
-            if v > found.get(i, 0.0):
+            if c < reach:
+                continue
+            if v >= cut and v > found.get(i, 0.0):
                 found[i] = v
         return found
 
