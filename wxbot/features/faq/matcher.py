@@ -251,6 +251,8 @@ class Faq:
         units = _UNIT_RE.findall(marked)
         cap = rs.long_units
         if len(units) <= cap:
+            if self._classifier is None:
+                return index.score(units, floor)
             return self._classified(units, index.score(units, 0.0), floor)
         # no unit spans a break ("\n" is a unit of its own), so a clause's units are its own findall
         clauses = [c for c in marked.split("\n") if c.strip("| ")]
@@ -264,7 +266,9 @@ class Faq:
             if len(cu) < 3 or tuple(cu) in scored:
                 continue  # a clause said twice scores the same: once is enough
             scored.add(tuple(cu))
-            for e, v in self._classified(cu, index.score(cu, 0.0), floor / factor if factor else floor).items():
+            fl = floor / factor if factor else floor
+            found = index.score(cu, fl) if self._classifier is None else self._classified(cu, index.score(cu, 0.0), fl)
+            for e, v in found.items():
                 v *= factor
                 if v > cov.get(e, 0.0):
                     cov[e] = v
