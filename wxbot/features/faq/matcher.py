@@ -281,8 +281,8 @@ class Faq:
         its own it is confident about off-topic words ("收到", "今天天气怎么样") too."""
         clf = self._classifier
         found = {i: c for i, c in reached.items() if c >= floor}
-        if clf is None or not reached:
-            return found
+        if clf is None or not reached or len(units) < self.spec.retrieval.classifier_min_units:
+            return found  # a word or two: too few terms for the classifier's softmax to mean much
         p = clf.proba(self._index, units)
         cut = max(self.spec.retrieval.classifier_floor, floor)
         reach = self.spec.retrieval.classifier_reach

@@ -132,9 +132,10 @@ class RetrievalSpec(BaseModel):
     doc_weight: float = Field(0.3, ge=0, le=2)  # how much covering little of a long example costs
     # the linear classifier beside BM25 (classifier.py): an entry gains weight x the larger of its
     # best example's confidence and the classifier's, when the classifier's is >= classifier_floor
-    classifier: bool = False  # off: with it the off-topic floors of tests/features/faq/test_matcher.py fail
-    classifier_floor: float = Field(0.5, ge=0, le=1)
+    classifier: bool = True
+    classifier_floor: float = Field(0.75, ge=0, le=1)
     classifier_reach: float = Field(0.0, ge=0, le=1)  # least best-example confidence the classifier re-scores
+    classifier_min_units: int = Field(3, ge=1)  # shorter messages are left to the rules and BM25 ("收到")
     k1: float = Field(1.2, gt=0)
     b: float = Field(0.75, ge=0, le=1)
 
