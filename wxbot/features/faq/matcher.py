@@ -11,9 +11,11 @@ Matching combines the FAQ's own rules with retrieval over its example questions:
    weight once (``phrases.Phrases``: one Aho-Corasick pass); each ``pattern`` that matches adds its
    weight; ASCII words also match a vocabulary word one edit away (``librechta`` -> ``librechat``).
 3. Similar questions: ``retrieval.Index`` ranks the message (or, when long, its question clauses)
-   against every entry's examples by BM25 over character and pinyin n-grams; an entry gains
-   ``retrieval.weight`` × the confidence of its best example.
-4. Decide: best score below ``threshold`` -> no answer (greeting or fallback); the runner-up within
+   against every entry's examples by BM25 over character and pinyin n-grams, and a linear classifier
+   over the same terms (``classifier.py``) re-scores the entries it reached; an entry gains
+   ``retrieval.weight`` × the larger of its best example's confidence and the classifier's.
+4. Decide: best score below ``threshold`` -> ask which one was meant when it is at least
+   ``ask_threshold`` (both fitted by ``bench/faq_calibrate.py``), else no answer (greeting or fallback); the runner-up within
    ``ambiguity_ratio`` of it (and of equal ``priority``) -> ask which one was meant; two question
    clauses about different entries -> ask; otherwise answer the best entry.
 
@@ -60,6 +62,8 @@ class Result:
     candidates: list[tuple[Entry, float]] = field(default_factory=list)  # best first
     reasons: dict[int, list[str]] = field(default_factory=dict)  # entry index -> what matched (explain)
     ranking: list[tuple[Entry, float]] = field(default_factory=list)  # every scored entry (explain)
+    unsure: bool = False  # "ambiguous" from the ask band (below the threshold), not a close call
+
 
     @property
     def answered(self) -> bool:
@@ -421,7 +425,7 @@ class Faq:
             if ask is not None and ranked and ranked[0][1] >= ask:
                 # not confident enough to answer, too likely to fall back: ask which one was meant
                 options = [(entries[i], s) for i, s in ranked[: opts.max_candidates] if s >= ask]
-                return Result("ambiguous", text, options[0][0], options[0][1], options, reasons, ranking)
+                return Result("ambiguous", text, options[0][0], options[0][1], options, reasons, ranking, True)
             return Result("none", text, None, ranked[0][1] if ranked else 0.0, cands, reasons, ranking)
         best, best_score = entries[ranked[0][0]], ranked[0][1]
         if best_score < _EXACT and breaks:
