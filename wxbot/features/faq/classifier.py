@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from itertools import chain
 
 import numpy as np
 
@@ -36,10 +37,14 @@ class Classifier:
 
     def __init__(self, columns: dict[int, int], idf: np.ndarray, weights: np.ndarray, bias: np.ndarray,
                  pinyin_weight: float):
-        self._columns = columns
-        self._idf = idf
-        self._weights = weights  # (terms, entries)
+        # rows in term-key order: a message's terms are found by one searchsorted
+        order = np.array(sorted(columns, key=columns.__getitem__), dtype=np.int64)
+        by_key = np.argsort(order, kind="stable")
+        self._keys = order[by_key]
+        self._idf = idf[by_key]
+        self._weights = weights[by_key]  # (terms, entries)
         self._bias = bias
+        self._idf_max = float(idf.max()) if len(idf) else 1.0
         self._pinyin_weight = pinyin_weight
 
     @classmethod
@@ -92,19 +97,28 @@ class Classifier:
         return cls(columns, idf, weights, bias, index.options.pinyin_weight)
 
     def proba(self, index: Index, units: list[str]) -> np.ndarray:
-        """Every entry's probability for ``units`` (all zero when no term is known)."""
-        feats = _features(index, units, self._pinyin_weight)
-        columns = self._columns
-        cols = [columns[k] for k in feats if k in columns]
-        if not cols:
-            return np.zeros(len(self._bias))
-        vals = np.log1p(np.array([v for k, v in feats.items() if k in columns]))
-        idx = np.array(cols)
-        vals *= self._idf[idx]
-        # unknown terms count in the norm, as the training's TF-IDF of the message would count them
-        unknown = [v for k, v in feats.items() if k not in columns]
-        norm = np.sqrt(vals @ vals + sum(np.log1p(v) ** 2 for v in unknown) * self._idf.max() ** 2)
-        logits = vals @ self._weights[idx] / norm + self._bias
+        """Every entry's probability for ``units`` (uniform when no term is known)."""
+        return self.proba_terms(*index._terms(units))
+
+    def proba_terms(self, chars: dict[int, float], pys: dict[int, float]) -> np.ndarray:
+        """The same from the message's terms (``Index._terms``: the retrieval computed them already)."""
+        n, nc = len(chars) + len(pys), len(chars)
+        keys = self._keys
+        if not n or not len(keys):
+            return np.full(len(self._bias), 1.0 / len(self._bias))
+        q = np.fromiter(chain(chars, pys), np.int64, n)
+        v = np.fromiter(chain(chars.values(), pys.values()), np.float64, n)
+        v[nc:] *= self._pinyin_weight
+        np.log1p(v, out=v)
+        pos = keys.searchsorted(q)
+        np.minimum(pos, len(keys) - 1, out=pos)
+        ok = keys[pos] == q
+        known = pos[ok]
+        kv = v[ok] * self._idf[known]
+        rest = v[~ok]
+        # unknown terms count in the norm (at the highest idf), so a mostly unknown message stays unsure
+        norm = float(np.sqrt(kv @ kv + (rest @ rest) * self._idf_max ** 2)) or 1.0
+        logits = kv @ self._weights[known] / norm + self._bias
         logits -= logits.max()
         p = np.exp(logits)
         return p / p.sum()

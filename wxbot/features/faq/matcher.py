@@ -255,9 +255,7 @@ class Faq:
         units = _UNIT_RE.findall(marked)
         cap = rs.long_units
         if len(units) <= cap:
-            if self._classifier is None:
-                return index.score(units, floor)
-            return self._classified(units, index.score(units, 0.0), floor)
+            return self._similar(units, floor)
         # no unit spans a break ("\n" is a unit of its own), so a clause's units are its own findall
         clauses = [c for c in marked.split("\n") if c.strip("| ")]
         cue = self._cue_re
@@ -270,31 +268,28 @@ class Faq:
             if len(cu) < 3 or tuple(cu) in scored:
                 continue  # a clause said twice scores the same: once is enough
             scored.add(tuple(cu))
-            fl = floor / factor if factor else floor
-            found = index.score(cu, fl) if self._classifier is None else self._classified(cu, index.score(cu, 0.0), fl)
-            for e, v in found.items():
+            for e, v in self._similar(cu, floor / factor if factor else floor).items():
                 v *= factor
                 if v > cov.get(e, 0.0):
                     cov[e] = v
         return cov
 
-    def _classified(self, units: list[str], reached: dict[int, float], floor: float) -> dict[int, float]:
-        """Entry -> confidence (>= ``floor``): the larger of its best example's (``reached``: every
-        entry with a strong term of the message in an example) and the classifier's when that is at
-        least ``classifier_floor``. The classifier only re-scores entries the retrieval reached: on
-        its own it is confident about off-topic words ("收到", "今天天气怎么样") too."""
+    def _similar(self, units: list[str], floor: float) -> dict[int, float]:
+        """Entry -> confidence (>= ``floor``): its best example's, or the classifier's where that is
+        higher and at least ``classifier_floor``; messages shorter than ``classifier_min_units`` are
+        left to the rules and BM25 (too few terms for the classifier's softmax to mean much)."""
+        index = self._index
+        assert index is not None
         clf = self._classifier
-        found = {i: c for i, c in reached.items() if c >= floor}
-        if clf is None or not reached or len(units) < self.spec.retrieval.classifier_min_units:
-            return found  # a word or two: too few terms for the classifier's softmax to mean much
-        p = clf.proba(self._index, units)
-        cut = max(self.spec.retrieval.classifier_floor, floor)
-        reach = self.spec.retrieval.classifier_reach
-        for i, c in reached.items():
+        rs = self.spec.retrieval
+        if clf is None or len(units) < rs.classifier_min_units:
+            return index.score(units, floor)
+        terms = index._terms(units)
+        found = index.score_terms(*terms, floor)
+        p = clf.proba_terms(*terms)
+        for i in (p >= max(rs.classifier_floor, floor)).nonzero()[0].tolist():
             v = float(p[i])
-            if c < reach:
-                continue
-            if v >= cut and v > found.get(i, 0.0):
+            if v > found.get(i, 0.0):
                 found[i] = v
         return found
 

@@ -134,7 +134,6 @@ class RetrievalSpec(BaseModel):
     # best example's confidence and the classifier's, when the classifier's is >= classifier_floor
     classifier: bool = True
     classifier_floor: float = Field(0.75, ge=0, le=1)
-    classifier_reach: float = Field(0.0, ge=0, le=1)  # least best-example confidence the classifier re-scores
     classifier_min_units: int = Field(3, ge=1)  # shorter messages are left to the rules and BM25 ("收到")
     k1: float = Field(1.2, gt=0)
     b: float = Field(0.75, ge=0, le=1)
