@@ -130,8 +130,6 @@ class FaqFeature:
         res = self.knowledge.result(msg, ctx)
         if res.kind == "answer" and res.entry is not None:
             return "answered"
-        if res.kind == "ambiguous" and res.unsure and self.knowledge.is_ack(msg.text):
-            return "ack"
         if res.kind in ("ambiguous", "greeting"):
             return res.kind
         return "ack" if self.knowledge.is_ack(msg.text) else "unmatched"
@@ -144,10 +142,6 @@ class FaqFeature:
             ctx.outcome = "answered"
             ctx.detail = f"faq:{res.entry.id}"  # in the message's log line: one line per message
             return res.entry.answer
-        if res.kind == "ambiguous" and res.unsure and base.is_ack(msg.text):
-            _count(ctx, "ack")  # "ok", "收到" in the ask band: a thanks, not "which one did you mean?"
-            ctx.outcome = "ack"
-            return ctx.text("faq.thanks")
         if res.kind == "ambiguous":
             _count(ctx, "ambiguous")
             ctx.outcome = "ambiguous"

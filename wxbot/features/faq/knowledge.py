@@ -248,6 +248,9 @@ class FaqKnowledge:
         cached = ctx.extra.get(_CACHE)
         if cached is None:
             cached = self.matcher()(msg.text)
+            if cached.unsure and self.is_ack(msg.text):
+                # "ok", "收到" in the ask band: an acknowledgement, never "which one did you mean?"
+                cached = Result("none", cached.text, None, cached.score, cached.candidates)
             ctx.extra[_CACHE] = cached
         return cached
 
