@@ -134,7 +134,7 @@ class RetrievalSpec(BaseModel):
     # best example's confidence and the classifier's, when the classifier's is >= classifier_floor
     classifier: bool = True
     classifier_floor: float = Field(0.75, ge=0, le=1)
-    classifier_min_units: int = Field(3, ge=1)  # shorter messages are left to the rules and BM25 ("收到")
+    classifier_min_units: int = Field(7, ge=1)  # shorter messages are left to the rules and BM25 ("收到", "用支付宝付的")
     k1: float = Field(1.2, gt=0)
     b: float = Field(0.75, ge=0, le=1)
 
