@@ -83,6 +83,7 @@ class FaqPolicy(Section):
     file: str = "faq.yaml"  # relative to WXBOT_CONFIG_DIR
     threshold: float = 2.5  # minimum score to answer
     ambiguity_ratio: float = 0.8  # runner-up at >= this share of the best score -> ask which one
+    ask_threshold: float | None = None  # from here up to threshold: ask which one (None: fall back)
     topics_shown: int = 8  # topics listed in the fallback and the greeting
     count_unmatched: bool = True
     # Thanks and acknowledgements ("谢谢", "好的", "👍"): a short "you're welcome", not "I don't know",

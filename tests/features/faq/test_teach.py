@@ -17,7 +17,7 @@ from wxbot.services import build_services
 from wxbot.testing import WeChatSimulator, flask_transport
 
 OPENID = "oFaqTeachFollower000000000001"
-NEW = "蓝色小鲸鱼那个软件能不能填你们的东西"  # a phrasing the shipped FAQ does not answer
+NEW = "水星上的织布机能接你们的key吗"  # a phrasing the shipped FAQ does not answer (nonsense: no entry may)
 
 
 @pytest.fixture
@@ -142,8 +142,8 @@ def test_unmatched_leaves_out_what_the_faq_now_answers(inline_reload, runner, si
     assert "你们卖显卡吗" in out and "best guess" in out
     assert runner("teach", NEW, "supported_apps").exit_code == 0
     out = runner("unmatched").output
-    assert "你们卖显卡吗" in out and "蓝色小鲸鱼" not in out and "1 left out" in out
-    assert "蓝色小鲸鱼" in runner("unmatched", "--all").output
+    assert "你们卖显卡吗" in out and "水星上的织布机" not in out and "1 left out" in out
+    assert "水星上的织布机" in runner("unmatched", "--all").output
 
 
 def _slow_compile(monkeypatch) -> tuple[threading.Event, threading.Event]:
@@ -165,6 +165,7 @@ def test_a_reload_compiles_in_the_background_and_requests_keep_the_current_faq(e
     kn = app.extensions["wxbot"].features.faq.knowledge
     kn._interval = kn._next_check = 0  # check on every get()
     before = kn.get()
+    kn.settle(10)  # that get()'s check is over: the next get() starts a new one (one check at a time)
     started, release = _slow_compile(monkeypatch)
     kn.teachings.teach("supported_apps", NEW, "test")  # another host taught: the version moved
     assert kn.get() is before

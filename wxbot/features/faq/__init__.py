@@ -145,6 +145,8 @@ class FaqFeature:
         if res.kind == "ambiguous":
             _count(ctx, "ambiguous")
             ctx.outcome = "ambiguous"
+            if res.unsure:
+                self._count_unmatched(msg, ctx)  # asked for want of confidence: the FAQ did not know it
             options = "\n".join(ctx.text("faq.option", topic=e.topic, question=e.question)
                                 for e, _ in res.candidates)
             return ctx.text("faq.which_one", options=options)

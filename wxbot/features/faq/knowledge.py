@@ -43,8 +43,8 @@ _CACHE_CHARS = 400  # longer messages are matched every time rather than kept in
 
 
 def match_options(policy: FaqPolicy, internals: FaqInternals) -> MatchOptions:
-    return MatchOptions(policy.threshold, policy.ambiguity_ratio, internals.max_candidates, internals.max_chars,
-                        internals.fuzzy_min_len)
+    return MatchOptions(policy.threshold, policy.ambiguity_ratio, policy.ask_threshold, internals.max_candidates,
+                        internals.max_chars, internals.fuzzy_min_len)
 
 
 def faq_path(config_dir: Path, cfg: FaqPolicy) -> Path:
@@ -274,6 +274,9 @@ class FaqKnowledge:
         cached = ctx.extra.get(_CACHE)
         if cached is None:
             cached = self.matcher()(msg.text)
+            if cached.unsure and self.is_ack(msg.text):
+                # "ok", "收到" in the ask band: an acknowledgement, never "which one did you mean?"
+                cached = Result("none", cached.text, None, cached.score, cached.candidates)
             ctx.extra[_CACHE] = cached
         return cached
 

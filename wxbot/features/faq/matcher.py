@@ -11,9 +11,11 @@ Matching combines the FAQ's own rules with retrieval over its example questions:
    weight once (``phrases.Phrases``: one Aho-Corasick pass); each ``pattern`` that matches adds its
    weight; ASCII words also match a vocabulary word one edit away (``librechta`` -> ``librechat``).
 3. Similar questions: ``retrieval.Index`` ranks the message (or, when long, its question clauses)
-   against every entry's examples by BM25 over character and pinyin n-grams; an entry gains
-   ``retrieval.weight`` × the confidence of its best example.
-4. Decide: best score below ``threshold`` -> no answer (greeting or fallback); the runner-up within
+   against every entry's examples by BM25 over character and pinyin n-grams, and a linear classifier
+   over the same terms (``classifier.py``) re-scores the entries it reached; an entry gains
+   ``retrieval.weight`` × the larger of its best example's confidence and the classifier's.
+4. Decide: best score below ``threshold`` -> ask which one was meant when it is at least
+   ``ask_threshold`` (both fitted by ``bench/faq_calibrate.py``), else no answer (greeting or fallback); the runner-up within
    ``ambiguity_ratio`` of it (and of equal ``priority``) -> ask which one was meant; two question
    clauses about different entries -> ask; otherwise answer the best entry.
 
@@ -60,6 +62,8 @@ class Result:
     candidates: list[tuple[Entry, float]] = field(default_factory=list)  # best first
     reasons: dict[int, list[str]] = field(default_factory=dict)  # entry index -> what matched (explain)
     ranking: list[tuple[Entry, float]] = field(default_factory=list)  # every scored entry (explain)
+    unsure: bool = False  # "ambiguous" from the ask band (below the threshold), not a close call
+
 
     @property
     def answered(self) -> bool:
@@ -171,7 +175,9 @@ class Faq:
             table = vocabulary_table([*vocab, *syn, *(m.replace("|", "").replace("\n", "") for m in marked)])
             self._index = Index(owners, (_UNIT_RE.findall(m) for m in marked), table,
                                 RetrievalOptions(rs.k1, rs.b, rs.unigram_weight, rs.pinyin_weight, rs.doc_weight))
+            train = (owners, marked) if rs.classifier else None
         else:
+            train = None
             table = vocabulary_table([*vocab, *syn])
         # Homophone targets: the FAQ's topical words (rules, synonyms), not the glosses' or Cantonese
         # question words (哪个 would swallow every 那个); a filler or noise word is never corrected.
@@ -192,6 +198,13 @@ class Faq:
         for entry_id in sorted(taught):
             digest.update(repr((entry_id, taught[entry_id])).encode())
         self.version = digest.hexdigest()[:12]
+        self._classifier = None
+        if train is not None and self._index is not None:
+            from .classifier import trained
+
+            # keyed by the version and the index options: the same file and teachings train once
+            self._classifier = trained(f"{self.version}:{rs.model_dump_json()}", self._index, train[0],
+                                       _LazyUnits(train[1]), len(self.entries))
 
     def exact_owner(self, text: str) -> str | None:
         """The id of the entry whose whole-message rule in faq.yaml ``text`` is (not a teaching), or None."""
@@ -242,7 +255,7 @@ class Faq:
         units = _UNIT_RE.findall(marked)
         cap = rs.long_units
         if len(units) <= cap:
-            return index.score(units, floor)
+            return self._similar(units, floor)
         # no unit spans a break ("\n" is a unit of its own), so a clause's units are its own findall
         clauses = [c for c in marked.split("\n") if c.strip("| ")]
         cue = self._cue_re
@@ -255,11 +268,30 @@ class Faq:
             if len(cu) < 3 or tuple(cu) in scored:
                 continue  # a clause said twice scores the same: once is enough
             scored.add(tuple(cu))
-            for e, v in index.score(cu, floor / factor if factor else floor).items():
+            for e, v in self._similar(cu, floor / factor if factor else floor).items():
                 v *= factor
                 if v > cov.get(e, 0.0):
                     cov[e] = v
         return cov
+
+    def _similar(self, units: list[str], floor: float) -> dict[int, float]:
+        """Entry -> confidence (>= ``floor``): its best example's, or the classifier's where that is
+        higher and at least ``classifier_floor``; messages shorter than ``classifier_min_units`` are
+        left to the rules and BM25 (too few terms for the classifier's softmax to mean much)."""
+        index = self._index
+        assert index is not None
+        clf = self._classifier
+        rs = self.spec.retrieval
+        if clf is None or len(units) < rs.classifier_min_units:
+            return index.score(units, floor)
+        terms = index._terms(units)
+        found = index.score_terms(*terms, floor)
+        p = clf.proba_terms(*terms)
+        for i in (p >= max(rs.classifier_floor, floor)).nonzero()[0].tolist():
+            v = float(p[i])
+            if v > found.get(i, 0.0):
+                found[i] = v
+        return found
 
     def _rules(self, text: str, hits: list[Hit], scores: dict[int, float],
                reasons: dict[int, list[str]] | None) -> None:
@@ -382,8 +414,14 @@ class Faq:
         cands = [(entries[i], s) for i, s in ranked[: max(opts.max_candidates, 3)]]
         ranking = [(entries[i], s) for i, s in ranked] if explain else []
         if not ranked or ranked[0][1] < opts.threshold:
-            kind = "greeting" if self._is_greeting(text) else "none"
-            return Result(kind, text, None, ranked[0][1] if ranked else 0.0, cands, reasons, ranking)
+            if self._is_greeting(text):
+                return Result("greeting", text, None, ranked[0][1] if ranked else 0.0, cands, reasons, ranking)
+            ask = opts.ask_threshold
+            if ask is not None and ranked and ranked[0][1] >= ask:
+                # not confident enough to answer, too likely to fall back: ask which one was meant
+                options = [(entries[i], s) for i, s in ranked[: opts.max_candidates] if s >= ask]
+                return Result("ambiguous", text, options[0][0], options[0][1], options, reasons, ranking, True)
+            return Result("none", text, None, ranked[0][1] if ranked else 0.0, cands, reasons, ranking)
         best, best_score = entries[ranked[0][0]], ranked[0][1]
         if best_score < _EXACT and breaks:
             # Two questions about different entries: ask which one, unless one has the top priority.
@@ -412,6 +450,19 @@ class Faq:
 
 
 _UNIT_RE = re.compile(r"[a-z]+|[0-9.]+|[^ ]")
+
+
+class _LazyUnits:
+    """The unit lists of marked examples, split only if the classifier is trained (not when cached)."""
+
+    def __init__(self, marked: list[str]):
+        self._marked = marked
+
+    def __len__(self) -> int:
+        return len(self._marked)
+
+    def __iter__(self):
+        return (_UNIT_RE.findall(m) for m in self._marked)
 
 
 def _noise_pattern(word: str) -> str:

@@ -206,9 +206,12 @@ class Index:
         Per message a fixed handful of numpy calls on arrays the size of its postings (numpy's cost
         per call, not per element, dominates at this size); sums run in posting order, so every
         score is the float a ``bincount`` over all examples gives."""
+        return self.score_terms(*self._terms(units), floor)
+
+    def score_terms(self, cw: dict[int, float], pw: dict[int, float], floor: float = 0.0) -> dict[int, float]:
+        """``score`` from a message's terms (``_terms``), when the caller needs them too."""
         if not self.entries or not len(self.keys):
             return {}
-        cw, pw = self._terms(units)
         if not cw:
             return {}
         nc = len(cw)

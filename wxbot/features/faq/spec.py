@@ -130,6 +130,11 @@ class RetrievalSpec(BaseModel):
     pinyin_weight: float = Field(0.8, ge=0, le=1)  # a homophone-only match, vs the same characters
     unigram_weight: float = Field(0.3, ge=0, le=1)  # single CJK characters, vs two-unit n-grams
     doc_weight: float = Field(0.3, ge=0, le=2)  # how much covering little of a long example costs
+    # the linear classifier beside BM25 (classifier.py): an entry gains weight x the larger of its
+    # best example's confidence and the classifier's, when the classifier's is >= classifier_floor
+    classifier: bool = True
+    classifier_floor: float = Field(0.75, ge=0, le=1)
+    classifier_min_units: int = Field(7, ge=1)  # shorter messages are left to the rules and BM25 ("收到", "用支付宝付的")
     k1: float = Field(1.2, gt=0)
     b: float = Field(0.75, ge=0, le=1)
 
@@ -163,6 +168,8 @@ class MatchOptions:
 
     threshold: float = 2.5
     ambiguity_ratio: float = 0.8
+    # from ask_threshold up to threshold: ask "which one did you mean?" instead of the fallback (None: never)
+    ask_threshold: float | None = None
     max_candidates: int = 3
     max_chars: int = 200
     fuzzy_min_len: int = 5
