@@ -24,14 +24,14 @@ LONG_TOKEN = "Dq7Lw2Rk9Vx4Bn6Mt3Hs8Pz5Jc1Yf0Ga"
 WORKER = "worker-host:4242"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def doctor_redis(tmp_path_factory):
     server = RedisProcess(tmp_path_factory.mktemp("doctor-redis"))
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def doctor_api():
     server = LocalHTTPServer()
     server.start()
@@ -41,7 +41,8 @@ def doctor_api():
 
 @pytest.fixture
 def wechat_api(doctor_api):
-    """One stand-in for WeChat's API for the module (stopping one costs 0.5 s), reset per test."""
+    """One stand-in for WeChat's API for the module's tests (session-scoped: the shuffled order would
+    restart a module-scoped one between modules), reset per test."""
     doctor_api.routes.clear()
     doctor_api.requests.clear()
     return doctor_api
@@ -49,7 +50,8 @@ def wechat_api(doctor_api):
 
 @pytest.fixture
 def spare_redis(doctor_redis):
-    """This module's own Redis (to reconfigure and pause), reset to a good production setup."""
+    """This module's own Redis (to reconfigure and pause; one per session, as the shuffled order would
+    restart a module-scoped one), reset to a good production setup."""
     doctor_redis.resume()
     r = doctor_redis.client()
     r.replicaof("NO", "ONE")
