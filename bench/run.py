@@ -140,6 +140,10 @@ class Server:
     name: str
     proc: subprocess.Popen
     port: int
+    health: str
+
+    def wait_ready(self) -> None:
+        wait_http(self.port, self.health)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -151,6 +155,7 @@ class Server:
 
 
 def gunicorn(name: str, app: str, env: dict, workdir: Path, workers: int) -> Server:
+    """Start ``app`` under gunicorn (not waiting: the servers start side by side; ``Server.wait_ready``)."""
     port = free_port()
     log = open(workdir / f"{name}.log", "wb")
     # Identical settings for floor and bot: sync workers, no access log, same worker count.
@@ -160,8 +165,7 @@ def gunicorn(name: str, app: str, env: dict, workdir: Path, workers: int) -> Ser
         env=env, cwd=str(ROOT), stdout=log, stderr=log,
     )
     log.close()
-    wait_http(port, "/healthz" if "wxbot" in app else "/wechat-none")
-    return Server(name, proc, port)
+    return Server(name, proc, port, "/healthz" if "wxbot" in app else "/wechat-none")
 
 
 def bot_env(base: dict, redis_url: str, data: Path, safe: bool) -> dict:
@@ -487,6 +491,9 @@ def main(argv: list[str] | None = None) -> int:
                                 peer_env(base_env, redis_url, safe), work, args.workers)
                 servers.append(peer)
                 targets[("werobot", safe)] = peer
+
+        for server in servers:
+            server.wait_ready()
 
         def apps_for(w: Workload) -> list[str]:
             return [a for a in APPS if (a, w.safe) in targets and (a != "werobot" or w.peer)]

@@ -247,6 +247,10 @@ class Console:
     """Audit entries on the audit page."""
     min_password_length: int = 10
     """Console user passwords are at least this long."""
+    hash_profile: str = "RFC_9106_LOW_MEMORY"
+    """The ``argon2.profiles`` parameters console passwords are hashed with (argon2-cffi's default,
+    about 0.15 s a hash). Tests set ``CHEAPEST``; a hash made with other parameters still verifies and
+    is redone with these at the next sign-in."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Runtime; and for the browser tests a real Chromium (one per session, a fresh tab
 test), the app served over HTTP, the real worker loop and a folder for each module's screenshots."""
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -37,6 +38,16 @@ class Clock:
 @pytest.fixture
 def env_overrides() -> dict:
     return {"WXBOT_SECRET_KEY": SECRET_KEY, **ticket_internals_env()}
+
+
+@pytest.fixture
+def settings(settings):
+    """Console passwords hashed with argon2's cheapest parameters (``console.hash_profile``): these tests
+    add users and sign in a few hundred times, and the shipped parameters cost about 0.15 s a hash. What
+    is tested (a hash, never the password; verify; sessions) is the same."""
+    internals = json.loads(settings.test_internals or "{}")
+    internals.setdefault("console", {}).setdefault("hash_profile", "CHEAPEST")
+    return settings.replace(test_internals=json.dumps(internals))
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def receiver(request, tmp_path):
                                     str(tmp_path / "state.json"), restart="true", health_url="")
     else:
         server = module.make_server("127.0.0.1", 0, SECRET.encode(), str(tmp_path / "tickets.jsonl"))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield module, f"http://127.0.0.1:{server.server_address[1]}", server
     server.shutdown()

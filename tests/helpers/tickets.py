@@ -44,7 +44,7 @@ def ticket_internals_env() -> dict:
 
 
 def local_server() -> LocalHTTPServer:
-    """A started LocalHTTPServer (it polls for shutdown every 50 ms: stopping is quick)."""
+    """A started LocalHTTPServer (stopping it is immediate)."""
     server = LocalHTTPServer()
     server.start()
     return server

@@ -24,14 +24,14 @@ LONG_TOKEN = "Dq7Lw2Rk9Vx4Bn6Mt3Hs8Pz5Jc1Yf0Ga"
 WORKER = "worker-host:4242"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def doctor_redis(tmp_path_factory):
     server = RedisProcess(tmp_path_factory.mktemp("doctor-redis"))
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def doctor_api():
     server = LocalHTTPServer()
     server.start()
@@ -41,7 +41,8 @@ def doctor_api():
 
 @pytest.fixture
 def wechat_api(doctor_api):
-    """One stand-in for WeChat's API for the module (stopping one costs 0.5 s), reset per test."""
+    """One stand-in for WeChat's API for the module's tests (session-scoped: the shuffled order would
+    restart a module-scoped one between modules), reset per test."""
     doctor_api.routes.clear()
     doctor_api.requests.clear()
     return doctor_api
@@ -49,7 +50,8 @@ def wechat_api(doctor_api):
 
 @pytest.fixture
 def spare_redis(doctor_redis):
-    """This module's own Redis (to reconfigure and pause), reset to a good production setup."""
+    """This module's own Redis (to reconfigure and pause; one per session, as the shuffled order would
+    restart a module-scoped one), reset to a good production setup."""
     doctor_redis.resume()
     r = doctor_redis.client()
     r.replicaof("NO", "ONE")
@@ -376,20 +378,21 @@ def test_missing_nextchat_address_is_a_warning(good_env, config_dir):
     bot = config_dir / "bot.yaml"
     bot.write_text(bot.read_text(encoding="utf-8").replace('site_url: "https://chat.example.com"', 'site_url: ""'),
                    encoding="utf-8")
-    proc = run_cli(["doctor"], good_env)
-    assert proc.returncode == 0
-    assert "! NextChat address: password.site_url is empty" in proc.stdout
-    assert run_cli(["doctor", "--strict"], good_env).returncode == 1
+    status, lines = run(good_env)
+    assert status == 0
+    assert line(lines, "NextChat address").startswith("! NextChat address: password.site_url is empty")
+    assert run_cli(["doctor", "--strict"], good_env).returncode == 1  # the CLI's --strict, in a real process
 
 
 def test_tickets_with_no_channel_and_openids_without_api_are_warnings(good_env):
     env = dict(good_env)
     env.pop("WXBOT_WECOM_WEBHOOK_URL")
     env.pop("WECHAT_APP_SECRET")
-    proc = run_cli(["doctor"], env)
-    assert "! tickets: no channel reaches support" in proc.stdout
-    assert "! customer-service messages: admin/support openids are set but WECHAT_APP_ID/" in proc.stdout
-    assert "✓ tickets: delivered to WeCom robot" in run_cli(["doctor"], good_env).stdout
+    _, lines = run(env)
+    assert line(lines, "tickets").startswith("! tickets: no channel reaches support")
+    assert line(lines, "customer-service messages").startswith(
+        "! customer-service messages: admin/support openids are set but WECHAT_APP_ID/")
+    assert line(run(good_env)[1], "tickets").startswith("✓ tickets: delivered to WeCom robot")
 
 
 # -- reliability: what the doctor says about guessable secrets, templates and the bot's own findings ----

@@ -33,8 +33,10 @@ def fresh_transport(base_url: str):
     return post
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(redis_server, tmp_path_factory):
+    """One gunicorn for the tests that only talk to it (session-scoped: the shuffled order would restart
+    a module-scoped one between any two of them; each start and stop costs about two seconds)."""
     env = make_env(redis_server, CONFIG_DIR, tmp_path_factory.mktemp("gdata"), safe=True)
     g = Gunicorn(env, workers=2).wait_ready()
     yield g

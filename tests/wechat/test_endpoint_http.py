@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,20 +11,27 @@ import time
 import httpx
 import pytest
 
-from helpers.env import make_env
+from helpers.env import CONFIG_DIR, make_env
 from helpers.redis import free_port
 from wxbot.testing import WeChatSimulator, httpx_transport
 
 OPENID = "oHttpFollower000000000000001"
 
 
-@pytest.fixture
-def server(redis_server, redis_client, config_dir, tmp_path):
+@pytest.fixture(scope="session")
+def gunicorn(redis_server, tmp_path_factory):
+    """One gunicorn for these tests (starting and stopping one costs about two seconds; session-scoped,
+    since the globally shuffled order would tear a module-scoped one down between any two of them); each
+    test still gets a flushed Redis through ``server``. Yields (url, log path)."""
+    work = tmp_path_factory.mktemp("endpoint-http")
+    config_dir = work / "config"
+    shutil.copytree(CONFIG_DIR, config_dir)
     port = free_port()
     env = dict(os.environ)
-    env.update(make_env(redis_server, config_dir, tmp_path / "data"))
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
-    log = open(tmp_path / "gunicorn.log", "wb")
+    env.update(make_env(redis_server, config_dir, work / "data"))
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(work / "metrics")
+    log_path = work / "gunicorn.log"
+    log = open(log_path, "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:wxbot.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
          "--workers", "1", "wxbot:create_app()"],
@@ -41,11 +49,17 @@ def server(redis_server, redis_client, config_dir, tmp_path):
         proc.kill()
         proc.wait(5)
         log.close()
-        raise RuntimeError((tmp_path / "gunicorn.log").read_text())
-    yield url
+        raise RuntimeError(log_path.read_text())
+    yield url, log_path
     proc.terminate()
     proc.wait(15)
     log.close()
+
+
+@pytest.fixture
+def server(gunicorn, redis_client):
+    """The module's gunicorn's address, with Redis flushed for this test."""
+    return gunicorn[0]
 
 
 def _raw_chunked(url: str, path: str, payload: bytes) -> tuple[int, bytes]:
@@ -124,10 +138,10 @@ def test_wxbot_chat_talks_to_a_running_bot(server, settings):
 
 
 
-def test_broken_chunked_bodies_unsigned_403_signed_400_no_traceback(server, http_sim, tmp_path):
+def test_broken_chunked_bodies_unsigned_403_signed_400_no_traceback(server, http_sim, gunicorn):
     broken = b"5\r\n<xml>\r\nzz\r\nnot hex\r\n0\r\n\r\n"
     assert _raw_chunked(server, "/wechat?signature=0&timestamp=1&nonce=1", broken)[0] == 403
     path, _ = http_sim.build_request(http_sim.text_fields(OPENID, "hi"))
     status, body = _raw_chunked(server, path, broken)
     assert status == 400 and b"<html" not in body.lower() and b"Traceback" not in body
-    assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
+    assert "Traceback" not in gunicorn[1].read_text()

@@ -16,7 +16,8 @@ from .users import ROLES, ConsoleUsers, UserError
 def _users() -> tuple[ConsoleUsers, CliContext]:
     cli_ctx = click.get_current_context().ensure_object(CliContext)
     services = cli_ctx.services
-    return ConsoleUsers(services.redis, services.internals.console.min_password_length), cli_ctx
+    cfg = services.internals.console
+    return ConsoleUsers(services.redis, cfg.min_password_length, cfg.hash_profile), cli_ctx
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 import redis
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..stores import keys
@@ -38,10 +38,10 @@ class User:
 
 
 class ConsoleUsers:
-    def __init__(self, client: redis.Redis, min_password_length: int = 10):
+    def __init__(self, client: redis.Redis, min_password_length: int = 10, hash_profile: str = "RFC_9106_LOW_MEMORY"):
         self.r = client
         self.min_password_length = min_password_length
-        self.hasher = PasswordHasher()
+        self.hasher = PasswordHasher.from_parameters(getattr(profiles, hash_profile))
 
     @functools.cached_property
     def _dummy(self) -> str:

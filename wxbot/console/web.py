@@ -58,7 +58,7 @@ def init_app(app: Flask) -> None:
     """Register /console on the app. Without WXBOT_SECRET_KEY every console path answers 404."""
     services = app.extensions["wxbot"].services
     cfg = services.internals.console
-    users = ConsoleUsers(services.redis, cfg.min_password_length)
+    users = ConsoleUsers(services.redis, cfg.min_password_length, cfg.hash_profile)
     secret = services.settings.secret_key
     app.extensions["wxbot_console"] = Console(cfg, users, SessionStore(services.redis, users, cfg),
                                               LoginThrottle(services.redis, cfg), AuditLog(services.redis),
