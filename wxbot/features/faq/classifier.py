@@ -3,7 +3,7 @@
 compiles, it gives each entry a confidence for a message, which the matcher takes beside the
 nearest example's BM25 confidence (the larger of the two counts).
 
-The model is scikit-learn's ``LinearSVC`` over sublinear TF-IDF of the terms, its decision values
+The model is a linear SVM (``LinearSVC``'s problem and solver, trained in ``linear_svm``) over sublinear TF-IDF of the terms, its decision values
 turned into a confidence by a softmax at temperature 1/5; chosen in ``bench/faq_model_compare.py``
 against BM25 alone, ``LogisticRegression`` and ``ComplementNB`` on the tune and blind held-out sets.
 Inference is not scikit-learn's (its per-call checks cost more than the arithmetic): the message's
@@ -49,24 +49,24 @@ class Classifier:
 
     @classmethod
     def train(cls, index: Index, owners: Sequence[int], unit_lists: Sequence[list[str]], entries: int,
-              c: float = 10.0, model: str = "logistic", scale: float = 1.0) -> Classifier:
-        """Fit on ``unit_lists`` (example i belongs to entry ``owners[i]``), over ``index``'s terms."""
-        from scipy.sparse import csr_matrix
-
+              c: float = 10.0, model: str = "svc", scale: float = 1.0) -> Classifier:
+        """Fit on ``unit_lists`` (example i belongs to entry ``owners[i]``), over ``index``'s terms.
+        ``svc`` (shipped) is trained here with numpy; ``logistic`` and ``nb`` (bench/faq_model_compare.py
+        only) need scikit-learn."""
         columns: dict[int, int] = {}
-        rows, cols, vals = [], [], []
-        for r, units in enumerate(unit_lists):
-            for key, v in _features(index, units, index.options.pinyin_weight).items():
-                col = columns.setdefault(key, len(columns))
-                rows.append(r)
-                cols.append(col)
-                vals.append(v)
-        n = len(unit_lists)
-        x = csr_matrix((np.log1p(np.array(vals)), (rows, cols)), shape=(n, len(columns)))
-        df = np.bincount(np.array(cols, dtype=np.int64), minlength=len(columns)).astype(np.float64)
+        raw_rows: list[tuple[np.ndarray, np.ndarray]] = []
+        for units in unit_lists:
+            feats = _features(index, units, index.options.pinyin_weight)
+            cols = np.fromiter((columns.setdefault(k, len(columns)) for k in feats), np.int64, len(feats))
+            raw_rows.append((cols, np.log1p(np.fromiter(feats.values(), np.float64, len(feats)))))
+        n = len(raw_rows)
+        df = np.bincount(np.concatenate([r[0] for r in raw_rows]) if raw_rows else np.zeros(0, np.int64),
+                         minlength=len(columns)).astype(np.float64)
         idf = np.log((1 + n) / (1 + df)) + 1.0
-        x = x.multiply(idf).tocsr()
-        x = _l2_rows(x)
+        rows = []
+        for cols, v in raw_rows:  # sublinear TF-IDF, each row of unit length
+            v = v * idf[cols]
+            rows.append((cols, v / (float(np.sqrt(v @ v)) or 1.0)))
         y = np.asarray(owners)
         weights = np.zeros((len(columns), entries))
         bias = np.full(entries, -1e9)
@@ -74,26 +74,12 @@ class Classifier:
         if len(classes) == 1:
             bias[classes[0]] = 0.0
             return cls(columns, idf, weights, bias, index.options.pinyin_weight)
-        if model == "logistic":
-            from sklearn.linear_model import LogisticRegression
-
-            # saga: ~0.2 s on the seed FAQ's 1,474 examples x 12,000 terms, where lbfgs took ~3.5 s
-            fit = LogisticRegression(C=c, solver="saga", tol=1e-3, max_iter=100, random_state=0).fit(x, y)
-        elif model == "svc":
-            from sklearn.svm import LinearSVC
-
-            fit = LinearSVC(C=c, random_state=0).fit(x, y)
+        if model == "svc":
+            coef, intercept = linear_svm(rows, y, classes, len(columns), c)
         else:
-            from sklearn.naive_bayes import ComplementNB
-
-            fit = ComplementNB(alpha=c).fit(x, y)
-        coef = fit.coef_ if model != "nb" else fit.feature_log_prob_
-        intercept = fit.intercept_ if model != "nb" else np.zeros(len(classes))
-        if len(classes) == 2 and coef.shape[0] == 1:
-            coef = np.vstack((-coef[0] / 2, coef[0] / 2))
-            intercept = np.array((-intercept[0] / 2, intercept[0] / 2))
-        weights[:, fit.classes_] = coef.T * scale  # scale: a softmax temperature for non-logistic models
-        bias[fit.classes_] = intercept * scale
+            coef, intercept = _sklearn_fit(rows, y, len(columns), c, model)
+        weights[:, classes] = coef * scale  # scale: a softmax temperature for non-logistic models
+        bias[classes] = intercept * scale
         return cls(columns, idf, weights, bias, index.options.pinyin_weight)
 
     def proba(self, index: Index, units: list[str]) -> np.ndarray:
@@ -132,12 +118,63 @@ def _features(index: Index, units: list[str], pinyin_weight: float) -> dict[int,
     return out
 
 
-def _l2_rows(x):
-    from scipy.sparse import diags
+def linear_svm(rows: Sequence[tuple[np.ndarray, np.ndarray]], y: np.ndarray, classes: np.ndarray, terms: int,
+               c: float = 1.0, eps: float = 0.01, max_epochs: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest L2-regularised squared-hinge linear SVM with a bias term: the problem and the dual
+    coordinate descent of liblinear (Hsieh et al., ICML 2008; scikit-learn's ``LinearSVC`` default),
+    all classes stepped together per example. ``rows``: (columns, values) of each example. Returns
+    (terms x classes weights, biases); stops when the projected gradient's spread is below ``eps``.
 
-    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return diags(1.0 / norms) @ x
+    Written here because importing scikit-learn's ``LinearSVC`` (with SciPy) added ~99 MB to every
+    process that loads the FAQ, for ~80 lines of arithmetic; tests/features/faq/test_classifier_svm.py
+    checks the weights against scikit-learn's."""
+    k = len(classes)
+    signs = np.where(y[:, None] == classes[None, :], 1.0, -1.0)  # examples x classes
+    diag = 0.5 / c  # squared hinge: D_ii = 1 / (2C), no upper bound on alpha
+    qd = np.array([v @ v for _, v in rows]) + 1.0 + diag  # + 1: the bias feature
+    alpha = np.zeros((len(rows), k))
+    w = np.zeros((terms, k))
+    b = np.zeros(k)
+    order = np.random.default_rng(seed)
+    for _ in range(max_epochs):
+        spread_hi, spread_lo = -np.inf, np.inf
+        for i in order.permutation(len(rows)):
+            cols, v = rows[i]
+            a, s = alpha[i], signs[i]
+            g = s * (v @ w[cols] + b) - 1.0 + diag * a
+            pg = np.where(a > 0, g, np.minimum(g, 0.0))
+            spread_hi, spread_lo = max(spread_hi, pg.max()), min(spread_lo, pg.min())
+            new = np.maximum(a - g / qd[i], 0.0)
+            step = (new - a) * s
+            alpha[i] = new
+            w[cols] += np.outer(v, step)
+            b += step
+        if spread_hi - spread_lo < eps:
+            break
+    return w, b
+
+
+def _sklearn_fit(rows, y: np.ndarray, terms: int, c: float, model: str) -> tuple[np.ndarray, np.ndarray]:
+    """The bench's other models (bench/faq_model_compare.py), through scikit-learn (a test extra)."""
+    from scipy.sparse import csr_matrix
+
+    indptr = np.cumsum([0] + [len(cols) for cols, _ in rows])
+    x = csr_matrix((np.concatenate([v for _, v in rows]), np.concatenate([cols for cols, _ in rows]), indptr),
+                   shape=(len(rows), terms))
+    if model == "logistic":
+        from sklearn.linear_model import LogisticRegression
+
+        # saga: ~0.2 s on the seed FAQ's examples, where lbfgs took ~3.5 s
+        fit = LogisticRegression(C=c, solver="saga", tol=1e-3, max_iter=100, random_state=0).fit(x, y)
+        coef, intercept = fit.coef_, fit.intercept_
+    else:
+        from sklearn.naive_bayes import ComplementNB
+
+        fit = ComplementNB(alpha=c).fit(x, y)
+        coef, intercept = fit.feature_log_prob_, np.zeros(len(fit.classes_))
+    if coef.shape[0] == 1:  # two classes: one row of weights
+        coef, intercept = np.vstack((-coef[0] / 2, coef[0] / 2)), np.array((-intercept[0] / 2, intercept[0] / 2))
+    return coef.T, intercept
 
 
 def trained(key: str, index: Index, owners: Sequence[int], unit_lists: Sequence[list[str]],
