@@ -48,3 +48,22 @@ def test_the_bot_never_imports_scikit_learn_or_scipy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_two_entries_are_one_binary_problem_as_in_linearsvc():
+    """Two classes: one binary SVM (liblinear does not train one-vs-rest for two), split in halves."""
+    rng = np.random.default_rng(3)
+    rows, y = [], []
+    for i in range(40):
+        cols = np.sort(rng.choice(30, size=6, replace=False))
+        v = rng.random(6) + (cols < 15) * (i % 2)
+        rows.append((cols, v / np.linalg.norm(v)))
+        y.append(i % 2)
+    y = np.array(y)
+    w, b = classifier.linear_svm(rows, y, np.array([0, 1]), 30, 1.0, eps=1e-4, max_epochs=5000)
+    indptr = np.cumsum([0] + [len(cols) for cols, _ in rows])
+    x = csr_matrix((np.concatenate([v for _, v in rows]), np.concatenate([cols for cols, _ in rows]), indptr),
+                   shape=(len(rows), 30))
+    ref = LinearSVC(C=1.0, tol=1e-8, max_iter=100000, random_state=0).fit(x, y)
+    assert np.allclose(w[:, 1] - w[:, 0], ref.coef_[0], atol=1e-3)
+    assert abs((b[1] - b[0]) - ref.intercept_[0]) < 1e-3

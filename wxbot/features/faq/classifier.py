@@ -128,6 +128,9 @@ def linear_svm(rows: Sequence[tuple[np.ndarray, np.ndarray]], y: np.ndarray, cla
     Written here because importing scikit-learn's ``LinearSVC`` (with SciPy) added ~99 MB to every
     process that loads the FAQ, for ~80 lines of arithmetic; tests/features/faq/test_classifier_svm.py
     checks the weights against scikit-learn's."""
+    if len(classes) == 2:  # one binary problem, as liblinear solves it, split into two halves
+        w, b = linear_svm(rows, y, classes[1:], terms, c, eps, max_epochs, seed)
+        return np.hstack((-w / 2, w / 2)), np.concatenate((-b / 2, b / 2))
     k = len(classes)
     signs = np.where(y[:, None] == classes[None, :], 1.0, -1.0)  # examples x classes
     diag = 0.5 / c  # squared hinge: D_ii = 1 / (2C), no upper bound on alpha
