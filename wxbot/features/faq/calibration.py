@@ -5,7 +5,9 @@ the answer precision, ask "which one did you mean?" down to the lowest score who
 the ask precision, fall back below.
 
 The fit is isotonic (scikit-learn's ``IsotonicRegression``, increasing): a higher score never
-estimates a lower probability, whatever the data's noise.
+estimates a lower probability, whatever the data's noise. Fitting is offline (the bench writes the
+thresholds into bot.yaml), so scikit-learn is a test extra (``pip install -e '.[test]'``); the bot
+itself only reads the thresholds.
 """
 from __future__ import annotations
 
