@@ -134,7 +134,7 @@ class TicketsPolicy(Section):
     # small talk in the middle of a report: carries nothing for it, so other features answer it
     chat_words: list[str] = ["谢谢", "多谢", "谢谢你", "感谢", "好的", "好", "嗯", "嗯嗯", "哦", "ok", "收到", "知道了",
                              "明白了", "行", "在吗", "你好", "您好"]
-    # category -> regexes (on simplified, lower-case text); empty: the defaults in features/tickets/intake.py
+    # category -> regexes (on simplified, lower-case text); empty: the defaults in features/tickets/understanding.py
     phrases: dict[str, list[str]] = {}
     # hosts a screenshot's PicUrl may be fetched from (".x" = any subdomain of x); media_id is tried first
     picture_hosts: list[str] = [".qpic.cn", ".qlogo.cn"]

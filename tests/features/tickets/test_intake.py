@@ -19,8 +19,8 @@ from helpers.env import SUPPORT, make_env
 from helpers.tickets import OPENID, OTHER, dialog_state, only_ticket, stream_jobs, ticket_ids, tickets_metric
 from wxbot.cli import CliContext, main
 from wxbot.features.tickets.ids import ID_RE, new_ticket_id
-from wxbot.features.tickets.intake import classify, extract, mask_secrets
 from wxbot.features.tickets.support import close_ticket, reply_ticket
+from wxbot.features.tickets.understanding import classify, extract, mask_secrets
 from wxbot.policy import TicketsPolicy
 from wxbot.router import Ctx
 from wxbot.settings import Settings

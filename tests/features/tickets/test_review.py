@@ -30,8 +30,9 @@ from helpers.tickets import (
 )
 from wxbot.features.tickets.channels import UNSIGNED_REASON, host_allowed
 from wxbot.features.tickets.delivery import TicketDelivery
-from wxbot.features.tickets.intake import continue_intake, extract
+from wxbot.features.tickets.intake import continue_intake
 from wxbot.features.tickets.support import reply_ticket
+from wxbot.features.tickets.understanding import extract
 from wxbot.router import Ctx
 from wxbot.stores import keys
 from wxbot.stores.dedupe import Claim

@@ -13,11 +13,12 @@ from ...router import ADMIN, SUPPORT, Ctx, Matcher, Route, StaffCommand, hash_op
 from ...wechat.protocol import Message
 from . import intake
 from .ids import looks_like_id, normalize_id
-from .intake import bare, category_label, classify, extract, mask_secrets, normalize, status_label
+from .intake import category_label, status_label
 from .runtime import Runtime, build_runtime, format_time
 from .shots import INSTALL_HINT, S3Shots, ShotStoreError, ShotSweep, minio_missing
 from .store import STATUSES
 from .support import MAX_NOTE, close_ticket, note_ticket, render_staff, reply_ticket
+from .understanding import EXTRACT_CHARS, bare, classify, extract, mask_secrets, normalize
 
 if TYPE_CHECKING:
     from ...features.faq import FaqKnowledge
@@ -93,7 +94,7 @@ class TicketsFeature:
             return True
         if any(match(msg, ctx) for match in self._passthrough):  # e.g. a password request, however phrased
             return False
-        found = extract(mask_secrets(text[:intake.EXTRACT_CHARS]))
+        found = extract(mask_secrets(text[:EXTRACT_CHARS]))
         if found.order_no or found.amount or re.search(r"\d", found.paid_at):
             return True
         if classify(text, self.cfg) is not None:
