@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from wxbot.features.faq.evaluation import evaluate
+from wxbot.features.faq.lint import lint
 from wxbot.features.faq.masking import mask
-from wxbot.features.faq.matcher import MatchOptions, compile_faq, lint, normalise
+from wxbot.features.faq.matcher import MatchOptions, compile_faq, normalise
 from wxbot.features.faq.spec import ANSWER_LIMIT, pattern_problem
 
 ROOT = Path(__file__).resolve().parents[3]

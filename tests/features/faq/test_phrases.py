@@ -45,12 +45,13 @@ def test_fillers_strip_as_the_regex_did():
 
 
 def test_noise_alternatives_match_as_the_lookbehind_first_ones_did():
-    """``_noise_pattern`` moved an ASCII word's word-start check after its first character (so the
+    """``phrases.noise_pattern`` moved an ASCII word's word-start check after its first character (so the
     regex can skip by first characters): the same substitutions as the old form on random text."""
     import random
     import re
 
-    from wxbot.features.faq.matcher import _ASCII_ALNUM, _noise_pattern
+    from wxbot.features.faq.phrases import noise_pattern as _noise_pattern
+    from wxbot.textnorm import ASCII_ALNUM as _ASCII_ALNUM
 
     words = ["thankyou", "please", "thanks", "hello", "我想问一下", "谢谢你", "plz", "hi", "那个", "额额"]
 

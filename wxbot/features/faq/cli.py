@@ -61,7 +61,8 @@ def _read_yaml(path: Path):
 @click.pass_obj
 def lint_cmd(obj, file_: Path | None, config_dir: Path | None) -> None:
     """Validate faq.yaml: unique ids, answers within 2048 bytes, safe patterns, known topics."""
-    from .matcher import compile_faq, lint
+    from .lint import lint
+    from .matcher import compile_faq
 
     path, cfg = _faq_config(obj, config_dir)
     path = file_ or path
@@ -83,7 +84,8 @@ def lint_cmd(obj, file_: Path | None, config_dir: Path | None) -> None:
 def match_cmd(obj, text: str, top: int, config_dir: Path | None) -> None:
     """Show how TEXT is matched: the decision, the chosen entry, its score and the runners-up (with the
     running bot's teachings and console edits; faq.yaml alone when it is not running or with --config-dir)."""
-    from .matcher import compile_faq, lint
+    from .lint import lint
+    from .matcher import compile_faq
 
     path, cfg = _faq_config(obj, config_dir)
     raw = _read_yaml(path)

@@ -29,12 +29,9 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
-from ...textnorm import ASCII_ALNUM as _ASCII_ALNUM
 from ...textnorm import normalise, prepare
 from .masking import mask as mask  # re-exported: the stores mask what they keep
-from .phrases import Fillers, Hit, Homophones, Phrases, Synonyms, ascii_words, deletes
+from .phrases import Fillers, Hit, Homophones, Phrases, Synonyms, ascii_words, deletes, lengths_by_first, noise_pattern
 from .pinyin import vocabulary_table
 from .spec import FaqSpec, MatchOptions
 
@@ -110,7 +107,7 @@ class Faq:
         fillers = sorted({self._canon(f) for f in spec.fillers if f.strip()}, key=len, reverse=True)
         self._fillers = Fillers(fillers) if fillers else None
         self._greetings = {self._canon(g): True for g in spec.greetings if normalise(g, mc)}
-        self._greet_lens = _lengths_by_first(self._greetings)
+        self._greet_lens = lengths_by_first(self._greetings)
         self._greet_rest = set(fillers) | set("啊呀呢吗嘛么哦噢喔吖哈啦~")
 
         # Vocabulary: phrase -> [(entry index, weight, label)].
@@ -155,7 +152,7 @@ class Faq:
 
         # Retrieval over the example questions (and each entry's own question).
         noise = sorted({self._canon(w) for w in spec.noise} - {""}, key=len, reverse=True)
-        self._noise_re = re.compile("|".join(map(_noise_pattern, noise))) if noise else None
+        self._noise_re = re.compile("|".join(map(noise_pattern, noise))) if noise else None
         self._cue_re = re.compile("|".join(map(re.escape, spec.question_cues))) if spec.question_cues else None
         rs = spec.retrieval
         self._index = None
@@ -465,24 +462,6 @@ class _LazyUnits:
         return (_UNIT_RE.findall(m) for m in self._marked)
 
 
-def _noise_pattern(word: str) -> str:
-    """A noise word as one alternative; an ASCII one only as a whole word. Every alternative starts
-    with its first character (the word-start check comes right after it, as a lookbehind over both),
-    so the regex skips positions by its first-character set instead of trying each word everywhere."""
-    if word[0] in _ASCII_ALNUM or word[-1] in _ASCII_ALNUM:
-        first = re.escape(word[0])
-        return r"%s(?<![a-z0-9]%s)%s(?![a-z0-9])" % (first, first, re.escape(word[1:]))
-    return re.escape(word)
-
-
-def _lengths_by_first(words) -> dict[str, tuple[int, ...]]:
-    by_first: dict[str, set[int]] = {}
-    for w in words:
-        if w:
-            by_first.setdefault(w[0], set()).add(len(w))
-    return {c: tuple(sorted(ls, reverse=True)) for c, ls in by_first.items()}
-
-
 def compile_faq(raw: Any, options: MatchOptions | None = None, teachings: dict[str, list[str]] | None = None) -> Faq:
     """Validate the parsed YAML and build the matcher, with ``teachings`` (entry id -> phrasings
     taught in Redis) added to the entries' examples; ValueError/ValidationError on any problem."""
@@ -492,32 +471,3 @@ def compile_faq(raw: Any, options: MatchOptions | None = None, teachings: dict[s
         raise ValueError("top level must be a mapping with 'entries'")
     spec = FaqSpec.model_validate(raw)
     return Faq(spec, options or MatchOptions(), teachings)
-
-
-def lint(raw: Any, options: MatchOptions | None = None) -> list[str]:
-    """Every problem in a parsed ``faq.yaml`` (empty when it is good), one line each."""
-    problems: list[str] = []
-    if not isinstance(raw, dict):
-        return ["top level must be a mapping with 'entries'"]
-    try:
-        spec = FaqSpec.model_validate(raw)
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = list(err["loc"])
-            if len(loc) >= 2 and loc[0] == "entries" and isinstance(loc[1], int):
-                entries = raw.get("entries") or []
-                ident = entries[loc[1]].get("id", loc[1]) if isinstance(entries[loc[1]], dict) else loc[1]
-                loc[1] = ident
-            problems.append(f"{'.'.join(str(p) for p in loc)}: {err['msg']}")
-        return problems
-    ids: dict[str, int] = {}
-    for e in spec.entries:
-        ids[e.id] = ids.get(e.id, 0) + 1
-    problems += [f"entries: duplicate id {i!r}" for i, n in ids.items() if n > 1]
-    if problems:
-        return problems
-    try:
-        Faq(spec, options or MatchOptions())
-    except (ValueError, re.error) as exc:
-        problems.append(str(exc))
-    return problems

@@ -228,3 +228,21 @@ class Homophones:
             cursor = end
         out.append(text[cursor:])
         return "".join(out), bounds, breaks  # same length: positions do not move
+
+
+def noise_pattern(word: str) -> str:
+    """A noise word as one alternative; an ASCII one only as a whole word. Every alternative starts
+    with its first character (the word-start check comes right after it, as a lookbehind over both),
+    so the regex skips positions by its first-character set instead of trying each word everywhere."""
+    if word[0] in ASCII_ALNUM or word[-1] in ASCII_ALNUM:
+        first = re.escape(word[0])
+        return r"%s(?<![a-z0-9]%s)%s(?![a-z0-9])" % (first, first, re.escape(word[1:]))
+    return re.escape(word)
+
+
+def lengths_by_first(words) -> dict[str, tuple[int, ...]]:
+    by_first: dict[str, set[int]] = {}
+    for w in words:
+        if w:
+            by_first.setdefault(w[0], set()).add(len(w))
+    return {c: tuple(sorted(ls, reverse=True)) for c, ls in by_first.items()}
