@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from wechatpy.client import WeChatClient
 
 from helpers.env import AES_KEY, APP_ID
 from wxbot import create_app
@@ -19,7 +20,8 @@ def base(**kw):
 
 def test_defaults():
     s = Settings.from_env(base())
-    assert s.wechat_api_base_url == "https://api.weixin.qq.com"
+    # WeChat's own API by default: the base wechatpy's client uses (no request is made here)
+    assert s.wechat_api_base_url + "/cgi-bin/" == WeChatClient.API_BASE_URL
     assert s.data_dir == Path.cwd() / "var" and s.config_dir == Path.cwd() / "config"  # absolute
     assert not s.safe_mode and s.admin_openids == ()
 
