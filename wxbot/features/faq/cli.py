@@ -95,19 +95,15 @@ def match_cmd(obj, text: str, top: int, config_dir: Path | None) -> None:
         raise SystemExit(1)
     from .questions import explain
 
-    taught: dict[str, list[str]] = {}
-    source = f"{path} alone"
-    services = obj.services_if_running() if config_dir is None else None
-    if services is not None:  # what followers get: the file with the running bot's teachings and edits
-        from .edits import apply_edits
-        from .store import EditStore
-
-        with redis_errors_exit():
-            _, taught, edits = EditStore(services.redis).layers()
-        raw = apply_edits(raw, edits)
-        source = (f"{path} with the running bot's {sum(len(v) for v in taught.values())} teaching(s) and "
-                  f"{len(edits)} console edit(s)")
-    for line in explain(compile_faq(raw, _options(cfg), taught), text, cfg.threshold, top):
+    if config_dir is None and obj.services_if_running() is not None:
+        # what followers get: the FAQ as the running bot builds it, with its teachings and console edits
+        kn = obj.features.faq.knowledge
+        faq = kn.get()
+        source = (f"{kn.path} with the running bot's {sum(map(len, faq.taught.values()))} teaching(s) and "
+                  f"{len(kn.current_edits())} console edit(s)")
+    else:
+        faq, source = compile_faq(raw, _options(cfg)), f"{path} alone"
+    for line in explain(faq, text, cfg.threshold, top):
         click.echo(line)
     click.echo(f"(matched against {source})")
 
