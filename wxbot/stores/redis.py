@@ -171,7 +171,7 @@ def describe_error(exc: BaseException) -> str:
         return "host name not found"
     if "authentication" in low or "noauth" in low or "wrongpass" in low:
         return "wrong password"
-    if exc.__class__.__name__ == "MasterNotFoundError":
+    if isinstance(exc, redis.sentinel.MasterNotFoundError):
         return "no sentinel knows that master"
     return text[:120] or "no answer"
 
