@@ -167,3 +167,15 @@ class Gunicorn:
 
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
         Path(self.log.name).unlink(missing_ok=True)
+
+
+def fresh_transport(base_url: str, timeout: float = 5.0):
+    """A ``WeChatSimulator`` transport with one new connection per request, so the kernel spreads
+    requests over a gunicorn's workers (``wxbot.testing.httpx_transport`` keeps one connection)."""
+    import httpx
+
+    def post(path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
+        resp = httpx.post(base_url + path, content=body, headers=headers, timeout=timeout)
+        return resp.status_code, resp.content
+
+    return post

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from helpers.env import CONFIG_DIR, TOKEN, internals_env, make_env
-from helpers.procs import Gunicorn
+from helpers.procs import Gunicorn, fresh_transport
 from wxbot.stores import keys
 from wxbot.testing import WeChatSimulator
 
@@ -18,14 +18,6 @@ pytestmark = pytest.mark.ops
 
 OPENID = "oCrashFollower0000000000001"
 REPORT = "付款了key没有发给我 订单号 E2024061512345678 99元"
-
-
-def transport(base_url: str):
-    def post(path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
-        resp = httpx.post(base_url + path, content=body, headers=headers, timeout=10)
-        return resp.status_code, resp.content
-
-    return post
 
 
 def redis_ms(r) -> int:
@@ -40,7 +32,7 @@ def test_killed_between_claim_and_ticket_then_a_retry_takes_over(redis_server, r
                                             "pending_wait": 0.3}))
     g = Gunicorn(env, workers=1).wait_ready()
     try:
-        sim = WeChatSimulator(transport(g.url), TOKEN)
+        sim = WeChatSimulator(fresh_transport(g.url, timeout=10), TOKEN)
         fields = sim.text_fields(OPENID, REPORT)
         (victim,) = g.worker_pids()
         fault.touch()

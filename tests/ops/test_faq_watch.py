@@ -3,12 +3,11 @@ own (``FaqKnowledge.watch`` from ``post_worker_init``), so a worker that gets no
 the new version in, and the first follower to ask after it gets the taught answer."""
 from __future__ import annotations
 
-import httpx
 import pytest
 import yaml
 
 from helpers.env import CONFIG_DIR, TOKEN, make_env
-from helpers.procs import Gunicorn
+from helpers.procs import Gunicorn, fresh_transport
 from wxbot.features.faq.store import TeachingStore
 from wxbot.testing import WeChatSimulator
 
@@ -17,20 +16,12 @@ pytestmark = pytest.mark.ops
 TAUGHT = "水星上的织布机能接你们的key吗"  # nothing in the shipped FAQ answers it
 
 
-def post(base_url: str):
-    def send(path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
-        resp = httpx.post(base_url + path, content=body, headers=headers, timeout=5)
-        return resp.status_code, resp.content
-
-    return send
-
-
 def test_every_worker_swaps_a_teaching_in_without_a_message(spare_redis, tmp_path):
     answer = next(e["answer"] for e in yaml.safe_load((CONFIG_DIR / "faq.yaml").read_text(encoding="utf-8"))["entries"]
                   if e["id"] == "supported_apps").rstrip("\n")
     g = Gunicorn(make_env(spare_redis.url, CONFIG_DIR, tmp_path / "data"), workers=2).wait_ready()
     try:
-        sim = WeChatSimulator(post(g.url), TOKEN)
+        sim = WeChatSimulator(fresh_transport(g.url), TOKEN)
         assert sim.text("oWatchFollower0000000000001", TAUGHT).content != answer
         before = g.output().count("faq reloaded")
         TeachingStore(spare_redis.client()).teach("supported_apps", TAUGHT, "test")  # as another host would

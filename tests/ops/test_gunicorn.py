@@ -16,21 +16,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers.env import ADMIN, AES_KEY, APP_ID, CONFIG_DIR, TOKEN, make_env
-from helpers.procs import Gunicorn, clean_env, run_cli
+from helpers.procs import Gunicorn, clean_env, fresh_transport, run_cli
 from wxbot.testing import WeChatSimulator
 
 OPENID = "oGunicornFollower000000000001"
 BAD_TOKEN_LINE = "wxbot: configuration error: WECHAT_TOKEN: must be 3-32 letters or digits, as the MP console requires"
-
-
-def fresh_transport(base_url: str):
-    """One new connection per request, so the kernel spreads requests over the workers."""
-
-    def post(path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
-        resp = httpx.post(base_url + path, content=body, headers=headers, timeout=5)
-        return resp.status_code, resp.content
-
-    return post
 
 
 @pytest.fixture(scope="session")
