@@ -26,7 +26,7 @@ def test_the_numpy_svm_gives_linearsvcs_weights_and_decisions(monkeypatch):
 
     monkeypatch.setattr(classifier, "linear_svm", spy)
     monkeypatch.setattr(classifier, "_cache", type(classifier._cache)())
-    compile_faq(yaml.safe_load((CONFIG_DIR / "faq.yaml").read_text(encoding="utf-8")))
+    compile_faq(yaml.safe_load((CONFIG_DIR / "faq.yaml").read_text(encoding="utf-8"))).warm()
     rows, y, classes, terms = seen["rows"], seen["y"], seen["classes"], seen["terms"]
     assert len(rows) > 1000 and len(classes) > 20
     w, b = real(rows, y, classes, terms, seen["c"])
@@ -43,7 +43,7 @@ def test_the_numpy_svm_gives_linearsvcs_weights_and_decisions(monkeypatch):
 
 def test_the_bot_never_imports_scikit_learn_or_scipy():
     code = ("import sys, yaml; from wxbot.features.faq.matcher import compile_faq; "
-            f"compile_faq(yaml.safe_load(open({str(CONFIG_DIR / 'faq.yaml')!r}, encoding='utf-8'))); "
+            f"compile_faq(yaml.safe_load(open({str(CONFIG_DIR / 'faq.yaml')!r}, encoding='utf-8'))).warm(); "
             "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -67,3 +67,14 @@ def test_two_entries_are_one_binary_problem_as_in_linearsvc():
     ref = LinearSVC(C=1.0, tol=1e-8, max_iter=100000, random_state=0).fit(x, y)
     assert np.allclose(w[:, 1] - w[:, 0], ref.coef_[0], atol=1e-3)
     assert abs((b[1] - b[0]) - ref.intercept_[0]) < 1e-3
+
+
+def test_trained_at_first_use_and_by_the_web_app_before_any_message(monkeypatch, app):
+    """A process that never matches (``wxbot password show``) does not train; the web app trains at
+    start, so no follower's message waits for it."""
+    monkeypatch.setattr(classifier, "_cache", type(classifier._cache)())
+    faq = compile_faq(yaml.safe_load((CONFIG_DIR / "faq.yaml").read_text(encoding="utf-8")))
+    assert faq._trained is None
+    faq.match("我想问一下你们的key能不能在别的软件里面用")
+    assert faq._trained is not None
+    assert app.extensions["wxbot"].features.faq.knowledge.get()._trained is not None

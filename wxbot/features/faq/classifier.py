@@ -1,6 +1,6 @@
 """A linear classifier over the retrieval's own terms (character and pinyin n-grams of
-``retrieval.Index``): trained on every entry's example questions (and teachings) when the FAQ
-compiles, it gives each entry a confidence for a message, which the matcher takes beside the
+``retrieval.Index``): trained on every entry's example questions (and teachings) at the FAQ
+version's first match (``Faq._classifier``; the web app and reloads train it before any message), it gives each entry a confidence for a message, which the matcher takes beside the
 nearest example's BM25 confidence (the larger of the two counts).
 
 The model is a linear SVM (``LinearSVC``'s problem and solver, trained in ``linear_svm``) over sublinear TF-IDF of the terms, its decision values

@@ -198,7 +198,7 @@ class FaqKnowledge:
             if file_changed:
                 raw = yaml_load(self.path) if self._stamp is not None else None
             version, taught, edits = self._read_teachings()
-            faq = compile_faq(apply_edits(raw, edits), self.options, taught)
+            faq = compile_faq(apply_edits(raw, edits), self.options, taught).warm()  # off the request thread
         except _PARSE_ERRORS as exc:
             self.error = f"{self.path}: {one_line(exc)}"
             log.error("config file broken, keeping last good version: %s", self.error)

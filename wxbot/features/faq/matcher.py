@@ -25,15 +25,19 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...textnorm import normalise, prepare
 from .masking import mask as mask  # re-exported: the stores mask what they keep
 from .phrases import Fillers, Hit, Homophones, Phrases, Synonyms, ascii_words, deletes, lengths_by_first, noise_pattern
 from .pinyin import vocabulary_table
 from .spec import FaqSpec, MatchOptions
+
+if TYPE_CHECKING:
+    from .classifier import Classifier
 
 # -- compiled matcher ------------------------------------------------------------------------
 
@@ -195,13 +199,30 @@ class Faq:
         for entry_id in sorted(taught):
             digest.update(repr((entry_id, taught[entry_id])).encode())
         self.version = digest.hexdigest()[:12]
-        self._classifier = None
-        if train is not None and self._index is not None:
-            from .classifier import trained
+        self._train = train if self._index is not None else None
+        self._trained: Classifier | None = None
+        self._train_lock = threading.Lock()
 
-            # keyed by the version and the index options: the same file and teachings train once
-            self._classifier = trained(f"{self.version}:{rs.model_dump_json()}", self._index, train[0],
-                                       _LazyUnits(train[1]), len(self.entries))
+    @property
+    def _classifier(self) -> Classifier | None:
+        """The linear classifier, trained at first use: a process that never matches (most CLI
+        commands) does not pay for it, and servers train it before any message (``warm``). Kept per
+        version and index options (``classifier.trained``): the same file and teachings train once."""
+        if self._train is None or self._trained is not None:
+            return self._trained
+        with self._train_lock:
+            if self._trained is None:
+                from .classifier import trained
+
+                owners, marked = self._train
+                self._trained = trained(f"{self.version}:{self.spec.retrieval.model_dump_json()}", self._index,
+                                        owners, _LazyUnits(marked), len(self.entries))
+            return self._trained
+
+    def warm(self) -> Faq:
+        """Train what is trained at first use now (a server, before its first message)."""
+        _ = self._classifier
+        return self
 
     def exact_owner(self, text: str) -> str | None:
         """The id of the entry whose whole-message rule in faq.yaml ``text`` is (not a teaching), or None."""
