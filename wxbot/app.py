@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is None:
         services = build_services(settings, internals=internals)
     features = build_features(services)
-    features.faq.knowledge.get().warm()  # the FAQ's classifier is trained before any message, not by the first
+    features.faq.knowledge.warm()  # the FAQ's classifier is trained before any message, not by the first
     router = compose_router(services, features)
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=None)

@@ -138,6 +138,12 @@ class FaqKnowledge:
                     self._check()
         return self._faq
 
+    def warm(self) -> None:
+        """Train what the FAQ trains at first use (its classifier) now, for a server before its first
+        message; the next reload check is an interval after the FAQ is ready, as after any load."""
+        self._faq.warm()
+        self._next_check = self._clock() + self._interval
+
     def watch(self) -> bool:
         """Check every interval on a thread of this process as well, not only on the next message: a
         web process that gets no message still swaps a teaching or edit in within about a second, so
