@@ -62,6 +62,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from wxbot import yamlload  # noqa: E402
 from wxbot.features.faq.evaluation import evaluate  # noqa: E402
 from wxbot.features.faq.matcher import MatchOptions, compile_faq, normalise  # noqa: E402
 
@@ -138,10 +139,11 @@ def generated_messages(raw: dict, count: int, seed: int = 11) -> list[str]:
 
 
 def load_time(raw_text: str, options, rounds: int = 5, loader=yaml.SafeLoader) -> float:
+    """Best of ``rounds``: parse (``loader``, or wxbot's own ``yamlload.load`` when None) + compile."""
     best = float("inf")
     for _ in range(rounds):
         t = time.perf_counter()
-        compile_faq(yaml.load(raw_text, Loader=loader), options)
+        compile_faq(yamlload.load(raw_text) if loader is None else yaml.load(raw_text, Loader=loader), options)
         best = min(best, time.perf_counter() - t)
     return best * 1e3
 
@@ -209,7 +211,7 @@ def main() -> None:
     cload = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     rss0 = rss_mb()
     t0 = time.perf_counter()
-    graw = yaml.load(gen_text, Loader=cload)
+    graw = yamlload.load(gen_text)  # as wxbot loads config/ (libyaml's events, no node tree)
     rss_yaml = rss_mb()
     gfaq = compile_faq(graw, options)
     load_s = time.perf_counter() - t0
@@ -226,16 +228,18 @@ def main() -> None:
         k = gfaq.match(t).kind
         kinds[k] = kinds.get(k, 0) + 1
     print(f"  (decisions on 500 generated messages: {kinds})")
-    print(f"generated FAQ ({len(gen_text.encode()) // 1024} KiB): first load (CSafeLoader + validate + compile) "
+    print(f"generated FAQ ({len(gen_text.encode()) // 1024} KiB): first load (yamlload + validate + compile) "
           f"{load_s:.2f} s; RSS {rss0:.0f} -> {rss1:.0f} MB (+{rss1 - rss0:.1f} MB, YAML text kept: "
           f"parse +{rss_yaml - rss0:.1f}, validate + compile +{rss1 - rss_yaml:.1f})")
 
     print("\n== load time (ms, best of 5, per process) ==")
     print(f"seed FAQ ({len(faq_text.encode()) // 1024} KiB): YAML + validate + compile "
           f"{load_time(faq_text, options):.1f} (pure-Python SafeLoader), "
-          f"{load_time(faq_text, options, loader=cload):.1f} (libyaml CSafeLoader)")
+          f"{load_time(faq_text, options, loader=cload):.1f} (libyaml CSafeLoader), "
+          f"{load_time(faq_text, options, loader=None):.1f} (wxbot.yamlload: libyaml's events)")
     print(f"generated 2,000-entry FAQ: YAML + validate + compile {load_time(gen_text, options, 2, cload):.0f} "
-          f"(CSafeLoader); of which validate + compile {load_time_parsed(gen_text, options):.0f}")
+          f"(CSafeLoader), {load_time(gen_text, options, 2, None):.0f} (yamlload); of which validate + compile "
+          f"{load_time_parsed(gen_text, options):.0f}")
     code_ts = ("import time;import wxbot.textnorm as f;t=time.perf_counter();f._ts_table();"
                "print((time.perf_counter()-t)*1e3)")
     print(f"traditional->simplified table from opencc's dictionary (first use in a process): {cold_import_ms(code_ts):.1f}")

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import yamlload
 from .defaults import Internals
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9]{3,32}$")
@@ -327,14 +327,10 @@ def _first_error(exc: ValidationError) -> str:
 
 # -- YAML files of config/ (bot.yaml, texts.yaml, faq.yaml) --------------------------------------
 
-# libyaml's C loader parses several times faster than the pure-Python one (a 2,000-entry FAQ: ~0.8 s
-# instead of ~2 s); both are "safe" loaders.
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def yaml_load(path: Path):
+    """A config file's YAML, as ``yaml.safe_load`` gives it (libyaml, without a node tree: yamlload)."""
     with open(path, "rb") as fh:
-        return yaml.load(fh, Loader=_YamlLoader)  # noqa: S506 - a safe loader
+        return yamlload.load(fh)
 
 
 def one_line(exc: Exception) -> str:

@@ -176,7 +176,10 @@ class Faq:
             table = vocabulary_table([*vocab, *syn, *(m.replace("|", "").replace("\n", "") for m in marked)])
             self._index = Index(owners, (_UNIT_RE.findall(m) for m in marked), table,
                                 RetrievalOptions(rs.k1, rs.b, rs.unigram_weight, rs.pinyin_weight, rs.doc_weight))
-            train = (owners, marked) if rs.classifier else None
+            from .classifier import MAX_ENTRIES
+
+            # the examples' texts are kept for the classifier's training only where it will train
+            train = (owners, marked) if rs.classifier and 2 <= len(self.entries) <= MAX_ENTRIES else None
         else:
             train = None
             table = vocabulary_table([*vocab, *syn])
@@ -208,15 +211,16 @@ class Faq:
         """The linear classifier, trained at first use: a process that never matches (most CLI
         commands) does not pay for it, and servers train it before any message (``warm``). Kept per
         version and index options (``classifier.trained``): the same file and teachings train once."""
-        if self._train is None or self._trained is not None:
+        if self._train is None:
             return self._trained
         with self._train_lock:
-            if self._trained is None:
+            if self._train is not None:
                 from .classifier import trained
 
                 owners, marked = self._train
                 self._trained = trained(f"{self.version}:{self.spec.retrieval.model_dump_json()}", self._index,
                                         owners, _LazyUnits(marked), len(self.entries))
+                self._train = None  # trained (or not trained: too many entries): the texts are not needed
             return self._trained
 
     def warm(self) -> Faq:
