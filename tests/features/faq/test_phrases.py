@@ -26,6 +26,33 @@ def test_homophones_keep_the_length_and_skip_ambiguous_pinyin():
     assert both.correct("续废", frozenset(), frozenset())[0] == "续废"
 
 
+def _corrected(words: list[str], text: str, everyday: bool = True) -> str:
+    from wxbot.features.faq.pinyin import base_table
+
+    return Homophones(words, base_table(), everyday=everyday).correct(text, frozenset(), frozenset())[0]
+
+
+def test_ime_homophones_are_corrected_to_the_faqs_words():
+    assert _corrected(["续费"], "续废") == "续费"
+    assert _corrected(["密码"], "公益版秘码多少") == "公益版密码多少"
+    assert _corrected(["余额"], "鱼额怎么查") == "余额怎么查"
+    assert _corrected(["订单"], "定单显示过期") == "订单显示过期"  # 定单 is a rarer spelling
+    assert _corrected(["密码"], "密吗多少") == "密码多少"  # a particle typed for a character
+
+
+def test_everyday_words_that_sound_like_faq_words_stay_as_written():
+    """The false friends the round-5 tune data showed most (before: 不会 -> 不回 in 23 messages)."""
+    cases = [(["不回"], "会不会被封"), (["同事"], "大家同时用"), (["优点"], "我有点担心"),
+             (["假的"], "你们家的模型"), (["假的"], "各家的卖点"), (["访问码"], "能直接访问吗"),
+             (["天梯"], "今天提示余额不足"), (["室友"], "工作室有五个人"), (["实时"], "其实是3.5"),
+             (["合同"], "我和同事想共用")]
+    for words, text in cases:
+        assert _corrected(words, text) == text, (words, text)
+    # without the everyday lexicon the same runs were "corrected": the guard is what keeps them
+    assert _corrected(["不回"], "会不会被封", everyday=False) == "会不回被封"
+    assert _corrected(["天梯"], "今天提示余额不足", everyday=False) == "今天梯示余额不足"
+
+
 def test_fillers_strip_as_the_regex_did():
     """``Fillers.strip`` replaced ``re.sub("^(?:F)+|(?:F)+$", "", text)`` (F longest first): same
     output on random runs of fillers, their pieces and other characters."""

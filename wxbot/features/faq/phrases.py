@@ -162,6 +162,9 @@ class Synonyms:
 
 
 _SYLLABLE_BASE = 0xE000  # private use area: never in a normalised message's spelling
+_EVERYDAY_RATIO = 0.5  # an everyday run at least this common (vs the FAQ's word) is meant as written
+_FUNCTION = frozenset("的了是在有和与也都就还把被给吗呢吧啊嘛呀么")
+_PARTICLES = frozenset("吗呢吧啊嘛呀么")
 
 
 class _Spelling(dict):
@@ -178,10 +181,16 @@ class Homophones:
     Guards against false friends: only words of two or more CJK characters; a two-syllable word also
     needs one character in common with the run (有事 is not 优势, 忧势 is); a run that already is a
     vocabulary word stays; a character of a ``protected`` word (fillers, noise: 那个) is never
-    changed; a pinyin shared by two words is ambiguous and never corrected.
+    changed; a pinyin shared by two words is ambiguous and never corrected. A run that is an everyday
+    word (``lexicon``: jieba's counts) at least half as common as the FAQ's word stays (不会 is not
+    不回, 同时 not 同事, 有点 not 优点); a two-character run whose shared character is a function word
+    or the changed one is (other than a final particle) is no evidence (各家的 is not 假的, 我和同事 not 合同), nor is a particle at the end of a longer run (访问吗 is not 访问码);
+    a changed character at the run's edge that forms an everyday word with its neighbour outside belongs
+    to that word (今天提示 has no 天梯, 其实是 no 实时).
     """
 
-    def __init__(self, words: Iterable[str], table: dict[str, str], protected: Iterable[str] = ()):
+    def __init__(self, words: Iterable[str], table: dict[str, str], protected: Iterable[str] = (),
+                 everyday: bool = True):
         # Each syllable is one private-use character, so a word's spelling is as long as the word and
         # a message is spelled by one str.translate: a small automaton, and positions need no mapping.
         code = {syl: chr(_SYLLABLE_BASE + i) for i, syl in enumerate(sorted(set(table.values())))}
@@ -194,6 +203,16 @@ class Homophones:
             key = w.translate(self._spell)
             keys[key] = w if keys.get(key, w) == w else None
         self._words = frozenset(w for w in keys.values() if w)
+        self._everyday: frozenset[str] = frozenset()
+        self._pairs: frozenset[str] = frozenset()
+        if everyday:
+            from .lexicon import pairs, same_sound
+
+            self._pairs = pairs()
+            counts = same_sound({k for k, w in keys.items() if w}, self._spell)
+            self._everyday = frozenset(
+                run for run, n in counts.items()
+                if run not in self._words and n >= _EVERYDAY_RATIO * counts.get(keys[run.translate(self._spell)] or "", 0))
         self._auto = ahocorasick.Automaton()
         for key, w in keys.items():
             if w is not None:
@@ -210,8 +229,16 @@ class Homophones:
             n = len(w)
             i = end + 1 - n
             run = text[i:i + n]
-            if run == w or run in self._words or (n == 2 and not set(run) & set(w)):
+            if run == w or run in self._words or run in self._everyday or (n == 2 and not set(run) & set(w)):
                 continue
+            if n == 2 and any(a in _FUNCTION and (a == b or a not in _PARTICLES) for a, b in zip(run, w)):
+                continue  # 家的 / 假的, 室有 / 室友: a function word is no typo, nor evidence of one
+            if n > 2 and run[-1] in _PARTICLES and run[-1] != w[-1]:
+                continue  # 访问吗 asks about 访问, it is no typo of 访问码
+            pairs = self._pairs
+            if pairs and ((i > 0 and run[0] != w[0] and text[i - 1:i + 1] in pairs)
+                          or (run[-1] != w[-1] and text[i + n - 1:i + n + 1] in pairs)):
+                continue  # the changed character is part of a word outside the run: 今天提示 is no 天梯
             found.append((i, i + n, w))
         if not found:
             return text, bounds, breaks
