@@ -220,7 +220,14 @@ def test_evaluation_sets_are_big_enough_and_never_the_question_text(faq):
     assert not tune_all & held_all
 
 
-def test_tuned_part_regression_floor(faq):
+def test_tuned_part_regression_floor():
+    """With the shipped bot.yaml's thresholds (what followers get): at the library default of 2.5 the
+    round-5 examples made one off-topic message ("推荐个手机", 2.93) an answer; shipped, it is asked about."""
+    from wxbot.folder import shipped_config
+    from wxbot.policy import load_bot_config
+
+    policy = load_bot_config(shipped_config()).faq
+    faq = compile_faq(shipped_raw(), MatchOptions(threshold=policy.threshold, ask_threshold=policy.ask_threshold))
     ev = evaluate(faq, load("faq_eval_tune.yaml"))
     assert ev.top1_rate >= 0.97, ev.summary() + "\n" + "\n".join(map(str, ev.misses))  # measured 266/266
     assert ev.off_topic_answered == 0, ev.misses  # measured 0/40
