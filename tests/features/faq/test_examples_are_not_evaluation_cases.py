@@ -10,7 +10,8 @@ from wxbot.features.faq.matcher import normalise
 
 ROOT = Path(__file__).parents[3]
 HELD_OUT = ["faq_eval_heldout.yaml", "faq_eval_blind_heldout.yaml", "faq_eval_blind_final.yaml",
-            "faq_eval_blind_final2.yaml", "faq_eval_blind_final3.yaml", "faq_eval_blind_final4.yaml"]
+            "faq_eval_blind_final2.yaml", "faq_eval_blind_final3.yaml", "faq_eval_blind_final4.yaml",
+            "faq_eval_blind_final5.yaml"]
 
 
 def texts(node) -> list[str]:
