@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import threading
 from array import array
+from bisect import bisect_right
 from importlib import resources
+
+import ahocorasick
 
 MIN_COUNT = 20  # rarer words than this are no evidence that a run is meant as written
 PAIR_COUNT = 100  # a two-character word at least this common binds its characters (``pairs``)
 
-_WORDS: tuple[str, array] | None = None  # "\n"-joined words, their counts
+_WORDS: tuple[str, array, array] | None = None  # "\n"-joined words, their counts, where each starts
 _PAIRS: frozenset[str] | None = None
 _LOCK = threading.Lock()
 
 
-def _words() -> tuple[str, array]:
+def _words() -> tuple[str, array, array]:
     global _WORDS
     if _WORDS is None:
         with _LOCK:
@@ -34,7 +37,10 @@ def _words() -> tuple[str, array]:
                         if 2 <= len(word) <= 4 and int(count) >= MIN_COUNT:
                             words.append(word)
                             counts.append(int(count))
-                _WORDS = ("\n".join(words), counts)
+                starts = array("l", [0])
+                for w in words[:-1]:
+                    starts.append(starts[-1] + len(w) + 1)
+                _WORDS = ("\n".join(words), counts, starts)
     return _WORDS
 
 
@@ -43,7 +49,7 @@ def pairs() -> frozenset[str]:
     neighbour outside a run belongs to that word, not to the run (今天提示 has no 天梯)."""
     global _PAIRS
     if _PAIRS is None:
-        joined, counts = _words()
+        joined, counts, _ = _words()
         found = frozenset(w for w, n in zip(joined.split("\n"), counts) if len(w) == 2 and n >= PAIR_COUNT)
         with _LOCK:
             _PAIRS = found
@@ -52,12 +58,23 @@ def pairs() -> frozenset[str]:
 
 def same_sound(spellings: set[str], spell: dict) -> dict[str, int]:
     """Everyday word -> its count, for the words whose spelling (``text.translate(spell)``, one code
-    per character) is one of ``spellings``."""
+    per character) is one of ``spellings``: one ``translate`` of all the words and one automaton pass over
+    it (an Aho-Corasick automaton of the spellings, whole lines only), so no list of 70,000 strings
+    is made for a FAQ version."""
     if not spellings:
         return {}
-    joined, counts = _words()
+    joined, counts, starts = _words()
     table = type(spell)(spell)
     table[ord("\n")] = "\n"
-    spelled = joined.translate(table).split("\n")  # one code per character: aligned with the words
-    words = joined.split("\n")
-    return {words[i]: counts[i] for i, s in enumerate(spelled) if s in spellings}
+    spelled = joined.translate(table)  # one code per character: offsets are the words' offsets
+    auto = ahocorasick.Automaton()
+    for key in spellings:
+        auto.add_word(key, len(key))
+    auto.make_automaton()
+    out: dict[str, int] = {}
+    last = len(spelled)
+    for end, size in auto.iter(spelled):
+        start = end + 1 - size
+        if (start == 0 or spelled[start - 1] == "\n") and (end + 1 == last or spelled[end + 1] == "\n"):
+            out[joined[start:end + 1]] = counts[bisect_right(starts, start) - 1]
+    return out
