@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 def config_error_exit(exc: ConfigError) -> SystemExit:
-    click.echo(f"wxbot: configuration error: {exc}", err=True)
+    click.echo(f"wxbot: 配置错误：{exc}", err=True)
     return SystemExit(2)
 
 
@@ -53,8 +53,8 @@ def redis_errors_exit() -> Iterator[None]:
     try:
         yield
     except REDIS_ERRORS as exc:
-        click.echo(f"wxbot: the bot's Redis did not answer ({describe_error(exc)}): is the bot running? "
-                   "Start it with `wxbot serve`; `wxbot doctor` checks REDIS_URL", err=True)
+        click.echo(f"wxbot: 机器人的 Redis 没有应答（{describe_error(exc)}）：机器人在运行吗？"
+                   "用 `wxbot serve` 启动；`wxbot doctor` 会检查 REDIS_URL", err=True)
         raise SystemExit(1) from None
 
 
