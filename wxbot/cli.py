@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .clitools import CliContext, exit_on_config_error, not_running_exit, pass_cli, redis_errors_exit
+from .clitools import CliContext, exit_on_config_error, not_running_exit, pass_cli, redis_errors_exit, speak_chinese
 from .console.cli import cli as console_cli
 from .features.ai.cli import cli as ai_cli
 from .features.faq.cli import cli as faq_cli
@@ -21,6 +21,8 @@ from .logconfig import configure_logging
 from .settings import bot_home, load_env
 from .texts_cli import cli as texts_cli
 from .wechat.cli import cli as menu_cli
+
+speak_chinese()  # click's own words too (usage, help headings, usage errors)
 
 # Each command imports what it runs (the worker, the supervisor, the simulator, Redis tools) when it
 # runs, so that ``wxbot --help`` and every other command start without them.
