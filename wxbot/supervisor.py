@@ -136,7 +136,7 @@ class Supervisor:
         self._spawn("web app", [sys.executable, "-m", "gunicorn", "-c", "python:wxbot.gunicorn_conf", "--bind",
                                 self.bind, "--workers", str(self.workers), "wxbot:create_app()"])
         self._spawn("worker", [sys.executable, "-m", "wxbot.cli", "worker"])
-        self.say(f"wxbot: 正在 {self.url}/wechat 提供服务，连同 worker 和{where}；"
+        self.say(f"wxbot: 已启动 {self.url}/wechat、worker 和 {where}；"
                  f"在另一个终端里用 `wxbot chat` 和它对话；按 Ctrl-C 全部停止")
         status = 0
         while not self.stopping.wait(0.5):
