@@ -71,7 +71,7 @@ def test_factory_raises_a_one_line_config_error(tmp_path, monkeypatch):
     monkeypatch.setenv("WXBOT_DATA_DIR", str(tmp_path))
     with pytest.raises(ConfigError) as info:
         create_app()
-    assert str(info.value) == "WECHAT_TOKEN: must be 3-32 letters or digits, as the MP console requires"
+    assert str(info.value) == "WECHAT_TOKEN: 必须是 3-32 位字母或数字（公众号后台的要求）"
 
 
 def test_broken_config_edit_keeps_last_good_version(tmp_path, caplog):

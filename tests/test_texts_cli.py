@@ -51,7 +51,7 @@ def test_a_set_is_answered_at_once_by_a_web_process_and_undo_steps_back(run, web
     assert run("set", NAME, "第二版").exit_code == 0
     shown = run("show", NAME)
     assert shown.exit_code == 0 and shown.output.startswith("第二版\n")
-    assert "edited by cli" in shown.output and "(UTC+8)" in shown.output and original in shown.output
+    assert "由 cli 于" in shown.output and "(UTC+8)" in shown.output and original in shown.output
     listed = {ln.split("\t")[0]: ln.split("\t") for ln in run("list").output.splitlines()}
     assert listed[NAME][2] == "edited" and listed["fallback"] == ["fallback", "{topics}", "file"]
     assert set(listed) == set(services.texts.file_texts().keys())

@@ -27,9 +27,76 @@ if TYPE_CHECKING:
 # The whole bot (features, services, redis-py) is imported by the commands that use it, when they run:
 # ``wxbot --help`` and the commands' skeleton import only click and the settings.
 
+# click's own words (help layout, usage errors, prompts), as the admins read them. click looks each up
+# through gettext when it prints it; a phrase missing here stays click's English.
+CLICK_WORDS = {
+    "Usage:": "用法:",
+    "Options": "选项",
+    "Commands": "命令",
+    "Positional arguments": "参数",
+    "Show this message and exit.": "显示这段帮助并退出。",
+    "Error: {message}": "错误：{message}",
+    "Try '{command} {option}' for help.": "运行 '{command} {option}' 查看帮助。",
+    "Aborted!": "已取消。",
+    "Missing command.": "缺少命令。",
+    "Missing argument": "缺少参数",
+    "Missing option": "缺少选项",
+    "Missing parameter": "缺少参数",
+    "Invalid value: {message}": "值无效：{message}",
+    "Invalid value for {param_hint}: {message}": "{param_hint} 的值无效：{message}",
+    "No such option {name!r}.": "没有选项 {name!r}。",
+    "No such command {name!r}.": "没有命令 {name!r}。",
+    "Option {name!r} does not take a value.": "选项 {name!r} 不需要值。",
+    "default: {default}": "默认：{default}",
+    "required": "必填",
+    "Repeat for confirmation": "再输入一次",
+    "Error: The two entered values do not match.": "错误：两次输入的不一样。",
+    "Error: invalid input": "错误：输入无效",
+    "{value!r} is not a valid {number_type}.": "{value!r} 不是有效的数字（{number_type}）。",
+    "{value} is not in the range {range}.": "{value} 不在 {range} 范围内。",
+    "{name} {filename!r} does not exist.": "{name} {filename!r} 不存在。",
+    "{name} {filename!r} is a file.": "{name} {filename!r} 是文件。",
+    "{name} {filename!r} is a directory.": "{name} {filename!r} 是文件夹。",
+    "file": "文件", "directory": "文件夹", "path": "路径",
+    # ngettext: the singular stands for both forms
+    "Got unexpected extra argument ({args})": "多了参数（{args}）",
+    "Option {name!r} requires an argument.": "选项 {name!r} 需要一个值。",
+    "{value!r} is not {choice}.": "{value!r} 不是 {choice}。",
+    "{value!r} is not one of {choices}.": "{value!r} 不是 {choices} 之一。",
+    "Did you mean {possibility}?": "你是不是想输入 {possibility}？",
+    "(Did you mean one of: {possibilities}?)": "（你是不是想输入其中之一：{possibilities}？）",
+}
+
+
+def _click_word(message: str) -> str:
+    return CLICK_WORDS.get(message, message)
+
+
+def _click_words(singular: str, plural: str, n: int) -> str:
+    return CLICK_WORDS.get(singular if n == 1 else plural, CLICK_WORDS.get(singular, singular if n == 1 else plural))
+
+
+def speak_chinese() -> None:
+    """Make click say its own words (usage, help headings, usage errors) in Chinese: it looks them up
+    through the ``gettext``/``ngettext`` each of its modules imported, so those names are replaced."""
+    import click.core
+    import click.decorators
+    import click.exceptions
+    import click.formatting
+    import click.parser
+    import click.termui
+    import click.types
+
+    for module in (click.core, click.decorators, click.exceptions, click.formatting, click.parser, click.termui,
+                   click.types):
+        if hasattr(module, "_"):
+            module._ = _click_word
+        if hasattr(module, "ngettext"):
+            module.ngettext = _click_words
+
 
 def config_error_exit(exc: ConfigError) -> SystemExit:
-    click.echo(f"wxbot: configuration error: {exc}", err=True)
+    click.echo(f"wxbot: 配置错误：{exc}", err=True)
     return SystemExit(2)
 
 
@@ -53,8 +120,8 @@ def redis_errors_exit() -> Iterator[None]:
     try:
         yield
     except REDIS_ERRORS as exc:
-        click.echo(f"wxbot: the bot's Redis did not answer ({describe_error(exc)}): is the bot running? "
-                   "Start it with `wxbot serve`; `wxbot doctor` checks REDIS_URL", err=True)
+        click.echo(f"wxbot: 机器人的 Redis 没有应答（{describe_error(exc)}）：机器人在运行吗？"
+                   "用 `wxbot serve` 启动；`wxbot doctor` 会检查 REDIS_URL", err=True)
         raise SystemExit(1) from None
 
 

@@ -106,11 +106,11 @@ def wxbot_command(argv0: str) -> str:
 
 def next_steps(res: InitResult, cwd: Path, command: str = "wxbot") -> list[str]:
     """What to do next, as commands runnable from the bot folder (``command``: ``wxbot_command``)."""
-    steps = [] if res.folder == cwd.resolve() else [f"cd {res.folder}   (or set WXBOT_HOME={res.folder})"]
+    steps = [] if res.folder == cwd.resolve() else [f"cd {res.folder}   （或者设置 WXBOT_HOME={res.folder}）"]
     steps += [
-        "edit .env: put its WECHAT_TOKEN into the MP console (基本配置 > 服务器配置 > Token) and add "
-        "WECHAT_APP_ID, WECHAT_APP_SECRET (and WECHAT_ENCODING_AES_KEY for safe mode); local tries need none",
-        f"{command} serve    (the whole bot: embedded Redis, web app and worker; Ctrl-C stops it)",
-        f"{command} chat     (in a second terminal: talk to it as a follower; then `{command} doctor`)",
+        "编辑 .env：把其中的 WECHAT_TOKEN 填到公众号后台（基本配置 > 服务器配置 > Token），并补上 "
+        "WECHAT_APP_ID、WECHAT_APP_SECRET（安全模式还要 WECHAT_ENCODING_AES_KEY）；只在本机试用时都不需要",
+        f"{command} serve    （运行整个机器人：内置 Redis、网页应用和 worker；按 Ctrl-C 停止）",
+        f"{command} chat     （在另一个终端里：以粉丝身份和它对话；然后运行 `{command} doctor`）",
     ]
     return [f"{n}. {s}" for n, s in enumerate(steps, 0 if len(steps) == 4 else 1)]

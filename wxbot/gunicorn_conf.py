@@ -91,7 +91,7 @@ def _check_configuration() -> None:
         load_bot_config(settings.config_dir)
         texts_file(settings.config_dir)
     except ConfigError as exc:
-        print(f"wxbot: configuration error: {exc}", file=sys.stderr)
+        print(f"wxbot: 配置错误：{exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.log_level)
 

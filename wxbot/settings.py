@@ -42,7 +42,7 @@ def _check_url(value: str | None) -> str | None:
         return None
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL")
+        raise ValueError("必须是 http:// 或 https:// 开头的网址")
     return value
 
 
@@ -103,14 +103,14 @@ class Settings(BaseModel):
     @classmethod
     def _token(cls, v: str) -> str:
         if not TOKEN_RE.match(v):
-            raise ValueError("must be 3-32 letters or digits, as the MP console requires")
+            raise ValueError("必须是 3-32 位字母或数字（公众号后台的要求）")
         return v
 
     @field_validator("wechat_app_id")
     @classmethod
     def _app_id(cls, v: str | None) -> str | None:
         if v and not APP_ID_RE.match(v):
-            raise ValueError("must look like wx followed by 16 hex digits (MP console > 基本配置)")
+            raise ValueError("格式应为 wx 加 16 位十六进制数字（公众号后台 > 基本配置）")
         return v or None
 
     @field_validator("wechat_encoding_aes_key")
@@ -119,13 +119,13 @@ class Settings(BaseModel):
         if not v:
             return None
         if len(v) != 43:
-            raise ValueError("must be exactly 43 characters (MP console > 基本配置 > EncodingAESKey)")
+            raise ValueError("必须正好 43 个字符（公众号后台 > 基本配置 > EncodingAESKey）")
         try:
             raw = base64.b64decode(v + "=", validate=True)
         except (binascii.Error, ValueError):
-            raise ValueError("is not valid base64") from None
+            raise ValueError("不是有效的 base64") from None
         if len(raw) != 32:
-            raise ValueError("must decode to 32 bytes")
+            raise ValueError("解码后必须是 32 字节")
         return v
 
     @field_validator(
@@ -144,15 +144,15 @@ class Settings(BaseModel):
     def _s3_endpoint(cls, v: str | None) -> str | None:
         v = _check_url(v)
         if v and urlsplit(v).path.strip("/"):
-            raise ValueError("must be the server's address only, e.g. https://s3.example.com (the bucket is "
-                             "WXBOT_S3_BUCKET)")
+            raise ValueError("只写服务器地址，例如 https://s3.example.com（存储桶写在 "
+                             "WXBOT_S3_BUCKET）")
         return v
 
     @field_validator("s3_bucket")
     @classmethod
     def _s3_bucket(cls, v: str | None) -> str | None:
         if v and not S3_BUCKET_RE.match(v):
-            raise ValueError("must be 3-63 lower-case letters, digits, dots or hyphens")
+            raise ValueError("必须是 3-63 个小写字母、数字、点或连字符")
         return v or None
 
     @field_validator("redis_url")
@@ -161,7 +161,7 @@ class Settings(BaseModel):
         if not v:
             return None
         if urlsplit(v).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+            raise ValueError("必须是 redis://、rediss:// 或 unix:// 开头的网址")
         return v
 
     @field_validator("redis_sentinels", "admin_openids", "support_openids", mode="before")
@@ -175,7 +175,7 @@ class Settings(BaseModel):
         for item in v:
             host, _, port = item.rpartition(":")
             if not host or not port.isdigit():
-                raise ValueError(f"entry {item!r} must be host:port")
+                raise ValueError(f"{item!r} 必须写成 host:port")
         return v
 
     @field_validator("admin_token", "password_sync_secret", "ticket_webhook_secret", "ai_api_key", "s3_access_key",
@@ -190,7 +190,7 @@ class Settings(BaseModel):
         if not v:
             return None
         if len(v) < 32:
-            raise ValueError("must be at least 32 characters (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+            raise ValueError("至少 32 个字符（python3 -c 'import secrets; print(secrets.token_urlsafe(32))'）")
         return v
 
     @field_validator("log_level")
@@ -198,7 +198,7 @@ class Settings(BaseModel):
     def _level(cls, v: str) -> str:
         v = v.upper()
         if v not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+            raise ValueError("只能是 DEBUG、INFO、WARNING 或 ERROR")
         return v
 
     # -- derived ---------------------------------------------------------------------------
@@ -246,18 +246,18 @@ class Settings(BaseModel):
             raise ConfigError(_first_error(exc)) from None
         if settings.safe_mode and not settings.wechat_app_id:
             raise ConfigError(
-                "WECHAT_APP_ID: required when WECHAT_ENCODING_AES_KEY is set (safe mode encrypts with it)"
+                "WECHAT_APP_ID: 设置了 WECHAT_ENCODING_AES_KEY 时必须设置（安全模式要用它加密）"
             )
         if bool(settings.redis_sentinels) != bool(settings.redis_sentinel_master):
             raise ConfigError(
-                "REDIS_SENTINEL_MASTER: REDIS_SENTINELS and REDIS_SENTINEL_MASTER must be set together"
+                "REDIS_SENTINEL_MASTER: REDIS_SENTINELS 和 REDIS_SENTINEL_MASTER 必须同时设置"
             )
         s3 = {"WXBOT_S3_ENDPOINT": settings.s3_endpoint, "WXBOT_S3_BUCKET": settings.s3_bucket,
               "WXBOT_S3_ACCESS_KEY": settings.s3_access_key, "WXBOT_S3_SECRET_KEY": settings.s3_secret_key}
         if any(s3.values()) and not all(s3.values()):
             missing = " and ".join(k for k, v in s3.items() if not v)
-            raise ConfigError(f"{missing.split(' and ')[0]}: screenshots in S3 need {', '.join(s3)} together "
-                              f"(missing: {missing}); unset them all to keep screenshots in Redis")
+            raise ConfigError(f"{missing.split(' and ')[0]}: 把截图存到 S3 需要同时设置 {'、'.join(s3)}"
+                              f"（缺少：{missing.replace(' and ', '、')}）；全部不设置则截图保存在 Redis 里")
         return settings
 
     @property
@@ -293,9 +293,9 @@ def bot_home(environ: Mapping[str, str] | None = None) -> Path:
 
 def missing_config_message(home: Path, config_dir: Path, explicit: bool) -> str:
     if explicit:
-        return f"WXBOT_CONFIG_DIR: {config_dir} is not a directory"
-    return (f"{home} is not a bot folder (no config/ in it): run `wxbot init {home}` to create one, or set "
-            f"WXBOT_HOME to the bot's folder")
+        return f"WXBOT_CONFIG_DIR: {config_dir} 不是一个文件夹"
+    return (f"{home} 不是机器人文件夹（里面没有 config/）：运行 `wxbot init {home}` 新建一个，或者把 "
+            f"WXBOT_HOME 设为机器人文件夹")
 
 
 def load_env() -> Path:
@@ -317,8 +317,8 @@ def _first_error(exc: ValidationError) -> str:
     field = str(err["loc"][0]) if err["loc"] else "?"
     alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
     if err["type"] == "missing":
-        hint = " (run `wxbot init` to create .env in the bot folder)" if alias == "WECHAT_TOKEN" else ""
-        return f"{alias}: is required but not set{hint}"
+        hint = "（运行 `wxbot init` 在机器人文件夹里生成 .env）" if alias == "WECHAT_TOKEN" else ""
+        return f"{alias}: 必须设置，但没有设置{hint}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]

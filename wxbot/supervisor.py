@@ -24,12 +24,13 @@ from .settings import ConfigError, Settings
 from .stores import redis as redisconn
 
 STOP_TIMEOUT = 20.0  # seconds each child gets to finish after SIGTERM before it is killed
+CHILD_NAMES = {"web app": "网页应用", "worker": "worker"}  # as serve's lines name them to the admin
 
 
 class AlreadyServing(Exception):
     def __init__(self, url: str, pid: int | None):
-        super().__init__(f"this bot is already running at {url}" + (f" (wxbot serve pid {pid})" if pid else "")
-                         + ": stop it with Ctrl-C in its terminal first")
+        super().__init__(f"这个机器人已经在运行，地址 {url}" + (f"（wxbot serve 的 pid 为 {pid}）" if pid else "")
+                         + "：请先在它的终端里按 Ctrl-C 停止它")
 
 
 @dataclass
@@ -50,7 +51,7 @@ class ServeLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fh = open(self.path, "a+")
         except OSError as exc:
-            raise ConfigError(f"WXBOT_DATA_DIR: cannot write in {self.path.parent} ({exc.strerror})") from None
+            raise ConfigError(f"WXBOT_DATA_DIR: 无法写入 {self.path.parent}（{exc.strerror}）") from None
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -60,7 +61,7 @@ class ServeLock:
             except ValueError:
                 info = {}
             fh.close()
-            raise AlreadyServing(info.get("url", "an unknown address"), info.get("pid")) from None
+            raise AlreadyServing(info.get("url", "未知"), info.get("pid")) from None
         fh.seek(0)
         fh.truncate()
         fh.write(json.dumps({"url": url, "pid": os.getpid()}))
@@ -127,31 +128,31 @@ class Supervisor:
     def _run(self) -> int:
         if self.embedded:
             redisconn.ensure_embedded_server(self.settings.data_dir, self.settings.internals().redis.embedded_start_timeout)
-            where = f"embedded Redis in {self.settings.data_dir}"
+            where = f"{self.settings.data_dir} 的内置 Redis"
         else:
-            where = "Redis at REDIS_URL" if self.settings.redis_url else "Redis via Sentinel"
+            where = "REDIS_URL 指向的 Redis" if self.settings.redis_url else "经由 Sentinel 的 Redis"
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
         self._spawn("web app", [sys.executable, "-m", "gunicorn", "-c", "python:wxbot.gunicorn_conf", "--bind",
                                 self.bind, "--workers", str(self.workers), "wxbot:create_app()"])
         self._spawn("worker", [sys.executable, "-m", "wxbot.cli", "worker"])
-        self.say(f"wxbot: serving {self.url}/wechat with the worker and the {where}; "
-                 f"talk to it with `wxbot chat` in another terminal; Ctrl-C stops all of it")
+        self.say(f"wxbot: 已启动 {self.url}/wechat、worker 和 {where}；"
+                 f"在另一个终端里用 `wxbot chat` 和它对话；按 Ctrl-C 全部停止")
         status = 0
         while not self.stopping.wait(0.5):
             dead = next((c for c in self.children if c.proc.poll() is not None), None)
             if dead is not None:
-                self.say(f"wxbot: the {dead.name} exited (status {dead.proc.returncode}); stopping the rest")
+                self.say(f"wxbot: {CHILD_NAMES[dead.name]}退出了（退出码 {dead.proc.returncode}）；正在停止其他进程")
                 status = 1
                 break
         if self.signal_name:
-            self.say(f"wxbot: {self.signal_name}: stopping the web app and the worker…")
+            self.say(f"wxbot: {self.signal_name}：正在停止网页应用和 worker…")
         self._stop_children()
-        stopped = "the web app and the worker"
+        stopped = "网页应用和 worker"
         if self.embedded:
             redisconn.stop_embedded_server(self.settings.data_dir)
-            stopped = "the web app, the worker and the embedded Redis (data saved)"
-        self.say(f"wxbot: stopped {stopped}")
+            stopped = "网页应用、worker 和内置 Redis（数据已保存）"
+        self.say(f"wxbot: 已停止{stopped}")
         return status
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
@@ -166,6 +167,6 @@ class Supervisor:
             try:
                 child.proc.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                self.say(f"wxbot: the {child.name} did not stop within {STOP_TIMEOUT:g}s; killing it")
+                self.say(f"wxbot: {CHILD_NAMES[child.name]}在 {STOP_TIMEOUT:g} 秒内没有停止；强制结束它")
                 os.killpg(child.proc.pid, signal.SIGKILL)
                 child.proc.wait(5)

@@ -17,7 +17,7 @@ from .texts import merged_texts_yaml, show_time
 
 @click.group("texts")
 def cli() -> None:
-    """Follower texts (texts.yaml and the console's edits): list, show, set, undo, export."""
+    """给粉丝看的文字（texts.yaml 和控制台的修改）：列出、查看、修改、撤销、导出。"""
 
 
 def _known(layered, name: str) -> None:
@@ -29,7 +29,7 @@ def _known(layered, name: str) -> None:
 @cli.command("list")
 @pass_cli
 def list_cmd(cli_ctx: CliContext) -> None:
-    """Every text: its name, the placeholders it may use, and whether it is edited over texts.yaml."""
+    """所有文字：名称、可用的占位符，以及是改过的（edited）还是文件里的（file）。"""
     layered = cli_ctx.services.texts
     with redis_errors_exit():
         edited = layered.overrides.all()
@@ -42,7 +42,7 @@ def list_cmd(cli_ctx: CliContext) -> None:
 @click.argument("name")
 @pass_cli
 def show_cmd(cli_ctx: CliContext, name: str) -> None:
-    """The text NAME as followers get it now (with who edited it, and the file's text when edited)."""
+    """粉丝现在收到的文字 NAME（改过时，也显示谁改的和 texts.yaml 里的原文）。"""
     layered = cli_ctx.services.texts
     _known(layered, name)
     with redis_errors_exit():
@@ -51,8 +51,8 @@ def show_cmd(cli_ctx: CliContext, name: str) -> None:
     click.echo(layered.get().get(name))
     if edit is not None:
         zone = cli_ctx.services.bot.zone
-        click.echo(f"-- edited by {edit.by} at {show_time(edit.at, zone)} ({edit.depth} earlier edit(s) to undo); "
-                   "texts.yaml has:")
+        click.echo(f"-- 由 {edit.by} 于 {show_time(edit.at, zone)} 修改（之前还有 {edit.depth} 次修改可以撤销）；"
+                   "texts.yaml 里的原文：")
         click.echo(layered.file_texts().get(name))
 
 
@@ -61,7 +61,7 @@ def show_cmd(cli_ctx: CliContext, name: str) -> None:
 @click.argument("text")
 @pass_cli
 def set_cmd(cli_ctx: CliContext, name: str, text: str) -> None:
-    """Use TEXT for NAME over texts.yaml (the console's checks: placeholders, 2048 bytes, not empty)."""
+    """用 TEXT 代替 texts.yaml 里的 NAME（检查和控制台相同：占位符、2048 字节、不能为空）。"""
     layered = cli_ctx.services.texts
     _known(layered, name)
     text = text.replace("\r\n", "\n").rstrip("\n")
@@ -72,15 +72,15 @@ def set_cmd(cli_ctx: CliContext, name: str, text: str) -> None:
     with redis_errors_exit():
         layered.overrides.set(name, text, "cli")
         cli_ctx.services.audit.record("cli", "text.edit", name, detail=mask(text, 80))
-    click.echo(f"saved {name}: every web process uses it at its next check; undo: wxbot texts undo {name}")
+    click.echo(f"已保存 {name}：每个 web 进程在下一次检查时开始使用；撤销：wxbot texts undo {name}")
 
 
 @cli.command("undo")
 @click.argument("name")
-@click.option("--all", "all_", is_flag=True, help="Drop every edit of NAME: texts.yaml's text again.")
+@click.option("--all", "all_", is_flag=True, help="去掉 NAME 的全部修改，恢复成 texts.yaml 里的文字。")
 @pass_cli
 def undo_cmd(cli_ctx: CliContext, name: str, all_: bool) -> None:
-    """Step back one edit of NAME (with --all: back to texts.yaml)."""
+    """退回 NAME 的上一次修改（--all：恢复成 texts.yaml 里的文字）。"""
     layered = cli_ctx.services.texts
     _known(layered, name)
     with redis_errors_exit():
@@ -90,7 +90,7 @@ def undo_cmd(cli_ctx: CliContext, name: str, all_: bool) -> None:
     if not done:
         click.echo(f"wxbot: “{name}”没有改过（用的是 texts.yaml 里的文字）", err=True)
         raise SystemExit(1)
-    click.echo(f"{'reset' if all_ else 'undone one edit of'} {name}; now:")
+    click.echo(f"{name}：{'已恢复成 texts.yaml 里的文字' if all_ else '已撤销一次修改'}，现在是：")
     layered.refresh()
     click.echo(layered.get().get(name))
 
@@ -99,7 +99,7 @@ def undo_cmd(cli_ctx: CliContext, name: str, all_: bool) -> None:
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @pass_cli
 def export_cmd(cli_ctx: CliContext, file: Path | None) -> None:
-    """Write texts.yaml with the edits merged in (comments and order kept) to FILE or stdout."""
+    """把合并了修改的 texts.yaml（保留注释和顺序）写到 FILE 或标准输出。"""
     layered = cli_ctx.services.texts
     with redis_errors_exit():
         _, edits = layered.overrides.snapshot()
@@ -108,4 +108,4 @@ def export_cmd(cli_ctx: CliContext, file: Path | None) -> None:
         click.echo(text, nl=False)
         return
     file.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {file} ({len(edits)} edit(s) merged in)", err=True)
+    click.echo(f"已写入 {file}（合并了 {len(edits)} 处修改）", err=True)

@@ -292,7 +292,7 @@ def test_wechat_refusing_the_menu_is_explained(admin, wechat_api, redis_client):
 def test_a_broken_menu_file_is_shown_and_not_pushed(admin, config_dir, wechat_api):
     (config_dir / "menu.yaml").write_text("button: []\n", encoding="utf-8")
     html = page(admin, "/console/menu")
-    assert "menu.yaml 有问题" in html and "1-3 top-level buttons" in html and 'id="menu-push"' not in html
+    assert "menu.yaml 有问题" in html and "一级菜单只能有 1-3 个" in html and 'id="menu-push"' not in html
     token = csrf_token(page(admin, "/console/faq"))
     admin.post("/console/menu/push", data={"csrf_token": token})
     assert wechat_api.calls(MENU_CREATE) == []

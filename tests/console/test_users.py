@@ -39,7 +39,7 @@ def test_adduser_asks_for_the_password_hidden_and_twice(services):
     assert "support-pass-1" not in result.output  # hidden prompt: not echoed
     assert ConsoleUsers(services.redis).verify("acg508", "support-pass-1").role == "support"
     again = run(services, "adduser", "acg508", "--role", "admin", input="x-long-password\nx-long-password\n")
-    assert again.exit_code == 1 and "exists" in again.output
+    assert again.exit_code == 1 and "账号 acg508 已存在" in again.output
 
 
 def test_password_stdin_passwd_deluser_and_users(services):
@@ -51,11 +51,11 @@ def test_password_stdin_passwd_deluser_and_users(services):
     assert run(services, "passwd", "boss", "--password-stdin", input="new-boss-pass-1\n").exit_code == 0
     assert users.verify("boss", "new-boss-pass-1") is not None and users.get("boss").gen == gen + 1
     short = run(services, "passwd", "boss", "--password-stdin", input="short\n")
-    assert short.exit_code == 1 and "at least" in short.output
+    assert short.exit_code == 1 and "密码至少" in short.output
     assert run(services, "deluser", "boss").exit_code == 0
     assert users.get("boss") is None
     gone = run(services, "deluser", "boss")
-    assert gone.exit_code == 1 and "no user boss" in gone.output
-    assert "no console users yet" in run(services, "users").output
+    assert gone.exit_code == 1 and "没有账号 boss" in gone.output
+    assert "还没有控制台账号" in run(services, "users").output
     actions = [(e.actor, e.action) for e in AuditLog(services.redis).recent()]
     assert ("cli", "console.adduser") in actions and ("cli", "console.deluser") in actions

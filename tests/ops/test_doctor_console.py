@@ -19,7 +19,7 @@ def console_line(env: dict) -> str:
 def test_without_a_secret_key_the_doctor_says_the_console_is_off_and_how_to_turn_it_on(tmp_path, config_dir):
     env = make_env("redis://127.0.0.1:1/0", config_dir, tmp_path / "data")
     line = console_line(env)
-    assert "off" in line and "WXBOT_SECRET_KEY" in line and "404" in line and "adduser" in line
+    assert "关闭" in line and "WXBOT_SECRET_KEY" in line and "404" in line and "adduser" in line
 
 
 def test_with_a_secret_key_the_console_is_on_and_the_key_is_never_printed(tmp_path, config_dir):

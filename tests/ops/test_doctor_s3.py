@@ -28,7 +28,7 @@ def base(tmp_path, config_dir) -> dict:
 
 def test_without_a_bucket_screenshots_are_kept_in_redis(base):
     line, _ = screenshots_line(base)
-    assert line.startswith("✓") and "Redis" in line and "90 days" in line
+    assert line.startswith("✓") and "Redis" in line and "保留 90 天" in line
 
 
 def test_a_reachable_bucket_passes_and_no_key_is_printed(base, s3_server):
@@ -40,9 +40,9 @@ def test_a_reachable_bucket_passes_and_no_key_is_printed(base, s3_server):
 
 def test_a_missing_bucket_or_a_dead_endpoint_fails_with_what_to_do(base, s3_server):
     line, out = screenshots_line({**base, **s3_server.env("never-created-bucket")})
-    assert line.startswith("✗") and "does not exist" in line and "create the bucket" in line
+    assert line.startswith("✗") and "上没有存储桶" in line and "先建好存储桶" in line
     line, out = screenshots_line({**base, **s3_server.env("x-bucket"), "WXBOT_S3_ENDPOINT": NOWHERE})
-    assert line.startswith("✗") and "unreachable" in line and SECRET_KEY not in out
+    assert line.startswith("✗") and "连不上" in line and SECRET_KEY not in out
 
 
 def test_a_half_configured_bucket_is_named(base, s3_server):

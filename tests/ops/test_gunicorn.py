@@ -20,7 +20,7 @@ from helpers.procs import Gunicorn, clean_env, fresh_transport, run_cli
 from wxbot.testing import WeChatSimulator
 
 OPENID = "oGunicornFollower000000000001"
-BAD_TOKEN_LINE = "wxbot: configuration error: WECHAT_TOKEN: must be 3-32 letters or digits, as the MP console requires"
+BAD_TOKEN_LINE = "wxbot: 配置错误：WECHAT_TOKEN: 必须是 3-32 位字母或数字（公众号后台的要求）"
 
 
 @pytest.fixture(scope="session")
@@ -214,6 +214,6 @@ def test_broken_config_file_stops_the_process_with_one_line(name, redis_server, 
     proc = run_entry(name, env, tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("wxbot: configuration error: ") and "bot.yaml" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("wxbot: 配置错误：") and "bot.yaml" in lines[0]
     assert "reply_deadline" in lines[0] and "Traceback" not in proc.stderr
     assert ADMIN not in proc.stderr

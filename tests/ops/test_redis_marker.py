@@ -69,7 +69,7 @@ def test_redis_restarted_empty_alerts_admins_once(tmp_path):
         out = io.StringIO()
         doctor.main(env, out=out, timeout=0.5)
         (found,) = [ln for ln in out.getvalue().splitlines() if ln[2:].startswith("Redis data:")]
-        assert found.startswith("! ") and "restarted empty" in found
+        assert found.startswith("! ") and "重启后是空的" in found
     finally:
         worker.terminate()
         worker.wait(10)

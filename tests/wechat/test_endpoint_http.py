@@ -134,7 +134,7 @@ def test_wxbot_chat_talks_to_a_running_bot(server, settings):
     assert result.output.count("你的 openid 是：oChatTester000000000000000001") == 2
     assert "欢迎关注" in result.output
     assert "图片" in result.output
-    assert "unknown command /nonsense" in result.output
+    assert "没有 /nonsense 这个指令" in result.output
 
 
 

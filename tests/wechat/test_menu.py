@@ -25,18 +25,18 @@ def click(name="密码", key="PASSWORD"):
 
 
 @pytest.mark.parametrize("menu, message", [
-    ({"button": []}, "1-3 top-level"),
-    ({"button": [click(key=f"K{i}") for i in range(4)]}, "1-3 top-level"),
-    ({"button": [click(name="这个名字太长了啊")]}, "longer than 16 bytes"),
-    ({"button": [{"type": "click", "name": "密码"}]}, "needs a key"),
+    ({"button": []}, "一级菜单只能有 1-3 个"),
+    ({"button": [click(key=f"K{i}") for i in range(4)]}, "一级菜单只能有 1-3 个"),
+    ({"button": [click(name="这个名字太长了啊")]}, "超过 16 字节"),
+    ({"button": [{"type": "click", "name": "密码"}]}, "需要写 key"),
     ({"button": [{"type": "view", "name": "官网", "url": "ftp://x"}]}, "http(s) url"),
     ({"button": [{"type": "bogus", "name": "x", "key": "K"}]}, "button.0.type"),
-    ({"button": [click(), click(name="又一个", key="PASSWORD")]}, "used twice"),
-    ({"button": [{"name": "更多", "sub_button": [click(key=f"K{i}") for i in range(6)]}]}, "1-5 sub_button"),
-    ({"button": [{"name": "更多", "sub_button": [{"name": "深", "sub_button": [click()]}]}]}, "two levels"),
-    ({"button": [{"name": "更多", "type": "click", "key": "K", "sub_button": [click()]}]}, "only a name"),
+    ({"button": [click(), click(name="又一个", key="PASSWORD")]}, "用了两次"),
+    ({"button": [{"name": "更多", "sub_button": [click(key=f"K{i}") for i in range(6)]}]}, "sub_button 只能有 1-5 个"),
+    ({"button": [{"name": "更多", "sub_button": [{"name": "深", "sub_button": [click()]}]}]}, "最多只有两级"),
+    ({"button": [{"name": "更多", "type": "click", "key": "K", "sub_button": [click()]}]}, "只能写 name"),
     ({"button": [click()], "extra": 1}, "extra"),
-    ("button: [unclosed", "not valid YAML"),
+    ("button: [unclosed", "不是有效的 YAML"),
 ])
 def test_invalid_menus_are_refused_with_a_reason(tmp_path, menu, message):
     write_menu(tmp_path, menu)
@@ -46,7 +46,7 @@ def test_invalid_menus_are_refused_with_a_reason(tmp_path, menu, message):
 
 
 def test_missing_menu_file(tmp_path):
-    with pytest.raises(MenuError, match="not found"):
+    with pytest.raises(MenuError, match="文件不存在"):
         load_menu(tmp_path / "menu.yaml")
 
 
@@ -70,7 +70,7 @@ def test_push_refreshes_the_token_once_on_40001_and_retries(settings, services, 
     wechat_api.on("/cgi-bin/menu/create", create)
     out = run(settings, services, "push")
     assert out.exit_code == 0, out.output
-    assert "menu pushed: 3 top-level" in out.output
+    assert "菜单已推送：3 个一级菜单" in out.output
     tokens = wechat_api.calls("/cgi-bin/stable_token")
     assert [t.json()["force_refresh"] for t in tokens] == [False, True]
     assert tokens[0].json()["appid"] == settings.wechat_app_id
@@ -89,17 +89,17 @@ def test_push_dry_run_calls_nothing(settings, services, wechat_api):
 def test_push_refuses_an_invalid_file_and_warns_about_unknown_keys(settings, services, config_dir, wechat_api):
     write_menu(config_dir, {"button": [click(), click(name="客服", key="NOBODY")]})
     out = run(settings, services, "push", "--dry-run")
-    assert out.exit_code == 0 and "'NOBODY' has no handler" in out.output and "'PASSWORD'" not in out.output
+    assert out.exit_code == 0 and "'NOBODY' 没有任何功能响应" in out.output and "'PASSWORD'" not in out.output
     write_menu(config_dir, {"button": [{"type": "click", "name": "密码"}]})
     out = run(settings, services, "push")
-    assert out.exit_code == 2 and "needs a key" in out.output and not wechat_api.requests
+    assert out.exit_code == 2 and "需要写 key" in out.output and not wechat_api.requests
 
 
 def test_push_on_an_unverified_account_explains(settings, services, wechat_api):
     wechat_api.on("/cgi-bin/stable_token", lambda req: (200, {"access_token": "T", "expires_in": 7200}))
     wechat_api.on("/cgi-bin/menu/create", lambda req: (200, {"errcode": 48001, "errmsg": "api unauthorized"}))
     out = run(settings, services, "push")
-    assert out.exit_code == 1 and "WeChat refused: 48001 api unauthorized" in out.output and "verification" in out.output
+    assert out.exit_code == 1 and "微信拒绝了：48001 api unauthorized" in out.output and "微信认证" in out.output
     assert len(wechat_api.calls("/cgi-bin/menu/create")) == 1  # not a token error: no retry
 
 

@@ -108,11 +108,11 @@ def user_delete(name: str):
 
 
 def _user_error(reason: str, min_length: int) -> str:
-    if reason.startswith("name"):
+    if reason.startswith("用户名"):
         return "用户名需要 2-32 个字符：小写字母、数字和 _ . -"
-    if reason.startswith("role"):
+    if reason.startswith("角色"):
         return "角色只能是 admin 或 support。"
-    if "exists" in reason:
+    if "已存在" in reason:
         return "这个用户名已经有了。"
     return f"密码至少 {min_length} 个字符。"
 

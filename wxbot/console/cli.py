@@ -24,9 +24,9 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         value = sys.stdin.readline().rstrip("\r\n")
         if not value:
-            raise click.UsageError("--password-stdin: no password on standard input")
+            raise click.UsageError("--password-stdin：标准输入里没有密码")
         return value
-    return click.prompt("password", hide_input=True, confirmation_prompt="repeat password")
+    return click.prompt("密码", hide_input=True, confirmation_prompt="再输入一次")
 
 
 def _audit(cli_ctx: CliContext, action: str, target: str, detail: str = "") -> None:
@@ -44,61 +44,61 @@ def _user_errors() -> Iterator[None]:
 
 @click.group("console")
 def cli() -> None:
-    """Console users: add, change a password, delete, list."""
+    """网页控制台的账号：添加、改密码、删除、列出。"""
 
 
 @cli.command("adduser")
 @click.argument("name")
-@click.option("--role", type=click.Choice(ROLES), required=True, help="admin: everything; support: tickets.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (scripts).")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="admin：全部页面；support：工单。")
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取密码（用于脚本）。")
 def cli_adduser(name: str, role: str, password_stdin: bool) -> None:
-    """Add a console user (the password is asked for, hidden)."""
+    """添加一个控制台账号（提示输入密码，输入内容不显示）。"""
     users, cli_ctx = _users()
     password = _read_password(password_stdin)
     with redis_errors_exit():
         with _user_errors():
             user = users.add(name, role, password)
         _audit(cli_ctx, "console.adduser", user.name, f"role={role}")
-    click.echo(f"added {user.name} ({user.role}); sign in at /console/login")
+    click.echo(f"已添加 {user.name}（{user.role}）；在 /console/login 登录")
 
 
 @cli.command("passwd")
 @click.argument("name")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (scripts).")
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取密码（用于脚本）。")
 def cli_passwd(name: str, password_stdin: bool) -> None:
-    """Set a console user's password; their sessions end everywhere."""
+    """设置控制台账号的密码；这个账号在所有地方的登录都会失效。"""
     users, cli_ctx = _users()
     password = _read_password(password_stdin)
     with redis_errors_exit():
         with _user_errors():
             user = users.set_password(name, password)
         _audit(cli_ctx, "console.passwd", user.name)
-    click.echo(f"password of {user.name} changed; their sessions have ended")
+    click.echo(f"已修改 {user.name} 的密码；这个账号的所有登录都已失效")
 
 
 @cli.command("deluser")
 @click.argument("name")
 def cli_deluser(name: str) -> None:
-    """Delete a console user; their sessions end everywhere."""
+    """删除控制台账号；这个账号在所有地方的登录都会失效。"""
     users, cli_ctx = _users()
     with redis_errors_exit():
         with _user_errors():
             removed = users.delete(name)
         if not removed:
-            raise click.ClickException(f"no user {name}")
+            raise click.ClickException(f"没有账号 {name}")
         _audit(cli_ctx, "console.deluser", name)
-    click.echo(f"deleted {name}; their sessions have ended")
+    click.echo(f"已删除 {name}；这个账号的所有登录都已失效")
 
 
 @cli.command("users")
 def cli_users() -> None:
-    """List console users (name, role, added, password changed)."""
+    """列出控制台账号（名称、角色、添加时间、改密码时间）。"""
     users, cli_ctx = _users()
     with redis_errors_exit():
         rows = users.all()
     if not rows:
-        click.echo("no console users yet: wxbot console adduser NAME --role admin")
+        click.echo("还没有控制台账号：wxbot console adduser NAME --role admin")
         return
     zone = cli_ctx.services.bot.zone
     for u in rows:
-        click.echo(f"{u.name:<20} {u.role:<8} added {when(u.created_at, zone)}  password changed {when(u.password_changed_at, zone)}")
+        click.echo(f"{u.name:<20} {u.role:<8} 添加于 {when(u.created_at, zone)}  改密码于 {when(u.password_changed_at, zone)}")

@@ -27,18 +27,6 @@ UNMATCHED_LIMIT = 50
 WEEK_LIMIT = 10
 NEW_ENTRY = "__new__"
 
-# WeChat's errcodes of menu/create, in the admins' words (the CLI's HINTS say the same in English).
-MENU_HINTS = {
-    48001: "这个公众号没有自定义菜单接口的权限（订阅号需要微信认证）；粉丝仍可以直接发送“密码”。",
-    40016: "一级菜单的个数不对（只能 1-3 个）。",
-    40017: "子菜单的个数不对（每个一级菜单 1-5 个）。",
-    40018: "有按钮名称太长。",
-    40019: "有按钮的 key 太长。",
-    40023: "有子菜单的类型不对。",
-    40054: "有子菜单的网址不对。",
-    40055: "有按钮的网址不对。",
-    40164: "这台服务器的 IP 不在公众平台的 IP 白名单里（设置与开发 > 基本配置 > IP 白名单）。",
-}
 KINDS = {"teach": "教了新问法", "answer": "改了回答", "unexample": "删了示例问法", "entry": "新增条目"}
 
 
@@ -430,7 +418,7 @@ def menu_push():
     except WeChatAPIError as exc:
         c.audit.record(actor(), "menu.push", result=f"error:{exc.errcode}", now=c.clock())
         log.warning("console: menu push failed: %s", exc)
-        hint = (MENU_HINTS.get(exc.errcode) or HINTS.get(exc.errcode) or "") if exc.reached else ""
+        hint = HINTS.get(exc.errcode, "") if exc.reached else ""
         reason = f"微信返回错误 {exc.errcode}（{exc.errmsg}）" if exc.reached else f"连不上微信接口（{exc}）"
         flash(f"推送失败：{reason}。{hint}", "error")
         return redirect(url_for("console.menu"))

@@ -21,7 +21,8 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
 
 
 class UserError(ValueError):
-    """A name, role or password that cannot be used; ``str()`` says why, in English (CLI, logs)."""
+    """A name, role or password that cannot be used; ``str()`` says why, in Chinese (the CLI's error line;
+    the console words it itself: ``admin._user_error``)."""
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,14 @@ class ConsoleUsers:
     def check_name(name: str) -> str:
         name = (name or "").strip().lower()
         if not NAME_RE.match(name):
-            raise UserError("name must be 2-32 characters: a-z 0-9 _ . - (starting with a letter or digit)")
+            raise UserError("用户名需要 2-32 个字符：a-z 0-9 _ . -（以字母或数字开头）")
         return name
 
     def check_password(self, password: str) -> None:
         if len(password) < self.min_password_length:
-            raise UserError(f"password must be at least {self.min_password_length} characters")
+            raise UserError(f"密码至少 {self.min_password_length} 个字符")
         if len(password) > 256:
-            raise UserError("password must be at most 256 characters")
+            raise UserError("密码最多 256 个字符")
 
     # -- reads -----------------------------------------------------------------------------------
     def get(self, name: str) -> User | None:
@@ -97,14 +98,14 @@ class ConsoleUsers:
     def add(self, name: str, role: str, password: str, now: float | None = None) -> User:
         name = self.check_name(name)
         if role not in ROLES:
-            raise UserError("role must be admin or support")
+            raise UserError("角色只能是 admin 或 support")
         self.check_password(password)
         now = time.time() if now is None else now
         fields = {"role": role, "hash": self.hasher.hash(password), "gen": 1, "created_at": repr(now),
                   "password_changed_at": repr(now)}
         key = keys.console_user(name)
         if not self.r.hsetnx(key, "role", role):
-            raise UserError(f"user {name} exists (use passwd to change the password)")
+            raise UserError(f"账号 {name} 已存在（改密码请用 passwd）")
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(key, mapping=fields)
         pipe.sadd(keys.CONSOLE_USERS, name)
@@ -117,7 +118,7 @@ class ConsoleUsers:
         self.check_password(password)
         key = keys.console_user(name)
         if not self.r.exists(key):
-            raise UserError(f"no user {name}")
+            raise UserError(f"没有账号 {name}")
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(key, mapping={"hash": self.hasher.hash(password),
                                 "password_changed_at": repr(time.time() if now is None else now)})

@@ -62,8 +62,8 @@ class Doctor(EnvironmentChecks, RedisChecks, FileChecks, RemoteChecks):
         try:
             return step()
         except Exception as exc:  # noqa: BLE001 - the doctor reports, it never shows a traceback
-            self.add(FAIL, "doctor", f"a check failed unexpectedly ({exc.__class__.__name__})",
-                     "please report this with the output of `wxbot doctor`")
+            self.add(FAIL, "doctor", f"有一项检查意外出错（{exc.__class__.__name__}）",
+                     "请把 `wxbot doctor` 的输出发给开发人员")
             return None
 
 
@@ -77,7 +77,7 @@ def main(environ: Mapping[str, str] | None = None, strict: bool = False, out=Non
         print(check.line(symbols), file=out)
     text = summary(checks)
     if symbols is ASCII_SYMBOLS:
-        text = text.replace("✗", "FAIL").replace("(!)", "(WARN)")
+        text = text.replace("✗", "FAIL").replace("（!）", "（WARN）")
     print(text, file=out)
     failed = any(c.status == FAIL for c in checks) or (strict and any(c.status == WARN for c in checks))
     return 1 if failed else 0

@@ -10,11 +10,11 @@ from .report import FAIL, OK, WARN, Report
 # bot.yaml is read once at start: its settings shape the routes, limits, schedules and the worker's
 # tasks, which every process builds when it starts. The texts and the FAQ are re-read when they change.
 RELOAD_NOTES = {
-    "bot.yaml": " (read at start: restart the bot after editing it -- Ctrl-C and `wxbot serve`, or restart the "
-                "web and worker processes)",
-    "texts.yaml": " (reloaded within seconds of an edit; no restart)",
-    "faq.yaml": " (reloaded within seconds of an edit; no restart)",
-    "menu.yaml": " (sent to WeChat by `wxbot menu push`)",
+    "bot.yaml": "（启动时读取：改完要重启机器人——按 Ctrl-C 再运行 `wxbot serve`，或者重启 "
+                "web 和 worker 进程）",
+    "texts.yaml": "（改完几秒内重新读取，不用重启）",
+    "faq.yaml": "（改完几秒内重新读取，不用重启）",
+    "menu.yaml": "（用 `wxbot menu push` 推送到微信）",
 }
 
 
@@ -39,7 +39,7 @@ class FileChecks(Report):
 
         config_dir = Path(settings.config_dir)
         if not config_dir.is_dir():
-            self.add(FAIL, "config", f"{config_dir} is not a directory", "set WXBOT_CONFIG_DIR to the config/ folder")
+            self.add(FAIL, "config", f"{config_dir} 不是一个文件夹", "把 WXBOT_CONFIG_DIR 设为 config/ 文件夹")
             return
         errors: list[str] = []
         bot = texts = None
@@ -65,28 +65,28 @@ class FileChecks(Report):
             except REDIS_ERRORS:
                 pass  # reported by the Redis check
             except Exception as exc:  # noqa: BLE001
-                errors.append(f"features failed to start ({exc.__class__.__name__}: {' '.join(str(exc).split())[:200]})")
+                errors.append(f"功能启动失败（{exc.__class__.__name__}: {' '.join(str(exc).split())[:200]}）")
         files = sorted(p for p in config_dir.iterdir() if p.suffix in (".yaml", ".yml"))
         for path in files:
             mine = [e for e in errors if path.name in e]
             for err in mine:
-                self.add(FAIL, f"config {path.name}", _strip_path(err, path), f"fix {path} (the bot keeps "
-                         "running with the last good version of a file edited while it runs)")
+                self.add(FAIL, f"config {path.name}", _strip_path(err, path), f"修复 {path}（运行中被改坏的文件，"
+                         "机器人会继续使用上一个正确的版本）")
             if not mine:
-                self.add(OK, f"config {path.name}", "valid" + RELOAD_NOTES.get(path.name, ""))
+                self.add(OK, f"config {path.name}", "有效" + RELOAD_NOTES.get(path.name, ""))
         for err in errors:
             if not any(p.name in err for p in files):
                 self.add(FAIL, "config", err)
         if not any(p.name == "texts.yaml" for p in files) and not any("texts.yaml" in e for e in errors):
-            self.add(FAIL, "config texts.yaml", f"missing in {config_dir}", "restore config/texts.yaml")
+            self.add(FAIL, "config texts.yaml", f"{config_dir} 里没有这个文件", "恢复 config/texts.yaml")
         if bot is not None and running is not None:
             self.check_loaded_config(bot, running, settings)
         if bot is not None:
             for line in deprecated_keys(yaml_load(config_dir / "bot.yaml") if (config_dir / "bot.yaml").exists() else None):
-                self.add(WARN, "config bot.yaml", line, "edit config/bot.yaml as it says")
+                self.add(WARN, "config bot.yaml", line, "按这一行说的修改 config/bot.yaml")
         if bot is not None and not bot.password.site_url:
-            self.add(WARN, "NextChat address", "password.site_url is empty: the 【密码】 reply has no address or "
-                     "fast link", "set password.site_url in config/bot.yaml to the free NextChat's https:// address")
+            self.add(WARN, "NextChat address", "password.site_url 为空：【密码】的回复里没有地址和"
+                     "快捷链接", "在 config/bot.yaml 里把 password.site_url 设为公益版 NextChat 的 https:// 地址")
 
     def check_loaded_config(self, bot, client, settings: Settings) -> None:
         """Compare the bot.yaml on disk with what the running bot's processes loaded (published in
@@ -107,11 +107,11 @@ class FileChecks(Report):
         stale = {role: changed_settings(rec["fingerprint"], on_disk) for role, rec in sorted(loaded.items())}
         stale = {role: names for role, names in stale.items() if names}
         if not stale:
-            self.add(OK, "running bot.yaml", "the running bot (" + ", ".join(sorted(loaded)) + ") loaded this version")
+            self.add(OK, "running bot.yaml", "正在运行的机器人（" + ", ".join(sorted(loaded)) + "）载入的就是这个版本")
             return
         names = sorted({n for ns in stale.values() for n in ns})
-        when = ", ".join(f"{role} at {show_time(loaded[role].get('at'), shown_zone(settings))}" for role in stale)
-        self.add(WARN, "running bot.yaml", f"edited since the bot started ({when}): restart to apply "
-                 + ", ".join(names) + " (bot.yaml is read at start: the routes, limits, the schedule and the "
-                 "worker's tasks are built from it)",
-                 "restart: Ctrl-C and `wxbot serve`, or restart the web and worker processes")
+        when = "，".join(f"{role} 于 {show_time(loaded[role].get('at'), shown_zone(settings))} 载入" for role in stale)
+        self.add(WARN, "running bot.yaml", f"机器人启动后文件又被改过（{when}）：要重启才能让 "
+                 + ", ".join(names) + " 的改动生效（bot.yaml 只在启动时读取：路由、限额、定时计划和 "
+                 "worker 的任务都是按它建好的）",
+                 "重启：按 Ctrl-C 再运行 `wxbot serve`，或者重启 web 和 worker 进程")

@@ -11,7 +11,7 @@ OK, WARN, FAIL = "ok", "warn", "fail"
 SYMBOLS = {OK: "✓", WARN: "!", FAIL: "✗"}
 ASCII_SYMBOLS = {OK: "OK  ", WARN: "WARN", FAIL: "FAIL"}
 
-CONSOLE = "MP console (mp.weixin.qq.com) > 设置与开发 > 基本配置"
+CONSOLE = "公众号后台（mp.weixin.qq.com）> 设置与开发 > 基本配置"
 DOCTOR_TIMEOUT = 2.0  # seconds for Redis and WeChat checks
 
 
@@ -65,10 +65,6 @@ def _random_token(n: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def _symbols(stream) -> Mapping[str, str]:
     encoding = getattr(stream, "encoding", None) or "utf-8"
     try:
@@ -83,11 +79,11 @@ def summary(checks: Iterable[Check]) -> str:
     fails = sum(c.status == FAIL for c in checks)
     warns = sum(c.status == WARN for c in checks)
     if not fails and not warns:
-        return f"All {len(checks)} checks passed."
+        return f"全部 {len(checks)} 项检查都通过了。"
     parts = []
     if fails:
-        parts.append(f"{fails} problem{'s' if fails != 1 else ''} (✗)")
+        parts.append(f"{fails} 个问题（✗）")
     if warns:
-        parts.append(f"{warns} warning{'s' if warns != 1 else ''} (!)")
-    return " and ".join(parts) + ": fix them as each line says, then run `wxbot doctor` again."
+        parts.append(f"{warns} 个警告（!）")
+    return "，".join(parts) + "：请按每一行说的修复，然后再运行一次 `wxbot doctor`。"
 

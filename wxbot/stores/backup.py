@@ -55,7 +55,7 @@ def backup(settings: Settings, dest: Path) -> int:
     if proc.returncode != 0 or not tmp.exists():
         tmp.unlink(missing_ok=True)
         why = " ".join((proc.stderr or proc.stdout).split())[-200:]
-        raise BackupError(f"backup failed: {why or 'redis-cli exited ' + str(proc.returncode)}")
+        raise BackupError(f"备份失败：{why or 'redis-cli 退出码 ' + str(proc.returncode)}")
     tmp.replace(dest)
     return dest.stat().st_size
 
@@ -65,20 +65,20 @@ def restore(settings: Settings, src: Path, serving: dict | None, timeout: float 
     ``serving``: the running ``wxbot serve`` of this folder, if any (it refuses then)."""
     src = Path(src).resolve()
     if settings.redis_url or settings.redis_sentinels:
-        raise BackupError("restore: only for the embedded Redis; restore a real Redis with its own tools "
-                          "(copy the file as its dump.rdb with the AOF off, see docs/deploy.md)")
+        raise BackupError("恢复：只适用于内置 Redis；独立部署的 Redis 请用它自己的工具恢复"
+                          "（关闭 AOF，把文件复制为它的 dump.rdb，见 docs/deploy.md）")
     try:
         with open(src, "rb") as fh:
             magic = fh.read(5)
     except OSError as exc:
-        raise BackupError(f"restore: cannot read {src} ({exc.strerror})") from None
+        raise BackupError(f"恢复：无法读取 {src}（{exc.strerror}）") from None
     if magic != RDB_MAGIC:
-        raise BackupError(f"restore: {src} is not a Redis snapshot (made by `wxbot backup`)")
+        raise BackupError(f"恢复：{src} 不是 Redis 快照（应由 `wxbot backup` 生成）")
     data = Path(settings.data_dir).resolve()
     if serving is not None or redisconn.server_pid(data) is not None or redisconn.ping_unix(data / "redis.sock"):
-        where = f" at {serving['url']}" if serving and serving.get("url") else ""
-        raise BackupError(f"restore: the bot is running{where}: stop it (Ctrl-C in the terminal of `wxbot serve`, "
-                          "or stop the web and worker processes) and run restore again")
+        where = f"（地址 {serving['url']}）" if serving and serving.get("url") else ""
+        raise BackupError(f"恢复：机器人正在运行{where}：请先停止它（在 `wxbot serve` 的终端里按 Ctrl-C，"
+                          "或者停止 web 和 worker 进程），再运行一次 restore")
     data.mkdir(parents=True, exist_ok=True)
     aside = data / time.strftime("pre-restore-%Y%m%dT%H%M%SZ", time.gmtime())  # UTC, like the logs
     aside.mkdir()
@@ -95,8 +95,8 @@ def restore(settings: Settings, src: Path, serving: dict | None, timeout: float 
         deadline = time.monotonic() + timeout
         while not redisconn.ping_unix(sock, timeout=0.5):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise BackupError(f"restore: Redis could not load {src}; see {data / 'restore.log'} "
-                                  f"(the previous data is in {aside})")
+                raise BackupError(f"恢复：Redis 无法载入 {src}；请查看 {data / 'restore.log'}"
+                                  f"（原来的数据在 {aside}）")
             time.sleep(0.05)
         client.config_set("appendonly", "yes")
         while True:
@@ -105,7 +105,7 @@ def restore(settings: Settings, src: Path, serving: dict | None, timeout: float 
                     and info.get("aof_enabled") and (data / "appendonly.aof").exists():
                 break
             if time.monotonic() > deadline:
-                raise BackupError("restore: rewriting the append-only file took too long; see "
+                raise BackupError("恢复：重写 AOF 文件的时间太长；请查看 "
                                   f"{data / 'restore.log'}")
             time.sleep(0.05)
         try:

@@ -149,7 +149,7 @@ class BotNotRunning(Exception):
     """The embedded Redis is not running and the caller may not start it (an admin command)."""
 
     def __init__(self, data_dir: Path):
-        super().__init__(f"the bot is not running: start it with `wxbot serve` (no embedded Redis in {data_dir})")
+        super().__init__(f"机器人没有运行：请用 `wxbot serve` 启动（{data_dir} 里没有正在运行的内置 Redis）")
         self.data_dir = data_dir
 
 
@@ -158,22 +158,22 @@ def describe_error(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     low = text.lower()
     if isinstance(exc, redis.exceptions.ReadOnlyError):
-        return "it is a read-only replica"
+        return "它是只读副本"
     if isinstance(exc, redis.exceptions.OutOfMemoryError):
-        return "it is out of memory"
+        return "内存已满"
     if isinstance(exc, redis.TimeoutError) or "timed out" in low or "timeout" in low:
-        return "timed out"
+        return "超时"
     if "connection refused" in low:
-        return "connection refused"
+        return "连接被拒绝"
     if "no such file" in low:
-        return "socket not found"
+        return "找不到 socket"
     if "name or service not known" in low or "nodename nor servname" in low:
-        return "host name not found"
+        return "找不到主机名"
     if "authentication" in low or "noauth" in low or "wrongpass" in low:
-        return "wrong password"
+        return "密码错误"
     if isinstance(exc, redis.sentinel.MasterNotFoundError):
-        return "no sentinel knows that master"
-    return text[:120] or "no answer"
+        return "没有哪个 Sentinel 知道这个 master"
+    return text[:120] or "没有应答"
 
 
 def sentinel_hosts(settings: Settings) -> list[tuple[str, int]]:

@@ -15,19 +15,22 @@ log = logging.getLogger(__name__)
 
 def _api_error(exc) -> None:
     hint = HINTS.get(exc.errcode)
-    click.echo(f"wxbot: {exc}" + (f"\n  {hint}" if hint and exc.reached else ""), err=True)
+    # str(exc) is for the logs; an admin reads it in Chinese
+    said = (f"微信拒绝了：{exc.errcode} {exc.errmsg}".rstrip() if exc.reached and exc.errcode != -1
+            else f"微信接口：{exc.errmsg}")
+    click.echo(f"wxbot: {said}" + (f"\n  {hint}" if hint and exc.reached else ""), err=True)
     raise SystemExit(1)
 
 
 @click.group("menu")
 def cli() -> None:
-    """Push config/menu.yaml to WeChat, or show WeChat's current menu."""
+    """把 config/menu.yaml 推送到微信，或查看微信现在的菜单。"""
 
 
 @cli.command("push")
-@click.option("--dry-run", is_flag=True, help="Validate and print the JSON without calling WeChat.")
+@click.option("--dry-run", is_flag=True, help="只检查并打印 JSON，不调用微信接口。")
 def push(dry_run: bool) -> None:
-    """Validate config/menu.yaml and create it as the account's menu."""
+    """检查 config/menu.yaml，并把它创建为公众号的菜单。"""
     obj = click.get_current_context().ensure_object(CliContext)
     services = obj.services
     try:
@@ -37,7 +40,7 @@ def push(dry_run: bool) -> None:
         raise SystemExit(2) from None
     handled = obj.features.menu_keys
     for key in sorted(menu.click_keys() - handled):
-        click.echo(f"warning: click key {key!r} has no handler; followers tapping it get the menu.unknown text",
+        click.echo(f"警告：点击按钮的 key {key!r} 没有任何功能响应；粉丝点它会收到 menu.unknown 文字",
                    err=True)
     body = menu.to_wechat()
     if dry_run:
@@ -49,12 +52,12 @@ def push(dry_run: bool) -> None:
         except WeChatAPIError as exc:
             _api_error(exc)
     log.info("menu pushed buttons=%d", len(menu.buttons()))
-    click.echo(f"menu pushed: {len(menu.button)} top-level, {len(menu.buttons())} clickable buttons")
+    click.echo(f"菜单已推送：{len(menu.button)} 个一级菜单，{len(menu.buttons())} 个可点击的按钮")
 
 
 @cli.command("show")
 def show() -> None:
-    """Print the menu WeChat currently serves (console- or API-created)."""
+    """打印微信现在实际提供的菜单（后台或接口创建的）。"""
     obj = click.get_current_context().ensure_object(CliContext)
     services = obj.services
     with redis_errors_exit():
@@ -63,5 +66,5 @@ def show() -> None:
         except WeChatAPIError as exc:
             _api_error(exc)
     if not data.get("is_menu_open", 1):
-        click.echo("(the account has no menu open)")
+        click.echo("（公众号没有开启菜单）")
     click.echo(json.dumps(data.get("selfmenu_info", data), ensure_ascii=False, indent=2))

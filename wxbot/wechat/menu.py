@@ -28,16 +28,15 @@ ButtonType = Literal["click", "view", "miniprogram", "scancode_push", "scancode_
 
 # errcodes of menu/create worth a sentence to the admin.
 HINTS = {
-    48001: "this account has no custom-menu API permission (subscription accounts need WeChat verification); "
-           "followers can still type 密码",
-    40016: "a top-level button count is invalid (1-3 allowed)",
-    40017: "a sub-button count is invalid (1-5 allowed)",
-    40018: "a button name is too long",
-    40019: "a button key is too long",
-    40023: "a sub-button type is invalid",
-    40054: "a sub-button url is invalid",
-    40055: "a button url is invalid",
-    40164: "this server's IP is not in the MP console's IP whitelist (基本配置 > IP白名单)",
+    48001: "这个公众号没有自定义菜单接口的权限（订阅号需要微信认证）；粉丝仍可以直接发送“密码”。",
+    40016: "一级菜单的个数不对（只能 1-3 个）。",
+    40017: "子菜单的个数不对（每个一级菜单 1-5 个）。",
+    40018: "有按钮名称太长。",
+    40019: "有按钮的 key 太长。",
+    40023: "有子菜单的类型不对。",
+    40054: "有子菜单的网址不对。",
+    40055: "有按钮的网址不对。",
+    40164: "这台服务器的 IP 不在公众平台的 IP 白名单里（设置与开发 > 基本配置 > IP 白名单）。",
 }
 
 
@@ -65,28 +64,28 @@ class Button(BaseModel):
     @model_validator(mode="after")
     def _rules(self) -> "Button":
         if not self.name.strip():
-            raise ValueError("name must not be empty")
+            raise ValueError("按钮名称不能为空")
         if self.sub_button is not None:
             if self.type is not None or self.key or self.url:
-                raise ValueError(f"{self.name}: a button with sub_button has only a name")
+                raise ValueError(f"{self.name}：有 sub_button 的按钮只能写 name")
             if not 1 <= len(self.sub_button) <= 5:
-                raise ValueError(f"{self.name}: 1-5 sub_button entries allowed")
+                raise ValueError(f"{self.name}：sub_button 只能有 1-5 个")
             return self
         if self.type is None:
-            raise ValueError(f"{self.name}: needs a type (or sub_button)")
+            raise ValueError(f"{self.name}：需要写 type（或者 sub_button）")
         if self.type in KEY_TYPES and not self.key:
-            raise ValueError(f"{self.name}: type {self.type} needs a key")
+            raise ValueError(f"{self.name}：type {self.type} 需要写 key")
         if self.key is not None and _bytes(self.key) > 128:
-            raise ValueError(f"{self.name}: key longer than 128 bytes")
+            raise ValueError(f"{self.name}：key 超过 128 字节")
         if self.type in ("view", "miniprogram"):
             if not self.url or not self.url.startswith(("http://", "https://")) or _bytes(self.url) > 1024:
-                raise ValueError(f"{self.name}: type {self.type} needs an http(s) url of at most 1024 bytes")
+                raise ValueError(f"{self.name}：type {self.type} 需要一个不超过 1024 字节的 http(s) url")
         if self.type == "miniprogram" and not (self.appid and self.pagepath):
-            raise ValueError(f"{self.name}: miniprogram needs appid and pagepath")
+            raise ValueError(f"{self.name}：miniprogram 需要写 appid 和 pagepath")
         if self.type in ("media_id", "view_limited") and not self.media_id:
-            raise ValueError(f"{self.name}: type {self.type} needs media_id")
+            raise ValueError(f"{self.name}：type {self.type} 需要写 media_id")
         if self.type in ("article_id", "article_view_limited") and not self.article_id:
-            raise ValueError(f"{self.name}: type {self.type} needs article_id")
+            raise ValueError(f"{self.name}：type {self.type} 需要写 article_id")
         return self
 
 
@@ -98,20 +97,20 @@ class Menu(BaseModel):
     @model_validator(mode="after")
     def _limits(self) -> "Menu":
         if not 1 <= len(self.button) <= 3:
-            raise ValueError("1-3 top-level buttons allowed")
+            raise ValueError("一级菜单只能有 1-3 个")
         seen: set[str] = set()
         for top in self.button:
             if _bytes(top.name) > 16:
-                raise ValueError(f"top-level name {top.name!r} is longer than 16 bytes (4 Chinese characters)")
+                raise ValueError(f"一级菜单名称 {top.name!r} 超过 16 字节（4 个汉字）")
             for sub in top.sub_button or []:
                 if sub.sub_button is not None:
-                    raise ValueError(f"{sub.name}: menus nest only two levels")
+                    raise ValueError(f"{sub.name}：菜单最多只有两级")
                 if _bytes(sub.name) > 60:
-                    raise ValueError(f"sub-button name {sub.name!r} is longer than 60 bytes")
+                    raise ValueError(f"子菜单名称 {sub.name!r} 超过 60 字节")
         for b in self.buttons():
             if b.key:
                 if b.key in seen:
-                    raise ValueError(f"key {b.key!r} is used twice")
+                    raise ValueError(f"key {b.key!r} 用了两次")
                 seen.add(b.key)
         return self
 
@@ -137,9 +136,9 @@ def load_menu(path: Path) -> Menu:
         with open(path, "rb") as fh:
             raw = yaml.safe_load(fh)
     except FileNotFoundError:
-        raise MenuError(f"{path}: not found") from None
+        raise MenuError(f"{path}：文件不存在") from None
     except yaml.YAMLError as exc:
-        raise MenuError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+        raise MenuError(f"{path}：不是有效的 YAML（{' '.join(str(exc).split())}）") from None
     try:
         return Menu.model_validate(raw)
     except ValidationError as exc:

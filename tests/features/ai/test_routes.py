@@ -79,7 +79,7 @@ def test_doctor_checks_the_key_and_the_model_with_one_tiny_call(settings, model)
     doctor.check_ai(settings)
     assert doctor.checks[-1].status == FAIL and "WXBOT_AI_API_KEY" in doctor.checks[-1].fix
     doctor.check_ai(settings.replace(ai_api_key=None))
-    assert doctor.checks[-1].status == OK and "off" in doctor.checks[-1].detail
+    assert doctor.checks[-1].status == OK and "关闭" in doctor.checks[-1].detail
 
 
 def test_wxbot_ai_ask_prints_what_a_follower_gets_and_why(services, model):
@@ -89,8 +89,8 @@ def test_wxbot_ai_ask_prints_what_a_follower_gets_and_why(services, model):
     result = CliRunner().invoke(main, ["ai", "ask", QUESTION], obj=CliContext(services.settings, services))
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "faq: none" in out and "prompt: 2 messages" in out and "model: 42 tokens" in out
-    assert "sentences_dropped=1" in out and "follower gets:" in out and "99" not in out.split("follower gets:")[1]
+    assert "FAQ：none" in out and "提示词：2 条消息" in out and "模型：42 个 token" in out
+    assert "sentences_dropped=1" in out and "粉丝收到：" in out and "99" not in out.split("粉丝收到：")[1]
 
 
 def test_the_follow_up_goes_through_wechats_customer_service_api(deliver, task, model, wechat_api, bot):

@@ -167,9 +167,9 @@ def test_cli_edits_and_undo(faq, settings, services):
     res = CliRunner().invoke(wxbot.cli.main, ["faq", "edits"], obj=obj)
     assert f"#{number}" in res.output and "answer" in res.output and "price" in res.output
     res = CliRunner().invoke(wxbot.cli.main, ["faq", "undo", str(number)], obj=obj)
-    assert res.exit_code == 0 and f"undone #{number}: answer of price" in res.output
+    assert res.exit_code == 0 and f"已撤销 #{number}：条目 price 的 answer" in res.output
     res = CliRunner().invoke(wxbot.cli.main, ["faq", "undo", str(number)], obj=obj)
-    assert res.exit_code == 1 and "no edit or teaching" in res.output
+    assert res.exit_code == 1 and f"没有编号为 #{number} 的控制台修改或教学" in res.output
 
 
 # -- the unmatched questions ---------------------------------------------------------------------------

@@ -216,7 +216,7 @@ def runner(settings, services):
 
 def test_cli_lint(runner, config_dir):
     res = runner("lint")
-    assert res.exit_code == 0 and "ok, 23 entries" in res.output
+    assert res.exit_code == 0 and "没有问题，23 个条目" in res.output
     res = runner("lint", "--config-dir", str(config_dir))  # no settings needed this way
     assert res.exit_code == 0 and str(config_dir / "faq.yaml") in res.output
     bad = config_dir / "bad.yaml"
@@ -238,7 +238,7 @@ def test_cli_lint(runner, config_dir):
     assert res.exit_code == 1 and "duplicate id 'a'" in res.output
     bad.write_text("entries: [", encoding="utf-8")
     res = runner("lint", "--file", str(bad))
-    assert res.exit_code == 1 and "not valid YAML" in res.output
+    assert res.exit_code == 1 and "不是有效的 YAML" in res.output
 
 
 def test_cli_match_shows_entry_score_and_runners_up(runner):
@@ -255,15 +255,15 @@ def test_cli_match_shows_entry_score_and_runners_up(runner):
 
 
 def test_cli_unmatched_lists_most_frequent_first(runner, sim):
-    assert "no unmatched questions" in runner("unmatched").output
+    assert "没有记录到没答上的问题" in runner("unmatched").output
     for text in ("你们卖显卡吗", "今天天气怎么样", "今天天气怎么样"):
         sim.text(OPENID, text)
     res = runner("unmatched", "--clear")
     lines = [line.split() for line in res.output.splitlines()]
     assert [line[:2] for line in lines[:2]] == [["2", "今天天气怎么样"], ["1", "你们卖显卡吗"]]
-    assert all("(best guess:" in line for line in res.output.splitlines()[:2])
-    assert "cleared" in res.output
-    assert "no unmatched questions" in runner("unmatched").output
+    assert all("（最可能：" in line for line in res.output.splitlines()[:2])
+    assert "已清空" in res.output
+    assert "没有记录到没答上的问题" in runner("unmatched").output
 
 
 @pytest.mark.parametrize("text", ["谢谢", "谢谢！！", "好的好的", "ok", "👍", "[微笑]", "收到"])

@@ -52,11 +52,11 @@ def test_cli_teach_says_what_answers_the_text_with_the_teaching(runner, redis_cl
     says what the FAQ with the new teaching answers, not what it answered before."""
     res = runner("teach", NEW, "supported_apps")
     assert res.exit_code == 0, res.output
-    assert "with it, this is answered by: supported_apps" in res.output, res.output
+    assert "现在这句话由 supported_apps 回答" in res.output, res.output
     res = runner("match", NEW)  # what followers get: the running bot's teachings count
-    assert "supported_apps" in res.output.splitlines()[1] and "1 teaching(s)" in res.output, res.output
+    assert "supported_apps" in res.output.splitlines()[1] and "1 条教学" in res.output, res.output
     res = runner("teach", NEW + "吗", "no_such_entry")
-    assert res.exit_code == 1 and "the ids are: " in res.output and "supported_apps" in res.output
+    assert res.exit_code == 1 and "所有 id：" in res.output and "supported_apps" in res.output
 
 
 def answered_entry(app, text: str) -> str | None:
@@ -74,7 +74,7 @@ def test_cli_teach_is_answered_by_the_next_message_here_and_on_another_host(inli
 
     res = runner("teach", NEW, "supported_apps")
     assert res.exit_code == 0, res.output
-    assert "taught #1" in res.output and "this is answered by: supported_apps" in res.output
+    assert "已教 #1" in res.output and "现在这句话由 supported_apps 回答" in res.output
 
     assert SUPPORTED_APPS in sim.text(OPENID, NEW).content  # no restart
     assert SUPPORTED_APPS in second_sim.text(OPENID, NEW + "？").content  # another host, same Redis
@@ -83,7 +83,7 @@ def test_cli_teach_is_answered_by_the_next_message_here_and_on_another_host(inli
 
     assert "#1" in runner("teachings").output
     res = runner("unteach", "1")
-    assert res.exit_code == 0 and "removed #1" in res.output
+    assert res.exit_code == 0 and "已撤销 #1" in res.output
     assert SUPPORTED_APPS not in sim.text(OPENID, NEW).content
     assert SUPPORTED_APPS not in second_sim.text(OPENID, NEW + "？").content
     assert runner("unteach", "1").exit_code == 1
@@ -93,10 +93,10 @@ def test_cli_teach_is_answered_by_the_next_message_here_and_on_another_host(inli
 
 def test_cli_teach_refuses_unknown_entries_and_phrasings_another_entry_owns(runner, app):
     res = runner("teach", NEW, "no_such_entry")
-    assert res.exit_code == 1 and "no entry" in res.output
+    assert res.exit_code == 1 and "没有条目 'no_such_entry'" in res.output
     res = runner("teach", "公益版", "invoice")  # an exact rule of free_password in faq.yaml
     assert res.exit_code == 1 and "free_password" in res.output
-    assert "no teachings" in runner("teachings").output
+    assert "还没有教学" in runner("teachings").output
 
 
 @pytest.mark.parametrize("mode", ["safe"], indirect=True)
@@ -139,10 +139,10 @@ def test_unmatched_leaves_out_what_the_faq_now_answers(inline_reload, runner, si
     for text in (NEW, "你们卖显卡吗"):
         sim.text(OPENID, text)
     out = runner("unmatched").output
-    assert "你们卖显卡吗" in out and "best guess" in out
+    assert "你们卖显卡吗" in out and "最可能" in out
     assert runner("teach", NEW, "supported_apps").exit_code == 0
     out = runner("unmatched").output
-    assert "你们卖显卡吗" in out and "水星上的织布机" not in out and "1 left out" in out
+    assert "你们卖显卡吗" in out and "水星上的织布机" not in out and "另有 1 条没有列出" in out
     assert "水星上的织布机" in runner("unmatched", "--all").output
 
 

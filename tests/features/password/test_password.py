@@ -376,19 +376,19 @@ def run_cli(settings, services, *args, input=None):
 
 def test_cli_show_set_rotate_history(settings, services, pw):
     out = run_cli(settings, services, "password", "show")
-    assert out.exit_code == 0 and "none set" in out.output and "sync:     off" in out.output
+    assert out.exit_code == 0 and "还没有设置" in out.output and "同步：    关闭" in out.output
     out = run_cli(settings, services, "password", "set", "Cli-Set-001")
-    assert out.exit_code == 0 and "version 1: Cli-Set-001" in out.output and "followers see it now" in out.output
+    assert out.exit_code == 0 and "版本 1：Cli-Set-001" in out.output and "粉丝现在就能看到" in out.output
     out = run_cli(settings, services, "password", "rotate")
-    assert out.exit_code == 0 and "version 2: " in out.output
-    generated = out.output.split("version 2: ")[1].split()[0]
+    assert out.exit_code == 0 and "版本 2：" in out.output
+    generated = out.output.split("版本 2：")[1].split()[0]
     assert pw.store.state().shown.password == generated
     out = run_cli(settings, services, "password", "set", input="Hidden-Pass-9\nHidden-Pass-9\n")
     assert out.exit_code == 0 and pw.store.state().shown.password == "Hidden-Pass-9"
     out = run_cli(settings, services, "password", "set", "bad value")
     assert out.exit_code == 2 and pw.store.state().version == 3
     out = run_cli(settings, services, "password", "show")
-    assert "current:  Hidden-Pass-9  (v3" in out.output and f"previous: {generated}" in out.output
+    assert "当前：    Hidden-Pass-9  （v3" in out.output and f"上一个：  {generated}" in out.output
     out = run_cli(settings, services, "password", "history")
     lines = out.output.strip().splitlines()
     assert out.exit_code == 0 and len(lines) == 3
@@ -404,9 +404,9 @@ def test_cli_history_keeps_no_plaintext_beyond_the_grace_period(settings, servic
     out = run_cli(settings, services, "password", "history")
     lines = out.output.strip().splitlines()
     assert "New-Pass-03" in lines[0]
-    assert "Old-Pass" not in out.output and all("retired" in line for line in lines[1:])
+    assert "Old-Pass" not in out.output and all("已停用" in line for line in lines[1:])
     out = run_cli(settings, services, "password", "show")
-    assert "previous: (not kept)  (v2, expired)" in out.output and "Old-Pass" not in out.output
+    assert "上一个：  （未保留）  （v2，已过期）" in out.output and "Old-Pass" not in out.output
 
 
 def test_cli_says_so_when_redis_is_down(spare_redis, config_dir, tmp_path):
@@ -417,7 +417,7 @@ def test_cli_says_so_when_redis_is_down(spare_redis, config_dir, tmp_path):
     try:
         spare_redis.stop()
         out = run_cli(settings, services, "password", "show")
-        assert out.exit_code == 1 and "did not answer (connection refused)" in out.output
+        assert out.exit_code == 1 and "没有应答（连接被拒绝）" in out.output
         assert "Error" not in out.output  # no Python class names
     finally:
         services.close()

@@ -83,7 +83,7 @@ def test_sync_failure_retries_with_backoff_then_recovers(pw, sync, nextchat, sim
     alerts = [json.loads(a) for a in redis_client.lrange("wxbot:alerts:queue", 0, -1)]
     assert [a["kind"] for a in alerts] == ["password_sync"] and "2" in alerts[0]["message"]
     out = CliRunner().invoke(main, ["password", "show"], obj=CliContext(pw.services.settings, pw.services))
-    assert "FAILING after 2 attempt(s): HTTP 503" in out.output
+    assert "失败（已尝试 2 次）：HTTP 503" in out.output
     nextchat.fail_with = None
     assert sync.sync_once(pw.store.state().sync_next_at) is True
     st = pw.store.state()
@@ -307,7 +307,7 @@ def test_no_password_or_token_in_logs(pw, sync, services, settings, sim, client,
     reply = sim.text(ADMIN, "#换密码 Log-Code-003").content
     assert "Log-Code-003" in reply
     settle(sync)
-    generated = CliRunner().invoke(main, ["password", "rotate"], obj=obj).output.split("version 4: ")[1].split()[0]
+    generated = CliRunner().invoke(main, ["password", "rotate"], obj=obj).output.split("版本 4：")[1].split()[0]
     settle(sync)
     assert is_password_reply(sim.text(OPENID, "密码").content, generated)
     out = CliRunner().invoke(main, ["menu", "push"], obj=obj)

@@ -225,12 +225,12 @@ def test_dead_letter_alert_and_retry(sim, services, rt, settings, redis_client, 
 
     broken["on"] = False
     retried = runner.invoke(main, ["tickets", "retry"], obj=obj)
-    assert retried.exit_code == 0 and "re-queued 1 job(s) of 1 ticket(s)" in retried.output
+    assert retried.exit_code == 0 and "已重新排队 1 张工单的 1 个投递任务" in retried.output
     drain(task, redis_client)
     assert states(redis_client, tid)["new|webhook"]["s"] == "done"
     assert len(hook.calls(HOOK_PATH)) == 5 and len(robot.calls(ROBOT_PATH)) == 1  # WeCom not sent again
     assert redis_client.zcard(keys.TICKETS_DEAD) == 0
-    assert runner.invoke(main, ["tickets", "retry"], obj=obj).output.strip() == "re-queued 0 job(s) of 0 ticket(s)"
+    assert runner.invoke(main, ["tickets", "retry"], obj=obj).output.strip() == "已重新排队 0 张工单的 0 个投递任务"
 
 
 def test_a_client_error_is_dead_lettered_at_once(sim, rt, redis_client, hook):

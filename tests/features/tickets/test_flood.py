@@ -35,9 +35,9 @@ def test_a_flood_is_held_back_not_dropped(sim, rt, services, settings, redis_cli
     held = runner.invoke(main, ["tickets", "held"], obj=obj)
     assert held.exit_code == 0 and [ln.split()[0] for ln in held.output.splitlines()[:-1]] == ids[3:]
     one = runner.invoke(main, ["tickets", "release", ids[3].lower()], obj=obj)
-    assert one.exit_code == 0 and "released 1 ticket(s)" in one.output
+    assert one.exit_code == 0 and "已放行 1 张工单" in one.output
     rest = runner.invoke(main, ["tickets", "release", "--all"], obj=obj)
-    assert rest.exit_code == 0 and "released 2 ticket(s)" in rest.output
+    assert rest.exit_code == 0 and "已放行 2 张工单" in rest.output
     assert runner.invoke(main, ["tickets", "release", ids[3]], obj=obj).exit_code == 1  # not held any more
     drain(TicketDelivery(rt), redis_client)
     assert sorted(c.headers["Idempotency-Key"] for c in hook.calls(HOOK_PATH)) == sorted(ids)

@@ -450,19 +450,19 @@ def test_cli_list_show_reply_close(services, settings, sim, redis_client):
     assert json.loads(redis_client.lindex(keys.ticket_replies(first), 0))["text"] == "已补发 请查收"
     assert run("reply", "240101-ZZZZ", "x").exit_code == 1
     closed = run("close", second, "--note", "已退款")
-    assert closed.exit_code == 0 and "closed" in closed.output
+    assert closed.exit_code == 0 and f"{second}：已关闭" in closed.output
     assert [ln.split()[0] for ln in run("list", "--status", "closed").output.splitlines()] == [second]
     assert [ln.split()[0] for ln in run("list", "--status", "replied").output.splitlines()] == [first]
     assert [ln.split()[0] for ln in run("list").output.splitlines()] == [first]
     assert len(run("list", "--status", "all").output.splitlines()) == 2
     assert run("list", "--status", "bogus").exit_code == 2
     # An empty list says so; a reply to a closed ticket refuses unless --reopen.
-    assert run("list", "--status", "dead").output.startswith("no tickets")
+    assert run("list", "--status", "dead").output.startswith("没有工单")
     refused = run("reply", second, "还有一件事")
-    assert refused.exit_code == 1 and "--reopen" in refused.output and "nothing sent" in refused.output
+    assert refused.exit_code == 1 and "--reopen" in refused.output and "没有发送" in refused.output
     assert redis_client.llen(keys.ticket_replies(second)) == 0
     reopened = run("reply", "--reopen", second, "还有一件事")
-    assert reopened.exit_code == 0 and "reopened" in reopened.output
+    assert reopened.exit_code == 0 and f"{second}：已重新打开" in reopened.output
     assert redis_client.hget(keys.ticket(second), "status") == "replied"
 
 

@@ -23,7 +23,7 @@ def test_a_note_from_the_cli_is_kept_shown_to_support_and_audited(settings, serv
     tid = new_ticket(sim, redis_client)
     jobs = stream_jobs(redis_client)
     res = cli(settings, services, "note", tid.lower(), NOTE)
-    assert res.exit_code == 0 and "not sent to the follower" in res.output, res.output
+    assert res.exit_code == 0 and f"{tid}：已添加内部备注（不会发给粉丝）" in res.output, res.output
     (note,) = rt.store.notes(tid)
     assert note["text"] == NOTE and note["by"] == "cli" and note["at"] > 0
     assert stream_jobs(redis_client) == jobs  # no delivery job: nothing goes anywhere
@@ -47,7 +47,7 @@ def test_the_followers_ticket_list_never_shows_a_note(settings, services, sim, r
 
 def test_a_note_on_a_missing_ticket_or_an_empty_one_is_refused(settings, services, redis_client):
     missing = cli(settings, services, "note", "240101-ZZZZ", "x")
-    assert missing.exit_code == 1 and "no ticket 240101-ZZZZ" in missing.output
+    assert missing.exit_code == 1 and "没有工单 240101-ZZZZ" in missing.output
     assert not redis_client.exists(keys.ticket_notes("240101-ZZZZ"))
     assert cli(settings, services, "note", "240101-ZZZZ", "  ").exit_code == 2
     assert cli(settings, services, "note", "240101-ZZZZ", "长" * 1001).exit_code == 2

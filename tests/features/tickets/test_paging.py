@@ -61,11 +61,11 @@ def test_cli_list_finds_open_tickets_older_than_the_newest_1000(run, rt):
     # every closed one is reachable, page by page, and the footer says how to go on
     page1 = run("list", "--status", "closed", "--limit", "500")
     assert ids_of(page1.output) == closed[::-1][:500]
-    assert "1-500 of 1005; next: wxbot tickets list --status closed --limit 500 --page 2" in page1.output
+    assert "第 1-500 张，共 1005 张；下一页：wxbot tickets list --status closed --limit 500 --page 2" in page1.output
     assert ids_of(run("list", "--status", "closed", "--limit", "500", "--page", "3").output) == closed[::-1][1000:]
     assert ids_of(run("list", "--status", "all", "--limit", "2", "--page", "503").output) == [closed[0], old[1]]
     beyond = run("list", "--status", "closed", "--limit", "500", "--page", "4").output
-    assert "no tickets on page 4" in beyond and "3 page(s)" in beyond
+    assert "第 4 页没有工单" in beyond and "共 3 页" in beyond
 
 
 def test_cli_list_merges_open_and_replied_and_marks_dead_letters(run, rt, redis_client):

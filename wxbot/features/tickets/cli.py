@@ -20,31 +20,31 @@ def _text_of(words: tuple[str, ...]) -> str:
     """The TEXT arguments as one message (a usage error when it is empty)."""
     body = " ".join(words).strip()
     if not body:
-        raise click.UsageError("TEXT is empty")
+        raise click.UsageError("TEXT 为空")
     return body
 
 
 def _exit_if_missing(status: str, tid: str) -> None:
     """A write on a ticket that does not exist: say so and exit 1."""
     if status == "missing":
-        click.echo(f"wxbot: no ticket {tid}", err=True)
+        click.echo(f"wxbot: 没有工单 {tid}", err=True)
         raise SystemExit(1)
 
 
 @click.group("tickets")
 def cli() -> None:
-    """Order-issue tickets: list, show, reply, note, close, retry, held, release."""
+    """订单问题工单：列出、查看、回复、备注、关闭、重新排队、暂缓的工单、放行。"""
 
 
 @cli.command("list")
 @click.option("--status", "status", default="active", show_default=True,
               type=click.Choice(["active", "open", "replied", "closed", "dead", "all"]),
-              help="active = open + replied; dead = with a dead-lettered delivery.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Tickets per page.")
-@click.option("--page", "page_no", default=1, show_default=True, type=click.IntRange(1), help="Which page (1 = newest).")
+              help="active = open + replied；dead = 有投递进入了死信队列。")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="每页几张工单。")
+@click.option("--page", "page_no", default=1, show_default=True, type=click.IntRange(1), help="第几页（1 = 最新）。")
 @click.pass_context
 def list_cmd(ctx: click.Context, status: str, limit: int, page_no: int) -> None:
-    """List tickets, newest first, one per line starting with its id (a page of an index, however many)."""
+    """列出工单，最新的在前，每张一行，工单号在最前（按索引分页，工单再多也可以）。"""
     rt = _runtime(ctx)
     store = rt.store
     offset = (page_no - 1) * limit
@@ -63,13 +63,13 @@ def list_cmd(ctx: click.Context, status: str, limit: int, page_no: int) -> None:
         dead = rt.store.dead_among([rec["id"] for rec in records])
     if not records:
         if total and page_no > 1:
-            click.echo(f"no tickets on page {page_no} ({total} {status}; {-(-total // limit)} page(s) of {limit})")
+            click.echo(f"第 {page_no} 页没有工单（{status} 共 {total} 张；每页 {limit} 张，共 {-(-total // limit)} 页）")
         else:
-            click.echo("no tickets" + ("" if status == "all" else f" ({status}; `--status all` lists every ticket)"))
+            click.echo("没有工单" + ("" if status == "all" else f"（{status}；`--status all` 列出全部工单）"))
     for rec in records:
         click.echo(list_line(rec, dead, rt.zone))
     if records and offset + len(records) < total:
-        click.echo(f"{offset + 1}-{offset + len(records)} of {total}; next: wxbot tickets list --status {status} "
+        click.echo(f"第 {offset + 1}-{offset + len(records)} 张，共 {total} 张；下一页：wxbot tickets list --status {status} "
                    f"--limit {limit} --page {page_no + 1}", err=True)
 
 
@@ -77,12 +77,12 @@ def list_cmd(ctx: click.Context, status: str, limit: int, page_no: int) -> None:
 @click.argument("ticket_id")
 @click.pass_context
 def show_cmd(ctx: click.Context, ticket_id: str) -> None:
-    """Show one ticket: report, screenshots, replies and per-channel delivery state."""
+    """查看一张工单：粉丝的报告、截图、回复和每个渠道的送达情况。"""
     rt = _runtime(ctx)
     with redis_errors_exit():
         rec = rt.store.get(normalize_id(ticket_id))
         if rec is None:
-            click.echo(f"wxbot: no ticket {normalize_id(ticket_id)}", err=True)
+            click.echo(f"wxbot: 没有工单 {normalize_id(ticket_id)}", err=True)
             raise SystemExit(1)
         for line in render_show(rt, rec, rt.services.texts.get()):
             click.echo(line)
@@ -91,10 +91,10 @@ def show_cmd(ctx: click.Context, ticket_id: str) -> None:
 @cli.command("reply")
 @click.argument("ticket_id")
 @click.argument("text", nargs=-1, required=True)
-@click.option("--reopen", is_flag=True, help="Reopen a closed ticket to send the reply (else a closed one refuses).")
+@click.option("--reopen", is_flag=True, help="重新打开已关闭的工单并发送回复（不加时，已关闭的工单拒绝回复）。")
 @click.pass_context
 def reply_cmd(ctx: click.Context, ticket_id: str, text: tuple[str, ...], reopen: bool) -> None:
-    """Send TEXT to the follower of TICKET_ID (the worker delivers it)."""
+    """把 TEXT 回复给工单 TICKET_ID 的粉丝（由 worker 发送）。"""
     body = _text_of(text)
     rt = _runtime(ctx)
     with redis_errors_exit():
@@ -102,24 +102,24 @@ def reply_cmd(ctx: click.Context, ticket_id: str, text: tuple[str, ...], reopen:
         closed_at = (rt.store.get(tid) or {}).get("closed_at") if status == "closed" else None
     _exit_if_missing(status, tid)
     if status == "closed":
-        click.echo(f"wxbot: {tid} was closed on {format_time(closed_at, rt.zone)} and the follower was told it is done; "
-                   f"nothing sent. To reopen it and send this reply: wxbot tickets reply --reopen {tid} …", err=True)
+        click.echo(f"wxbot: {tid} 已于 {format_time(closed_at, rt.zone)} 关闭，粉丝已被告知问题处理完了；"
+                   f"没有发送。要重新打开并发送这条回复：wxbot tickets reply --reopen {tid} …", err=True)
         raise SystemExit(1)
-    click.echo(f"{tid}: reopened; reply queued for the follower" if reopen and status == "ok"
-               else f"{tid}: reply queued for the follower")
+    click.echo(f"{tid}：已重新打开，回复已排队等待发给粉丝" if reopen and status == "ok"
+               else f"{tid}：回复已排队等待发给粉丝")
 
 
 @cli.command("close")
 @click.argument("ticket_id")
-@click.option("--note", default="", help="Shown to the follower with the closing message.")
+@click.option("--note", default="", help="随关闭通知一起发给粉丝的说明。")
 @click.pass_context
 def close_cmd(ctx: click.Context, ticket_id: str, note: str) -> None:
-    """Close TICKET_ID and tell the follower."""
+    """关闭工单 TICKET_ID，并通知粉丝。"""
     rt = _runtime(ctx)
     with redis_errors_exit():
         status, tid = close_ticket(rt, ticket_id, note, "cli:" + uuid.uuid4().hex)
     _exit_if_missing(status, tid)
-    click.echo(f"{tid}: already closed" if status == "already" else f"{tid}: closed; the follower will be told")
+    click.echo(f"{tid}：已经是关闭的" if status == "already" else f"{tid}：已关闭，会通知粉丝")
 
 
 @cli.command("note")
@@ -127,38 +127,38 @@ def close_cmd(ctx: click.Context, ticket_id: str, note: str) -> None:
 @click.argument("text", nargs=-1, required=True)
 @click.pass_context
 def note_cmd(ctx: click.Context, ticket_id: str, text: tuple[str, ...]) -> None:
-    """Add an internal note to TICKET_ID (for support and admins; never sent to the follower)."""
+    """给工单 TICKET_ID 加一条内部备注（只有客服和管理员能看到，绝不会发给粉丝）。"""
     body = _text_of(text)
     if len(body) > MAX_NOTE:
-        raise click.UsageError(f"TEXT is longer than {MAX_NOTE} characters")
+        raise click.UsageError(f"TEXT 超过 {MAX_NOTE} 个字符")
     rt = _runtime(ctx)
     with redis_errors_exit():
         status, tid = note_ticket(rt, ticket_id, body, "cli", "cli:" + uuid.uuid4().hex)
     _exit_if_missing(status, tid)
-    click.echo(f"{tid}: note added (not sent to the follower)")
+    click.echo(f"{tid}：已添加内部备注（不会发给粉丝）")
 
 
 @cli.command("held")
 @click.pass_context
 def held_cmd(ctx: click.Context) -> None:
-    """List tickets held back by the global hourly intake cap (not yet sent to support)."""
+    """列出因全局每小时上限而暂缓的工单（还没有发给客服）。"""
     rt = _runtime(ctx)
     with redis_errors_exit():
         ids = rt.store.held_ids()
         dead = set(rt.store.dead_ids())
         for rec in rt.store.many(ids):
             click.echo(list_line(rec, dead, rt.zone))
-    click.echo(f"{len(ids)} held ticket(s)" + ("; send them on with `wxbot tickets release --all`" if ids else ""))
+    click.echo(f"暂缓的工单：{len(ids)} 张" + ("；用 `wxbot tickets release --all` 发给客服" if ids else ""))
 
 
 @cli.command("release")
 @click.argument("ticket_ids", nargs=-1)
-@click.option("--all", "all_", is_flag=True, help="Release every held ticket.")
+@click.option("--all", "all_", is_flag=True, help="放行全部暂缓的工单。")
 @click.pass_context
 def release_cmd(ctx: click.Context, ticket_ids: tuple[str, ...], all_: bool) -> None:
-    """Send held tickets (the given ones, or --all) on to support."""
+    """把暂缓的工单（指定的几张，或 --all 全部）发给客服。"""
     if bool(ticket_ids) == all_:
-        raise click.UsageError("give ticket ids or --all")
+        raise click.UsageError("请给出工单号，或者加 --all")
     rt = _runtime(ctx)
     with redis_errors_exit():
         ids = rt.store.held_ids() if all_ else [normalize_id(t) for t in ticket_ids]
@@ -168,8 +168,8 @@ def release_cmd(ctx: click.Context, ticket_ids: tuple[str, ...], all_: bool) -> 
                 released += 1
                 rt.services.audit.record("cli", "ticket.release", tid)
             else:
-                click.echo(f"wxbot: {tid} is not held", err=True)
-    click.echo(f"released {released} ticket(s)")
+                click.echo(f"wxbot: {tid} 不是暂缓的工单", err=True)
+    click.echo(f"已放行 {released} 张工单")
     if released != len(ids):
         raise SystemExit(1)
 
@@ -178,7 +178,7 @@ def release_cmd(ctx: click.Context, ticket_ids: tuple[str, ...], all_: bool) -> 
 @click.argument("ticket_ids", nargs=-1)
 @click.pass_context
 def retry_cmd(ctx: click.Context, ticket_ids: tuple[str, ...]) -> None:
-    """Re-queue dead-lettered deliveries (of the given tickets, or of all)."""
+    """把进入死信队列的投递重新排队（指定的工单，或者全部）。"""
     rt = _runtime(ctx)
     with redis_errors_exit():
         ids = [normalize_id(t) for t in ticket_ids] or rt.store.dead_ids()
@@ -187,5 +187,5 @@ def retry_cmd(ctx: click.Context, ticket_ids: tuple[str, ...]) -> None:
             n = rt.store.requeue(tid)
             total += n
             if n:
-                click.echo(f"{tid}: {n} job(s) re-queued")
-    click.echo(f"re-queued {total} job(s) of {len(ids)} ticket(s)")
+                click.echo(f"{tid}：{n} 个投递任务已重新排队")
+    click.echo(f"已重新排队 {len(ids)} 张工单的 {total} 个投递任务")

@@ -172,11 +172,11 @@ class S3Shots:
         try:
             if self.client.bucket_exists(self.bucket):
                 return ""
-            return f"bucket {self.bucket} does not exist at {self.where}"
+            return f"{self.where} 上没有存储桶 {self.bucket}"
         except S3Error as exc:
-            return f"{self.where} refused ({exc.code}): check WXBOT_S3_ACCESS_KEY/WXBOT_S3_SECRET_KEY and the region"
+            return f"{self.where} 拒绝了（{exc.code}）：检查 WXBOT_S3_ACCESS_KEY/WXBOT_S3_SECRET_KEY 和区域（region）"
         except self._errors() as exc:
-            return f"{self.where} unreachable ({exc.__class__.__name__})"
+            return f"连不上 {self.where}（{exc.__class__.__name__}）"
 
 
 class Screenshots:

@@ -90,9 +90,9 @@ def render_show(rt: Runtime, rec: dict, texts) -> list[str]:
         f"description: {rec.get('description') or '-'}",
     ]
     if rec.get("told_id"):
-        lines.append(f"told_id: {rec['told_id']} (spooled report; the follower was told this id)")
+        lines.append(f"told_id: {rec['told_id']} （暂存区导入的报告；粉丝收到的是这个工单号）")
     for n, shot in rt.store.screenshots(rec).items():
-        where = shot.get("file") or shot.get("error") or "not fetched yet"
+        where = shot.get("file") or shot.get("error") or "还没有取到"
         lines.append(f"screenshot {n}: {where}")
     for i, rep in enumerate(rt.store.replies(tid), 1):
         lines.append(f"reply {i} [{format_time(rep.get('at'), rt.zone)} {rep.get('by', '')}]: {rep.get('text', '')}")
