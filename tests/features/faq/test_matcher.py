@@ -239,3 +239,19 @@ def test_held_out_part_regression_floor(faq):
     assert ev.top1_rate >= 0.95, ev.summary() + "\n" + "\n".join(map(str, ev.misses))  # measured 112/115
     assert ev.off_topic_answered <= 1, ev.misses  # measured 1/42
     assert ev.greetings_recognised >= ev.greetings - 1
+
+
+def test_a_number_no_example_has_neither_helps_nor_hurts_a_match():
+    """An order number, an amount or a serial the examples never contain is no evidence: the same
+    question with one after it keeps its entry and its example confidence (round 5: "…（70）" fell to an ask)."""
+    from wxbot.folder import shipped_config
+    from wxbot.policy import load_bot_config
+
+    policy = load_bot_config(shipped_config()).faq
+    f = compile_faq(shipped_raw(), MatchOptions(threshold=policy.threshold, ask_threshold=policy.ask_threshold))
+    plain = f.match("我想在自己的程序里调用你们的key可以吗", explain=True)
+    assert plain.kind == "answer" and plain.entry.id == "supported_apps"
+    for tail in ("（70）", " 7731025", "，20261202", "#9137"):
+        got = f.match("我想在自己的程序里调用你们的key可以吗" + tail, explain=True)
+        assert got.kind == "answer" and got.entry.id == "supported_apps", tail
+        assert abs(got.score - plain.score) < 1e-6, (tail, got.reasons, plain.reasons)

@@ -38,6 +38,7 @@ import numpy as np
 from .pinyin import split_latin
 
 BREAKS = ("|", "\n")
+_DIGITS = frozenset("0123456789")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,11 @@ class Index:
                 uid = words.get(u)
                 if uid is None and grow:
                     uid = words[u] = len(words)
+                if uid is None and u[0] in _DIGITS:
+                    # a number no example has (an order number, a serial, an amount) is no evidence
+                    # either way: it neither counts against the match nor joins a bigram
+                    prev = prev_py = None
+                    continue
                 split = None if uid is not None else split_latin(u)
                 # an unknown word (only in a message) gets a negative key of its own: never found,
                 # counted once against the confidence
