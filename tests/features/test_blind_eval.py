@@ -23,7 +23,7 @@ import yaml
 DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
 FLOORS = {"heldout": (268, 1, 29, 27, 0), "final": (284, 1, 29, 27, 0), "final2": (262, 1, 29, 30, 0),
-          "final3": (280, 2, 30, 29, 0), "final4": (281, 0, 29, 30, 1), "final5": (283, 3, 30, 29, 1)}
+          "final3": (280, 2, 30, 29, 0), "final4": (281, 0, 29, 30, 1), "final5": (286, 2, 29, 29, 1)}
 
 
 def text_of(item) -> str:
