@@ -63,6 +63,13 @@ PHRASES = [
     ("买的档位和付的对不上，能推款吗", "refund"),
     ("I was charged but the order page says expired", "expired_after_paying"),
     ("重夫扣款了", "double_charge"),
+    # round 5: the payment is asked for again, the wrong tier or half of it arrived, the key is refused
+    ("已经付过了，页面又叫我再付一次", "other"),
+    ("我付的是两百八那档，到手的额度只有一半", "other"),
+    ("付完钱拿到的那串东西，软件一直说它不正确", "other"),
+    ("我付的钱是大档的，发错成小档了", "other"),
+    ("付完款，订单却被作废了", "expired_after_paying"),
+    ("I paid 20 dollars yesterday and got nothing back", "paid_no_key"),
 ]
 
 
@@ -77,7 +84,8 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   # a purchase or a fault alone, a hypothetical, another shop, a question
                                   "买的key用不了怎么办", "买的key会过期吗", "key报错了咋整", "买了key怎么用",
                                   "担心买了以后用不了，能退吗", "之前在别家买的key没到账过，你们靠谱吗",
-                                  "上个月买了200块的，在哪查还剩多少", "我还没来得及付款，订单还在吗"])
+                                  "上个月买了200块的，在哪查还剩多少", "我还没来得及付款，订单还在吗",
+                                  "买了以后一直不用会作废吗", "付款时页面让我再付一次是正常的吗"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

@@ -131,14 +131,17 @@ _BOUGHT_KEY = re.compile(r"买的|买嘅|购买的|付的|bought|发下来|发�
 _TROUBLE = re.compile(
     r"用不了|不能用|用唔到|用不聊|没法用|报错|不存在|无效|无笑|乱码|invalid|没拿到|拿不到|没收到|收不到|没来(?!得及)|没到(?!期)|没给|没发|没出来|刷新了"
     r"|什么都没|啥都没|空空|不对|对不上|没完成|没确认|未完成|失败|没成功|不成功|转圈|卡住|就没了|页面没了|找不到|来晚了|不见了|没显示|多了一笔"
-    r"|一模一样|(?:两|俩|2)(?:回|次|遍|笔)|三笔|差价|额度为0|余额为0|变成0|是0|退|推款|refund|twice|expired|nokey|didnt|never")
+    r"|一模一样|(?:两|俩|2)(?:回|次|遍|笔)|三笔|差价|额度为0|余额为0|变成0|是0|退|推款|refund|twice|expired|nokey|didnt|never"
+    r"|不正确|作废了|已作废|被作废|重新付|再付一|还要付|又要付|让我付|发错|给错|错档|只有一半|少了一半|数不对|额度不对|金额不对"
+    r"|gotnothing|receivednothing|nothingback")
 _KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没拿到|收不到|没发|没给|没来(?!得及)|没到(?!期)|没出来")
 # With a plain "买的"/"付的": a fault of the key or the payment itself, or a request to send it again.
-_STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一")
+_STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|发错|给错|错档|只有一半|少了一半"
+                     r"|数不对|额度不对|金额不对")
 _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|其他家|别的平台|以前在|之前在")
 _KINDS = (("double_charge", re.compile(r"(?:两|俩|2|二)(?:回|次|遍|笔)|三笔|twice|多了一笔|一模一样|重[复夫]|又付")),
           ("refund", re.compile(r"退|推款|refund")),
-          ("expired_after_paying", re.compile(r"过期|expired|来晚了|超时|已关闭")),
+          ("expired_after_paying", re.compile(r"过期|expired|来晚了|超时|已关闭|作废")),
           ("paid_no_key", _KEY_FAULT))
 # A weaker sign, a past payment next to an amount, order number or date, takes a statement: a question
 # about what the FAQ answers ("买了100刀在哪查余额") has one of these.
