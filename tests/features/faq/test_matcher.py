@@ -255,3 +255,10 @@ def test_a_number_no_example_has_neither_helps_nor_hurts_a_match():
         got = f.match("我想在自己的程序里调用你们的key可以吗" + tail, explain=True)
         assert got.kind == "answer" and got.entry.id == "supported_apps", tail
         assert abs(got.score - plain.score) < 1e-6, (tail, got.reasons, plain.reasons)
+
+
+def test_a_synonym_inside_an_everyday_word_is_left_alone(faq):
+    """续费 is a variant of 充值, but 手续费 (an everyday word that holds it) is no top-up question."""
+    assert faq._canon("续费") == "充值" and faq._canon("怎么续费") == "怎么充值"
+    assert faq._canon("提现手续费低吗") == "提现手续费低吗"
+    assert faq.match("微信支付和支付宝哪个提现手续费低啊").kind != "answer"

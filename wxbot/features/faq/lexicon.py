@@ -78,3 +78,25 @@ def same_sound(spellings: set[str], spell: dict) -> dict[str, int]:
         if (start == 0 or spelled[start - 1] == "\n") and (end + 1 == last or spelled[end + 1] == "\n"):
             out[joined[start:end + 1]] = counts[bisect_right(starts, start) - 1]
     return out
+
+
+def containing(phrases: set[str], min_count: int = PAIR_COUNT) -> set[str]:
+    """The everyday words at least ``min_count`` common that contain one of ``phrases`` and are longer
+    (手续费 for 续费): a phrase inside one of them is part of another word."""
+    if not phrases:
+        return set()
+    joined, counts, starts = _words()
+    auto = ahocorasick.Automaton()
+    for p in phrases:
+        auto.add_word(p, len(p))
+    auto.make_automaton()
+    out: set[str] = set()
+    for end, size in auto.iter(joined):
+        i = bisect_right(starts, end) - 1
+        if counts[i] < min_count:
+            continue
+        stop = joined.find("\n", starts[i])
+        word = joined[starts[i]:stop if stop >= 0 else len(joined)]
+        if len(word) > size:
+            out.add(word)
+    return out

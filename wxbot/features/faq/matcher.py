@@ -104,8 +104,13 @@ class Faq:
                 if syn.get(nv, c) != c:
                     raise ValueError(f"synonyms/glosses: {v!r} is a variant of both {syn[nv]!r} and {c!r}")
                 syn[nv] = c
+        # An everyday word that contains a CJK variant stays itself (手续费 holds 续费 but is no 充值): as
+        # a longer match the synonym scan takes it first and leaves it as it is.
+        from .lexicon import containing
+
+        cjk = {v for v in syn if all("\u4e00" <= ch <= "\u9fff" for ch in v)}
         self._syn = syn
-        self._synonyms = Synonyms(syn)
+        self._synonyms = Synonyms({**{w: w for w in containing(cjk) if w not in syn}, **syn})
 
         # Fillers around exact phrases, and greetings.
         fillers = sorted({self._canon(f) for f in spec.fillers if f.strip()}, key=len, reverse=True)
