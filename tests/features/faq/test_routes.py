@@ -276,3 +276,18 @@ def test_thanks_get_a_short_answer_and_are_not_counted(sim, redis_client, text):
 def test_cancel_or_submit_without_a_report(sim):
     assert "没有正在登记" in sim.text(OPENID, "取消").content
     assert "没有正在登记" in sim.text(OPENID, "提交").content
+
+
+def test_cli_eval_speaks_chinese_and_keeps_ids_and_numbers(runner, tmp_path):
+    labelled = tmp_path / "set.yaml"
+    labelled.write_text(
+        "on_topic:\n  invoice: ['能开发票吗', '今天天气怎么样']\n"
+        "styled_on_topic:\n  invoice: [{text: '能开发票吗？', style: terse}]\n"
+        "password: ['密码多少']\noff_topic: ['你们卖显卡吗']\n", encoding="utf-8")
+    res = runner("eval", str(labelled), "--misses")
+    assert res.exit_code == 0, res.output
+    assert "FAQ 范围内：答对 2/3（66.7%），答错 0，反问 0，兜底 1" in res.output
+    assert "  简短（terse）：答对 1/1（100.0%），答错 0，反问 0，兜底 0" in res.output
+    assert "  invoice              答对 2/3（66.7%）" in res.output and "密码：答对 1/1" in res.output
+    assert "未答对 [未标风格（unstyled）] '今天天气怎么样'：应为 invoice，实际 兜底" in res.output
+    assert not any(w in res.output for w in ("right", "wrong", "asked", "fallback"))
