@@ -94,7 +94,7 @@ def test_unknown_bot_yaml_section_is_refused(tmp_path):
     from wxbot.policy import load_bot_config
 
     (tmp_path / "bot.yaml").write_text("webhok:\n  msg_limit: 3\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="webhok: unknown setting"):
+    with pytest.raises(ConfigError, match="webhok: 没有这个设置项"):
         load_bot_config(tmp_path)
     (tmp_path / "bot.yaml").write_text("webhook:\n  msg_limt: 3\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="msg_limt"):
@@ -110,10 +110,10 @@ def test_texts_edit_with_broken_placeholder_or_removed_key_is_refused(tmp_path, 
     assert f.get().render("welcome", name="小明") == "你好 小明"
     path.write_text("welcome: 你好 {name\nfallback: 不知道\n", encoding="utf-8")
     assert f.get().render("welcome", name="小明") == "你好 小明"
-    assert "welcome: bad placeholder" in f.error
+    assert "welcome: 占位符写错了" in f.error
     path.write_text("welcome: 你好 {name}\n", encoding="utf-8")
     assert f.get().get("fallback") == "不知道"
-    assert "text(s) removed: fallback" in f.error
+    assert "删掉了文字：fallback" in f.error
     path.write_text("welcome: '{{literal}} {name}'\nfallback: 不知道\nextra: 新的\n", encoding="utf-8")
     assert f.get().render("welcome", name="x") == "{literal} x" and f.error is None
     assert f.get().render("extra") == "新的"
@@ -123,7 +123,7 @@ def test_broken_texts_file_at_start_is_a_config_error(tmp_path):
     from wxbot.texts import texts_file
 
     (tmp_path / "texts.yaml").write_text("welcome: '{0} 你好'\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"welcome: placeholder \{0\} is not a plain \{name\}"):
+    with pytest.raises(ConfigError, match=r"welcome: 占位符 \{0\} 不是简单的 \{名称\}"):
         texts_file(tmp_path)
 
 
@@ -141,6 +141,30 @@ def test_texts_edit_with_a_misspelt_placeholder_is_refused(tmp_path):
     f = texts_file(tmp_path, reload_interval=0)
     path.write_text("reply: 密码：{pasword}\n", encoding="utf-8")
     assert f.get().render("reply", password="abc") == "密码：abc"
-    assert "reply: unknown placeholder {pasword}; this text can use {password}" in f.error
+    assert "reply: 没有占位符 {pasword}；这段文字可以用：{password}" in f.error
     path.write_text("reply: 今天的密码是 {password}\n", encoding="utf-8")
     assert f.get().render("reply", password="abc") == "今天的密码是 abc" and f.error is None
+
+
+@pytest.mark.parametrize("yaml_text,said", [
+    ("tickets:\n  max_screenshots: -1\n", "tickets.max_screenshots: 不能小于 0"),
+    ("tickets:\n  max_screenshots: lots\n", "tickets.max_screenshots: 应为整数"),
+    ("ai:\n  max_tokens: 5000\n", "ai.max_tokens: 不能大于 4096"),
+    ("alerts:\n  redis_down_after: 0\n", "alerts.redis_down_after: 必须大于 0"),
+    ("password:\n  schedule_cron: 'every day'\n", "password.schedule_cron: 'every day' 不是有效的 cron 表达式"),
+])
+def test_bot_yaml_errors_are_in_chinese_with_the_numbers(tmp_path, yaml_text, said):
+    from wxbot.policy import load_bot_config
+
+    (tmp_path / "bot.yaml").write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_bot_config(tmp_path)
+    assert str(err.value).endswith(said)
+
+
+def test_an_unknown_pydantic_error_type_keeps_its_text():
+    from wxbot.settings import error_text
+
+    assert error_text({"type": "no_such_type", "msg": "Something odd", "ctx": {}}) == "Something odd"
+    assert error_text({"type": "literal_error", "msg": "x", "ctx": {"expected": "'password' or 'tickets'"}}) \
+        == "只能是 'password' 或 'tickets'"

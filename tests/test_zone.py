@@ -41,14 +41,14 @@ def test_password_timezone_is_a_deprecated_alias_with_one_warning(tmp_path, capl
         cfg = load_bot_config(tmp_path)
     assert cfg.timezone == "Asia/Tokyo"
     warned = [r.getMessage() for r in caplog.records if r.name == "wxbot.policy"]
-    assert len(warned) == 1 and "password.timezone is deprecated" in warned[0] and "`timezone:`" in warned[0]
+    assert len(warned) == 1 and "password.timezone 是旧写法" in warned[0] and "`timezone:`" in warned[0]
     (tmp_path / "bot.yaml").write_text("timezone: Asia/Tokyo\npassword:\n  timezone: Asia/Tokyo\n", encoding="utf-8")
     assert load_bot_config(tmp_path).timezone == "Asia/Tokyo"  # the same value twice is fine
     (tmp_path / "bot.yaml").write_text("timezone: UTC\npassword:\n  timezone: Asia/Tokyo\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="differ: keep only timezone"):
+    with pytest.raises(ConfigError, match="不一样：只保留 timezone"):
         load_bot_config(tmp_path)
     (tmp_path / "bot.yaml").write_text("timezone: Mars/Olympus\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="timezone: unknown time zone 'Mars/Olympus'"):
+    with pytest.raises(ConfigError, match="timezone: 没有时区 'Mars/Olympus'"):
         load_bot_config(tmp_path)
 
 

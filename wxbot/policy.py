@@ -61,7 +61,7 @@ class PasswordPolicy(Section):
     def _site(cls, v: str) -> str:
         v = v.strip().rstrip("/")
         if v and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", v):
-            raise ValueError("must be an http(s):// address without query or fragment")
+            raise ValueError("必须是 http:// 或 https:// 开头的网址，不能带 ? 或 # 后面的部分")
         return v
 
     @field_validator("schedule_cron")
@@ -69,13 +69,13 @@ class PasswordPolicy(Section):
     def _cron(cls, v: str | None) -> str | None:
         v = (v or "").strip() or None
         if v and not croniter.is_valid(v):
-            raise ValueError(f"not a valid cron expression: {v!r}")
+            raise ValueError(f"{v!r} 不是有效的 cron 表达式")
         return v
 
     @model_validator(mode="after")
     def _one_schedule(self) -> "PasswordPolicy":
         if self.schedule_cron and self.schedule_every_hours:
-            raise ValueError("set schedule_cron or schedule_every_hours, not both")
+            raise ValueError("schedule_cron 和 schedule_every_hours 只能设置一个")
         return self
 
 
@@ -104,14 +104,14 @@ def template_problem(pattern: str, allowed: frozenset[str]) -> str | None:
     try:
         parsed = list(string.Formatter().parse(pattern))
     except ValueError as exc:
-        return f"not a valid template ({exc})"
+        return f"不是有效的模板（{exc}）"
     for _text, name, spec, _conv in parsed:
         if name is None:
             continue
         if name not in allowed:
-            return f"unknown placeholder {{{name}}} (known: {', '.join(sorted(allowed))})"
+            return f"没有占位符 {{{name}}}（可以用：{', '.join(sorted(allowed))}）"
         if spec and ("{" in spec):
-            return f"nested placeholder in {{{name}:{spec}}}"
+            return f"{{{name}:{spec}}} 里不能再套占位符"
     return None
 
 
@@ -161,7 +161,7 @@ class TicketsPolicy(Section):
                 try:
                     re.compile(p)
                 except re.error as exc:
-                    raise ValueError(f"{cat}: bad regex {p!r}: {exc}") from None
+                    raise ValueError(f"{cat}：正则表达式 {p!r} 无效：{exc}") from None
         return v
 
 
@@ -197,7 +197,7 @@ def deprecated_keys(raw: object) -> list[str]:
     """One line per deprecated key ``raw`` (bot.yaml as parsed) still uses, saying where it went."""
     if not isinstance(raw, dict):
         return []
-    return [f"{section}.{key} is deprecated: write it as top-level `{new}:` instead (it is still read)"
+    return [f"{section}.{key} 是旧写法：请改写成最外层的 `{new}:`（现在仍然有效）"
             for (section, key), new in DEPRECATED_KEYS.items()
             if isinstance(raw.get(section), dict) and key in raw[section]]
 
@@ -230,7 +230,7 @@ class BotConfig(Section):
             value = old.pop(key)
             data[section] = old
             if new in data and data[new] != value:
-                raise ValueError(f"{section}.{key} ({value!r}) and {new} ({data[new]!r}) differ: keep only {new}")
+                raise ValueError(f"{section}.{key}（{value!r}）和 {new}（{data[new]!r}）不一样：只保留 {new}")
             data[new] = value
         return data
 
@@ -240,7 +240,7 @@ class BotConfig(Section):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}") from None
+            raise ValueError(f"没有时区 {v!r}") from None
         return v
 
     def fingerprint(self) -> dict[str, str]:
@@ -264,7 +264,7 @@ def load_bot_config(config_dir: Path) -> BotConfig:
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
-            raise ValueError("top level must be a mapping of sections")
+            raise ValueError("最外层必须是各个部分（password:、faq: …）的映射")
         config = BotConfig.model_validate(raw)
     except (yaml.YAMLError, ValidationError, ValueError) as exc:
         raise ConfigError(f"{path}: {one_line(exc)}") from None

@@ -312,6 +312,52 @@ def load_env() -> Path:
     return home
 
 
+# pydantic's error types as admins read them, filled from the error's ``ctx`` (its numbers and names);
+# a type missing here keeps pydantic's English, and our own validators' ValueErrors speak for themselves.
+PYDANTIC_WORDS = {
+    "missing": "必须填写，但没有填写",
+    "extra_forbidden": "没有这个设置项",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数（不能有小数）",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "string_type": "应为文字",
+    "list_type": "应为列表",
+    "dict_type": "应为“名称: 值”的映射",
+    "model_type": "应为“名称: 值”的映射",
+    "model_attributes_type": "应为“名称: 值”的映射",
+    "greater_than_equal": "不能小于 {ge}",
+    "greater_than": "必须大于 {gt}",
+    "less_than_equal": "不能大于 {le}",
+    "less_than": "必须小于 {lt}",
+    "string_too_short": "至少 {min_length} 个字符",
+    "string_too_long": "最多 {max_length} 个字符",
+    "too_short": "至少 {min_length} 项",
+    "too_long": "最多 {max_length} 项",
+    "string_pattern_mismatch": "格式不对（应符合 {pattern}）",
+    "literal_error": "只能是 {expected}",
+    "enum": "只能是 {expected}",
+}
+
+
+def error_text(err) -> str:
+    """One pydantic error (``ValidationError.errors()[i]``) in the admins' words, without the place."""
+    if err["type"] in ("value_error", "assertion_error"):
+        return err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    template = PYDANTIC_WORDS.get(err["type"])
+    if template is None:
+        return err["msg"]
+    ctx = {k: f"{v:g}" if isinstance(v, float) else str(v).replace(" or ", " 或 ")
+           for k, v in (err.get("ctx") or {}).items()}
+    try:
+        return template.format(**ctx)
+    except (KeyError, IndexError):
+        return err["msg"]
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     field = str(err["loc"][0]) if err["loc"] else "?"
@@ -319,10 +365,7 @@ def _first_error(exc: ValidationError) -> str:
     if err["type"] == "missing":
         hint = "（运行 `wxbot init` 在机器人文件夹里生成 .env）" if alias == "WECHAT_TOKEN" else ""
         return f"{alias}: 必须设置，但没有设置{hint}"
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
-    return f"{alias}: {msg}"
+    return f"{alias}: {error_text(err)}"
 
 
 # -- YAML files of config/ (bot.yaml, texts.yaml, faq.yaml) --------------------------------------
@@ -338,8 +381,5 @@ def one_line(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown setting"
-        return f"{where}: {msg}"
+        return f"{where}: {error_text(err)}" if where else error_text(err)
     return " ".join(str(exc).split())

@@ -109,11 +109,11 @@ def _check_placeholders(key: str, text: str) -> None:
     try:
         fields = [(name, conv, spec) for _, name, spec, conv in _FORMATTER.parse(text) if name is not None]
     except ValueError as exc:
-        raise ValueError(f"{key}: bad placeholder ({exc}); write {{{{ and }}}} for literal braces") from None
+        raise ValueError(f"{key}: 占位符写错了（{exc}）；要显示大括号本身请写 {{{{ 和 }}}}") from None
     for name, conv, spec in fields:
         if not name.isidentifier() or conv or spec:
-            raise ValueError(f"{key}: placeholder {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} "
-                             "is not a plain {name}; write {{ and }} for literal braces")
+            raise ValueError(f"{key}: 占位符 {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} "
+                             "不是简单的 {名称}；要显示大括号本身请写 {{ 和 }}")
 
 
 def placeholders(text: str) -> set[str]:
@@ -126,8 +126,8 @@ def check_text(key: str, text: str, allowed: set[str]) -> None:
     _check_placeholders(key, text)
     unknown = placeholders(text) - allowed
     if unknown:
-        raise ValueError(f"{key}: unknown placeholder {{{sorted(unknown)[0]}}}; this text can use "
-                         + (", ".join("{" + p + "}" for p in sorted(allowed)) or "no placeholders"))
+        raise ValueError(f"{key}: 没有占位符 {{{sorted(unknown)[0]}}}；这段文字可以用："
+                         + ("、".join("{" + p + "}" for p in sorted(allowed)) or "（不能用占位符）"))
 
 
 class _SafeDict(dict):
@@ -140,7 +140,7 @@ class Texts:
 
     def __init__(self, raw: Any):
         if not isinstance(raw, dict):
-            raise ValueError("top level must be a mapping")
+            raise ValueError("最外层必须是“名称: 文字”的映射")
         self._flat: dict[str, str] = {}
         self._flatten("", raw)
 
@@ -154,7 +154,7 @@ class Texts:
                 _check_placeholders(full, text)
                 self._flat[full] = text
             else:
-                raise ValueError(f"{full}: must be text")
+                raise ValueError(f"{full}: 必须是文字")
 
     def __contains__(self, key: str) -> bool:
         return key in self._flat
@@ -195,7 +195,7 @@ def texts_file(config_dir: Path, reload_interval: float = 1.0) -> ReloadingFile[
         texts = Texts(raw)
         missing = sorted(set(baseline) - set(texts.keys()))
         if missing:
-            raise ValueError(f"text(s) removed: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+            raise ValueError(f"删掉了文字：{'、'.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
         for key, allowed in baseline.items():
             check_text(key, texts.get(key), allowed)  # e.g. {pasword}: followers would see the braces
         if not baseline:

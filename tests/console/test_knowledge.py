@@ -156,8 +156,8 @@ def test_an_answer_over_2048_bytes_is_refused_with_the_reason_and_the_old_one_ke
 
 
 def test_a_new_entry_that_would_break_the_faq_is_refused(admin, redis_client):
-    for fields, why in (({"id": "invoice2", "topic": "发票"}, "already belongs to invoice"),
-                        ({"id": "invoice", "topic": "发票二"}, "duplicate id")):
+    for fields, why in (({"id": "invoice2", "topic": "发票"}, "已经属于条目 invoice"),
+                        ({"id": "invoice", "topic": "发票二"}, "重复了")):
         resp = post_form(admin, "/console/faq", "/console/faq/add", question="q", answer="a", **fields)
         html = page(admin, resp.headers["Location"])
         assert "没有保存" in html and why in html, fields
@@ -185,12 +185,12 @@ def test_examples_are_added_and_removed_and_removal_is_undone(admin, app, redis_
 
 def test_try_a_question_explains_the_match_and_shows_the_reply(admin):
     html = page(admin, "/console/faq?q=" + "能开发票吗")
-    assert "decision: answer invoice" in html and "回答“发票”（invoice，得分" in html
-    assert "1. invoice" in html and "similar:" in html  # the scored entries with what scored
+    assert "结果：回答 invoice" in html and "回答“发票”（invoice，得分" in html
+    assert "1. invoice" in html and "相似问法:" in html  # the scored entries with what scored
     assert "可以开发票，请把抬头和税号发给客服。" in html
     assert '<a href="https://example.com/invoice"' in html
     html = page(admin, "/console/faq?q=" + UNMATCHED)
-    assert "decision: none" in html and "答不上来（最高得分" in html and "抱歉，这个问题我暂时答不上来" in html
+    assert "结果：答不上来" in html and "答不上来（最高得分" in html and "抱歉，这个问题我暂时答不上来" in html
     html = page(admin, "/console/faq?q=" + "多少钱")
     assert PRICE in html
     assert '<a href="https://www.juheaistore.top" rel="noopener noreferrer" target="_blank">自助购买网站</a>' in html

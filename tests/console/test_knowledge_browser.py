@@ -83,7 +83,7 @@ def test_teach_undo_edit_texts_and_menu_in_the_browser(live, live2, worker, brow
     css(d, "#try-q").send_keys("能开发票吗")
     css(d, "#try").click()
     wait(d, lambda dd: dd.find_elements("css selector", "#explain"))
-    assert "decision: answer invoice" in css(d, "#explain").text
+    assert "结果：回答 invoice" in css(d, "#explain").text
     assert INVOICE in css(d, "#try-reply").text
     d.save_screenshot(str(shots_dir / "22-faq.png"))
 

@@ -417,7 +417,7 @@ def test_a_template_placeholder_typo_fails(good_env, wechat_api, config_dir):
     bot.write_text(bot.read_text(encoding="utf-8").replace('"{order_no}"', '"{oder_no}"', 1), encoding="utf-8")
     assert "{oder_no}" in bot.read_text(encoding="utf-8")
     status, lines = run(good_env)
-    assert status == 1 and "unknown placeholder {oder_no}" in line(lines, "config bot.yaml")
+    assert status == 1 and "没有占位符 {oder_no}" in line(lines, "config bot.yaml")
 
 
 def test_lost_redis_data_and_an_aes_mismatch_are_reported(good_env, wechat_api, spare_redis, tmp_path):
@@ -474,7 +474,7 @@ def test_doctor_warns_about_the_deprecated_password_timezone(good_env, config_di
     bot.write_text(text.replace("  schedule_cron: \"\"\n", "  schedule_cron: \"\"\n  timezone: Asia/Tokyo\n"),
                    encoding="utf-8")
     status, lines = run(good_env)
-    warned = [ln for ln in lines if ln.startswith("! config bot.yaml: password.timezone is deprecated")]
+    warned = [ln for ln in lines if ln.startswith("! config bot.yaml: password.timezone 是旧写法")]
     assert status == 0 and len(warned) == 1, "\n".join(lines)
 
 

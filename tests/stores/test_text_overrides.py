@@ -87,9 +87,9 @@ def test_with_redis_out_the_file_answers_and_nothing_is_read(services, redis_cli
     assert calls == [1]  # the breaker open: not even tried
 
 
-@pytest.mark.parametrize("text,why", [("试试 {topic}", "unknown placeholder {topic}"),
-                                      ("试试 {topics", "bad placeholder"), ("{topics!r}", "not a plain"),
-                                      ("{0}", "not a plain")])
+@pytest.mark.parametrize("text,why", [("试试 {topic}", "没有占位符 {topic}"),
+                                      ("试试 {topics", "占位符写错了"), ("{topics!r}", "不是简单的 {名称}"),
+                                      ("{0}", "不是简单的 {名称}")])
 def test_check_text_refuses_what_an_edit_of_the_file_would(text, why):
     with pytest.raises(ValueError, match=why.replace("{", r"\{")):
         check_text("fallback", text, {"topics"})

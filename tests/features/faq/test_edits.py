@@ -100,7 +100,7 @@ def test_an_answer_edit_is_audited_and_seen_by_another_process_at_its_next_check
 
 @pytest.mark.parametrize("kind,entry,value,reason", [
     ("answer", "invoice", "发" * 700, "2048"),
-    ("entry", "dup", json.dumps({"topic": "价格", "question": "q", "answer": "a"}), "already belongs to price"),
+    ("entry", "dup", json.dumps({"topic": "价格", "question": "q", "answer": "a"}), "已经属于条目 price"),
     ("entry", "Bad-Id", json.dumps({"topic": "t", "question": "q", "answer": "a"}), "id"),
     ("entry", "notopic", json.dumps({"topic": "", "question": "q", "answer": "a"}), "topic"),
 ])

@@ -89,8 +89,8 @@ def test_ordinary_patterns_are_accepted(pattern):
 
 
 def test_invalid_and_overlong_patterns_are_refused():
-    assert "invalid regex" in pattern_problem("(unclosed")
-    assert "longer than" in pattern_problem("a" * 301)
+    assert "不是有效的正则表达式" in pattern_problem("(unclosed")
+    assert "超过 300 个字符" in pattern_problem("a" * 301)
 
 
 # -- lint -------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def test_shipped_faq_lints_clean_and_holds_every_seed_entry(faq):
 def test_lint_reports_duplicate_ids_long_answers_bad_patterns_and_unknown_topics():
     raw = small_faq()
     raw["entries"][1]["id"] = "a"
-    assert any("duplicate id 'a'" in p for p in lint(raw))
+    assert any("entries: id 'a' 重复了" in p for p in lint(raw))
 
     raw = small_faq()
     raw["entries"][0]["answer"] = "长" * 700  # 2100 bytes
@@ -123,13 +123,13 @@ def test_lint_reports_duplicate_ids_long_answers_bad_patterns_and_unknown_topics
 
     raw = small_faq()
     raw["entries"][2]["patterns"] = ["(a+)+$"]
-    assert any("nested quantifier" in p for p in lint(raw))
+    assert any("嵌套的重复" in p for p in lint(raw))
 
-    assert any("unknown entry id 'zzz'" in p for p in lint(small_faq(topics=["zzz"])))
+    assert any("没有 id 为 'zzz' 的条目" in p for p in lint(small_faq(topics=["zzz"])))
     raw = small_faq()
     raw["entries"][1]["exact"] = ["开票"]
-    assert any("already belongs to a" in p for p in lint(raw))
-    assert lint(["not", "a", "mapping"]) == ["top level must be a mapping with 'entries'"]
+    assert any("已经属于条目 a" in p for p in lint(raw))
+    assert lint(["not", "a", "mapping"]) == ["最外层必须是含有 entries: 的映射"]
     assert lint(small_faq()) == []
 
 

@@ -199,7 +199,7 @@ def test_edits_take_effect_and_a_broken_file_keeps_the_last_good_rules(fast_relo
     assert bad_pattern != good
     edit(path, bad_pattern)
     assert "https://api2.juheai.top" in sim.text(OPENID, "baseurl填啥").content  # still the last good
-    assert "nested quantifier" in caplog.records[-1].getMessage()
+    assert "嵌套的重复" in caplog.records[-1].getMessage()
 
 
 # -- CLI ----------------------------------------------------------------------------------------
@@ -231,11 +231,11 @@ def test_cli_lint(runner, config_dir):
     res = runner("lint", "--file", str(bad))
     assert res.exit_code == 1
     assert "entries.b.answer" in res.output and "2048" in res.output
-    assert "nested quantifier" in res.output
+    assert "嵌套的重复" in res.output
     bad.write_text("entries:\n  - {id: a, topic: x, question: q, answer: a}\n"
                    "  - {id: a, topic: y, question: q, answer: a}\n", encoding="utf-8")
     res = runner("lint", "--file", str(bad))
-    assert res.exit_code == 1 and "duplicate id 'a'" in res.output
+    assert res.exit_code == 1 and "entries: id 'a' 重复了" in res.output
     bad.write_text("entries: [", encoding="utf-8")
     res = runner("lint", "--file", str(bad))
     assert res.exit_code == 1 and "不是有效的 YAML" in res.output
@@ -244,14 +244,14 @@ def test_cli_lint(runner, config_dir):
 def test_cli_match_shows_entry_score_and_runners_up(runner):
     res = runner("match", "买key的网页打不开了")
     assert res.exit_code == 0, res.output
-    assert "decision: answer purchase_page" in res.output
+    assert "结果：回答 purchase_page" in res.output
     assert "1. purchase_page" in res.output and "2. buy_key" in res.output
     res = runner("match", "今天天气怎么样")
-    assert "decision: none" in res.output and "no entry matched" in res.output
+    assert "结果：答不上来" in res.output and "没有条目命中任何规则" in res.output
     res = runner("match", "能开票吗 可以对公吗")
-    assert "ambiguous" in res.output and "invoice" in res.output and "corporate_transfer" in res.output
+    assert "反问粉丝想问哪一个" in res.output and "invoice" in res.output and "corporate_transfer" in res.output
     res = runner("match", "付了钱没收到key")
-    assert "route tickets" in res.output
+    assert "转给工单登记（route: tickets）" in res.output
 
 
 def test_cli_unmatched_lists_most_frequent_first(runner, sim):
@@ -276,3 +276,18 @@ def test_thanks_get_a_short_answer_and_are_not_counted(sim, redis_client, text):
 def test_cancel_or_submit_without_a_report(sim):
     assert "没有正在登记" in sim.text(OPENID, "取消").content
     assert "没有正在登记" in sim.text(OPENID, "提交").content
+
+
+def test_cli_eval_speaks_chinese_and_keeps_ids_and_numbers(runner, tmp_path):
+    labelled = tmp_path / "set.yaml"
+    labelled.write_text(
+        "on_topic:\n  invoice: ['能开发票吗', '今天天气怎么样']\n"
+        "styled_on_topic:\n  invoice: [{text: '能开发票吗？', style: terse}]\n"
+        "password: ['密码多少']\noff_topic: ['你们卖显卡吗']\n", encoding="utf-8")
+    res = runner("eval", str(labelled), "--misses")
+    assert res.exit_code == 0, res.output
+    assert "FAQ 范围内：答对 2/3（66.7%），答错 0，反问 0，兜底 1" in res.output
+    assert "  简短（terse）：答对 1/1（100.0%），答错 0，反问 0，兜底 0" in res.output
+    assert "  invoice              答对 2/3（66.7%）" in res.output and "密码：答对 1/1" in res.output
+    assert "未答对 [未标风格（unstyled）] '今天天气怎么样'：应为 invoice，实际 兜底" in res.output
+    assert not any(w in res.output for w in ("right", "wrong", "asked", "fallback"))

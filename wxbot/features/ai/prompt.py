@@ -76,7 +76,7 @@ class SystemPrompt:
             if stamp != self._stamp:
                 text = self.path.read_text(encoding="utf-8")
                 if "{faq}" not in text:
-                    raise ValueError("must contain {faq} (where the FAQ entries go)")
+                    raise ValueError("必须包含 {faq}（FAQ 条目放在那里）")
                 self._stamp, self._text, self.error = stamp, text, None
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             reason = f"{self.path}: {exc.__class__.__name__ if isinstance(exc, OSError) else exc}"

@@ -239,7 +239,7 @@ def export_cmd(obj, file: Path | None) -> None:
 @click.pass_obj
 def eval_cmd(obj, file: Path, misses: bool) -> None:
     """按路由给标注好的评测集打分：按条目和问法风格统计 答对/答错/兜底，以及容易混淆的条目对。"""
-    from .evaluation import evaluate_set
+    from .evaluation import evaluate_set, outcome_label, style_label
 
     faq = obj.features.faq.knowledge.get()  # faq.yaml plus the teachings, as followers meet it
     rep = evaluate_set(faq, _read_yaml(file) or {}, obj.routes_before_faq())
@@ -247,7 +247,7 @@ def eval_cmd(obj, file: Path, misses: bool) -> None:
     click.echo(f"FAQ 范围内：{rep.overall.line()}")
     click.echo("按问法风格：")
     for style, t in sorted(rep.by_style.items()):
-        click.echo(f"  {style:<14} {t.line()}")
+        click.echo(f"  {style_label(style)}：{t.line()}")
     click.echo("按条目：")
     for entry, t in rep.by_entry.items():
         click.echo(f"  {entry:<20} {t.line()}")
@@ -258,7 +258,7 @@ def eval_cmd(obj, file: Path, misses: bool) -> None:
     if rep.confusion:
         click.echo("混淆（应答条目 -> 实际回答）：")
         for (want, got), n in sorted(rep.confusion.items(), key=lambda kv: -kv[1]):
-            click.echo(f"  {n:>3}  {want} -> {got}")
+            click.echo(f"  {n:>3}  {want} -> {outcome_label(got)}")
     if misses:
         for style, text, want, got in rep.misses:
-            click.echo(f"  未答对 [{style}] {text!r}：应为 {want}，实际 {got}")
+            click.echo(f"  未答对 [{style_label(style)}] {text!r}：应为 {outcome_label(want)}，实际 {outcome_label(got)}")

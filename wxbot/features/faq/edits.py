@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ...settings import one_line
+from .lint import problem_text
 from .masking import mask
 from .matcher import compile_faq
 from .store import Edit, Teaching
@@ -75,7 +76,7 @@ class Editor:
         try:
             compile_faq(apply_edits(kn.current_raw(), [*edits, candidate]), kn.options, taught)
         except (ValidationError, ValueError, TypeError, KeyError) as exc:
-            return one_line(exc)
+            return problem_text(one_line(exc))
         return None
 
     def edit(self, kind: str, entry: str, value: str, actor: str) -> tuple[str, Any]:
@@ -84,7 +85,7 @@ class Editor:
         faq = kn.get()
         if kind == "entry":
             if entry in faq.by_id:
-                return "invalid", f"entries: duplicate id {entry!r}"
+                return "invalid", f"entries: id {entry!r} 重复了"
         elif entry not in faq.by_id:
             return "unknown", None
         reason = self.problem(kind, entry, value)

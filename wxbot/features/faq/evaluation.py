@@ -28,11 +28,11 @@ class Evaluation:
         return self.top1 / self.on_topic if self.on_topic else 0.0
 
     def summary(self) -> str:
-        return (f"top-1 {self.top1}/{self.on_topic} ({self.top1_rate:.1%}), "
-                f"ambiguous {self.ambiguous} ({self.ambiguous_with_right} with the right entry listed), "
-                f"off-topic answered {self.off_topic_answered}/{self.off_topic} "
-                f"(+{self.off_topic_ambiguous} asked which one), "
-                f"greetings {self.greetings_recognised}/{self.greetings}")
+        return (f"最可能的条目答对 {self.top1}/{self.on_topic}（{self.top1_rate:.1%}），"
+                f"反问 {self.ambiguous}（其中 {self.ambiguous_with_right} 次列出了正确的条目），"
+                f"FAQ 范围外被回答 {self.off_topic_answered}/{self.off_topic}"
+                f"（另有 {self.off_topic_ambiguous} 次反问），"
+                f"问候认出 {self.greetings_recognised}/{self.greetings}")
 
 
 def evaluate(faq: Faq, labelled: dict) -> Evaluation:
@@ -89,8 +89,8 @@ class Tally:
 
     def line(self) -> str:
         t = self.total or 1
-        return (f"{self.right}/{self.total} right ({self.right / t:.1%}), wrong {self.wrong}, "
-                f"asked {self.asked}, fallback {self.fallback}")
+        return (f"答对 {self.right}/{self.total}（{self.right / t:.1%}），答错 {self.wrong}，"
+                f"反问 {self.asked}，兜底 {self.fallback}")
 
 
 @dataclass
@@ -105,6 +105,23 @@ class SetReport:
     order_reports: Tally = field(default_factory=Tally)
     off_topic: Tally = field(default_factory=Tally)  # right = not answered with a fact
     misses: list[tuple[str, str, str, str]] = field(default_factory=list)  # (style, text, expected, got)
+
+
+# The labelled sets' styles and what a message got (``SetReport.misses``, ``confusion``), as admins
+# read them in ``wxbot faq eval``; an entry id, or a style not listed, stays as written.
+STYLE_WORDS = {"terse": "简短", "colloquial": "口语", "ime": "输入法错字", "typo": "错别字", "traditional": "繁体/英文",
+               "voice": "语音转文字", "long": "长消息", "indirect": "间接问法", "unstyled": "未标风格"}
+OUTCOME_WORDS = {"ambiguous": "反问", "none": "兜底", "greeting": "当作打招呼", "empty": "空消息",
+                 "route:password": "密码功能", "route:tickets": "工单登记", "password": "密码功能",
+                 "tickets": "工单登记", "order_reports": "工单登记", "off_topic": "不给出事实"}
+
+
+def style_label(style: str) -> str:
+    return f"{STYLE_WORDS[style]}（{style}）" if style in STYLE_WORDS else style
+
+
+def outcome_label(got: str) -> str:
+    return OUTCOME_WORDS.get(got, got)
 
 
 def _items(raw) -> list[tuple[str, str]]:

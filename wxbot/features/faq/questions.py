@@ -38,18 +38,33 @@ def explain(faq, text: str, threshold: float, top: int = 3) -> list[str]:
     """How ``text`` is matched, line by line: the normalised text, the decision, the scored entries with
     the rules and examples that scored (what ``wxbot faq match`` prints)."""
     res = faq.match(text, explain=True)
-    lines = [f"normalised: {res.text}"]
+    lines = [f"规范化后：{res.text}"]
     if res.kind in ("answer", "ambiguous") and res.entry is not None:
         if res.kind == "answer":
-            route = f" -> route {res.entry.route}" if res.entry.route else ""
-            lines.append(f"decision: answer {res.entry.id} (score {res.score:g}, threshold {threshold:g}){route}")
+            route = (f"，转给{ROUTE_WORDS.get(res.entry.route, res.entry.route)}（route: {res.entry.route}）"
+                     if res.entry.route else "")
+            lines.append(f"结果：回答 {res.entry.id}（得分 {res.score:g}，门槛 {threshold:g}）{route}")
         else:
-            lines.append(f"decision: ambiguous, asks which one: {', '.join(e.id for e, _ in res.candidates)}")
+            lines.append(f"结果：不够确定，反问粉丝想问哪一个：{', '.join(e.id for e, _ in res.candidates)}")
     else:
-        lines.append(f"decision: {res.kind} (best score {res.score:g} < threshold {threshold:g})")
+        lines.append(f"结果：{KIND_WORDS.get(res.kind, res.kind)}（最高得分 {res.score:g} < 门槛 {threshold:g}）")
     for rank, (entry, score) in enumerate(res.ranking[: top + 1], 1):
-        why = " ".join(res.reasons.get(entry.index, []))
-        lines.append(f"  {rank}. {entry.id:<20} score {score:<7g} topic {entry.topic}  [{why}]")
+        why = " ".join(_reason(r) for r in res.reasons.get(entry.index, []))
+        lines.append(f"  {rank}. {entry.id:<20} 得分 {score:<7g} 话题 {entry.topic}  [{why}]")
     if not res.ranking:
-        lines.append("  (no entry matched any rule)")
+        lines.append("  （没有条目命中任何规则）")
     return lines
+
+
+# What the matcher decided, and the features an entry's ``route:`` hands over to, in the admins' words.
+KIND_WORDS = {"none": "答不上来", "greeting": "当作打招呼", "empty": "消息是空的"}
+ROUTE_WORDS = {"password": "密码功能", "tickets": "工单登记"}
+# The matcher's reasons: a keyword or /pattern/ with its weight stays as written; these name the rest.
+_REASON_WORDS = {"exact:": "全匹配:", "similar:": "相似问法:"}
+
+
+def _reason(reason: str) -> str:
+    for english, chinese in _REASON_WORDS.items():
+        if reason.startswith(english):
+            return chinese + reason[len(english):]
+    return reason

@@ -36,14 +36,14 @@ def _walk(items, in_repeat: bool) -> str | None:
         if op in _REPEATS:
             lo, hi, sub = av
             if hi > 1 and in_repeat:
-                return "nested quantifier (e.g. (a+)+) can backtrack catastrophically"
+                return "嵌套的重复（例如 (a+)+）可能让匹配卡死"
             if hi == _sre_c.MAXREPEAT and any(o == _sre_c.BRANCH for o, _ in _flatten(sub)):
-                return "unbounded repeat of an alternation (e.g. (a|ab)*) can backtrack catastrophically"
+                return "对“或”分支的无限重复（例如 (a|ab)*）可能让匹配卡死"
             problem = _walk(sub, in_repeat or hi > 1)
             if problem:
                 return problem
         elif op in (_sre_c.GROUPREF, getattr(_sre_c, "GROUPREF_EXISTS", None)):
-            return "backreferences are not allowed"
+            return "不能用反向引用"
         elif op == _sre_c.SUBPATTERN:
             problem = _walk(av[-1], in_repeat)
             if problem:
@@ -71,11 +71,11 @@ def pattern_problem(pattern: str) -> str | None:
     """Why ``pattern`` is unsafe or invalid, or None. Patterns run on normalised text (no spaces or
     punctuation) capped at ``max_chars``; nested or alternating unbounded repeats are refused."""
     if len(pattern) > PATTERN_MAX_LEN:
-        return f"longer than {PATTERN_MAX_LEN} characters"
+        return f"超过 {PATTERN_MAX_LEN} 个字符"
     try:
         parsed = _sre_p.parse(pattern)
     except re.error as exc:
-        return f"invalid regex: {exc}"
+        return f"不是有效的正则表达式：{exc}"
     return _walk(parsed, False)
 
 
@@ -105,7 +105,7 @@ class EntrySpec(BaseModel):
         value = value.strip("\n")
         size = len(value.encode("utf-8"))
         if size > ANSWER_LIMIT:
-            raise ValueError(f"answer is {size} bytes of UTF-8; WeChat's limit is {ANSWER_LIMIT}")
+            raise ValueError(f"答案有 {size} 字节（UTF-8），微信最多 {ANSWER_LIMIT} 字节")
         return value
 
     @field_validator("patterns")
@@ -114,7 +114,7 @@ class EntrySpec(BaseModel):
         for pattern in value:
             problem = pattern_problem(pattern)
             if problem:
-                raise ValueError(f"pattern {pattern!r}: {problem}")
+                raise ValueError(f"正则 {pattern!r}：{problem}")
         return value
 
 
