@@ -89,7 +89,7 @@ def test_wxbot_ai_ask_prints_what_a_follower_gets_and_why(services, model):
     result = CliRunner().invoke(main, ["ai", "ask", QUESTION], obj=CliContext(services.settings, services))
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "FAQ：none" in out and "提示词：2 条消息" in out and "模型：42 个 token" in out
+    assert "FAQ：答不上来" in out and "提示词：2 条消息" in out and "模型：42 个 token" in out
     assert "sentences_dropped=1" in out and "粉丝收到：" in out and "99" not in out.split("粉丝收到：")[1]
 
 

@@ -32,7 +32,7 @@ def ask_cmd(obj: CliContext, text: str) -> None:
     msg = Message(type="text", to_user="gh_cli", from_user="o_cli", create_time=int(time.time()), content=text,
                   msg_id="0")
     res = ai.knowledge.result(msg, ctx)
-    click.echo(f"FAQ：{res.kind}（最高分 {res.score:g}，阈值 {ai.knowledge.cfg.threshold:g}）"
+    click.echo(f"FAQ：{_FAQ_WORDS.get(res.kind, res.kind)}（最高分 {res.score:g}，阈值 {ai.knowledge.cfg.threshold:g}）"
                + (f" 条目 {res.entry.id}" if res.kind == "answer" and res.entry else ""))
     click.echo(f"交给 AI 的问题：{'是' if ai.is_question(text) else '否（太短、# 指令或道谢）'}")
     if not ai.match(msg, ctx):
@@ -81,3 +81,7 @@ def unmatched_cmd(obj: CliContext, limit: int) -> None:
         click.echo(f"{count:>6}  {member}")
         if got:
             click.echo(f"        AI ({got.get('how')}): {' '.join(str(got.get('a', '')).split())[:300]}")
+
+
+# what the FAQ decided, as `wxbot faq match` says it
+_FAQ_WORDS = {"answer": "回答", "ambiguous": "反问是哪一个", "none": "答不上来", "greeting": "当作打招呼", "empty": "消息是空的"}
