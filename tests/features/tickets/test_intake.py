@@ -70,6 +70,12 @@ PHRASES = [
     ("我付的钱是大档的，发错成小档了", "other"),
     ("付完款，订单却被作废了", "expired_after_paying"),
     ("I paid 20 dollars yesterday and got nothing back", "paid_no_key"),
+    # tune7: a wrong purchase to undo, an empty or short-changed key, a key lost before it was copied
+    ("不小心买错了套餐，想退掉", "refund"),
+    ("你们发的key是空的", "other"),
+    ("付款后浏览器崩了，key还没复制就没了", "other"),
+    ("我买的是三百刀的，到账额度和这个不一致", "other"),
+    ("Paid via Alipay an hour ago, still no api key on the page", "other"),
 ]
 
 
@@ -85,7 +91,8 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   "买的key用不了怎么办", "买的key会过期吗", "key报错了咋整", "买了key怎么用",
                                   "担心买了以后用不了，能退吗", "之前在别家买的key没到账过，你们靠谱吗",
                                   "上个月买了200块的，在哪查还剩多少", "我还没来得及付款，订单还在吗",
-                                  "买了以后一直不用会作废吗", "付款时页面让我再付一次是正常的吗"])
+                                  "买了以后一直不用会作废吗", "付款时页面让我再付一次是正常的吗",
+                                  "前几天买的key余额为0了，能直接充值接着用吗", "付款后多久能收到key"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 
