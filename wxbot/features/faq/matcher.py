@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ...textnorm import normalise, prepare
+from .clauses import question_windows
 from .masking import mask as mask  # re-exported: the stores mask what they keep
 from .phrases import Fillers, Hit, Homophones, Phrases, Synonyms, ascii_words, deletes, lengths_by_first, noise_pattern
 from .pinyin import vocabulary_table
@@ -270,12 +271,8 @@ class Faq:
     def _retrieve(self, text: str, bounds: frozenset[int], breaks: frozenset[int], floor: float) -> dict[int, float]:
         """Entry index -> confidence of its best example (>= ``floor``).
 
-        A short message is scored whole. A long one (more than ``long_units`` units) is scored by the
-        clauses that ask something (the last two with a question cue, else the last clause), each with
-        the context just before it: the ``long_units`` units that end where the clause ends. The
-        question of a long message comes last and often names its topic only in the sentence before
-        ("昨天开始一直报错。这种情况怎么排查？"); scoring the whole of it would cost more and dilute the
-        match with the rest of the story.
+        A short message is scored whole; a long one (more than ``long_units`` units) by its question
+        windows (``clauses.question_windows``), each's confidence times ``clause_factor``.
         """
         index = self._index
         assert index is not None
@@ -285,28 +282,10 @@ class Faq:
         cap = rs.long_units
         if len(units) <= cap:
             return self._similar(units, floor)
-        # "\n" (a clause break) is a unit of its own: a clause ends just before one
-        ends: list[int] = []  # where each clause that asks something ends, in units
-        cue = self._cue_re
-        start = 0
-        for i, u in enumerate([*units, "\n"]):
-            if u == "\n":
-                clause = units[start:i]
-                if cue is not None and any(x not in _BREAKS for x in clause) and cue.search("".join(clause)):
-                    ends.append(i)
-                start = i + 1
-        picks = ends[-2:] or [len(units)]
-        if len(picks) == 2 and picks[0] > picks[1] - cap:
-            del picks[0]  # the earlier question is inside the last one's context: scored with it
         cov: dict[int, float] = {}
         factor = rs.clause_factor
-        scored: set[tuple[str, ...]] = set()
-        for end in picks:
-            window = tuple(units[max(0, end - cap):end])
-            if len(window) < 3 or window in scored:
-                continue  # a question said twice scores the same: once is enough
-            scored.add(window)
-            for e, v in self._similar(list(window), floor / factor if factor else floor).items():
+        for window in question_windows(units, self._cue_re, cap):
+            for e, v in self._similar(window, floor / factor if factor else floor).items():
                 v *= factor
                 if v > cov.get(e, 0.0):
                     cov[e] = v
@@ -488,7 +467,6 @@ class Faq:
 
 
 _UNIT_RE = re.compile(r"[a-z]+|[0-9.]+|[^ ]")
-_BREAKS = ("|", "\n")  # noise words and clause breaks: units that are no text (retrieval.BREAKS)
 
 
 class _LazyUnits:

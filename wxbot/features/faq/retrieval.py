@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .clauses import BREAKS
 from .pinyin import split_latin
 
-BREAKS = ("|", "\n")
 _DIGITS = frozenset("0123456789")
 
 
