@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from ...settings import one_line
-from .lint import problem_text
 from .masking import mask
 from .matcher import compile_faq
 from .store import Edit, Teaching
@@ -76,7 +75,7 @@ class Editor:
         try:
             compile_faq(apply_edits(kn.current_raw(), [*edits, candidate]), kn.options, taught)
         except (ValidationError, ValueError, TypeError, KeyError) as exc:
-            return problem_text(one_line(exc))
+            return one_line(exc)
         return None
 
     def edit(self, kind: str, entry: str, value: str, actor: str) -> tuple[str, Any]:

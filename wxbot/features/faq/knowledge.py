@@ -31,7 +31,6 @@ from ...stores.redis import REDIS_ERRORS
 from ...textnorm import normalise
 from ...wechat.protocol import Message
 from .edits import apply_edits, remove_teaching
-from .lint import problem_text
 from .masking import mask
 from .matcher import Faq, MatchOptions, Result, compile_faq
 from .store import EditStore, Teaching, TeachingStore, UnmatchedStore
@@ -104,7 +103,7 @@ class FaqKnowledge:
             self._raw, self._faq = _first_load(self.path, self._stamp is not None, self.options, tuple(self._edits),
                                                tuple((k, tuple(v)) for k, v in sorted(taught.items())))
         except _PARSE_ERRORS as exc:
-            raise ConfigError(f"{self.path}: {problem_text(one_line(exc))}") from None
+            raise ConfigError(f"{self.path}: {one_line(exc)}") from None
         self._next_check = clock() + self._interval  # just loaded
         self._cached: tuple[Faq | None, object] = (None, None)
         self._acks_raw = {w.lower() for w in self.cfg.ack_words}
@@ -207,7 +206,7 @@ class FaqKnowledge:
             version, taught, edits = self._read_teachings()
             faq = compile_faq(apply_edits(raw, edits), self.options, taught).warm()  # off the request thread
         except _PARSE_ERRORS as exc:
-            self.error = f"{self.path}: {problem_text(one_line(exc))}"
+            self.error = f"{self.path}: {one_line(exc)}"
             log.error("config file broken, keeping last good version: %s", self.error)
             return
         self._raw, self._version, self._edits, self._faq = raw, version, edits, faq

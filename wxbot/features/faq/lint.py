@@ -12,36 +12,12 @@ from ...settings import error_text
 from .matcher import Faq
 from .spec import FaqSpec, MatchOptions
 
-# The compiler's (matcher.py's) refusals, in the admins' words: (its English, as a regex) -> Chinese.
-# A message not listed stays as the compiler wrote it.
-_COMPILER_WORDS = [
-    (r"entries: duplicate id (?P<id>'[^']*')", r"entries: id \g<id> 重复了"),
-    (r"topics: unknown entry id (?P<id>'[^']*')", r"topics: 没有 id 为 \g<id> 的条目"),
-    (r"synonyms/glosses: (?P<v>.+) is a variant of both (?P<a>.+) and (?P<b>.+)$",
-     r"synonyms/glosses: \g<v> 同时是 \g<a> 和 \g<b> 的变体"),
-    (r"entry (?P<id>\S+): exact phrase (?P<p>.+) is empty after normalising",
-     r"条目 \g<id>：全匹配规则 \g<p> 规范化后是空的"),
-    (r"entry (?P<id>\S+): exact phrase (?P<p>.+) already belongs to (?P<other>\S+)$",
-     r"条目 \g<id>：全匹配规则 \g<p> 已经属于条目 \g<other>"),
-    (r"file is missing or empty", "文件不存在或是空的"),
-    (r"top level must be a mapping with 'entries'", "最外层必须是含有 entries: 的映射"),
-]
-
-
-def problem_text(line: str) -> str:
-    """``line`` (a compile error of the FAQ, possibly after a path) with the compiler's words in Chinese."""
-    for english, chinese in _COMPILER_WORDS:
-        line, n = re.subn(english, chinese, line, count=1)
-        if n:
-            break
-    return line
-
 
 def lint(raw: Any, options: MatchOptions | None = None) -> list[str]:
     """Every problem in a parsed ``faq.yaml`` (empty when it is good), one line each."""
     problems: list[str] = []
     if not isinstance(raw, dict):
-        return [problem_text("top level must be a mapping with 'entries'")]
+        return ["最外层必须是含有 entries: 的映射"]
     try:
         spec = FaqSpec.model_validate(raw)
     except ValidationError as exc:
@@ -62,5 +38,5 @@ def lint(raw: Any, options: MatchOptions | None = None) -> list[str]:
     try:
         Faq(spec, options or MatchOptions())
     except (ValueError, re.error) as exc:
-        problems.append(problem_text(str(exc)))
+        problems.append(str(exc))
     return problems

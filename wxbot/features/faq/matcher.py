@@ -87,10 +87,10 @@ class Faq:
         if len(self.by_id) != len(self.entries):
             seen: set[str] = set()
             dup = next(e.id for e in self.entries if e.id in seen or seen.add(e.id))  # type: ignore[func-returns-value]
-            raise ValueError(f"entries: duplicate id {dup!r}")
+            raise ValueError(f"entries: id {dup!r} 重复了")
         for tid in spec.topics:
             if tid not in self.by_id:
-                raise ValueError(f"topics: unknown entry id {tid!r}")
+                raise ValueError(f"topics: 没有 id 为 {tid!r} 的条目")
         self.topics = [self.by_id[t] for t in spec.topics]
         mc = options.max_chars
 
@@ -103,7 +103,7 @@ class Faq:
                 if not nv or nv == c:
                     continue
                 if syn.get(nv, c) != c:
-                    raise ValueError(f"synonyms/glosses: {v!r} is a variant of both {syn[nv]!r} and {c!r}")
+                    raise ValueError(f"synonyms/glosses: {v!r} 同时是 {syn[nv]!r} 和 {c!r} 的变体")
                 syn[nv] = c
         # An everyday word that contains a CJK variant stays itself (手续费 holds 续费 but is no 充值): as
         # a longer match the synonym scan takes it first and leaves it as it is.
@@ -128,11 +128,11 @@ class Faq:
             for phrase in [e.topic, *e.exact]:
                 p = self._strip_fillers(self._canon(phrase))
                 if not p:
-                    raise ValueError(f"entry {e.id}: exact phrase {phrase!r} is empty after normalising")
+                    raise ValueError(f"条目 {e.id}：全匹配规则 {phrase!r} 规范化后是空的")
                 owners = exact.setdefault(p, [])
                 if owners and entry.index not in owners:
                     other = self.entries[owners[0]].id
-                    raise ValueError(f"entry {e.id}: exact phrase {phrase!r} already belongs to {other}")
+                    raise ValueError(f"条目 {e.id}：全匹配规则 {phrase!r} 已经属于条目 {other}")
                 owners.append(entry.index)
             weights: dict[str, float] = {}
             for phrase in e.contains:
@@ -486,8 +486,8 @@ def compile_faq(raw: Any, options: MatchOptions | None = None, teachings: dict[s
     """Validate the parsed YAML and build the matcher, with ``teachings`` (entry id -> phrasings
     taught in Redis) added to the entries' examples; ValueError/ValidationError on any problem."""
     if raw is None:
-        raise ValueError("file is missing or empty")
+        raise ValueError("文件不存在或是空的")
     if not isinstance(raw, dict):
-        raise ValueError("top level must be a mapping with 'entries'")
+        raise ValueError("最外层必须是含有 entries: 的映射")
     spec = FaqSpec.model_validate(raw)
     return Faq(spec, options or MatchOptions(), teachings)
