@@ -5,13 +5,15 @@ word are everyday words of their own: 不会 is not 不回, 同时 not 同事, �
 The frequencies come from jieba's dictionary (``jieba/dict.txt``: 349,000 words counted over a large
 corpus); only the file is read, jieba's segmenter is never imported. Words of 2-4 characters seen at
 least ``MIN_COUNT`` times are kept, once per process (~70,000 words in one string and one array: ~1 MB,
-~0.2 s; the two-character ones as a set: ~2.5 MB), and ``same_sound`` picks the few that sound like a FAQ's words with one ``str.translate``.
+~0.2 s; the two-character ones as a set: ~2.5 MB); ``same_sound`` picks the few that sound like a
+FAQ's words, ``containing`` those that hold a synonym.
 """
 from __future__ import annotations
 
 import threading
 from array import array
 from bisect import bisect_right
+from collections.abc import Iterator
 from importlib import resources
 
 import ahocorasick
@@ -50,33 +52,44 @@ def pairs() -> frozenset[str]:
     global _PAIRS
     if _PAIRS is None:
         joined, counts, _ = _words()
-        found = frozenset(w for w, n in zip(joined.split("\n"), counts) if len(w) == 2 and n >= PAIR_COUNT)
         with _LOCK:
-            _PAIRS = found
+            if _PAIRS is None:
+                _PAIRS = frozenset(w for w, n in zip(joined.split("\n"), counts) if len(w) == 2 and n >= PAIR_COUNT)
     return _PAIRS
+
+
+def _occurrences(haystack: str, needles: set[str]) -> Iterator[tuple[int, int, int]]:
+    """(word index, start, end) of every occurrence of a needle in ``haystack``, the word list or its
+    spelling (one code per character: the same offsets), by one Aho-Corasick pass."""
+    _, _, starts = _words()
+    auto = ahocorasick.Automaton()
+    for needle in needles:
+        auto.add_word(needle, len(needle))
+    auto.make_automaton()
+    for last, size in auto.iter(haystack):
+        start = last + 1 - size
+        yield bisect_right(starts, start) - 1, start, last + 1
+
+
+def _word(i: int) -> str:
+    joined, _, starts = _words()
+    return joined[starts[i]:starts[i + 1] - 1] if i + 1 < len(starts) else joined[starts[i]:]
 
 
 def same_sound(spellings: set[str], spell: dict) -> dict[str, int]:
     """Everyday word -> its count, for the words whose spelling (``text.translate(spell)``, one code
-    per character) is one of ``spellings``: one ``translate`` of all the words and one automaton pass over
-    it (an Aho-Corasick automaton of the spellings, whole lines only), so no list of 70,000 strings
-    is made for a FAQ version."""
+    per character) is one of ``spellings``: one ``translate`` of all the words and one automaton pass
+    over it, whole words only, so no list of 70,000 strings is made for a FAQ version."""
     if not spellings:
         return {}
     joined, counts, starts = _words()
     table = type(spell)(spell)
     table[ord("\n")] = "\n"
-    spelled = joined.translate(table)  # one code per character: offsets are the words' offsets
-    auto = ahocorasick.Automaton()
-    for key in spellings:
-        auto.add_word(key, len(key))
-    auto.make_automaton()
+    spelled = joined.translate(table)
     out: dict[str, int] = {}
-    last = len(spelled)
-    for end, size in auto.iter(spelled):
-        start = end + 1 - size
-        if (start == 0 or spelled[start - 1] == "\n") and (end + 1 == last or spelled[end + 1] == "\n"):
-            out[joined[start:end + 1]] = counts[bisect_right(starts, start) - 1]
+    for i, start, end in _occurrences(spelled, spellings):
+        if start == starts[i] and (end == len(spelled) or spelled[end] == "\n"):
+            out[joined[start:end]] = counts[i]
     return out
 
 
@@ -85,18 +98,6 @@ def containing(phrases: set[str], min_count: int = PAIR_COUNT) -> set[str]:
     (手续费 for 续费): a phrase inside one of them is part of another word."""
     if not phrases:
         return set()
-    joined, counts, starts = _words()
-    auto = ahocorasick.Automaton()
-    for p in phrases:
-        auto.add_word(p, len(p))
-    auto.make_automaton()
-    out: set[str] = set()
-    for end, size in auto.iter(joined):
-        i = bisect_right(starts, end) - 1
-        if counts[i] < min_count:
-            continue
-        stop = joined.find("\n", starts[i])
-        word = joined[starts[i]:stop if stop >= 0 else len(joined)]
-        if len(word) > size:
-            out.add(word)
-    return out
+    joined, counts, _ = _words()
+    return {w for i, start, end in _occurrences(joined, phrases)
+            if counts[i] >= min_count and len(w := _word(i)) > end - start}
