@@ -130,19 +130,20 @@ _BOUGHT = re.compile(
     r"|paymentwas|ihavepaid|alreadypaid")
 _BOUGHT_KEY = re.compile(r"买的|买嘅|购买的|付的|bought|发下来|发给我的|给我发的|给我的|发的key|发来的|拿到手|到手|账单|扣款记录"
                          r"|支付记录")
+# A key that came short, wrong or empty: a fault of the payment itself, with any wording of the purchase.
+_SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|额度不对|金额不对|漏发|少发|不一样|不一鸭|不一致|小份|少很多"
+                   r"|是空的|为空|空白|一分钱都没|zero")
 _TROUBLE = re.compile(
     r"用不了|不能用|用唔到|用不聊|没法用|报错|不存在|无效|无笑|乱码|invalid|没拿到|拿不到|没收到|收不到|没来(?!得及)|没到(?!期)|没给|没发|没出来|刷新了"
     r"|什么都没|啥都没|空空|不对|对不上|没完成|没确认|未完成|失败|没成功|不成功|转圈|卡住|就没了|页面没了|找不到|来晚了|不见了|没显示|多了一笔"
     r"|一模一样|(?:两|俩|2)(?:回|次|遍|笔)|三笔|差价|额度为0|余额为0|变成0|是0|退|推款|refund|twice|expired|nokey|didnt|never"
-    r"|不正确|作废了|已作废|被作废|重新付|再付一|还要付|又要付|让我付|发错|给错|错档|只有一半|少了一半|数不对|额度不对|金额不对"
-    r"|gotnothing|receivednothing|nothingback|是空的|为空|漏发|少发|补发|来得及复制|来不及复制|未抄|没抄|找回|不一样|不一鸭|不一致"
-    r"|后悔|钱.{0,3}回来|订单关闭|关闭了|关比|空白|来得及抄|没复制|没复至|一分钱都没|没动静|动静都没|被吞|少很多|小份|冇收到"
-    r"|zero|noapikey|nokeyever|nevershowed|wrongtier")
+    r"|不正确|作废了|已作废|被作废|重新付|再付一|还要付|又要付|让我付|gotnothing|receivednothing|nothingback|补发"
+    r"|来得及复制|来不及复制|未抄|没抄|找回|后悔|钱.{0,3}回来|订单关闭|关闭了|关比|来得及抄|没复制|没复至|没动静|动静都没|被吞|冇收到"
+    r"|noapikey|nokeyever|nevershowed|wrongtier|" + _SHORT_OR_EMPTY)
 _KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没拿到|收不到|没发|没给|没来(?!得及)|没到(?!期)|没出来")
 # With a plain "买的"/"付的": a fault of the key or the payment itself, or a request to send it again.
-_STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|发错|给错|错档|只有一半|少了一半"
-                     r"|数不对|额度不对|金额不对|是空的|为空|漏发|少发|不一样|不一鸭|不一致|说不对|小额|小份|少很多|空白"
-                     r"|一分钱都没|zero|wrong|refund")
+_STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|说不对|小额|wrong|refund|"
+                     + _SHORT_OR_EMPTY)
 _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|其他家|别的平台|以前在|之前在")
 _KINDS = (("double_charge", re.compile(r"(?:两|俩|2|二)(?:回|次|遍|笔)|三笔|twice|多了一笔|一模一样|重[复夫]|又付")),
           ("refund", re.compile(r"退|推款|refund")),
