@@ -81,12 +81,13 @@ def faq_questions() -> list[tuple[str, str]]:
     pairs = [(eid, text) for eid, texts in data["on_topic"].items() if eid in answers for text in texts]
     # A cost benchmark, not an accuracy one: only the questions the shipped FAQ answers with any opener
     # and a number after them (faq_unique's texts), so every reply can be checked.
-    from wxbot.features.faq.matcher import MatchOptions, compile_faq
+    from wxbot.defaults import Faq as FaqInternals
+    from wxbot.features.faq.knowledge import match_options
+    from wxbot.features.faq.matcher import compile_faq
     from wxbot.folder import shipped_config
     from wxbot.policy import load_bot_config
 
-    policy = load_bot_config(shipped_config()).faq
-    matcher = compile_faq(faq, MatchOptions(threshold=policy.threshold, ask_threshold=policy.ask_threshold))
+    matcher = compile_faq(faq, match_options(load_bot_config(shipped_config()).faq, FaqInternals()))
 
     def answered(eid: str, text: str) -> bool:
         return all((r := matcher.match(f"{p}{text}（1）")).kind == "answer" and r.entry is not None and r.entry.id == eid

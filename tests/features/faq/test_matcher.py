@@ -40,6 +40,17 @@ def faq():
     return compile_faq(shipped_raw())
 
 
+@pytest.fixture(scope="module")
+def shipped_faq():
+    """The shipped faq.yaml with the shipped bot.yaml's knobs, as the bot builds its options."""
+    from wxbot.defaults import Faq as FaqInternals
+    from wxbot.features.faq.knowledge import match_options
+    from wxbot.folder import shipped_config
+    from wxbot.policy import load_bot_config
+
+    return compile_faq(shipped_raw(), match_options(load_bot_config(shipped_config()).faq, FaqInternals()))
+
+
 def small_faq(**over) -> dict:
     raw = {
         "topics": ["a"],
@@ -220,15 +231,10 @@ def test_evaluation_sets_are_big_enough_and_never_the_question_text(faq):
     assert not tune_all & held_all
 
 
-def test_tuned_part_regression_floor():
+def test_tuned_part_regression_floor(shipped_faq):
     """With the shipped bot.yaml's thresholds (what followers get): at the library default of 2.5 the
     round-5 examples made one off-topic message ("推荐个手机", 2.93) an answer; shipped, it is asked about."""
-    from wxbot.folder import shipped_config
-    from wxbot.policy import load_bot_config
-
-    policy = load_bot_config(shipped_config()).faq
-    faq = compile_faq(shipped_raw(), MatchOptions(threshold=policy.threshold, ask_threshold=policy.ask_threshold))
-    ev = evaluate(faq, load("faq_eval_tune.yaml"))
+    ev = evaluate(shipped_faq, load("faq_eval_tune.yaml"))
     assert ev.top1_rate >= 0.97, ev.summary() + "\n" + "\n".join(map(str, ev.misses))  # measured 266/266
     assert ev.off_topic_answered == 0, ev.misses  # measured 0/40
     assert ev.greetings_recognised >= ev.greetings - 1
@@ -241,14 +247,10 @@ def test_held_out_part_regression_floor(faq):
     assert ev.greetings_recognised >= ev.greetings - 1
 
 
-def test_a_number_no_example_has_neither_helps_nor_hurts_a_match():
+def test_a_number_no_example_has_neither_helps_nor_hurts_a_match(shipped_faq):
     """An order number, an amount or a serial the examples never contain is no evidence: the same
     question with one after it keeps its entry and its example confidence (round 5: "…（70）" fell to an ask)."""
-    from wxbot.folder import shipped_config
-    from wxbot.policy import load_bot_config
-
-    policy = load_bot_config(shipped_config()).faq
-    f = compile_faq(shipped_raw(), MatchOptions(threshold=policy.threshold, ask_threshold=policy.ask_threshold))
+    f = shipped_faq
     plain = f.match("我想在自己的程序里调用你们的key可以吗", explain=True)
     assert plain.kind == "answer" and plain.entry.id == "supported_apps"
     for tail in ("（70）", " 7731025", "，20261202", "#9137"):
