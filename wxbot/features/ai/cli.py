@@ -22,6 +22,7 @@ def ask_cmd(obj: CliContext, text: str) -> None:
     不保存任何内容，也不占用额度；只有这个问题归 AI 回答时，才调用一次模型。"""
     from ...router import Ctx
     from ...wechat.protocol import Message
+    from ..faq import KIND_WORDS  # what the FAQ decided, as `wxbot faq match` says it
     from .client import ModelError
     from .prompt import SystemPrompt
     from .task import AiTask
@@ -32,7 +33,7 @@ def ask_cmd(obj: CliContext, text: str) -> None:
     msg = Message(type="text", to_user="gh_cli", from_user="o_cli", create_time=int(time.time()), content=text,
                   msg_id="0")
     res = ai.knowledge.result(msg, ctx)
-    click.echo(f"FAQ：{_FAQ_WORDS.get(res.kind, res.kind)}（最高分 {res.score:g}，阈值 {ai.knowledge.cfg.threshold:g}）"
+    click.echo(f"FAQ：{KIND_WORDS.get(res.kind, res.kind)}（最高分 {res.score:g}，阈值 {ai.knowledge.cfg.threshold:g}）"
                + (f" 条目 {res.entry.id}" if res.kind == "answer" and res.entry else ""))
     click.echo(f"交给 AI 的问题：{'是' if ai.is_question(text) else '否（太短、# 指令或道谢）'}")
     if not ai.match(msg, ctx):
@@ -82,6 +83,3 @@ def unmatched_cmd(obj: CliContext, limit: int) -> None:
         if got:
             click.echo(f"        AI ({got.get('how')}): {' '.join(str(got.get('a', '')).split())[:300]}")
 
-
-# what the FAQ decided, as `wxbot faq match` says it
-_FAQ_WORDS = {"answer": "回答", "ambiguous": "反问是哪一个", "none": "答不上来", "greeting": "当作打招呼", "empty": "消息是空的"}

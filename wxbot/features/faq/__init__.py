@@ -21,7 +21,7 @@ from ...router import ADMIN, Ctx, Handler, Route, StaffCommand, hash_openid
 from ...stores.redis import REDIS_ERRORS
 from ...wechat.protocol import Message
 from .masking import mask
-from .questions import explain, open_questions
+from .questions import KIND_WORDS, explain, open_questions
 from .spec import ANSWER_LIMIT
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .export import merged_yaml
     from .knowledge import FaqKnowledge
 
-__all__ = ["ANSWER_LIMIT", "FaqFeature", "FaqKnowledge", "explain", "mask", "merged_yaml", "open_questions"]
+__all__ = ["ANSWER_LIMIT", "KIND_WORDS", "FaqFeature", "FaqKnowledge", "explain", "mask", "merged_yaml", "open_questions"]
 
 log = logging.getLogger(__name__)
 

@@ -57,7 +57,8 @@ def explain(faq, text: str, threshold: float, top: int = 3) -> list[str]:
 
 
 # What the matcher decided, and the features an entry's ``route:`` hands over to, in the admins' words.
-KIND_WORDS = {"none": "答不上来", "greeting": "当作打招呼", "empty": "消息是空的"}
+KIND_WORDS = {"answer": "回答", "ambiguous": "反问是哪一个", "none": "答不上来", "greeting": "当作打招呼",
+              "empty": "消息是空的"}
 ROUTE_WORDS = {"password": "密码功能", "tickets": "工单登记"}
 # The matcher's reasons: a keyword or /pattern/ with its weight stays as written; these name the rest.
 _REASON_WORDS = {"exact:": "全匹配:", "similar:": "相似问法:"}
