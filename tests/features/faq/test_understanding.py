@@ -40,6 +40,10 @@ def test_an_ascii_keyword_never_matches_inside_a_longer_word():
     ("is there a quota", "rate_limit"),
     ("do I need a proxy", "need_vpn"),
     ("can it browse the web", "internet"),
+    ("how much credit is left on my key", "balance"),  # not pricing
+    ("does it work with third-party clients", "supported_apps"),
+    ("can I reload my key when it runs out", "recharge"),
+    ("is there a message cap per hour", "rate_limit"),
 ])
 def test_english_glosses_on_whole_words(app, text, entry):
     name, got = route_of(app, text)
@@ -106,6 +110,14 @@ def test_homophone_correction_has_guards_against_false_friends():
 def test_cantonese_words_read_as_mandarin():
     faq = compile_faq(small(vpn={"contains": ["不需要魔法"]}) | {"cantonese": {"不需要": ["使唔使"]}})
     assert faq.match("使唔使魔法").entry.id == "vpn"
+
+
+@pytest.mark.parametrize("text, entry", [
+    ("点样睇我条key仲有几多余额", "balance"),  # 点样 怎么样, 睇 看, 仲 还, 几多 多少
+    ("我条key仲可以用几耐", "time_limit"),  # 几耐 多久
+])
+def test_the_shipped_cantonese_words(app, text, entry):
+    assert route_of(app, text) == ("faq", entry)
 
 
 @pytest.mark.parametrize("text", ["give me the pwd", "what is the password"])

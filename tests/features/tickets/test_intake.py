@@ -76,6 +76,13 @@ PHRASES = [
     ("付款后浏览器崩了，key还没复制就没了", "other"),
     ("我买的是三百刀的，到账额度和这个不一致", "other"),
     ("Paid via Alipay an hour ago, still no api key on the page", "other"),
+    # tune8: Cantonese read as Mandarin, a key delivered short or cut, silence since paying
+    ("俾咗钱冇收到key", "paid_no_key"),
+    ("俾咗钱之后订单话过咗期", "expired_after_paying"),
+    ("买了五个key只收到三个", "other"),
+    ("刚买的key少了一位", "other"),
+    ("付完款一直没消息", "other"),
+    ("just paid, still waiting for my key", "other"),
 ]
 
 
@@ -92,7 +99,9 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   "担心买了以后用不了，能退吗", "之前在别家买的key没到账过，你们靠谱吗",
                                   "上个月买了200块的，在哪查还剩多少", "我还没来得及付款，订单还在吗",
                                   "买了以后一直不用会作废吗", "付款时页面让我再付一次是正常的吗",
-                                  "前几天买的key余额为0了，能直接充值接着用吗", "付款后多久能收到key"])
+                                  "前几天买的key余额为0了，能直接充值接着用吗", "付款后多久能收到key",
+                                  # the shop page's address, not an order; an order with another shop
+                                  "下单地址失效了去哪找新的", "淘宝买的key退款怎么弄", "京东买的东西扣了两次钱"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

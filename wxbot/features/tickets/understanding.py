@@ -43,24 +43,25 @@ _PAY = r"(?:付|支付|付款|付费|交费|缴费|买|购买|下单|扣|扣款|
 _PAID = r"(?:付|支付|付款|付费|交费|缴费|下单|扣|扣款|扣费|转账|充)"
 _KEYWORD = r"(?:key|密钥|秘钥|卡密|令牌|api|激活码|兑换码)"
 DEFAULT_PHRASES: dict[str, list[str]] = {
-    "double_charge": [r"(?:扣|付|支付|付款|交|收)了?(?:两|俩|2|二|三|3|多)(?:次|回)", r"重[复夫负](?:扣款|扣费|支付|付款|收费|扣钱|下单)",
+    "double_charge": [r"(?:扣|付|支付|付款|交|收|扣款|扣费)了?(?:两|俩|2|二|三|3|多)(?:次|回)", r"重[复夫负](?:扣款|扣费|支付|付款|收费|扣钱|下单)",
                       r"多扣", r"扣了两", r"付了两"],
-    "refund": [r"退款", r"退钱", r"退费", r"退回", r"要退"],
+    "refund": [r"退款", r"退钱", r"退费", r"退回", r"要退", r"钱(?:还|也)?没退"],
     # "买"/"购买" alone are not enough here: "购买地址失效了" (the shop page) and "买的key会过期吗"
     # (validity) are FAQ questions, not reports.
-    "expired_after_paying": [_PAID + r".{0,16}(?:过期|失效|超时|已关闭|被取消)",
+    # ... and "下单地址失效了" is the shop page's address, not an order
+    "expired_after_paying": [_PAID + r"(?!的?(?:地址|网址|链接|页面|入口|网站|网页))" + r".{0,16}(?:过期|失效|超时|已关闭|被取消)",
                              r"订单.{0,10}(?:过期|失效|超时|已关闭|被取消)",
                              r"(?:过期|失效|超时).{0,16}(?:付了|付过|支付了|扣了|扣款|付款了|钱)"],
     "topup_missing": [r"充值.{0,12}(?:没|未|不)(?:到账|到|显示|生效|加上|增加|变)", r"余额(?:没|未|不)(?:变|增加|加|到账|涨)",
                       r"(?:没|未)到账"],
-    "paid_no_key": [_PAY + r".{0,16}(?:没|未|没有|不|还没|冇)(?:收到|发|给|到|拿到|看到|显示)",
-                    _KEYWORD + r".{0,8}(?:没|未|没有|还没|冇)(?:收到|发|给|到)",
-                    r"(?:没|未|还没|冇)(?:收到|发|给|拿到)(?:我)?(?:的)?" + _KEYWORD,
-                    r"钱扣了", r"扣了钱", r"钱(?:也|都|已经|已)?(?:付|交|扣)了", r"(?:俾|畀|给)(?:咗|了)钱",
+    "paid_no_key": [_PAY + r".{0,16}(?:没|未|没有|不|还没)(?:收到|发|给|到|拿到|看到|显示)",
+                    _KEYWORD + r".{0,8}(?:没|未|没有|还没)(?:收到|发|给|到)",
+                    r"(?:没|未|还没)(?:收到|发|给|拿到)(?:我)?(?:的)?" + _KEYWORD,
+                    r"钱扣了", r"扣了钱", r"钱(?:也|都|已经|已)?(?:付|交|扣)了", r"给了钱",
                     # "paid, but ...": a past payment followed by what went wrong
-                    _PAID + r"(?:了|过|咗|完|成功).{0,20}(?:但|可是|却|结果|怎么|咋).{0,20}(?:没|未|不|冇|空白|失败|关闭)",
-                    r"(?:待|未|没|没有|不|冇)(?:发货|发卡|发放)",
-                    r"(?:支付|付款|扣款|下单)成功.{0,20}(?:但|可是|却|没|未|冇)",
+                    _PAID + r"(?:了|过|完|成功).{0,20}(?:但|可是|却|结果|怎么|咋).{0,20}(?:没|未|不|空白|失败|关闭)",
+                    r"(?:待|未|没|没有|不)(?:发货|发卡|发放)",
+                    r"(?:支付|付款|扣款|下单)成功.{0,20}(?:但|可是|却|没|未)",
                     # English: "i paid but didn't receive the key" (spaces and punctuation are gone)
                     r"(?:paid|payment|charged).{0,24}(?:not|didnt|didn|havent|never|nokey|nothing)"],
     "other": [r"订单(?:问题|异常|有问题|出错|错误|不对|出问题)", r"订单号?.{0,4}(?:查不到|找不到|没显示)",
@@ -74,12 +75,18 @@ MATCH_CHARS = 300  # order problems are stated early; longer texts are matched o
 _PUNCT_RE = re.compile(r"[\s,，。.!！?？~～、；;:：\"'“”‘’()（）【】\[\]]+")
 
 
+# Cantonese words the phrases below would miss, in Mandarin (after traditional -> simplified): "俾咗钱",
+# "过咗期", "冇发俾我" read as "给了钱", "过期", "没发给我".
+_CANTONESE = {"过咗期": "过期", "咗": "了", "冇": "没", "嘅": "的", "俾": "给", "畀": "给"}
+_CANTONESE_RE = re.compile("|".join(sorted(_CANTONESE, key=len, reverse=True)))
+
+
 @lru_cache(maxsize=512)
 def normalize(text: str) -> str:
     """For matching: NFKC (full-width -> ASCII), lower case, traditional -> simplified (the FAQ's
     per-character table: ~1 µs instead of OpenCC's 10-40 µs). Cached: the routes of one message
     normalize the same text several times. Long texts are cut (bounded CPU)."""
-    return fold((text or "")[:MATCH_CHARS])
+    return _CANTONESE_RE.sub(lambda m: _CANTONESE[m.group()], fold((text or "")[:MATCH_CHARS]))
 
 
 def bare(text: str) -> str:
@@ -111,7 +118,7 @@ def _compiled(cfg: TicketsPolicy) -> _Phrases:
 # A report's evidence: a payment in the past tense next to an amount, an order number or a date ("付了
 # ¥560", "5月3号买的", "订单号A88...付款"). A pre-sale question has none of them ("可以用支付宝付吗",
 # "100块能用多久"), so it stays the FAQ's.
-_PAST_PAY = re.compile(r"(?:付|支付|付款|扣|扣款|扣费|转账|充值|充|买|下单|交)(?:了|过|咗|完)|(?:已|已经)(?:付|支付|付款|扣|下单|转账)")
+_PAST_PAY = re.compile(r"(?:付|支付|付款|扣|扣款|扣费|转账|充值|充|买|下单|交)(?:了|过|完)|(?:已|已经)(?:付|支付|付款|扣|下单|转账)")
 _EVIDENCE = re.compile(r"(?:订单号|订单编号|单号|流水号)[是为:：#]?[a-z0-9]*\d|[a-z]{0,6}\d{10,40}"
                        r"|[¥￥$]\d|\d(?:\.\d{1,2})?(?:元|块|rmb|人民币|美元|美金|刀)|\d{1,2}(?:月|号|日|点)|[昨前今]天|刚才|刚刚")
 
@@ -123,28 +130,34 @@ _EVIDENCE = re.compile(r"(?:订单号|订单编号|单号|流水号)[是为:：#
 # (无效, 不存在, 乱码, 没收到, 对不上) or a request to send it again, because "买的key会过期吗"
 # and "买的key用不了怎么办" are the FAQ's. A hypothetical or another shop ("担心", "万一", "别家") is not a report.
 _BOUGHT = re.compile(
-    r"(?:付|支付|付款|交|缴|扣|转|充|买|下单|花|掏|收)(?:了|过|咗|完|好|成功)"
+    r"(?:付|支付|付款|交|缴|扣|转|充|买|下单|花|掏|收)(?:了|过|完|好|成功)"
     r"|(?:付|支付|花|掏|转|交)的(?:钱|款)|已经?(?:付|支付|付款|扣|转|买|下单)|(?:刚|才|啱啱)(?:刚|才)?(?:买|付|花|掏|下单|充|转)"
     r"|钱.{0,6}(?:出去了|转过去|付过去|已付|已转)|(?:出去了|转过去了)|少了.{0,2}钱|买完|被扣"
-    r"|付错|付成|买错|买措|(?:支付|交易|付款)成(?:功|工)|(?:付款|付钱|支付|付完)后|charged|ipaid|ibought|paidfor|paidwith|paidvia|paidby|paymentwent"
-    r"|paymentwas|ihavepaid|alreadypaid")
-_BOUGHT_KEY = re.compile(r"买的|买嘅|购买的|付的|bought|发下来|发给我的|给我发的|给我的|发的key|发来的|拿到手|到手|账单|扣款记录"
-                         r"|支付记录")
+    r"|付错|付成|买错|买措|(?:支付|交易|付款|扣款)成(?:功|工)|(?:付款|付钱|支付|付完)后|charged|ipaid|ibought|paidfor|paidwith|paidvia|paidby|paymentwent"
+    r"|paymentwas|ihavepaid|alreadypaid|justpaid")
+_BOUGHT_KEY = re.compile(r"买的|购买的|付的|bought|发下来|发给我的|给我发的|给我的|发的key|发来的|拿到手|到手|账单|扣款记录"
+                         r"|支付记录|收到的key|给我发了|thekeyigot|thekeyyousent")
 # A key that came short, wrong or empty: a fault of the payment itself, with any wording of the purchase.
-_SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|额度不对|金额不对|漏发|少发|不一样|不一鸭|不一致|小份|少很多"
-                   r"|是空的|为空|空白|一分钱都没|zero")
+_SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|(?:额度|金额).{0,4}(?:不对|好少|太少)|漏发|少发|不一样|不一鸭|不一致|小份"
+                   r"|少很多|是空的|为空|空白|一分钱都没|zero|只收到"
+                   # a key that came cut: "少一位", "少了几为" (an IME's 位), "短咗几个字" (短了), "复制不全"
+                   r"|少了?(?:一|两|几|\d)(?:位|为|个字)|短了|不完整|不全|搞错|弄错")
 _TROUBLE = re.compile(
     r"用不了|不能用|用唔到|用不聊|没法用|报错|不存在|无效|无笑|乱码|invalid|没拿到|拿不到|没收到|收不到|没来(?!得及)|没到(?!期)|没给|没发|没出来|刷新了"
     r"|什么都没|啥都没|空空|不对|对不上|没完成|没确认|未完成|失败|没成功|不成功|转圈|卡住|就没了|页面没了|找不到|来晚了|不见了|没显示|多了一笔"
     r"|一模一样|(?:两|俩|2)(?:回|次|遍|笔)|三笔|差价|额度为0|余额为0|变成0|是0|退|推款|refund|twice|expired|nokey|didnt|never"
     r"|不正确|作废了|已作废|被作废|重新付|再付一|还要付|又要付|让我付|gotnothing|receivednothing|nothingback|补发"
-    r"|来得及复制|来不及复制|未抄|没抄|找回|后悔|钱.{0,3}回来|订单关闭|关闭了|关比|来得及抄|没复制|没复至|没动静|动静都没|被吞|冇收到"
-    r"|noapikey|nokeyever|nevershowed|wrongtier|" + _SHORT_OR_EMPTY)
+    r"|来得及复制|来不及复制|未抄|没抄|找回|后悔|钱.{0,3}回来|订单关闭|关闭了|关比|来得及抄|没复制|没复至|没动静|动静都没|被吞"
+    r"|noapikey|nokeyever|nevershowed|wrongtier|stillwaiting|waitingformykey|keptloading|insufficientquota|notworking"
+    # a demand for what was paid for ("刚付完，key呢？"), or silence since ("一直没消息")
+    r"|(?:key|密钥|卡密)呢|没(?:有)?(?:key|密钥)|没消息|没下文|没回音|" + _SHORT_OR_EMPTY)
 _KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没拿到|收不到|没发|没给|没来(?!得及)|没到(?!期)|没出来")
 # With a plain "买的"/"付的": a fault of the key or the payment itself, or a request to send it again.
 _STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|说不对|小额|wrong|refund|"
                      + _SHORT_OR_EMPTY)
-_HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|其他家|别的平台|以前在|之前在")
+_HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|其他家|别的平台|以前在|之前在"
+                           # an order with another shop or service is not one of ours
+                           r"|淘宝|天猫|京东|拼多多|闲鱼|抖音|快手|美团|亚马逊|amazon|ebay|openai(?:官网|那边)|plus会员")
 _KINDS = (("double_charge", re.compile(r"(?:两|俩|2|二)(?:回|次|遍|笔)|三笔|twice|多了一笔|一模一样|重[复夫]|又付")),
           ("refund", re.compile(r"退|推款|refund")),
           ("expired_after_paying", re.compile(r"过期|expired|来晚了|超时|已关闭|作废")),
