@@ -39,7 +39,8 @@ class FileChecks(Report):
 
         config_dir = Path(settings.config_dir)
         if not config_dir.is_dir():
-            self.add(FAIL, "config", f"{config_dir} 不是一个文件夹", "把 WXBOT_CONFIG_DIR 设为 config/ 文件夹")
+            self.add(FAIL, "config", f"{config_dir} 不是一个文件夹",
+                     "在机器人文件夹里运行，或把 WXBOT_HOME 设为机器人文件夹（WXBOT_CONFIG_DIR 只改 config/ 的位置）")
             return
         errors: list[str] = []
         bot = texts = None

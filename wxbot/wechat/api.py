@@ -124,7 +124,7 @@ class WeChatAPI:
         """The shared token. ``force_refresh`` fetches a new one; with ``rejected`` (the token WeChat just
         refused) a cached token other than it -- refreshed meanwhile by another process -- is used instead."""
         if not self.configured:
-            raise WeChatAPIError(-1, "WECHAT_APP_ID and WECHAT_APP_SECRET are needed for WeChat's API")
+            raise WeChatAPIError(-1, "调用微信接口需要先在 .env 里设置 WECHAT_APP_ID 和 WECHAT_APP_SECRET")
 
         def usable(token: str | None) -> bool:
             if not token:
