@@ -10,8 +10,8 @@ later in round 5, ``faq_eval_blind_final8.yaml`` by a tenth at the end of round 
 examples grew by a blind writer's 889 phrasings, round 3; raised again in round 4 by another blind
 writer's 482 indirect, long, pre-sale and route phrasings, the tickets intake's purchase-and-fault rule,
 the linear classifier and the calibrated thresholds; in round 5 by a long message's question scored
-with its context, the everyday-word homophone guard and three more writers' 396 + 289 + 187 phrasings and the intake's round-5 rules; in round 6 by a ninth writer's 282 phrasings, the Cantonese words and more
-English glosses; see the issue notes); they guard against
+with its context, the everyday-word homophone guard and three more writers' 396 + 289 + 187 phrasings and the intake's round-5 rules; in round 6 by a ninth writer's 282 phrasings, the Cantonese words, more English glosses and pinyin
+typed in Latin letters read as the FAQ's words; see the issue notes); they guard against
 regressions and are not targets.
 """
 from __future__ import annotations
@@ -23,9 +23,9 @@ import yaml
 
 DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
-FLOORS = {"heldout": (273, 0, 30, 27, 0), "final": (287, 1, 29, 27, 0), "final2": (268, 1, 29, 30, 0),
-          "final3": (286, 0, 30, 29, 0), "final4": (288, 0, 29, 30, 1), "final5": (289, 2, 29, 29, 1),
-          "final6": (290, 0, 30, 28, 0), "final7": (283, 1, 30, 29, 1), "final8": (270, 2, 30, 27, 0)}
+FLOORS = {"heldout": (276, 0, 30, 27, 0), "final": (288, 1, 30, 27, 0), "final2": (269, 1, 30, 30, 0),
+          "final3": (286, 0, 30, 30, 0), "final4": (288, 0, 29, 30, 1), "final5": (289, 2, 29, 29, 1),
+          "final6": (290, 0, 30, 28, 0), "final7": (283, 1, 30, 29, 1), "final8": (281, 2, 30, 28, 0)}
 
 
 def text_of(item) -> str:

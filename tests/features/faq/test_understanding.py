@@ -120,6 +120,26 @@ def test_the_shipped_cantonese_words(app, text, entry):
     assert route_of(app, text) == ("faq", entry)
 
 
-@pytest.mark.parametrize("text", ["give me the pwd", "what is the password"])
+@pytest.mark.parametrize("text, entry", [
+    ("yu e zai na cha", "balance"),  # pinyin typed with the IME off, one syllable a word
+    ("ke yi kai fa piao ma", "invoice"),
+    ("you shi jian xian zhi ma", "time_limit"),  # 有时间限制, not 优势 + 间限制: the longest word first
+    ("zen me chong zhi", "recharge"),
+])
+def test_pinyin_typed_in_latin_letters(app, text, entry):
+    assert route_of(app, text) == ("faq", entry)
+
+
+def test_latin_pinyin_reads_only_the_faqs_words():
+    faq = compile_faq(small(bal={"contains": ["余额"]}, adv={"contains": ["优势"]}, vpn={"contains": ["代理"]}))
+    assert faq.match("yu e").entry.id == "bal"
+    assert faq.match("yue").kind == "none"  # one syllable, 月: no FAQ word
+    assert faq.match("can you help me").text == "canyouhelpme"  # English stays as written
+    assert faq.match("nextchat yu e").text == "nextchat余额"  # a product name stays, the pinyin is read
+    assert faq.match("you shi").kind == "none"  # 有时 and 优势 sound alike: no evidence either way
+    assert faq.match("优势").entry.id == "adv"
+
+
+@pytest.mark.parametrize("text", ["give me the pwd", "what is the password", "mm"])
 def test_english_fillers_around_the_topic(app, text):
     assert route_of(app, text)[0] in ("password", "faq_password")

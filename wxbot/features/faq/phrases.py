@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import ahocorasick
 
 from ...textnorm import ASCII_ALNUM
+from .pinyin import split_latin
 
 Hit = tuple[int, int, str]  # (start, end, phrase)
 
@@ -194,6 +195,7 @@ class Homophones:
         # Each syllable is one private-use character, so a word's spelling is as long as the word and
         # a message is spelled by one str.translate: a small automaton, and positions need no mapping.
         code = {syl: chr(_SYLLABLE_BASE + i) for i, syl in enumerate(sorted(set(table.values())))}
+        self._code = code
         self._spell = _Spelling({ord(ch): code[syl] for ch, syl in table.items()})
         self._protected = Phrases(w for w in protected if len(w) >= 2)
         keys: dict[str, str | None] = {}
@@ -213,6 +215,8 @@ class Homophones:
             self._everyday = frozenset(
                 run for run, n in counts.items()
                 if run not in self._words and n >= _EVERYDAY_RATIO * counts.get(keys[run.translate(self._spell)] or "", 0))
+        # the spellings an everyday word shares with a vocabulary word: ambiguous in Latin letters
+        self._shared = frozenset(run.translate(self._spell) for run in self._everyday)
         self._auto = ahocorasick.Automaton()
         for key, w in keys.items():
             if w is not None:
@@ -224,6 +228,8 @@ class Homophones:
     def correct(self, text: str, bounds: frozenset[int], breaks: frozenset[int]):
         if self.empty or len(text) < 2:
             return text, bounds, breaks
+        if _LATIN_RE.search(text):
+            text, bounds, breaks = self._from_pinyin(text, bounds, breaks)
         found = []
         for end, w in self._auto.iter(text.translate(self._spell)):
             n = len(w)
@@ -255,6 +261,68 @@ class Homophones:
             cursor = end
         out.append(text[cursor:])
         return "".join(out), bounds, breaks  # same length: positions do not move
+
+
+    def _from_pinyin(self, text: str, bounds: frozenset[int], breaks: frozenset[int]):
+        """Pinyin typed in Latin letters ("yu e zen me cha", "jiekou dizhi") read as the FAQ's words it
+        spells: consecutive ASCII words that are each pinyin (a syllable, or a word of two or more),
+        and in them a run of two or more syllables that spells one vocabulary word. Other letters (an
+        English word, a product name) stay as written; positions after a replacement move, so the
+        bounds and breaks are mapped to the new text."""
+        syllables = self._code
+        segments: list[list[tuple[int, int, str]]] = []  # runs of (start, end, syllable)
+        for m in _LATIN_RE.finditer(text):
+            start, end = m.span()
+            cuts = [start, *sorted(b for b in bounds if start < b < end), end]
+            current: list[tuple[int, int, str]] = []
+            for a, b in zip(cuts, cuts[1:]):
+                word = text[a:b]
+                parts = (word,) if word in syllables else split_latin(word)
+                if not parts or any(p not in syllables for p in parts):
+                    if len(current) >= 2:
+                        segments.append(current)
+                    current = []
+                    continue
+                at = a
+                for p in parts:
+                    current.append((at, at + len(p), p))
+                    at += len(p)
+            if len(current) >= 2:
+                segments.append(current)
+        if not segments:
+            return text, bounds, breaks
+        swaps: list[tuple[int, int, str]] = []  # (start, end, word) in the old text
+        for seg in segments:
+            spelled = "".join(syllables[p] for _, _, p in seg)
+            # the longest words first ("you shi jian xian zhi" is 有时间限制, not 优势 + 间限制); a
+            # spelling an everyday word shares (you shi: 有时 / 优势) is no evidence on its own
+            hits = sorted(((end + 1 - len(w), end + 1, w) for end, w in self._auto.iter(spelled)
+                           if spelled[end + 1 - len(w):end + 1] not in self._shared),
+                          key=lambda h: (h[0] - h[1], h[0]))
+            taken: set[int] = set()
+            for i, j, w in hits:
+                if taken.isdisjoint(range(i, j)):
+                    taken.update(range(i, j))
+                    swaps.append((seg[i][0], seg[j - 1][1], w))
+        swaps.sort()
+        if not swaps:
+            return text, bounds, breaks
+        out, moved, cursor, shift = [], {}, 0, 0
+        for start, end, w in swaps:
+            out.append(text[cursor:start])
+            out.append(w)
+            for pos in range(cursor, start + 1):
+                moved[pos] = pos - shift
+            shift += (end - start) - len(w)
+            cursor = end
+        out.append(text[cursor:])
+        for pos in range(cursor, len(text) + 1):
+            moved[pos] = pos - shift
+        return ("".join(out), frozenset(moved[b] for b in bounds if b in moved),
+                frozenset(moved[b] for b in breaks if b in moved))
+
+
+_LATIN_RE = re.compile(r"[a-z]+")
 
 
 def noise_pattern(word: str) -> str:
