@@ -25,7 +25,7 @@ DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
 FLOORS = {"heldout": (276, 0, 30, 27, 0), "final": (288, 1, 30, 27, 0), "final2": (269, 1, 30, 30, 0),
           "final3": (286, 0, 30, 30, 0), "final4": (288, 0, 29, 30, 1), "final5": (289, 2, 29, 29, 1),
-          "final6": (290, 0, 30, 28, 0), "final7": (283, 1, 30, 29, 1), "final8": (281, 2, 30, 28, 0)}
+          "final6": (290, 0, 30, 28, 0), "final7": (283, 1, 30, 29, 1), "final8": (281, 2, 30, 29, 0)}
 
 
 def text_of(item) -> str:

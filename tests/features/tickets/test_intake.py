@@ -83,6 +83,18 @@ PHRASES = [
     ("刚买的key少了一位", "other"),
     ("付完款一直没消息", "other"),
     ("just paid, still waiting for my key", "other"),
+    # tune10: fewer keys than bought, a paid order the shop calls unpaid, a long wait or a broken page after
+    # paying by scanning, less credit than promised, a key refused or empty at once, a top-up or refund
+    # that never arrived
+    ("下单买了4个，只发了两个", "other"),
+    ("付款截图在这，页面还是显示未支付", "other"),
+    ("扫完码等了好久，什么都没有", "other"),
+    ("扫了码页面就白屏了", "other"),
+    ("说好的五十刀，到账才五刀", "other"),
+    ("新买的key一填就报401", "other"),
+    ("刚买的key一用就提示余额不足", "other"),
+    ("给key加了钱，余额一点没动", "topup_missing"),
+    ("退宽啥时候到帐", "refund"),
 ]
 
 
@@ -101,7 +113,9 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   "买了以后一直不用会作废吗", "付款时页面让我再付一次是正常的吗",
                                   "前几天买的key余额为0了，能直接充值接着用吗", "付款后多久能收到key",
                                   # the shop page's address, not an order; an order with another shop
-                                  "下单地址失效了去哪找新的", "淘宝买的key退款怎么弄", "京东买的东西扣了两次钱"])
+                                  "下单地址失效了去哪找新的", "淘宝买的key退款怎么弄", "京东买的东西扣了两次钱",
+                                  # running out of credit is a top-up question, not a fault
+                                  "key用着用着提示余额不足了，怎么充值", "买的key余额不足了还能充吗"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

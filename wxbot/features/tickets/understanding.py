@@ -45,14 +45,16 @@ _KEYWORD = r"(?:key|密钥|秘钥|卡密|令牌|api|激活码|兑换码)"
 DEFAULT_PHRASES: dict[str, list[str]] = {
     "double_charge": [r"(?:扣|付|支付|付款|交|收|扣款|扣费)了?(?:两|俩|2|二|三|3|多)(?:次|回)", r"重[复夫负](?:扣款|扣费|支付|付款|收费|扣钱|下单)",
                       r"多扣", r"扣了两", r"付了两"],
-    "refund": [r"退款", r"退钱", r"退费", r"退回", r"要退", r"钱(?:还|也)?没退"],
+    "refund": [r"退款", r"退钱", r"退费", r"退回", r"要退", r"钱(?:还|也)?没退",
+               r"退.{0,2}(?:什么时候|啥时候|多久|咋还没|怎么还没).{0,4}到(?:账|帐)",  # 退宽什么时候到帐
+               r"原路(?:返回|退回).{0,16}(?:没|未|不见)"],
     # "买"/"购买" alone are not enough here: "购买地址失效了" (the shop page) and "买的key会过期吗"
     # (validity) are FAQ questions, not reports.
     # ... and "下单地址失效了" is the shop page's address, not an order
     "expired_after_paying": [_PAID + r"(?!的?(?:地址|网址|链接|页面|入口|网站|网页))" + r".{0,16}(?:过期|失效|超时|已关闭|被取消)",
                              r"订单.{0,10}(?:过期|失效|超时|已关闭|被取消)",
                              r"(?:过期|失效|超时).{0,16}(?:付了|付过|支付了|扣了|扣款|付款了|钱)"],
-    "topup_missing": [r"充值.{0,12}(?:没|未|不)(?:到账|到|显示|生效|加上|增加|变)", r"余额(?:没|未|不)(?:变|增加|加|到账|涨)",
+    "topup_missing": [r"充值.{0,12}(?:没|未|不)(?:到账|到|显示|生效|加上|增加|变)", r"余额(?:一点|一点都|都|还是|也)?(?:没|未|不)(?:变|增加|加|到账|涨|动)",
                       r"(?:没|未)到账"],
     "paid_no_key": [_PAY + r".{0,16}(?:没|未|没有|不|还没)(?:收到|发|给|到|拿到|看到|显示)",
                     _KEYWORD + r".{0,8}(?:没|未|没有|还没)(?:收到|发|给|到)",
@@ -133,15 +135,24 @@ _BOUGHT = re.compile(
     r"(?:付|支付|付款|交|缴|扣|转|充|买|下单|花|掏|收)(?:了|过|完|好|成功)"
     r"|(?:付|支付|花|掏|转|交)的(?:钱|款)|已经?(?:付|支付|付款|扣|转|买|下单)|(?:刚|才|啱啱)(?:刚|才)?(?:买|付|花|掏|下单|充|转)"
     r"|钱.{0,6}(?:出去了|转过去|付过去|已付|已转)|(?:出去了|转过去了)|少了.{0,2}钱|买完|被扣"
-    r"|付错|付成|买错|买措|(?:支付|交易|付款|扣款)成(?:功|工)|(?:付款|付钱|支付|付完)后|charged|ipaid|ibought|paidfor|paidwith|paidvia|paidby|paymentwent"
-    r"|paymentwas|ihavepaid|alreadypaid|justpaid")
+    r"|付错|付成|买错|买措|(?:支付|交易|付款|扣款)[成城](?:功|工)|(?:付款|付钱|支付|付完)后|charged|ipaid|ibought|paidfor|paidwith|paidvia|paidby|paymentwent"
+    r"|paymentwas|ihavepaid|alreadypaid|justpaid|paymentsucceeded|toppedup"
+    # a payment by scanning, money gone, a top-up, a wait for the delivery, a new key
+    r"|扫(?:了|完|的)码|钱(?:倒是|已经|早就?|都)(?:走了|没了|扣了|付了)|(?:加|充)了钱|(?:刚|才)卖|新买"
+    r"|等了.{0,6}(?:小时|分钟|天)")
 _BOUGHT_KEY = re.compile(r"买的|购买的|付的|bought|发下来|发给我的|给我发的|给我的|发的key|发来的|拿到手|到手|账单|扣款记录"
-                         r"|支付记录|收到的key|给我发了|thekeyigot|thekeyyousent")
+                         r"|支付记录|收到的key|给我发了|thekeyigot|thekeyyousent|拿到的|说好的"
+                         r"|(?:扣费|扣款|支付|付款)(?:短信|通知|截图)")
 # A key that came short, wrong or empty: a fault of the payment itself, with any wording of the purchase.
 _SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|(?:额度|金额).{0,4}(?:不对|好少|太少)|漏发|少发|不一样|不一鸭|不一致|小份"
                    r"|少很多|是空的|为空|空白|一分钱都没|zero|只收到"
                    # a key that came cut: "少一位", "少了几为" (an IME's 位), "短咗几个字" (短了), "复制不全"
-                   r"|少了?(?:一|两|几|\d)(?:位|为|个字)|短了|不完整|不全|搞错|弄错")
+                   r"|少了?(?:一|两|几|\d)(?:位|为|个字)|短了|不完整|不全|搞错|弄错"
+                   # fewer than bought ("买了3个只给了1个", "其余两条呢"), less credit than promised
+                   r"|只(?:给了?|来了?|有|到了?|发了?|收到)(?:一|两|二|三|四|\d)(?:个|份|条|张)|(?:其余|另外|剩下)的?.{0,4}呢"
+                   r"|(?:查出来|到账|到手|显示)(?:只有|才)"
+                   # the shop says an order that was paid is unpaid
+                   r"|(?:显示|说|提示|还是|仍然|却说|偏说)(?:我)?(?:还)?(?:未|没|没有)(?:支付|付款|付钱|付)|unpaid")
 _TROUBLE = re.compile(
     r"用不了|不能用|用唔到|用不聊|没法用|报错|不存在|无效|无笑|乱码|invalid|没拿到|拿不到|没收到|收不到|没来(?!得及)|没到(?!期)|没给|没发|没出来|刷新了"
     r"|什么都没|啥都没|空空|不对|对不上|没完成|没确认|未完成|失败|没成功|不成功|转圈|卡住|就没了|页面没了|找不到|来晚了|不见了|没显示|多了一笔"
@@ -150,10 +161,16 @@ _TROUBLE = re.compile(
     r"|来得及复制|来不及复制|未抄|没抄|找回|后悔|钱.{0,3}回来|订单关闭|关闭了|关比|来得及抄|没复制|没复至|没动静|动静都没|被吞"
     r"|noapikey|nokeyever|nevershowed|wrongtier|stillwaiting|waitingformykey|keptloading|insufficientquota|notworking"
     # a demand for what was paid for ("刚付完，key呢？"), or silence since ("一直没消息")
-    r"|(?:key|密钥|卡密)呢|没(?:有)?(?:key|密钥)|没消息|没下文|没回音|" + _SHORT_OR_EMPTY)
+    r"|(?:key|密钥|卡密)呢|没(?:有)?(?:key|密钥)|没消息|没下文|没回音"
+    # a long wait, a page that broke, a key refused or empty of credit, a top-up that changed nothing
+    r"|等(?:了)?(?:半天|好久|很久|这么久|到现在|到天黑)|一直等|还在等|秒发呢|处理中|白屏|崩了"
+    # ("余额不足" alone asks how to top up; at once after buying it is a fault)
+    r"|(?:一用就|就报|直接报|马上|立刻)(?:报|说|提示|显示)?(?:余额|额度)不足|不认识|401|没动|一点没变|没涨|hasnt|notcredited|"
+    + _SHORT_OR_EMPTY)
 _KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没拿到|收不到|没发|没给|没来(?!得及)|没到(?!期)|没出来")
 # With a plain "买的"/"付的": a fault of the key or the payment itself, or a request to send it again.
-_STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|说不对|小额|wrong|refund|"
+_STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|说不对|小额|wrong|refund"
+                     r"|不认识|秒发呢|"
                      + _SHORT_OR_EMPTY)
 _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|其他家|别的平台|以前在|之前在"
                            # an order with another shop or service is not one of ours
