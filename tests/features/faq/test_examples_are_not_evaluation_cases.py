@@ -12,7 +12,8 @@ ROOT = Path(__file__).parents[3]
 HELD_OUT = ["faq_eval_heldout.yaml", "faq_eval_blind_heldout.yaml", "faq_eval_blind_final.yaml",
             "faq_eval_blind_final2.yaml", "faq_eval_blind_final3.yaml", "faq_eval_blind_final4.yaml",
             "faq_eval_blind_final5.yaml", "faq_eval_blind_final6.yaml",
-            "faq_eval_blind_final7.yaml", "faq_eval_blind_final8.yaml"]
+            "faq_eval_blind_final7.yaml", "faq_eval_blind_final8.yaml",
+            "faq_eval_blind_final9.yaml"]
 
 
 def texts(node) -> list[str]:
