@@ -262,7 +262,6 @@ class Homophones:
         out.append(text[cursor:])
         return "".join(out), bounds, breaks  # same length: positions do not move
 
-
     def _from_pinyin(self, text: str, bounds: frozenset[int], breaks: frozenset[int]):
         """Pinyin typed in Latin letters ("yu e zen me cha", "jiekou dizhi") read as the FAQ's words it
         spells: consecutive ASCII words that are each pinyin (a syllable, or a word of two or more),

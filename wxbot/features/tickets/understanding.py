@@ -153,6 +153,9 @@ _SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|(?
                    r"|(?:查出来|到账|到手|显示)(?:只有|才)"
                    # the shop says an order that was paid is unpaid
                    r"|(?:显示|说|提示|还是|仍然|却说|偏说)(?:我)?(?:还)?(?:未|没|没有)(?:支付|付款|付钱|付)|unpaid")
+# A key the software does not know, a delivery promised at once that did not come: faults of the
+# purchase itself, for the trouble and the strong-fault rules alike.
+_REFUSED_OR_LATE = r"不认识|秒发呢"
 _TROUBLE = re.compile(
     r"用不了|不能用|用唔到|用不聊|没法用|报错|不存在|无效|无笑|乱码|invalid|没拿到|拿不到|没收到|收不到|没来(?!得及)|没到(?!期)|没给|没发|没出来|刷新了"
     r"|什么都没|啥都没|空空|不对|对不上|没完成|没确认|未完成|失败|没成功|不成功|转圈|卡住|就没了|页面没了|找不到|来晚了|不见了|没显示|多了一笔"
@@ -163,15 +166,14 @@ _TROUBLE = re.compile(
     # a demand for what was paid for ("刚付完，key呢？"), or silence since ("一直没消息")
     r"|(?:key|密钥|卡密)呢|没(?:有)?(?:key|密钥)|没消息|没下文|没回音"
     # a long wait, a page that broke, a key refused or empty of credit, a top-up that changed nothing
-    r"|等(?:了)?(?:半天|好久|很久|这么久|到现在|到天黑)|一直等|还在等|秒发呢|处理中|白屏|崩了"
+    r"|等(?:了)?(?:半天|好久|很久|这么久|到现在|到天黑)|一直等|还在等|处理中|白屏|崩了"
     # ("余额不足" alone asks how to top up; at once after buying it is a fault)
-    r"|(?:一用就|就报|直接报|马上|立刻)(?:报|说|提示|显示)?(?:余额|额度)不足|不认识|401|没动|一点没变|没涨|hasnt|notcredited|"
-    + _SHORT_OR_EMPTY)
+    r"|(?:一用就|就报|直接报|马上|立刻)(?:报|说|提示|显示)?(?:余额|额度)不足|401|没动|一点没变|没涨|hasnt|notcredited|"
+    + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
 _KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没拿到|收不到|没发|没给|没来(?!得及)|没到(?!期)|没出来")
 # With a plain "买的"/"付的": a fault of the key or the payment itself, or a request to send it again.
 _STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|说不对|小额|wrong|refund"
-                     r"|不认识|秒发呢|"
-                     + _SHORT_OR_EMPTY)
+                     r"|" + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
 _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|其他家|别的平台|以前在|之前在"
                            # an order with another shop or service is not one of ours
                            r"|淘宝|天猫|京东|拼多多|闲鱼|抖音|快手|美团|亚马逊|amazon|ebay|openai(?:官网|那边)|plus会员")
