@@ -122,9 +122,9 @@ def test_the_shipped_cantonese_words(app, text, entry):
 
 @pytest.mark.parametrize("text, entry", [
     ("yu e zai na cha", "balance"),  # pinyin typed with the IME off, one syllable a word
-    ("ke yi kai fa piao ma", "invoice"),
+    ("jie kou di zhi shi duo shao", "base_url"),  # 接口地址, one word of four syllables
     ("you shi jian xian zhi ma", "time_limit"),  # "you时间限制ma": 优势 (you shi, like 有时) left alone
-    ("zen me chong zhi", "recharge"),
+    ("xu fei", "recharge"),  # 续费, a synonym of 充值 once it is spelled in characters
 ])
 def test_pinyin_typed_in_latin_letters(app, text, entry):
     assert route_of(app, text) == ("faq", entry)
@@ -138,6 +138,14 @@ def test_latin_pinyin_reads_only_the_faqs_words():
     assert faq.match("nextchat yu e").text == "nextchat余额"  # a product name stays, the pinyin is read
     assert faq.match("you shi").kind == "none"  # 有时 and 优势 sound alike: no evidence either way
     assert faq.match("优势").entry.id == "adv"
+    assert faq.match("yu. e").kind == "none"  # no word spans a clause break
+    assert faq.match("yu e, dai li").text == "余额代理"
+
+
+def test_latin_pinyin_takes_the_longest_word_first():
+    faq = compile_faq(small(bal={"contains": ["余额"]}, limit={"contains": ["额度限制"]}))
+    hit = faq.match("yu e du xian zhi")
+    assert (hit.text, hit.entry.id) == ("yu额度限制", "limit")  # not 余额 + "duxianzhi", the leftmost
 
 
 @pytest.mark.parametrize("text", ["give me the pwd", "what is the password", "mm"])

@@ -95,6 +95,10 @@ PHRASES = [
     ("刚买的key一用就提示余额不足", "other"),
     ("给key加了钱，余额一点没动", "topup_missing"),
     ("退宽啥时候到帐", "refund"),
+    # a shop's way to pay is no order with that shop; a yes/no question after a fault is still a report
+    ("用京东白条付了钱，key一直没到", "paid_no_key"),
+    ("付了两次钱会退吗", "double_charge"),
+    ("付款后订单失效了", "expired_after_paying"),
 ]
 
 
@@ -115,7 +119,12 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   # the shop page's address, not an order; an order with another shop
                                   "下单地址失效了去哪找新的", "淘宝买的key退款怎么弄", "京东买的东西扣了两次钱",
                                   # running out of credit is a top-up question, not a fault
-                                  "key用着用着提示余额不足了，怎么充值", "买的key余额不足了还能充吗"])
+                                  "key用着用着提示余额不足了，怎么充值", "买的key余额不足了还能充吗",
+                                  # the payment link is a page of the shop, not an order ("付款" is no "付" + "款链接")
+                                  "付款链接失效了", "付费页面过期了",
+                                  # a yes/no question about what may happen, with no payment done and no fault
+                                  "付完款要等很长时间吗", "付款以后会重复扣费两次吗", "购买的key只有一个吗",
+                                  "支付完成后页面会白屏吗", "接口是401端口吗"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

@@ -272,9 +272,13 @@ class Homophones:
         segments: list[list[tuple[int, int, str]]] = []  # runs of (start, end, syllable)
         for m in _LATIN_RE.finditer(text):
             start, end = m.span()
-            cuts = [start, *sorted(b for b in bounds if start < b < end), end]
+            cuts = [start, *sorted(b for b in bounds | breaks if start < b < end), end]
             current: list[tuple[int, int, str]] = []
             for a, b in zip(cuts, cuts[1:]):
+                if a in breaks:  # a word never spans a clause break ("mi. ma")
+                    if len(current) >= 2:
+                        segments.append(current)
+                    current = []
                 word = text[a:b]
                 parts = (word,) if word in syllables else split_latin(word)
                 if not parts or any(p not in syllables for p in parts):

@@ -122,15 +122,18 @@ def syllables() -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)
 def split_latin(word: str) -> tuple[str, ...] | None:
     """``mima`` -> ("mi", "ma"); None unless the whole word is two or more pinyin syllables.
 
-    Longest syllable first, backtracking once per position; words of 16+ letters are not tried.
+    Longest syllable first, each position's outcome remembered (linear in the word's length);
+    words of 17+ letters are not tried; a word seen before is answered from a small cache.
     """
     if not (4 <= len(word) <= 16) or not word.isalpha():
         return None
     sy = syllables()
 
+    @functools.cache
     def walk(i: int) -> tuple[str, ...] | None:
         if i == len(word):
             return ()

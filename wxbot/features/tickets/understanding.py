@@ -40,7 +40,8 @@ def mask_secrets(text: str) -> str:
 CATEGORIES = ("double_charge", "refund", "expired_after_paying", "topup_missing", "paid_no_key", "other")
 
 _PAY = r"(?:付|支付|付款|付费|交费|缴费|买|购买|下单|扣|扣款|扣费|转账|充)"
-_PAID = r"(?:付|支付|付款|付费|交费|缴费|下单|扣|扣款|扣费|转账|充)"
+# longest first and atomic, so a lookahead after it sees the whole verb: "付款链接失效了" is no 付 + 款链接
+_PAID = r"(?>付款|付费|支付|交费|缴费|下单|扣款|扣费|转账|付|扣|充)"
 _KEYWORD = r"(?:key|密钥|秘钥|卡密|令牌|api|激活码|兑换码)"
 DEFAULT_PHRASES: dict[str, list[str]] = {
     "double_charge": [r"(?:扣|付|支付|付款|交|收|扣款|扣费)了?(?:两|俩|2|二|三|3|多)(?:次|回)", r"重[复夫负](?:扣款|扣费|支付|付款|收费|扣钱|下单)",
@@ -149,7 +150,7 @@ _SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|(?
                    # a key that came cut: "少一位", "少了几为" (an IME's 位), "短咗几个字" (短了), "复制不全"
                    r"|少了?(?:一|两|几|\d)(?:位|为|个字)|短了|不完整|不全|搞错|弄错"
                    # fewer than bought ("买了3个只给了1个", "其余两条呢"), less credit than promised
-                   r"|只(?:给了?|来了?|有|到了?|发了?|收到)(?:一|两|二|三|四|\d)(?:个|份|条|张)|(?:其余|另外|剩下)的?.{0,4}呢"
+                   r"|只(?:给了?|来了?|到了?|发了?|收到)(?:一|两|二|三|四|\d)(?:个|份|条|张)|(?:其余|另外|剩下)的?.{0,4}呢"
                    r"|(?:查出来|到账|到手|显示)(?:只有|才)"
                    # the shop says an order that was paid is unpaid
                    r"|(?:显示|说|提示|还是|仍然|却说|偏说)(?:我)?(?:还)?(?:未|没|没有)(?:支付|付款|付钱|付)|unpaid")
@@ -168,15 +169,22 @@ _TROUBLE = re.compile(
     # a long wait, a page that broke, a key refused or empty of credit, a top-up that changed nothing
     r"|等(?:了)?(?:半天|好久|很久|这么久|到现在|到天黑)|一直等|还在等|处理中|白屏|崩了"
     # ("余额不足" alone asks how to top up; at once after buying it is a fault)
-    r"|(?:一用就|就报|直接报|马上|立刻)(?:报|说|提示|显示)?(?:余额|额度)不足|401|没动|一点没变|没涨|hasnt|notcredited|"
+    r"|(?:一用就|就报|直接报|马上|立刻)(?:报|说|提示|显示)?(?:余额|额度)不足|(?<!\d)401(?!\d|端口)|没动|一点没变|没涨|hasnt|notcredited|"
     + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
 _KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没拿到|收不到|没发|没给|没来(?!得及)|没到(?!期)|没出来")
 # With a plain "买的"/"付的": a fault of the key or the payment itself, or a request to send it again.
 _STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|说不对|小额|wrong|refund"
                      r"|" + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
+_SHOPS = r"(?:淘宝|天猫|京东|拼多多|闲鱼|抖音|快手|美团|亚马逊|amazon|ebay)"
 _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|其他家|别的平台|以前在|之前在"
-                           # an order with another shop or service is not one of ours
-                           r"|淘宝|天猫|京东|拼多多|闲鱼|抖音|快手|美团|亚马逊|amazon|ebay|openai(?:官网|那边)|plus会员")
+                           # an order with another shop or service is not one of ours; a shop's way to pay
+                           # ("京东白条付了钱没收到key") is no order there
+                           r"|(?:在|从|去)" + _SHOPS + "|" + _SHOPS + r"(?:上|里|店|买|购|下单|退|那边|那家|的店|的订单|订单)"
+                           r"|openai(?:官网|那边)|plus会员")
+# A yes/no question about what may happen after paying ("付款后要等很久吗", "会扣费两次吗", "买的key只有一个吗")
+# with no payment in the past tense and no fault of the key: a question, whatever trouble it names.
+_YES_NO = re.compile(r"(?:吗|么|嘛)$")
+_PAST = re.compile(r"了")
 _KINDS = (("double_charge", re.compile(r"(?:两|俩|2|二)(?:回|次|遍|笔)|三笔|twice|多了一笔|一模一样|重[复夫]|又付")),
           ("refund", re.compile(r"退|推款|refund")),
           ("expired_after_paying", re.compile(r"过期|expired|来晚了|超时|已关闭|作废")),
@@ -192,7 +200,8 @@ def classify(text: str, cfg: TicketsPolicy) -> str | None:
         return None
     norm = _PUNCT_RE.sub("", normalize(text))
     phrases = _compiled(cfg)
-    hypothetical = _HYPOTHETICAL.search(norm) is not None
+    hypothetical = _HYPOTHETICAL.search(norm) is not None or (
+        _YES_NO.search(norm) is not None and _PAST.search(norm) is None and _STRONG.search(norm) is None)
     if phrases.any is not None and not hypothetical and phrases.any.search(norm):
         for cat, pattern in phrases.ordered:
             if pattern.search(norm):
