@@ -136,15 +136,18 @@ class Supervisor:
         self._spawn("web app", [sys.executable, "-m", "gunicorn", "-c", "python:wxbot.gunicorn_conf", "--bind",
                                 self.bind, "--workers", str(self.workers), "wxbot:create_app()"])
         self._spawn("worker", [sys.executable, "-m", "wxbot.cli", "worker"])
-        self.say(f"wxbot: 已启动 {self.url}/wechat、worker 和 {where}；"
-                 f"在另一个终端里用 `wxbot chat` 和它对话；按 Ctrl-C 全部停止")
-        status = 0
-        while not self.stopping.wait(0.5):
+        status, started = 0, False
+        # "started" is said once the web app answers, not when its process is launched
+        while not self.stopping.wait(0.5 if started else 0.1):
             dead = next((c for c in self.children if c.proc.poll() is not None), None)
             if dead is not None:
                 self.say(f"wxbot: {CHILD_NAMES[dead.name]}退出了（退出码 {dead.proc.returncode}）；正在停止其他进程")
                 status = 1
                 break
+            if not started and self._web_answers():
+                started = True
+                self.say(f"wxbot: 已启动 {self.url}/wechat、worker 和 {where}；"
+                         f"在另一个终端里用 `wxbot chat` 和它对话；按 Ctrl-C 全部停止")
         if self.signal_name:
             self.say(f"wxbot: {self.signal_name}：正在停止网页应用和 worker…")
         self._stop_children()
@@ -154,6 +157,18 @@ class Supervisor:
             stopped = "网页应用、worker 和内置 Redis（数据已保存）"
         self.say(f"wxbot: 已停止{stopped}")
         return status
+
+    def _web_answers(self) -> bool:
+        """The web app answers its health check (on this machine, whatever address it listens on)."""
+        import httpx
+
+        host, _, port = self.bind.rpartition(":")
+        if host in ("0.0.0.0", "::", "[::]", ""):
+            host = "127.0.0.1"
+        try:
+            return httpx.get(f"http://{host}:{port}/healthz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
         self.signal_name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name

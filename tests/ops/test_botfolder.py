@@ -141,6 +141,8 @@ def test_the_whole_bot_from_its_folder_and_from_another(folder, tmp_path):
     out = serve.output()
     assert status == 0, out
     assert "Ctrl-C" in out and "已停止网页应用、worker 和内置 Redis" in out
+    # "started" comes once the web app answers: after gunicorn's own line that it listens
+    assert out.index("Listening at: ") < out.index("wxbot: 已启动 "), out
     assert server_pid(folder / "var") is None
     assert wxbot(["password", "show"], cwd=folder).returncode == 1
     serve.cleanup()
