@@ -142,6 +142,15 @@ def test_latin_pinyin_reads_only_the_faqs_words():
     assert faq.match("yu e, dai li").text == "余额代理"
 
 
+def test_latin_pinyin_reads_the_faqs_sense_and_everyday_words_around_it():
+    faq = compile_faq(small(corp={"contains": ["对公"]}, vpn={"contains": ["魔法"]}, top={"contains": ["充值"]})
+                      | {"synonyms": {"魔法": ["魔发", "梯子"]}})
+    assert faq.match("dui gong").entry.id == "corp"  # 对攻 sounds the same, but is rare: not ambiguous
+    assert faq.match("xu yao mo fa ma").entry.id == "vpn"  # 魔发, a variant that sounds like 魔法, is no rival
+    assert faq.match("zen me chong zhi").text == "怎么充值"  # the commonest everyday word for zen me
+    assert faq.match("chong zhi zen me pa la ku").text == "充值zenmepalaku"  # too little of it is words: left as typed
+
+
 def test_latin_pinyin_takes_the_longest_word_first():
     faq = compile_faq(small(bal={"contains": ["余额"]}, limit={"contains": ["额度限制"]}))
     hit = faq.match("yu e du xian zhi")

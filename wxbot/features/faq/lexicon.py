@@ -101,3 +101,9 @@ def containing(phrases: set[str], min_count: int = PAIR_COUNT) -> set[str]:
     joined, counts, _ = _words()
     return {w for i, start, end in _occurrences(joined, phrases)
             if counts[i] >= min_count and len(w := _word(i)) > end - start}
+
+
+def common(min_count: int) -> list[tuple[str, int]]:
+    """The everyday words (2-4 characters) seen at least ``min_count`` times, with their counts."""
+    joined, counts, _ = _words()
+    return [(w, n) for w, n in zip(joined.split("\n"), counts) if n >= min_count]

@@ -191,7 +191,16 @@ class Faq:
             table = vocabulary_table([*vocab, *syn])
         # Homophone targets: the FAQ's topical words (rules, synonyms), not the glosses' or Cantonese
         # question words (哪个 would swallow every 那个); a filler or noise word is never corrected.
-        topical = [normalise(w, mc) for canon, vs in spec.synonyms.items() for w in (canon, *vs)]
+        # A variant that sounds like its canonical word (魔发 for 魔法) is the synonym scan's: as a target it
+        # would only make the canonical's sound ambiguous.
+        def sound(w: str) -> str:
+            return " ".join(table.get(ch, "#") for ch in w)
+
+        topical = []
+        for canon, variants in spec.synonyms.items():
+            canon = normalise(canon, mc)
+            topical.append(canon)
+            topical.extend(v for v in (normalise(v, mc) for v in variants) if sound(v) != sound(canon))
         protected = {normalise(w, mc) for w in (*spec.noise, *spec.fillers)}
         self._homophones = Homophones([*vocab, *topical, *self._exact], table, protected)
         # A taught phrasing is also a whole-message rule of its entry, unless a rule of the file

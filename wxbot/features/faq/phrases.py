@@ -164,6 +164,11 @@ class Synonyms:
 
 _SYLLABLE_BASE = 0xE000  # private use area: never in a normalised message's spelling
 _EVERYDAY_RATIO = 0.5  # an everyday run at least this common (vs the FAQ's word) is meant as written
+# In Latin letters nothing was typed but the sound: an everyday word this common that sounds like a
+# FAQ word makes the spelling ambiguous (you shi: 有时, 6,917 in jieba's counts, or 优势), a rare one
+# does not (dui gong: 对攻, 62, is not what a follower of this account means by it: 对公). Pinyin left
+# over around the FAQ's words is read as the commonest everyday word it spells (zen me: 怎么).
+_LATIN_COMMON = 1000
 _FUNCTION = frozenset("的了是在有和与也都就还把被给吗呢吧啊嘛呀么")
 _PARTICLES = frozenset("吗呢吧啊嘛呀么")
 
@@ -207,6 +212,7 @@ class Homophones:
         self._words = frozenset(w for w in keys.values() if w)
         self._everyday: frozenset[str] = frozenset()
         self._pairs: frozenset[str] = frozenset()
+        counts: dict[str, int] = {}
         if everyday:
             from .lexicon import pairs, same_sound
 
@@ -215,8 +221,10 @@ class Homophones:
             self._everyday = frozenset(
                 run for run, n in counts.items()
                 if run not in self._words and n >= _EVERYDAY_RATIO * counts.get(keys[run.translate(self._spell)] or "", 0))
-        # the spellings an everyday word shares with a vocabulary word: ambiguous in Latin letters
-        self._shared = frozenset(run.translate(self._spell) for run in self._everyday)
+        # the spellings a common everyday word shares with a vocabulary word: ambiguous in Latin letters
+        self._shared = frozenset(run.translate(self._spell) for run in self._everyday
+                                 if counts.get(run, 0) >= _LATIN_COMMON)
+        self._everyday_spelled: dict[str, str] | None = {} if not everyday else None  # built at first use
         self._auto = ahocorasick.Automaton()
         for key, w in keys.items():
             if w is not None:
@@ -303,10 +311,17 @@ class Homophones:
                            if spelled[end + 1 - len(w):end + 1] not in self._shared),
                           key=lambda h: (h[0] - h[1], h[0]))
             taken: set[int] = set()
+            found: list[tuple[int, int, str]] = []
             for i, j, w in hits:
                 if taken.isdisjoint(range(i, j)):
                     taken.update(range(i, j))
-                    swaps.append((seg[i][0], seg[j - 1][1], w))
+                    found.append((i, j, w))
+            if found and len(seg) >= 3:
+                # the rest of a run that spells the FAQ's words, as everyday words, when they cover it
+                rest = self._everyday_words(spelled, taken)
+                if len(taken) + sum(j - i for i, j, _ in rest) >= 2 * len(seg) / 3:
+                    found += rest
+            swaps.extend((seg[i][0], seg[j - 1][1], w) for i, j, w in found)
         swaps.sort()
         if not swaps:
             return text, bounds, breaks
@@ -323,6 +338,31 @@ class Homophones:
             moved[pos] = pos - shift
         return ("".join(out), frozenset(moved[b] for b in bounds if b in moved),
                 frozenset(moved[b] for b in breaks if b in moved))
+
+
+    def _everyday_words(self, spelled: str, taken: set[int]) -> list[tuple[int, int, str]]:
+        """(start, end, word) of the commonest everyday words (``_LATIN_COMMON``) that ``spelled``
+        spells outside ``taken``, longest first from the left."""
+        table = self._everyday_spelled
+        if table is None:
+            from .lexicon import common
+
+            table = {}
+            for word, _count in sorted(common(_LATIN_COMMON), key=lambda wn: wn[1]):
+                key = word.translate(self._spell)
+                if "#" not in key:
+                    table[key] = word  # the commonest last: it wins
+            self._everyday_spelled = table
+        out, i, n = [], 0, len(spelled)
+        while i < n:
+            for j in range(min(n, i + 4), i + 1, -1):
+                if taken.isdisjoint(range(i, j)) and (w := table.get(spelled[i:j])) is not None:
+                    out.append((i, j, w))
+                    i = j
+                    break
+            else:
+                i += 1
+        return out
 
 
 _LATIN_RE = re.compile(r"[a-z]+")
