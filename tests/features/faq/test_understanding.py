@@ -160,3 +160,15 @@ def test_latin_pinyin_takes_the_longest_word_first():
 @pytest.mark.parametrize("text", ["give me the pwd", "what is the password", "mm"])
 def test_english_fillers_around_the_topic(app, text):
     assert route_of(app, text)[0] in ("password", "faq_password")
+
+
+@pytest.mark.parametrize("text, entry", [
+    ("在线等挺急的，哪里能买", "buy_key"),  # urgency is noise, not a question about being online
+    ("想氪金续一波 怎么弄", "recharge"),  # gamers' word for paying in
+])
+def test_net_slang(app, text, entry):
+    assert route_of(app, text) == ("faq", entry)
+
+
+def test_urgency_alone_is_no_question(app):
+    assert route_of(app, "在线等，挺急的")[1] is None
