@@ -7,13 +7,15 @@ the end of the next round, run once; ``faq_eval_blind_final3.yaml`` by a fourth 
 ``faq_eval_blind_final4.yaml`` by a fifth in round 4 and ``faq_eval_blind_final5.yaml`` by a sixth in
 round 5, ``faq_eval_blind_final6.yaml`` by a seventh and ``faq_eval_blind_final7.yaml`` by an eighth
 later in round 5, ``faq_eval_blind_final8.yaml`` by a tenth in round 6 and ``faq_eval_blind_final9.yaml`` by a fourteenth at
-its end, each run once when it came. The floors are what they measure now (raised when the FAQ's
+its end, ``faq_eval_blind_final10.yaml`` by a sixteenth at the end of round 7, each run once when it came. The floors are what they measure now (raised when the FAQ's
 examples grew by a blind writer's 889 phrasings, round 3; raised again in round 4 by another blind
 writer's 482 indirect, long, pre-sale and route phrasings, the tickets intake's purchase-and-fault rule,
 the linear classifier and the calibrated thresholds; in round 5 by a long message's question scored
 with its context, the everyday-word homophone guard and three more writers' 396 + 289 + 187 phrasings and the intake's round-5 rules; in round 6 by a ninth writer's 282 phrasings, the Cantonese words, more English glosses and pinyin
-typed in Latin letters read as the FAQ's words; see the issue notes); they guard against
-regressions and are not targets.
+typed in Latin letters read as the FAQ's words; in round 7 by more of that pinyin read (a rare everyday word no
+rival, the everyday words around the FAQ's), net slang and the intake's yes/no-question guard; see the issue notes); they guard against
+regressions and are not targets. final2's passwords fell from 30 to 29 in round 7 when the four faq.yaml
+examples that equalled a final10 case were removed, as every example equal to a held-out or final case is.
 """
 from __future__ import annotations
 
@@ -24,10 +26,10 @@ import yaml
 
 DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
-FLOORS = {"heldout": (276, 0, 30, 27, 0), "final": (288, 1, 30, 27, 0), "final2": (269, 1, 30, 30, 0),
+FLOORS = {"heldout": (277, 0, 30, 27, 0), "final": (288, 1, 30, 27, 0), "final2": (269, 1, 29, 30, 0),
           "final3": (286, 0, 30, 30, 0), "final4": (288, 0, 29, 30, 1), "final5": (289, 2, 29, 29, 1),
-          "final6": (290, 0, 30, 28, 0), "final7": (283, 1, 30, 29, 1), "final8": (281, 2, 30, 29, 0),
-          "final9": (278, 2, 29, 29, 0)}
+          "final6": (290, 0, 30, 28, 0), "final7": (283, 1, 30, 29, 1), "final8": (284, 2, 30, 29, 0),
+          "final9": (280, 2, 29, 29, 0), "final10": (285, 1, 29, 25, 0)}
 
 
 def text_of(item) -> str:
