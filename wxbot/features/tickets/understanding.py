@@ -53,10 +53,11 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
     # (validity) are FAQ questions, not reports.
     # ... and "下单地址失效了" is the shop page's address, not an order
     "expired_after_paying": [_PAID + r"(?!的?(?:地址|网址|链接|页面|入口|网站|网页))" + r".{0,16}(?:过期|失效|超时|已关闭|被取消)",
-                             r"订单.{0,10}(?:过期|失效|超时|已关闭|被取消)",
+                             r"订单.{0,10}(?:过期|失效|超时|已关闭|被取消|已取消|取消了)",
                              r"(?:过期|失效|超时).{0,16}(?:付了|付过|支付了|扣了|扣款|付款了|钱)"],
     "topup_missing": [r"充值.{0,12}(?:没|未|不)(?:到账|到|显示|生效|加上|增加|变)", r"余额(?:一点|一点都|都|还是|也)?(?:没|未|不)(?:变|增加|加|到账|涨|动)",
-                      r"(?:没|未)到账"],
+                      r"(?:没|未)到账", r"余额.{0,4}(?:还是原来|没有变|没变化)", r"(?:看不到|查不到|没有)(?:充值|付款|支付)记录",
+                      r"(?:充|付|交)的钱.{0,4}(?:没|未)(?:进去|进|到)"],
     "paid_no_key": [_PAY + r".{0,16}(?:没|未|没有|不|还没)(?:收到|发|给|到|拿到|看到|显示)",
                     _KEYWORD + r".{0,8}(?:没|未|没有|还没)(?:收到|发|给|到)",
                     r"(?:没|未|还没)(?:收到|发|给|拿到)(?:我)?(?:的)?" + _KEYWORD,
@@ -68,6 +69,8 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
                     # English: "i paid but didn't receive the key" (spaces and punctuation are gone)
                     r"(?:paid|payment|charged).{0,24}(?:not|didnt|didn|havent|never|nokey|nothing)"],
     "other": [r"订单(?:问题|异常|有问题|出错|错误|不对|出问题)", r"订单号?.{0,4}(?:查不到|找不到|没显示)",
+              # the key was shown once, and lost before it was copied
+              r"(?:key|密钥|卡密).{0,3}(?:就|只)显示了?一(?:下|次|遍)", r"shownonce",
               r"^(?:售后|登记工单|提交工单|报告问题)$"],
 }
 
@@ -79,8 +82,11 @@ _PUNCT_RE = re.compile(r"[\s,，。.!！?？~～、；;:：\"'“”‘’()（�
 
 
 # Cantonese words the phrases below would miss, in Mandarin (after traditional -> simplified): "俾咗钱",
-# "过咗期", "冇发俾我" read as "给了钱", "过期", "没发给我".
-_CANTONESE = {"过咗期": "过期", "咗": "了", "冇": "没", "嘅": "的", "俾": "给", "畀": "给"}
+# "过咗期", "冇发俾我" read as "给了钱", "过期", "没发给我"; and the IME homophones of the words the rules
+# are written in (冲值 充值, 到帐 到账, 推款 退款, 成攻 成功, 无小 无效, 负值 复制, 现实了 显示了).
+_CANTONESE = {"过咗期": "过期", "咗": "了", "冇": "没", "嘅": "的", "俾": "给", "畀": "给",
+              "冲值": "充值", "到帐": "到账", "推款": "退款", "成攻": "成功", "无小": "无效", "无校": "无效",
+              "负值": "复制", "复至": "复制", "现实了": "显示了", "过七": "过期", "过其": "过期", "亮次": "两次"}
 _CANTONESE_RE = re.compile("|".join(sorted(_CANTONESE, key=len, reverse=True)))
 
 
@@ -140,7 +146,12 @@ _BOUGHT = re.compile(
     r"|paymentwas|ihavepaid|alreadypaid|justpaid|paymentsucceeded|toppedup"
     # a payment by scanning, money gone, a top-up, a wait for the delivery, a new key
     r"|扫(?:了|完|的)码|钱(?:倒是|已经|早就?|都)(?:走了|没了|扣了|付了)|(?:加|充)了钱|(?:刚|才)卖|新买"
-    r"|等了.{0,6}(?:小时|分钟|天)")
+    r"|等了.{0,6}(?:小时|分钟|天)"
+    # "昨天买的那单" (a dated order: "前几天买的key" alone may be any old key), "买了之后", "支付宝显示成功了",
+    # "付多了", "输成了二百八"
+    r"|(?:昨天|前天|今天|今早|昨晚|刚才|上周|上个月|前几天|\d+号)(?:买|付|充|下单)的(?:那单|那笔|订单|单子|钱|款)"
+    r"|(?:买|付|交|充)了之后"
+    r"|(?:支付宝|微信|花呗|白条|银行卡|信用卡)(?:显示|提示|那边|上)?(?:已经?)?(?:付款|支付|扣款)?成功|付多了|多付了|输成了?")
 _BOUGHT_KEY = re.compile(r"买的|购买的|付的|bought|发下来|发给我的|给我发的|给我的|发的key|发来的|拿到手|到手|账单|扣款记录"
                          r"|支付记录|收到的key|给我发了|thekeyigot|thekeyyousent|拿到的|说好的"
                          r"|(?:扣费|扣款|支付|付款)(?:短信|通知|截图)")
@@ -150,7 +161,10 @@ _SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|(?
                    # a key that came cut: "少一位", "少了几为" (an IME's 位), "短咗几个字" (短了), "复制不全"
                    r"|少了?(?:一|两|几|\d)(?:位|为|个字)|短了|不完整|不全|搞错|弄错"
                    # fewer than bought ("买了3个只给了1个", "其余两条呢"), less credit than promised
-                   r"|只(?:给了?|来了?|到了?|发了?|收到)(?:一|两|二|三|四|\d)(?:个|份|条|张)|(?:其余|另外|剩下)的?.{0,4}呢"
+                   r"|只(?:给了?我?|来了?|到了?|发了?我?|收到|拿到)(?:一|两|二|三|四|五|六|七|八|九|十|几|\d)+(?:个|份|条|张)"
+                   r"|(?:其余|另外|剩下)的?.{0,4}呢|少了一截|短了一截|缺了一截|onlygot\d|onlygotone|onlyreceived"
+                   # a key someone used before: "被人用过了", "别人用过的"
+                   r"|(?:被人|别人|他人|有人)用过|已被使用|usedbysomeone|alreadyused"
                    r"|(?:查出来|到账|到手|显示)(?:只有|才)"
                    # the shop says an order that was paid is unpaid
                    r"|(?:显示|说|提示|还是|仍然|却说|偏说)(?:我)?(?:还)?(?:未|没|没有)(?:支付|付款|付钱|付)|unpaid")
@@ -165,7 +179,8 @@ _TROUBLE = re.compile(
     r"|来得及复制|来不及复制|未抄|没抄|找回|后悔|钱.{0,3}回来|订单关闭|关闭了|关比|来得及抄|没复制|没复至|没动静|动静都没|被吞"
     r"|noapikey|nokeyever|nevershowed|wrongtier|stillwaiting|waitingformykey|keptloading|insufficientquota|notworking"
     # a demand for what was paid for ("刚付完，key呢？"), or silence since ("一直没消息")
-    r"|(?:key|密钥|卡密)呢|没(?:有)?(?:key|密钥)|没消息|没下文|没回音"
+    r"|(?:key|密钥|卡密|东西|货)呢|没(?:有)?(?:key|密钥)|没消息|没下文|没回音"
+    r"|只?显示了?一(?:下|次|遍)|shownonce|lostitbefore|resend|钱.{0,4}还给我|退我|付多了|多付了|输成了?|已取消|取消了"
     # a long wait, a page that broke, a key refused or empty of credit, a top-up that changed nothing
     r"|等(?:了)?(?:半天|好久|很久|这么久|到现在|到天黑)|一直等|还在等|处理中|白屏|崩了"
     # ("余额不足" alone asks how to top up; at once after buying it is a fault)
@@ -180,11 +195,13 @@ _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|�
                            # an order with another shop or service is not one of ours; a shop's way to pay
                            # ("京东白条付了钱没收到key") is no order there
                            r"|(?:在|从|去)" + _SHOPS + "|" + _SHOPS + r"(?:上|里|店|买|购|下单|退|那边|那家|的店|的订单|订单)"
-                           r"|openai(?:官网|那边)|plus会员")
+                           r"|openai(?:官网|那边)|plus会员"
+                           # a report already handled: thanks, not a new one
+                           r"|处理好了|已经解决|已解决|搞定了")
 # A yes/no question about what may happen after paying ("付款后要等很久吗", "会扣费两次吗", "买的key只有一个吗")
 # with no payment in the past tense and no fault of the key: a question, whatever trouble it names.
 _YES_NO = re.compile(r"(?:吗|么|嘛)$")
-_PAST = re.compile(r"了")
+_PAST = re.compile(r"了(?!以后|之后)")
 _KINDS = (("double_charge", re.compile(r"(?:两|俩|2|二)(?:回|次|遍|笔)|三笔|twice|多了一笔|一模一样|重[复夫]|又付")),
           ("refund", re.compile(r"退|推款|refund")),
           ("expired_after_paying", re.compile(r"过期|expired|来晚了|超时|已关闭|作废")),
