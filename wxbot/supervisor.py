@@ -163,11 +163,15 @@ class Supervisor:
         import httpx
 
         host, _, port = self.bind.rpartition(":")
-        if host in ("0.0.0.0", "::", "[::]", ""):
+        host = host.strip("[]")
+        if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
         try:
-            return httpx.get(f"http://{host}:{port}/healthz", timeout=1.0).status_code == 200
-        except httpx.HTTPError:
+            # never through a proxy from the environment (http_proxy, all_proxy): this is the local app
+            return httpx.get(f"http://{host}:{port}/healthz", timeout=1.0, trust_env=False).status_code == 200
+        except Exception:  # not answering yet, whatever the reason: the loop asks again or sees it exit
             return False
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002

@@ -111,6 +111,10 @@ PHRASES = [
     ("微信显示支付成功，但页面一直转圈什么也没给", "paid_no_key"),
     ("冲值了半天没到帐", "topup_missing"),
     ("钱都花了，货呢", "other"),
+    # a fault stated, then a question: still a report (the yes/no guard takes one clause only)
+    ("付完款页面一直转圈，为什么", "other"),
+    ("扣了两次钱，能退一笔吗", "double_charge"),
+    ("付款后订单显示已关闭，钱能退回来吗", "refund"),
 ]
 
 
@@ -138,7 +142,8 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   "付完款要等很长时间吗", "付款以后会重复扣费两次吗", "购买的key只有一个吗",
                                   "支付完成后页面会白屏吗", "接口是401端口吗",
                                   # a conditional "after paying", a report already handled, how a key is shown
-                                  "我付了以后会马上发key吗", "上次付款没到账的事已经处理好了，谢谢", "key只显示一次吗"])
+                                  "我付了以后会马上发key吗", "上次付款没到账的事已经处理好了，谢谢", "key只显示一次吗",
+                                  "付款后页面会卡住吗[捂脸]", "买之前问一下，付了钱不发货能退吗"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

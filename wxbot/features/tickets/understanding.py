@@ -197,11 +197,22 @@ _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|�
                            r"|(?:在|从|去)" + _SHOPS + "|" + _SHOPS + r"(?:上|里|店|买|购|下单|退|那边|那家|的店|的订单|订单)"
                            r"|openai(?:官网|那边)|plus会员"
                            # a report already handled: thanks, not a new one
-                           r"|处理好了|已经解决|已解决|搞定了")
+                           r"|处理好了|已经解决|已解决|搞定了"
+                           # asked before buying
+                           r"|买之前|购买前|没买之前|还没买|先问问|先问一下")
 # A yes/no question about what may happen after paying ("付款后要等很久吗", "会扣费两次吗", "买的key只有一个吗")
 # with no payment in the past tense and no fault of the key: a question, whatever trouble it names.
-_YES_NO = re.compile(r"(?:吗|么|嘛)$")
-_PAST = re.compile(r"了(?!以后|之后)")
+# One clause only: a report often states the fault and then asks ("付款后提示订单已关闭，钱能退吗"); 为什么/什么
+# ask why something happened; a WeChat emoji code at the end ("[捂脸]") is no part of the question.
+_YES_NO = re.compile(r"(?<!什)(?:吗|么|嘛)$")
+_PAST = re.compile(r"(?<![为除])了(?!解|以后|之后)")
+_EMOJI_CODE = re.compile(r"(?:\[[^\[\]]{1,8}\])+$")
+
+
+def _one_yes_no_clause(text: str) -> bool:
+    """A single clause that ends as a yes/no question."""
+    core = _EMOJI_CODE.sub("", normalize(text).strip()).rstrip("?？!！~～。. ")
+    return _PUNCT_RE.search(core) is None and _YES_NO.search(core) is not None
 _KINDS = (("double_charge", re.compile(r"(?:两|俩|2|二)(?:回|次|遍|笔)|三笔|twice|多了一笔|一模一样|重[复夫]|又付")),
           ("refund", re.compile(r"退|推款|refund")),
           ("expired_after_paying", re.compile(r"过期|expired|来晚了|超时|已关闭|作废")),
@@ -218,7 +229,7 @@ def classify(text: str, cfg: TicketsPolicy) -> str | None:
     norm = _PUNCT_RE.sub("", normalize(text))
     phrases = _compiled(cfg)
     hypothetical = _HYPOTHETICAL.search(norm) is not None or (
-        _YES_NO.search(norm) is not None and _PAST.search(norm) is None and _STRONG.search(norm) is None)
+        _one_yes_no_clause(text) and _PAST.search(norm) is None and _STRONG.search(norm) is None)
     if phrases.any is not None and not hypothetical and phrases.any.search(norm):
         for cat, pattern in phrases.ordered:
             if pattern.search(norm):
