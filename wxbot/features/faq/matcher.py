@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ...textnorm import normalise, prepare
+from . import phrases
 from .clauses import question_windows
 from .masking import mask as mask  # re-exported: the stores mask what they keep
 from .phrases import Fillers, Hit, Homophones, Phrases, Synonyms, ascii_words, deletes, lengths_by_first, noise_pattern
@@ -191,16 +192,8 @@ class Faq:
             table = vocabulary_table([*vocab, *syn])
         # Homophone targets: the FAQ's topical words (rules, synonyms), not the glosses' or Cantonese
         # question words (哪个 would swallow every 那个); a filler or noise word is never corrected.
-        # A variant that sounds like its canonical word (魔发 for 魔法) is the synonym scan's: as a target it
-        # would only make the canonical's sound ambiguous.
-        def sound(w: str) -> str:
-            return " ".join(table.get(ch, "#") for ch in w)
-
-        topical = []
-        for canon, variants in spec.synonyms.items():
-            canon = normalise(canon, mc)
-            topical.append(canon)
-            topical.extend(v for v in (normalise(v, mc) for v in variants) if sound(v) != sound(canon))
+        topical = phrases.distinct_sounding(((normalise(c, mc), [normalise(v, mc) for v in vs]) for c, vs in spec.synonyms.items()),
+                                    table)
         protected = {normalise(w, mc) for w in (*spec.noise, *spec.fillers)}
         self._homophones = Homophones([*vocab, *topical, *self._exact], table, protected)
         # A taught phrasing is also a whole-message rule of its entry, unless a rule of the file

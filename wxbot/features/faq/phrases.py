@@ -173,6 +173,20 @@ _FUNCTION = frozenset("的了是在有和与也都就还把被给吗呢吧啊嘛
 _PARTICLES = frozenset("吗呢吧啊嘛呀么")
 
 
+def distinct_sounding(synonyms: Iterable[tuple[str, list[str]]], table: dict[str, str]) -> list[str]:
+    """Each canonical word and those of its variants that do not sound like it: a variant that does
+    (魔发 for 魔法) is the synonym scan's, and as a homophone target would only make the canonical's
+    sound ambiguous."""
+    def sound(w: str) -> str:
+        return " ".join(table.get(ch, "#") for ch in w)
+
+    out: list[str] = []
+    for canon, variants in synonyms:
+        out.append(canon)
+        out.extend(v for v in variants if sound(v) != sound(canon))
+    return out
+
+
 class _Spelling(dict):
     """A ``str.translate`` table that spells a character without a syllable as "#"."""
 
@@ -224,7 +238,15 @@ class Homophones:
         # the spellings a common everyday word shares with a vocabulary word: ambiguous in Latin letters
         self._shared = frozenset(run.translate(self._spell) for run in self._everyday
                                  if counts.get(run, 0) >= _LATIN_COMMON)
-        self._everyday_spelled: dict[str, str] | None = {} if not everyday else None  # built at first use
+        # spelling -> the commonest everyday word with it, for the pinyin around the FAQ's words
+        self._everyday_spelled: dict[str, str] = {}
+        if everyday:
+            from .lexicon import common
+
+            for word, _count in sorted(common(_LATIN_COMMON), key=lambda wn: wn[1]):
+                key = word.translate(self._spell)
+                if "#" not in key:
+                    self._everyday_spelled[key] = word  # the commonest last: it wins
         self._auto = ahocorasick.Automaton()
         for key, w in keys.items():
             if w is not None:
@@ -339,20 +361,10 @@ class Homophones:
         return ("".join(out), frozenset(moved[b] for b in bounds if b in moved),
                 frozenset(moved[b] for b in breaks if b in moved))
 
-
     def _everyday_words(self, spelled: str, taken: set[int]) -> list[tuple[int, int, str]]:
         """(start, end, word) of the commonest everyday words (``_LATIN_COMMON``) that ``spelled``
         spells outside ``taken``, longest first from the left."""
         table = self._everyday_spelled
-        if table is None:
-            from .lexicon import common
-
-            table = {}
-            for word, _count in sorted(common(_LATIN_COMMON), key=lambda wn: wn[1]):
-                key = word.translate(self._spell)
-                if "#" not in key:
-                    table[key] = word  # the commonest last: it wins
-            self._everyday_spelled = table
         out, i, n = [], 0, len(spelled)
         while i < n:
             for j in range(min(n, i + 4), i + 1, -1):

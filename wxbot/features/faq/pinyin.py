@@ -122,7 +122,6 @@ def syllables() -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=4096)
-@functools.lru_cache(maxsize=4096)
 def split_latin(word: str) -> tuple[str, ...] | None:
     """``mima`` -> ("mi", "ma"); None unless the whole word is two or more pinyin syllables.
 
