@@ -115,6 +115,11 @@ PHRASES = [
     ("付完款页面一直转圈，为什么", "other"),
     ("扣了两次钱，能退一笔吗", "double_charge"),
     ("付款后订单显示已关闭，钱能退回来吗", "refund"),
+    # an amount is no error code; a shop denied, or a shop's way to pay, is no order with that shop
+    ("付了4.01元没收到key", "paid_no_key"),
+    ("我不是在淘宝买的，是在你们店买的，付了钱没收到key", "paid_no_key"),
+    ("从京东金融付的款，key一直没到", "paid_no_key"),
+    ("付款码付了钱，订单过期了", "expired_after_paying"),
 ]
 
 
@@ -143,7 +148,13 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   "支付完成后页面会白屏吗", "接口是401端口吗",
                                   # a conditional "after paying", a report already handled, how a key is shown
                                   "我付了以后会马上发key吗", "上次付款没到账的事已经处理好了，谢谢", "key只显示一次吗",
-                                  "付款后页面会卡住吗[捂脸]", "买之前问一下，付了钱不发货能退吗"])
+                                  "付款后页面会卡住吗[捂脸]", "买之前问一下，付了钱不发货能退吗",
+                                  # a page, link, code or membership of paying that expired is no paid order
+                                  "充值链接失效了", "付款码过期了", "支付界面超时了", "下单页超时了",
+                                  "付费会员过期了",
+                                  # an amount of 401 is no 401 error; an order with another shop
+                                  "充了401元，怎么查余额", "付了4.01刀，在哪里看用量", "淘宝拍的key不发货怎么办",
+                                  "京东自营的订单没到账咋办"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

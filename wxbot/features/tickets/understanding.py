@@ -52,7 +52,9 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
     # "买"/"购买" alone are not enough here: "购买地址失效了" (the shop page) and "买的key会过期吗"
     # (validity) are FAQ questions, not reports.
     # ... and "下单地址失效了" is the shop page's address, not an order
-    "expired_after_paying": [_PAID + r"(?!的?(?:地址|网址|链接|页面|入口|网站|网页))" + r".{0,16}(?:过期|失效|超时|已关闭|被取消)",
+    # ... nor is a page, link, code or membership of paying ("充值链接失效了", "付款码过期了", "下单页超时了")
+    "expired_after_paying": [_PAID + r"(?!值?的?(?:地址|网址|链接|页面|页|界面|入口|网站|网页|二维码|码|会员))"
+                             + r".{0,16}(?:过期|失效|超时|已关闭|被取消)",
                              r"订单.{0,10}(?:过期|失效|超时|已关闭|被取消|已取消|取消了)",
                              r"(?:过期|失效|超时).{0,16}(?:付了|付过|支付了|扣了|扣款|付款了|钱)"],
     "topup_missing": [r"充值.{0,12}(?:没|未|不)(?:到账|到|显示|生效|加上|增加|变)", r"余额(?:一点|一点都|都|还是|也)?(?:没|未|不)(?:变|增加|加|到账|涨|动)",
@@ -78,7 +80,8 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
 # -- text understanding -------------------------------------------------------------------------
 
 MATCH_CHARS = 300  # order problems are stated early; longer texts are matched on their start
-_PUNCT_RE = re.compile(r"[\s,，。.!！?？~～、；;:：\"'“”‘’()（）【】\[\]]+")
+# a dot between digits is a decimal point and stays: "4.01元" is an amount, not "401"
+_PUNCT_RE = re.compile(r"(?:[\s,，。!！?？~～、；;:：\"'“”‘’()（）【】\[\]]|(?<!\d)\.|\.(?!\d))+")
 
 
 # Cantonese words the phrases below would miss, in Mandarin (after traditional -> simplified): "俾咗钱",
@@ -184,7 +187,7 @@ _TROUBLE = re.compile(
     # a long wait, a page that broke, a key refused or empty of credit, a top-up that changed nothing
     r"|等(?:了)?(?:半天|好久|很久|这么久|到现在|到天黑)|一直等|还在等|处理中|白屏|崩了"
     # ("余额不足" alone asks how to top up; at once after buying it is a fault)
-    r"|(?:一用就|就报|直接报|马上|立刻)(?:报|说|提示|显示)?(?:余额|额度)不足|(?<!\d)401(?!\d|端口)|没动|一点没变|没涨|hasnt|notcredited|"
+    r"|(?:一用就|就报|直接报|马上|立刻)(?:报|说|提示|显示)?(?:余额|额度)不足|(?<![\d.])401(?![\d.]|端口|元|块|刀|美元|美金|rmb|人民币)|没动|一点没变|没涨|hasnt|notcredited|"
     + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
 _KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没拿到|收不到|没发|没给|没来(?!得及)|没到(?!期)|没出来")
 # With a plain "买的"/"付的": a fault of the key or the payment itself, or a request to send it again.
@@ -192,9 +195,10 @@ _STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一�
                      r"|" + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
 _SHOPS = r"(?:淘宝|天猫|京东|拼多多|闲鱼|抖音|快手|美团|亚马逊|amazon|ebay)"
 _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|其他家|别的平台|以前在|之前在"
-                           # an order with another shop or service is not one of ours; a shop's way to pay
-                           # ("京东白条付了钱没收到key") is no order there
-                           r"|(?:在|从|去)" + _SHOPS + "|" + _SHOPS + r"(?:上|里|店|买|购|下单|退|那边|那家|的店|的订单|订单)"
+                           # an order with another shop or service is not one of ours; a shop's way to pay is no order there
+                           # ("京东白条付了钱没收到key"), nor is one denied ("我不是在淘宝买的")
+                           r"|(?<!不是)(?<!并非)(?:在|从|去)" + _SHOPS + r"(?!金融|白条|支付|钱包)"
+                           r"|(?<!不是)(?<!不是在)(?<!并非)" + _SHOPS + r"(?:上|里|店|买|购|拍|下单|退|自营|那边|那家|的店|的订单|订单)"
                            r"|openai(?:官网|那边)|plus会员"
                            # a report already handled: thanks, not a new one
                            r"|处理好了|已经解决|已解决|搞定了"
