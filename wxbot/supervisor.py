@@ -9,10 +9,12 @@ Procfile's web and worker processes instead.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -125,7 +127,24 @@ class Supervisor:
         finally:
             lock.release()
 
+    def _check_port_free(self) -> None:
+        """Refuse a port another program listens on: gunicorn would retry binding it for seconds while
+        that program answered the health check, and serve would say "started" for someone else."""
+        host, _, port = self.bind.rpartition(":")
+        host = host.strip("[]") or "0.0.0.0"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            try:
+                sock.bind((host, int(port)))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise ConfigError(f"端口 {port} 已被另一个程序占用（{self.bind}）：先停止它，"
+                                      f"或换一个端口，例如 wxbot serve --port {int(port) + 1}") from None
+                raise ConfigError(f"无法监听 {self.bind}（{exc.strerror}）") from None
+
     def _run(self) -> int:
+        self._check_port_free()
         if self.embedded:
             redisconn.ensure_embedded_server(self.settings.data_dir, self.settings.internals().redis.embedded_start_timeout)
             where = f"{self.settings.data_dir} 的内置 Redis"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import stat
 from pathlib import Path
 
@@ -175,3 +176,17 @@ def test_backup_and_restore_keep_tickets_and_the_password(folder, tmp_path):
     finally:
         assert serve.interrupt() == 0
     serve.cleanup()
+
+
+def test_serve_on_a_port_another_program_listens_on_refuses_in_one_line(folder):
+    # another program (here a bare socket; in life often a second bot) answers on the port: serve must
+    # not start its Redis and children, nor say it started when someone else answers its health check
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        out = wxbot(["serve", "--port", str(port)], cwd=folder, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "已启动" not in out.stdout and len(out.stderr.strip().splitlines()) == 1
+    assert f"端口 {port} 已被另一个程序占用" in out.stderr and f"--port {port + 1}" in out.stderr
+    assert server_pid(folder / "var") is None  # nothing was started

@@ -173,9 +173,12 @@ class Faq:
 
             owners: list[int] = []
             marked: list[str] = []
+            domain: list[str] = []  # the texts as followers typed them (fillers, synonyms' variants)
             for entry, e in zip(self.entries, spec.entries):
                 for example in (e.question, *e.examples, *taught.get(e.id, ())):
-                    text = self._marked(*self._scan(*prepare(example, mc)))
+                    prepared = prepare(example, mc)
+                    domain.append(prepared[0])
+                    text = self._marked(*self._scan(*prepared))
                     if text.strip("|\n "):
                         owners.append(entry.index)
                         marked.append(text)
@@ -190,12 +193,13 @@ class Faq:
         else:
             train = None
             table = vocabulary_table([*vocab, *syn])
+            domain = []
         # Homophone targets: the FAQ's topical words (rules, synonyms), not the glosses' or Cantonese
         # question words (哪个 would swallow every 那个); a filler or noise word is never corrected.
         topical = phrases.distinct_sounding(((normalise(c, mc), [normalise(v, mc) for v in vs]) for c, vs in spec.synonyms.items()),
                                     table)
         protected = {normalise(w, mc) for w in (*spec.noise, *spec.fillers)}
-        self._homophones = Homophones([*vocab, *topical, *self._exact], table, protected)
+        self._homophones = Homophones([*vocab, *topical, *self._exact], table, protected, domain=domain)
         # A taught phrasing is also a whole-message rule of its entry, unless a rule of the file
         # already owns it (`wxbot faq teach` refuses those); a later teaching of the same phrasing wins.
         self.taught_exact: set[str] = set()

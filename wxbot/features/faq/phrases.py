@@ -7,7 +7,9 @@ of a long message are attributed from one scan instead of one scan each.
 """
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Iterable
 
 import ahocorasick
@@ -165,10 +167,13 @@ class Synonyms:
 _SYLLABLE_BASE = 0xE000  # private use area: never in a normalised message's spelling
 _EVERYDAY_RATIO = 0.5  # an everyday run at least this common (vs the FAQ's word) is meant as written
 # In Latin letters nothing was typed but the sound: an everyday word this common that sounds like a
-# FAQ word makes the spelling ambiguous (you shi: 有时, 6,917 in jieba's counts, or 优势), a rare one
-# does not (dui gong: 对攻, 62, is not what a follower of this account means by it: 对公). Pinyin left
-# over around the FAQ's words is read as the commonest everyday word it spells (zen me: 怎么).
+# FAQ word is its rival (you shi: 有时, 6,917 in jieba's counts, or 优势), a rare one is not (dui gong:
+# 对攻, 62, is not what a follower of this account means by it: 对公). Which of them a follower meant is
+# read with a unigram model of this FAQ's own texts: jieba's words that those texts use at least
+# _DOMAIN_MIN times, the FAQ's words counted there too (``Homophones._segment``).
 _LATIN_COMMON = 1000
+_DOMAIN_CHARS = 100_000  # the seed FAQ's texts are 72,000 characters
+_DOMAIN_MIN = 2
 _FUNCTION = frozenset("的了是在有和与也都就还把被给吗呢吧啊嘛呀么")
 _PARTICLES = frozenset("吗呢吧啊嘛呀么")
 
@@ -210,13 +215,14 @@ class Homophones:
     """
 
     def __init__(self, words: Iterable[str], table: dict[str, str], protected: Iterable[str] = (),
-                 everyday: bool = True):
+                 everyday: bool = True, domain: Iterable[str] = ()):
         # Each syllable is one private-use character, so a word's spelling is as long as the word and
         # a message is spelled by one str.translate: a small automaton, and positions need no mapping.
         code = {syl: chr(_SYLLABLE_BASE + i) for i, syl in enumerate(sorted(set(table.values())))}
         self._code = code
         self._spell = _Spelling({ord(ch): code[syl] for ch, syl in table.items()})
-        self._protected = Phrases(w for w in protected if len(w) >= 2)
+        self._protected_words = frozenset(w for w in protected if len(w) >= 2 and all(ch in table for ch in w))
+        self._protected = Phrases(self._protected_words)
         keys: dict[str, str | None] = {}
         for w in words:
             if len(w) < 2 or not all(ch in table for ch in w):
@@ -235,18 +241,14 @@ class Homophones:
             self._everyday = frozenset(
                 run for run, n in counts.items()
                 if run not in self._words and n >= _EVERYDAY_RATIO * counts.get(keys[run.translate(self._spell)] or "", 0))
-        # the spellings a common everyday word shares with a vocabulary word: ambiguous in Latin letters
-        self._shared = frozenset(run.translate(self._spell) for run in self._everyday
-                                 if counts.get(run, 0) >= _LATIN_COMMON)
-        # spelling -> the commonest everyday word with it, for the pinyin around the FAQ's words
-        self._everyday_spelled: dict[str, str] = {}
+        # For pinyin in Latin letters: the everyday words by spelling, the FAQ words' and their
+        # everyday rivals' frequencies, and the log of all counts (``_segment``'s unigram model)
+        self._everyday_spelled: dict[str, tuple[float, str]] = {}
+        self._faq_counts: dict[str, float] = {}
+        self._rivals: dict[str, float] = {}
+        self._domain_total = 0.0
         if everyday:
-            from .lexicon import common
-
-            for word, _count in sorted(common(_LATIN_COMMON), key=lambda wn: wn[1]):
-                key = word.translate(self._spell)
-                if "#" not in key:
-                    self._everyday_spelled[key] = word  # the commonest last: it wins
+            self._unigrams(list(domain), counts)
         self._auto = ahocorasick.Automaton()
         for key, w in keys.items():
             if w is not None:
@@ -329,20 +331,13 @@ class Homophones:
             spelled = "".join(syllables[p] for _, _, p in seg)
             # the longest words first ("you shi jian xian zhi" is 有时间限制, not 优势 + 间限制); a
             # spelling an everyday word shares (you shi: 有时 / 优势) is no evidence on its own
-            hits = sorted(((end + 1 - len(w), end + 1, w) for end, w in self._auto.iter(spelled)
-                           if spelled[end + 1 - len(w):end + 1] not in self._shared),
-                          key=lambda h: (h[0] - h[1], h[0]))
-            taken: set[int] = set()
-            found: list[tuple[int, int, str]] = []
-            for i, j, w in hits:
-                if taken.isdisjoint(range(i, j)):
-                    taken.update(range(i, j))
-                    found.append((i, j, w))
-            if found and len(seg) >= 3:
-                # the rest of a run that spells the FAQ's words, as everyday words, when they cover it
-                rest = self._everyday_words(spelled, taken)
-                if len(taken) + sum(j - i for i, j, _ in rest) >= 2 * len(seg) / 3:
-                    found += rest
+            # the likeliest reading of the run in the FAQ's words and the everyday words of its texts
+            # (团队共用 is no 对公), then the FAQ's words in it, and the everyday words around them
+            # when together they cover two thirds of the run
+            words = self._segment(spelled)
+            found = [(i, j, w) for i, j, w, faq in words if faq]
+            if found and len(seg) >= 3 and sum(j - i for i, j, _w, _faq in words) >= 2 * len(seg) / 3:
+                found = [(i, j, w) for i, j, w, _faq in words]
             swaps.extend((seg[i][0], seg[j - 1][1], w) for i, j, w in found)
         swaps.sort()
         if not swaps:
@@ -361,20 +356,74 @@ class Homophones:
         return ("".join(out), frozenset(moved[b] for b in bounds if b in moved),
                 frozenset(moved[b] for b in breaks if b in moved))
 
-    def _everyday_words(self, spelled: str, taken: set[int]) -> list[tuple[int, int, str]]:
-        """(start, end, word) of the commonest everyday words (``_LATIN_COMMON``) that ``spelled``
-        spells outside ``taken``, longest first from the left."""
-        table = self._everyday_spelled
-        out, i, n = [], 0, len(spelled)
-        while i < n:
-            for j in range(min(n, i + 4), i + 1, -1):
-                if taken.isdisjoint(range(i, j)) and (w := table.get(spelled[i:j])) is not None:
-                    out.append((i, j, w))
-                    i = j
+    def _unigrams(self, domain: list[str], counts: dict[str, int]) -> None:
+        """What followers of this FAQ write, for Latin pinyin: the everyday words (jieba's, 2-4
+        characters) that the FAQ's own texts use at least ``_DOMAIN_MIN`` times, counted there, and the
+        FAQ's words counted there too. A news corpus's commonest word of a sound is often not a
+        follower's (bu dui: 部队 in jieba's counts, 不对 here; jie kou: 借口 there, 接口 here). A FAQ
+        without texts of its own gets jieba's commonest words as counted there. A common everyday word
+        that sounds like a FAQ word (有时 / 优势) is its rival, counted at least at the floor."""
+        from .lexicon import common, known
+
+        seen: dict[str, int] = {}
+        if domain:
+            # every run of 2-4 characters the texts hold twice or more, then those that are words
+            runs: Counter[str] = Counter()
+            size = 0
+            for text in domain:  # the first _DOMAIN_CHARS characters: bounded time and memory
+                runs.update(text[i:i + n] for n in (2, 3, 4) for i in range(len(text) - n + 1))
+                size += len(text)
+                if size >= _DOMAIN_CHARS:
                     break
-            else:
-                i += 1
-        return out
+            often = {run for run, n in runs.items() if n >= _DOMAIN_MIN}
+            words = {*known(often), *(w for w in self._words if w in often)}
+            seen = {w: runs[w] for w in words}
+            del runs
+            # fillers and noise are gone from the FAQ's texts, not from what followers type (na ge: 那个)
+            top = max(seen.values(), default=_DOMAIN_MIN)
+            seen.update((w, top) for w in self._protected_words if 2 <= len(w) <= 4)
+            everyday = list(seen.items())
+        else:
+            everyday = common(_LATIN_COMMON)
+        floor = math.log(_DOMAIN_MIN)
+        self._faq_counts = {w: math.log(max(seen.get(w, 0), _DOMAIN_MIN)) for w in self._words}
+        self._domain_total = math.log(max(2, sum(n for _, n in everyday)))
+        for run in self._everyday:
+            if counts.get(run, 0) >= _LATIN_COMMON:
+                key = run.translate(self._spell)
+                self._rivals[key] = max(self._rivals.get(key, floor), math.log(max(seen.get(run, 0), _DOMAIN_MIN)))
+        for word, n in everyday:
+            key = word.translate(self._spell)
+            if "#" not in key and word not in self._words and (
+                    key not in self._everyday_spelled or self._everyday_spelled[key][0] < math.log(n)):
+                self._everyday_spelled[key] = (math.log(n), word)
+
+    def _segment(self, spelled: str) -> tuple[tuple[int, int, str, bool], ...]:
+        """The likeliest words ``spelled`` spells, as (start, end, word, is a FAQ word): the
+        segmentation with the highest product of the words' frequencies in the FAQ's texts (a
+        unigram model, as jieba segments), a syllable alone rarer than any word. A FAQ word no more
+        frequent there than its everyday rival (you shi: 有时 / 优势) is no evidence either way.
+        Greedy from the left read "na bian yi zhi" as 那 + 便宜 + 之, and "tuan dui gong yong" as
+        tuan + 对公 + yong."""
+        faq_at: dict[int, list[tuple[int, str]]] = {}
+        for end, w in self._auto.iter(spelled):
+            faq_at.setdefault(end + 1, []).append((end + 1 - len(w), w))
+        table, counts, rivals, total = self._everyday_spelled, self._faq_counts, self._rivals, self._domain_total
+        floor = math.log(_DOMAIN_MIN)
+        single = -total - 1.0
+        best: list[tuple[float, tuple[tuple[int, int, str, bool], ...]]] = [(0.0, ())]
+        for k in range(1, len(spelled) + 1):
+            cand = (best[k - 1][0] + single, best[k - 1][1])
+            for i, w in faq_at.get(k, ()):
+                own = counts.get(w, floor)
+                if own > rivals.get(spelled[i:k], -1.0) and (score := best[i][0] + own - total) > cand[0]:
+                    cand = (score, (*best[i][1], (i, k, w, True)))
+            for m in range(2, min(4, k) + 1):
+                hit = table.get(spelled[k - m:k])
+                if hit is not None and (score := best[k - m][0] + hit[0] - total) > cand[0]:
+                    cand = (score, (*best[k - m][1], (k - m, k, hit[1], False)))
+            best.append(cand)
+        return best[-1][1]
 
 
 _LATIN_RE = re.compile(r"[a-z]+")
