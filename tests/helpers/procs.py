@@ -46,15 +46,15 @@ def wxbot(args: list[str], cwd: Path, env: dict | None = None, input: str | None
 class Serve:
     """``wxbot serve`` in ``cwd`` (its own session, as in a terminal), stopped with Ctrl-C (SIGINT)."""
 
-    def __init__(self, cwd: Path, env: dict | None = None):
+    def __init__(self, cwd: Path, env: dict | None = None, host: str = "127.0.0.1"):
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://127.0.0.1:{self.port}"  # where the tests reach it, whatever it listens on
         self.log_path = Path(tempfile.mkstemp(prefix="wxbot-serve-", suffix=".log")[1])
         self._log = open(self.log_path, "wb")
         full = clean_env(env or {})
         if "WXBOT_HOME" not in (env or {}):
             full.pop("WXBOT_HOME")
-        self.proc = subprocess.Popen([WXBOT, "serve", "--port", str(self.port), "--workers", "1"], cwd=str(cwd),
+        self.proc = subprocess.Popen([WXBOT, "serve", "--host", host, "--port", str(self.port), "--workers", "1"], cwd=str(cwd),
                                      env=full, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def output(self) -> str:

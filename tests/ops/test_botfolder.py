@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,20 @@ def test_serve_on_a_port_another_program_listens_on_refuses_in_one_line(folder):
     assert "已启动" not in out.stdout and len(out.stderr.strip().splitlines()) == 1
     assert f"端口 {port} 已被另一个程序占用" in out.stderr and f"--port {port + 1}" in out.stderr
     assert server_pid(folder / "var") is None  # nothing was started
+
+
+def test_serve_on_every_address_behind_a_proxy_says_started(folder):
+    # an admin's shell often exports a proxy; serve's readiness check is local and must not use it,
+    # and on 0.0.0.0 it asks 127.0.0.1
+    proxies = {"http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
+               "all_proxy": "socks5://127.0.0.1:9", "ALL_PROXY": "socks5://127.0.0.1:9"}
+    serve = Serve(folder, env=proxies, host="0.0.0.0").wait_ready()
+    try:
+        deadline = time.monotonic() + 60
+        while "wxbot: 已启动 " not in serve.output() and time.monotonic() < deadline and serve.proc.poll() is None:
+            time.sleep(0.1)
+        assert f"wxbot: 已启动 http://0.0.0.0:{serve.port}/wechat" in serve.output(), serve.output()
+    finally:
+        assert serve.interrupt() == 0, serve.output()
+    assert "Traceback" not in serve.output()
+    serve.cleanup()
