@@ -93,15 +93,6 @@ def same_sound(spellings: set[str], spell: dict) -> dict[str, int]:
     return out
 
 
-def known(words: set[str]) -> dict[str, int]:
-    """Everyday word -> its count, for those of ``words`` that are everyday words (whole words only)."""
-    if not words:
-        return {}
-    joined, counts, starts = _words()
-    return {joined[start:end]: counts[i] for i, start, end in _occurrences(joined, words)
-            if start == starts[i] and (end == len(joined) or joined[end] == "\n")}
-
-
 def containing(phrases: set[str], min_count: int = PAIR_COUNT) -> set[str]:
     """The everyday words at least ``min_count`` common that contain one of ``phrases`` and are longer
     (手续费 for 续费): a phrase inside one of them is part of another word."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable
 
 import ahocorasick
@@ -357,32 +356,36 @@ class Homophones:
                 frozenset(moved[b] for b in breaks if b in moved))
 
     def _unigrams(self, domain: list[str], counts: dict[str, int]) -> None:
-        """What followers of this FAQ write, for Latin pinyin: the everyday words (jieba's, 2-4
-        characters) that the FAQ's own texts use at least ``_DOMAIN_MIN`` times, counted there, and the
+        """What followers of this FAQ write, for Latin pinyin: the everyday two-character words
+        (jieba's) that the FAQ's own texts use at least ``_DOMAIN_MIN`` times, counted there, and the
         FAQ's words counted there too. A news corpus's commonest word of a sound is often not a
         follower's (bu dui: 部队 in jieba's counts, 不对 here; jie kou: 借口 there, 接口 here). A FAQ
         without texts of its own gets jieba's commonest words as counted there. A common everyday word
         that sounds like a FAQ word (有时 / 优势) is its rival, counted at least at the floor."""
-        from .lexicon import common, known
+        from .lexicon import common
 
         seen: dict[str, int] = {}
         if domain:
-            # every run of 2-4 characters the texts hold twice or more, then those that are words
-            runs: Counter[str] = Counter()
-            size = 0
-            for text in domain:  # the first _DOMAIN_CHARS characters: bounded time and memory
-                runs.update(text[i:i + n] for n in (2, 3, 4) for i in range(len(text) - n + 1))
+            # the everyday two-character words (``lexicon.pairs``) and the FAQ's words in the texts'
+            # first _DOMAIN_CHARS characters: bounded time, and no table of every run they hold
+            auto = ahocorasick.Automaton()
+            for word in self._words:
+                auto.add_word(word, word)
+            auto.make_automaton()
+            pairs, words, size = self._pairs, self._words, 0
+            for text in domain:
+                for i in range(len(text) - 1):
+                    if (pair := text[i:i + 2]) in pairs and pair not in words:
+                        seen[pair] = seen.get(pair, 0) + 1
+                for _end, word in auto.iter(text) if len(auto) else ():
+                    seen[word] = seen.get(word, 0) + 1
                 size += len(text)
                 if size >= _DOMAIN_CHARS:
                     break
-            often = {run for run, n in runs.items() if n >= _DOMAIN_MIN}
-            words = {*known(often), *(w for w in self._words if w in often)}
-            seen = {w: runs[w] for w in words}
-            del runs
             # fillers and noise are gone from the FAQ's texts, not from what followers type (na ge: 那个)
             top = max(seen.values(), default=_DOMAIN_MIN)
             seen.update((w, top) for w in self._protected_words if 2 <= len(w) <= 4)
-            everyday = list(seen.items())
+            everyday = [(w, n) for w, n in seen.items() if n >= _DOMAIN_MIN]
         else:
             everyday = common(_LATIN_COMMON)
         floor = math.log(_DOMAIN_MIN)
