@@ -84,13 +84,13 @@ MATCH_CHARS = 300  # order problems are stated early; longer texts are matched o
 _PUNCT_RE = re.compile(r"(?:[\s,，。!！?？~～、；;:：\"'“”‘’()（）【】\[\]]|(?<!\d)\.|\.(?!\d))+")
 
 
-# Cantonese words the phrases below would miss, in Mandarin (after traditional -> simplified): "俾咗钱",
-# "过咗期", "冇发俾我" read as "给了钱", "过期", "没发给我"; and the IME homophones of the words the rules
+# Folds: Cantonese words the phrases below would miss, in Mandarin (after traditional -> simplified):
+# "俾咗钱", "过咗期", "冇发俾我" read as "给了钱", "过期", "没发给我"; and the IME homophones of the words the rules
 # are written in (冲值 充值, 到帐 到账, 推款 退款, 成攻 成功, 无小 无效, 负值 复制, 现实了 显示了).
-_CANTONESE = {"过咗期": "过期", "咗": "了", "冇": "没", "嘅": "的", "俾": "给", "畀": "给",
-              "冲值": "充值", "到帐": "到账", "推款": "退款", "成攻": "成功", "无小": "无效", "无校": "无效",
-              "负值": "复制", "复至": "复制", "现实了": "显示了", "过七": "过期", "过其": "过期", "亮次": "两次"}
-_CANTONESE_RE = re.compile("|".join(sorted(_CANTONESE, key=len, reverse=True)))
+_FOLDS = {"过咗期": "过期", "咗": "了", "冇": "没", "嘅": "的", "俾": "给", "畀": "给",
+         "冲值": "充值", "到帐": "到账", "推款": "退款", "成攻": "成功", "无小": "无效", "无校": "无效",
+         "负值": "复制", "复至": "复制", "现实了": "显示了", "过七": "过期", "过其": "过期", "亮次": "两次"}
+_FOLDS_RE = re.compile("|".join(sorted(_FOLDS, key=len, reverse=True)))
 
 
 @lru_cache(maxsize=512)
@@ -98,7 +98,7 @@ def normalize(text: str) -> str:
     """For matching: NFKC (full-width -> ASCII), lower case, traditional -> simplified (the FAQ's
     per-character table: ~1 µs instead of OpenCC's 10-40 µs). Cached: the routes of one message
     normalize the same text several times. Long texts are cut (bounded CPU)."""
-    return _CANTONESE_RE.sub(lambda m: _CANTONESE[m.group()], fold((text or "")[:MATCH_CHARS]))
+    return _FOLDS_RE.sub(lambda m: _FOLDS[m.group()], fold((text or "")[:MATCH_CHARS]))
 
 
 def bare(text: str) -> str:
@@ -213,10 +213,12 @@ _PAST = re.compile(r"(?<![为除])了(?!解|以后|之后)")
 _EMOJI_CODE = re.compile(r"(?:\[[^\[\]]{1,8}\])+$")
 
 
-def _one_yes_no_clause(text: str) -> bool:
-    """A single clause that ends as a yes/no question."""
-    core = _EMOJI_CODE.sub("", normalize(text).strip()).rstrip("?？!！~～。. ")
+def _one_yes_no_clause(normalized: str) -> bool:
+    """A single clause that ends as a yes/no question (``normalized``: the text after ``normalize``)."""
+    core = _EMOJI_CODE.sub("", normalized.strip()).rstrip("?？!！~～。. ")
     return _PUNCT_RE.search(core) is None and _YES_NO.search(core) is not None
+
+
 _KINDS = (("double_charge", re.compile(r"(?:两|俩|2|二)(?:回|次|遍|笔)|三笔|twice|多了一笔|一模一样|重[复夫]|又付")),
           ("refund", re.compile(r"退|推款|refund")),
           ("expired_after_paying", re.compile(r"过期|expired|来晚了|超时|已关闭|作废")),
@@ -230,10 +232,11 @@ def classify(text: str, cfg: TicketsPolicy) -> str | None:
     """The order-problem class of ``text``, or None when it is not about an order problem."""
     if not text:
         return None
-    norm = _PUNCT_RE.sub("", normalize(text))
+    normalized = normalize(text)
+    norm = _PUNCT_RE.sub("", normalized)
     phrases = _compiled(cfg)
     hypothetical = _HYPOTHETICAL.search(norm) is not None or (
-        _one_yes_no_clause(text) and _PAST.search(norm) is None and _STRONG.search(norm) is None)
+        _one_yes_no_clause(normalized) and _PAST.search(norm) is None and _STRONG.search(norm) is None)
     if phrases.any is not None and not hypothetical and phrases.any.search(norm):
         for cat, pattern in phrases.ordered:
             if pattern.search(norm):
