@@ -120,6 +120,9 @@ PHRASES = [
     ("我不是在淘宝买的，是在你们店买的，付了钱没收到key", "paid_no_key"),
     ("从京东金融付的款，key一直没到", "paid_no_key"),
     ("付款码付了钱，订单过期了", "expired_after_paying"),
+    # a key refused as invalid is a fault of the purchase, however the follower then asks
+    ("刚买的key一填就报错，提示无效，怎么改", "paid_no_key"),
+    ("付了钱key用不了，怎么办", "other"),
 ]
 
 
@@ -154,7 +157,10 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   "付费会员过期了",
                                   # an amount of 401 is no 401 error; an order with another shop
                                   "充了401元，怎么查余额", "付了4.01刀，在哪里看用量", "淘宝拍的key不发货怎么办",
-                                  "京东自营的订单没到账咋办"])
+                                  "京东自营的订单没到账咋办",
+                                  # a hypothetical; how to set up a bought key that errors (the FAQ's)
+                                  "要是付了钱没收到key怎么办", "买了key填进去一直报错，应该填什么地址",
+                                  "充了钱的key在chatbox里报错，是不是接口地址没改"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

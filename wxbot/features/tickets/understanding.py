@@ -194,7 +194,7 @@ _KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没�
 _STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|说不对|小额|wrong|refund"
                      r"|" + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
 _SHOPS = r"(?:淘宝|天猫|京东|拼多多|闲鱼|抖音|快手|美团|亚马逊|amazon|ebay)"
-_HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|会不会|怕|别家|其他家|别的平台|以前在|之前在"
+_HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|要是|会不会|怕|别家|其他家|别的平台|以前在|之前在"
                            # an order with another shop or service is not one of ours; a shop's way to pay is no order there
                            # ("京东白条付了钱没收到key"), nor is one denied ("我不是在淘宝买的")
                            r"|(?<!不是)(?<!并非)(?:在|从|去)" + _SHOPS + r"(?!金融|白条|支付|钱包)"
@@ -228,6 +228,12 @@ _KINDS = (("double_charge", re.compile(r"(?:两|俩|2|二)(?:回|次|遍|笔)|�
 _QUESTIONY = re.compile(r"请问|想问|在哪|哪里|怎么|如何|有没有|能否|是否|还是|多久|多少|发票|开票|余额|用完")
 
 
+# How to set the key up ("应该填什么", "先检查哪里", "要在哪换一下"), after a purchase and an error that
+# is no fault of the key itself: the FAQ's troubleshooting answers it, no order went wrong.
+_SETUP_QUESTION = re.compile(r"填什么|填哪|该填|检查哪|先查哪|在哪(?:里|儿)?(?:换|改|填|设置|更新)|怎么(?:换|改|填|设置|配置|更新)"
+                             r"|要改什么|哪里设置|是不是.{0,6}没(?:改|换|填|设置)")
+
+
 def classify(text: str, cfg: TicketsPolicy) -> str | None:
     """The order-problem class of ``text``, or None when it is not about an order problem."""
     if not text:
@@ -243,7 +249,8 @@ def classify(text: str, cfg: TicketsPolicy) -> str | None:
                 return cat
     if hypothetical:
         return None
-    if _TROUBLE.search(norm) and (_BOUGHT.search(norm) or (_BOUGHT_KEY.search(norm) and _STRONG.search(norm))):
+    if _TROUBLE.search(norm) and (_BOUGHT.search(norm) or (_BOUGHT_KEY.search(norm) and _STRONG.search(norm))) \
+            and not (_SETUP_QUESTION.search(norm) and _STRONG.search(norm) is None):
         return next((cat for cat, rx in _KINDS if rx.search(norm)), "other")
     if _PAST_PAY.search(norm) and _EVIDENCE.search(norm) and not _PRESALE.search(norm) and not _QUESTIONY.search(norm):
         return "other"
