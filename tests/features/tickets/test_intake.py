@@ -123,6 +123,8 @@ PHRASES = [
     # a key refused as invalid is a fault of the purchase, however the follower then asks
     ("刚买的key一填就报错，提示无效，怎么改", "paid_no_key"),
     ("付了钱key用不了，怎么办", "other"),
+    # another model than the one paid for
+    ("付了gpt4的钱，给的是3.5", "other"),
 ]
 
 
@@ -160,7 +162,8 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   "京东自营的订单没到账咋办",
                                   # a hypothetical; how to set up a bought key that errors (the FAQ's)
                                   "要是付了钱没收到key怎么办", "买了key填进去一直报错，应该填什么地址",
-                                  "充了钱的key在chatbox里报错，是不是接口地址没改"])
+                                  "充了钱的key在chatbox里报错，是不是接口地址没改",
+                                  "买的key能用gpt4吗，还是只有3.5"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 
