@@ -125,6 +125,9 @@ PHRASES = [
     ("付了钱key用不了，怎么办", "other"),
     # another model than the one paid for
     ("付了gpt4的钱，给的是3.5", "other"),
+    # a key sent empty, or smaller than the one chosen
+    ("收到的key查了一下余额是0", "other"),
+    ("选的是50刀的，发给我的是小额的", "other"),
 ]
 
 
@@ -163,7 +166,7 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   # a hypothetical; how to set up a bought key that errors (the FAQ's)
                                   "要是付了钱没收到key怎么办", "买了key填进去一直报错，应该填什么地址",
                                   "充了钱的key在chatbox里报错，是不是接口地址没改",
-                                  "买的key能用gpt4吗，还是只有3.5"])
+                                  "买的key能用gpt4吗，还是只有3.5", "买的key余额为0了，能接着充值吗"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

@@ -168,6 +168,8 @@ _SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|(?
                    r"|(?:其余|另外|剩下)的?.{0,4}呢|少了一截|短了一截|缺了一截|onlygot\d|onlygotone|onlyreceived"
                    # a key someone used before: "被人用过了", "别人用过的"
                    r"|(?:被人|别人|他人|有人)用过|已被使用|usedbysomeone|alreadyused"
+                   # a key sent empty or smaller than chosen ("拿到手一查余额是0", "给我发的是小额的")
+                   r"|(?:余额|额度)(?:是|为|只有|才)0(?![.\d]|了)|(?:发|给)(?:我)?的是?小额"
                    # another model than the one bought ("买的是gpt-4的，给我的key只能用3.5")
                    r"|(?:gpt)?-?4(?:(?!吗|还是|或).){0,24}(?:只能用|只能|只有|是|式|事|发的|给的|成了|变成)了?(?:gpt)?-?3\.?5"
                    r"|(?:查出来|到账|到手|显示)(?:只有|才)"
