@@ -58,7 +58,7 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
                              r"订单.{0,10}(?:过期|失效|超时|已关闭|被取消|已取消|取消了)",
                              r"(?:过期|失效|超时).{0,16}(?:付了|付过|支付了|扣了|扣款|付款了|钱)"],
     "topup_missing": [r"充值.{0,12}(?:没|未|不)(?:到账|到|显示|生效|加上|增加|变)", r"余额(?:一点|一点都|都|还是|也)?(?:没|未|不)(?:变|增加|加|到账|涨|动)",
-                      r"(?:没|未)到账", r"余额.{0,4}(?:还是原来|没有变|没变化)", r"(?:看不到|查不到|没有)(?:充值|付款|支付)记录",
+                      r"(?:没|未)到账", r"余额.{0,6}(?:还是原来|还是原样|没有变|没变化)", r"(?:看不到|查不到|没有)(?:充值|付款|支付)记录",
                       r"(?:充|付|交)的钱.{0,4}(?:没|未)(?:进去|进|到)"],
     "paid_no_key": [_PAY + r".{0,16}(?:没|未|没有|不|还没)(?:收到|发|给|到|拿到|看到|显示)",
                     _KEYWORD + r".{0,8}(?:没|未|没有|还没)(?:收到|发|给|到)",
@@ -89,7 +89,8 @@ _PUNCT_RE = re.compile(r"(?:[\s,，。!！?？~～、；;:：\"'“”‘’()�
 # are written in (冲值 充值, 到帐 到账, 推款 退款, 成攻 成功, 无小 无效, 负值 复制, 现实了 显示了).
 _FOLDS = {"过咗期": "过期", "咗": "了", "冇": "没", "嘅": "的", "俾": "给", "畀": "给",
          "冲值": "充值", "到帐": "到账", "推款": "退款", "成攻": "成功", "无小": "无效", "无校": "无效",
-         "负值": "复制", "复至": "复制", "现实了": "显示了", "过七": "过期", "过其": "过期", "亮次": "两次"}
+         "负值": "复制", "复至": "复制", "现实了": "显示了", "过七": "过期", "过其": "过期", "亮次": "两次",
+         "扣飞": "扣费", "推一下款": "退一下款", "退宽": "退款", "事空的": "是空的", "结过": "结果", "只处了": "只出了"}
 _FOLDS_RE = re.compile("|".join(sorted(_FOLDS, key=len, reverse=True)))
 
 
@@ -143,7 +144,7 @@ _EVIDENCE = re.compile(r"(?:订单号|订单编号|单号|流水号)[是为:：#
 # and "买的key用不了怎么办" are the FAQ's. A hypothetical or another shop ("担心", "万一", "别家") is not a report.
 _BOUGHT = re.compile(
     r"(?:付|支付|付款|交|缴|扣|转|充|买|下单|花|掏|收)(?:了|过|完|好|成功)"
-    r"|(?:付|支付|花|掏|转|交)的(?:钱|款)|已经?(?:付|支付|付款|扣|转|买|下单)|(?:刚|才|啱啱)(?:刚|才)?(?:买|付|花|掏|下单|充|转)"
+    r"|(?:付|支付|花|掏|转|交)的(?:钱|款)|已经?(?:付|支付|付款|扣|转|买|下单)|(?:刚|才|啱啱)(?:刚|才)?(?:买|付|花|掏|下单|充|转|拿到|收到)"
     r"|钱.{0,6}(?:出去了|转过去|付过去|已付|已转)|(?:出去了|转过去了)|少了.{0,2}钱|买完|被扣"
     r"|付错|付成|买错|买措|(?:支付|交易|付款|扣款)[成城](?:功|工)|(?:付款|付钱|支付|付完)后|charged|ipaid|ibought|paidfor|paidwith|paidvia|paidby|paymentwent"
     r"|paymentwas|ihavepaid|alreadypaid|justpaid|paymentsucceeded|toppedup"
@@ -152,7 +153,10 @@ _BOUGHT = re.compile(
     r"|等了.{0,6}(?:小时|分钟|天)"
     # "昨天买的那单" (a dated order: "前几天买的key" alone may be any old key), "买了之后", "支付宝显示成功了",
     # "付多了", "输成了二百八"
-    r"|(?:昨天|前天|今天|今早|昨晚|刚才|上周|上个月|前几天|\d+号)(?:买|付|充|下单)的(?:那单|那笔|订单|单子|钱|款)"
+    r"|(?:昨天|前天|今天|今早|昨晚|刚才|上周|上个月|前几天|\d+号)(?:买|付|充|下单)的(?:那单|那笔|订单|单子|钱|款|那\d+)"
+    # a key bought last night ("前几天买的key" alone may be any old key), an order number read out in words,
+    # money gone from the account
+    r"|(?:昨天|今天|今早|昨晚|刚才)(?:买|付|充|下单)的key|订单号是?[零一二三四五六七八九〇]{6}|钱(?:已经|都|也)?少了"
     r"|(?:买|付|交|充)了之后"
     r"|(?:支付宝|微信|花呗|白条|银行卡|信用卡)(?:显示|提示|那边|上)?(?:已经?)?(?:付款|支付|扣款)?成功|付多了|多付了|输成了?")
 _BOUGHT_KEY = re.compile(r"买的|购买的|付的|bought|发下来|发给我的|给我发的|给我的|发的key|发来的|拿到手|到手|账单|扣款记录"
@@ -164,17 +168,19 @@ _SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|(?
                    # a key that came cut: "少一位", "少了几为" (an IME's 位), "短咗几个字" (短了), "复制不全"
                    r"|少了?(?:一|两|几|\d)(?:位|为|个字)|短了|不完整|不全|搞错|弄错"
                    # fewer than bought ("买了3个只给了1个", "其余两条呢"), less credit than promised
-                   r"|只(?:给了?我?|来了?|到了?|发了?我?|收到|拿到)(?:一|两|二|三|四|五|六|七|八|九|十|几|\d)+(?:个|份|条|张)"
+                   r"|只(?:给了?我?|来了?|到了?|发了?我?|出了?|收到|拿到)(?:一|两|二|三|四|五|六|七|八|九|十|几|\d)+(?:个|份|条|张)"
                    r"|(?:其余|另外|剩下)的?.{0,4}呢|少了一截|短了一截|缺了一截|onlygot\d|onlygotone|onlyreceived"
                    # a key someone used before: "被人用过了", "别人用过的"
                    r"|(?:被人|别人|他人|有人)用过|已被使用|usedbysomeone|alreadyused"
                    # a key sent empty or smaller than chosen ("拿到手一查余额是0", "给我发的是小额的")
                    r"|(?:余额|额度)(?:是|为|只有|才)0(?![.\d]|了)|(?:发|给)(?:我)?的是?小额"
                    # another model than the one bought ("买的是gpt-4的，给我的key只能用3.5")
-                   r"|(?:gpt)?-?4(?:(?!吗|还是|或).){0,24}(?:只能用|只能|只有|是|式|事|发的|给的|成了|变成)了?(?:gpt)?-?3\.?5"
-                   r"|(?:查出来|到账|到手|显示)(?:只有|才)"
+                   r"|(?:4|四)(?:点零)?(?:(?!吗|还是|或).){0,24}(?:只能用|只能|只有|是|式|事|发的|给的|成了|变成)了?(?:那个)?(?:gpt)?-?(?:3\.?5|三点五)"
+                   r"|(?:查出来|到账|到手|显示)(?:只有|才)|只到了?\d|不该是\d|不应该是\d"
+                   # a key refused for the model it was bought for, or spent at once ("才聊了几句", "没怎么用")
+                   r"|没(?:有)?权限|(?:才|只)聊了几句|根本没怎么用|没怎么用就"
                    # the shop says an order that was paid is unpaid
-                   r"|(?:显示|说|提示|还是|仍然|却说|偏说)(?:我)?(?:还)?(?:未|没|没有)(?:支付|付款|付钱|付)|unpaid")
+                   r"|(?:显示|说|提示|还是|仍然|却说|偏说)(?:是)?(?:我)?(?:还)?(?:未|没|没有)(?:支付|付款|付钱|付)|unpaid")
 # A key the software does not know, a delivery promised at once that did not come: faults of the
 # purchase itself, for the trouble and the strong-fault rules alike.
 _REFUSED_OR_LATE = r"不认识|秒发呢"
@@ -187,9 +193,9 @@ _TROUBLE = re.compile(
     r"|noapikey|nokeyever|nevershowed|wrongtier|stillwaiting|waitingformykey|keptloading|insufficientquota|notworking"
     # a demand for what was paid for ("刚付完，key呢？"), or silence since ("一直没消息")
     r"|(?:key|密钥|卡密|东西|货)呢|没(?:有)?(?:key|密钥)|没消息|没下文|没回音"
-    r"|只?显示了?一(?:下|次|遍)|shownonce|lostitbefore|resend|钱.{0,4}还给我|退我|付多了|多付了|输成了?|已取消|取消了"
+    r"|只?显示了?一(?:下|次|遍)|shownonce|lostitbefore|resend|钱.{0,4}还给我|\d+(?:块|元)?还给我|连不上|退我|付多了|多付了|输成了?|已取消|取消了"
     # a long wait, a page that broke, a key refused or empty of credit, a top-up that changed nothing
-    r"|等(?:了)?(?:半天|好久|很久|这么久|到现在|到天黑)|一直等|还在等|处理中|白屏|崩了"
+    r"|等(?:了)?(?:半天|好久|很久|这么久|到现在|到天黑)|一直等|还在等|处理中|白屏|一片白|一片空白|崩了"
     # ("余额不足" alone asks how to top up; at once after buying it is a fault)
     r"|(?:一用就|就报|直接报|马上|立刻)(?:报|说|提示|显示)?(?:余额|额度)不足|(?<![\d.])401(?![\d.]|端口|元|块|刀|美元|美金|rmb|人民币)|没动|一点没变|没涨|hasnt|notcredited|"
     + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
@@ -202,17 +208,17 @@ _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|要是|会不会|怕|�
                            # an order with another shop or service is not one of ours; a shop's way to pay is no order there
                            # ("京东白条付了钱没收到key"), nor is one denied ("我不是在淘宝买的")
                            r"|(?<!不是)(?<!并非)(?:在|从|去)" + _SHOPS + r"(?!金融|白条|支付|钱包)"
-                           r"|(?<!不是)(?<!不是在)(?<!并非)" + _SHOPS + r"(?:上|里|店|买|购|拍|下单|退|自营|那边|那家|的店|的订单|订单)"
+                           r"|(?<!不是)(?<!不是在)(?<!并非)" + _SHOPS + r"(?:上|里|店|买|购|拍|下单|退|自营|外卖|那边|那家|的店|的订单|的退款|订单)"
                            r"|openai(?:官网|那边)|plus会员"
                            # a report already handled: thanks, not a new one
-                           r"|处理好了|已经解决|已解决|搞定了"
+                           r"|处理好了|已经解决|已解决|搞定了|(?:问题)?已经好了|(?:钱|款)?(?:也|已经|都)?退回来了"
                            # asked before buying
                            r"|买之前|购买前|没买之前|还没买|先问问|先问一下")
 # A yes/no question about what may happen after paying ("付款后要等很久吗", "会扣费两次吗", "买的key只有一个吗")
 # with no payment in the past tense and no fault of the key: a question, whatever trouble it names.
 # One clause only: a report often states the fault and then asks ("付款后提示订单已关闭，钱能退吗"); 为什么/什么
 # ask why something happened; a WeChat emoji code at the end ("[捂脸]") is no part of the question.
-_YES_NO = re.compile(r"(?<!什)(?:吗|么|嘛)$")
+_YES_NO = re.compile(r"(?<!什)(?:吗|么|嘛)$|是不是|能不能|可不可以|能否")
 _PAST = re.compile(r"(?<![为除])了(?!解|以后|之后)")
 _EMOJI_CODE = re.compile(r"(?:\[[^\[\]]{1,8}\])+$")
 
