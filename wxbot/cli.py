@@ -63,7 +63,7 @@ def init(folder: Path | None, force: bool) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn 的 worker 进程数。")
 @pass_cli
 def serve(cli: CliContext, host: str, port: int, workers: int) -> None:

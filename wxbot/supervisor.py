@@ -135,13 +135,17 @@ class Supervisor:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             try:
                 sock.bind((host, int(port)))
+            except (OverflowError, ValueError):
+                raise ConfigError(f"端口 {port} 不是 1–65535 之间的数字") from None
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
-                    raise ConfigError(f"端口 {port} 已被另一个程序占用（{self.bind}）：先停止它，"
-                                      f"或换一个端口，例如 wxbot serve --port {int(port) + 1}") from None
-                raise ConfigError(f"无法监听 {self.bind}（{exc.strerror}）") from None
+                    other = int(port) + 1 if int(port) < 65535 else int(port) - 1
+                    raise ConfigError(f"端口 {port} 已被另一个程序占用（{where}）：先停止它，"
+                                      f"或换一个端口，例如 wxbot serve --port {other}") from None
+                raise ConfigError(f"无法监听 {where}（{exc.strerror}）") from None
 
     def _run(self) -> int:
         self._check_port_free()

@@ -166,6 +166,18 @@ def test_latin_pinyin_is_read_as_the_likeliest_words_of_the_faqs_own_texts():
     assert faq.match("neng dui gong ma").entry.id == "corp"
 
 
+def test_latin_pinyin_reads_a_faq_word_its_texts_use_and_not_a_pair_across_its_edge():
+    faq = compile_faq(small(
+        rank={"contains": ["天梯"], "examples": ["模型天梯图在哪看"]},
+        inv={"contains": ["发票"], "examples": ["可以开发票吗", "开发票要多久", "怎么开发票", "能开发票不"]},
+        other={"contains": ["共用"], "examples": ["几个人共用可以吗"]}))
+    # 天梯 once in the texts, its everyday rival (天体) never: read, though both are rare
+    assert faq.match("mo xing tian ti").entry.id == "rank"
+    # every 开发票 holds 开发 across 发票's edge: no count for 开发, so kai fa piao is kai + 发票
+    hit = faq.match("zen me kai fa piao")
+    assert hit.entry.id == "inv" and "发票" in hit.text
+
+
 def test_latin_pinyin_takes_the_longest_word_first():
     faq = compile_faq(small(bal={"contains": ["余额"]}, limit={"contains": ["额度限制"]}))
     hit = faq.match("yu e du xian zhi")

@@ -127,6 +127,16 @@ PHRASES = [
     ("付了gpt4的钱，给的是3.5", "other"),
     # a key sent empty, or smaller than the one chosen
     ("收到的key查了一下余额是0", "other"),
+    ("收到的key余额是0.00", "other"),
+    # from the review: 要是 inside 主要是 is no condition, and a condition after the report is about what comes next
+    ("扣了两次钱，主要是我只点了一次", "double_charge"),
+    ("我付了钱没收到key，要是今天还不发我就投诉", "paid_no_key"),
+    # a shop denied in any wording; a key refused however the follower then asks how to set it up
+    ("我没在淘宝买，付了钱没收到key", "paid_no_key"),
+    ("买了key，报错说key不正确，怎么改", "other"),
+    ("刚付完款，key报错说余额不足，怎么改", "other"),
+    # a payment code that expired stays a report: the FAQ has no better answer for it
+    ("付款码过期了", "expired_after_paying"),
     ("选的是50刀的，发给我的是小额的", "other"),
 ]
 
@@ -157,16 +167,20 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   # a conditional "after paying", a report already handled, how a key is shown
                                   "我付了以后会马上发key吗", "上次付款没到账的事已经处理好了，谢谢", "key只显示一次吗",
                                   "付款后页面会卡住吗[捂脸]", "买之前问一下，付了钱不发货能退吗",
-                                  # a page, link, code or membership of paying that expired is no paid order
-                                  "充值链接失效了", "付款码过期了", "支付界面超时了", "下单页超时了",
-                                  "付费会员过期了",
+                                  # a page or link of paying that expired is no paid order
+                                  "充值链接失效了", "支付界面超时了", "下单页超时了",
                                   # an amount of 401 is no 401 error; an order with another shop
                                   "充了401元，怎么查余额", "付了4.01刀，在哪里看用量", "淘宝拍的key不发货怎么办",
                                   "京东自营的订单没到账咋办",
                                   # a hypothetical; how to set up a bought key that errors (the FAQ's)
                                   "要是付了钱没收到key怎么办", "买了key填进去一直报错，应该填什么地址",
                                   "充了钱的key在chatbox里报错，是不是接口地址没改",
-                                  "买的key能用gpt4吗，还是只有3.5", "买的key余额为0了，能接着充值吗"])
+                                  "买的key能用gpt4吗，还是只有3.5", "买的key余额为0了，能接着充值吗",
+                                  # from the review: 4 and 3.5 as counts or amounts, a zero balance or 小额 asked about,
+                                  # paying in a shop's app; a bare amount is no 401 error
+                                  "我买了4个key，余额是35刀，怎么用", "买了4个key，每个只能用35次吗",
+                                  "我买了gpt4，是3.5的两倍价格吗", "买的key余额是0，怎么充值",
+                                  "买了以后给的是小额的还是大额的", "在淘宝支付的，key没收到", "充了4.01，怎么查余额"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

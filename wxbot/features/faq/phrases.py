@@ -173,6 +173,7 @@ _EVERYDAY_RATIO = 0.5  # an everyday run at least this common (vs the FAQ's word
 _LATIN_COMMON = 1000
 _DOMAIN_CHARS = 100_000  # the seed FAQ's texts are 72,000 characters
 _DOMAIN_MIN = 2
+_RIVAL_MARGIN = 1.5  # a FAQ word is read over its everyday rivals only when the texts use it this much more
 _FUNCTION = frozenset("的了是在有和与也都就还把被给吗呢吧啊嘛呀么")
 _PARTICLES = frozenset("吗呢吧啊嘛呀么")
 
@@ -244,7 +245,8 @@ class Homophones:
         # everyday rivals' frequencies, and the log of all counts (``_segment``'s unigram model)
         self._everyday_spelled: dict[str, tuple[float, str]] = {}
         self._faq_counts: dict[str, float] = {}
-        self._rivals: dict[str, float] = {}
+        self._rivals: dict[str, int] = {}
+        self._faq_seen: dict[str, int] = {}
         self._domain_total = 0.0
         if everyday:
             self._unigrams(list(domain), counts)
@@ -328,8 +330,6 @@ class Homophones:
         swaps: list[tuple[int, int, str]] = []  # (start, end, word) in the old text
         for seg in segments:
             spelled = "".join(syllables[p] for _, _, p in seg)
-            # the longest words first ("you shi jian xian zhi" is 有时间限制, not 优势 + 间限制); a
-            # spelling an everyday word shares (you shi: 有时 / 优势) is no evidence on its own
             # the likeliest reading of the run in the FAQ's words and the everyday words of its texts
             # (团队共用 is no 对公), then the FAQ's words in it, and the everyday words around them
             # when together they cover two thirds of the run
@@ -374,11 +374,14 @@ class Homophones:
             auto.make_automaton()
             pairs, words, size = self._pairs, self._words, 0
             for text in domain:
-                for i in range(len(text) - 1):
-                    if (pair := text[i:i + 2]) in pairs and pair not in words:
-                        seen[pair] = seen.get(pair, 0) + 1
-                for _end, word in auto.iter(text) if len(auto) else ():
+                # a pair across a FAQ word's edge is no word of its own (开发票: no 开发), one inside it is (怎么买)
+                across: set[int] = set()
+                for end, word in auto.iter(text) if len(auto) else ():
                     seen[word] = seen.get(word, 0) + 1
+                    across.update((end - len(word), end))
+                for i in range(len(text) - 1):
+                    if (pair := text[i:i + 2]) in pairs and pair not in words and i not in across:
+                        seen[pair] = seen.get(pair, 0) + 1
                 size += len(text)
                 if size >= _DOMAIN_CHARS:
                     break
@@ -388,13 +391,16 @@ class Homophones:
             everyday = [(w, n) for w, n in seen.items() if n >= _DOMAIN_MIN]
         else:
             everyday = common(_LATIN_COMMON)
-        floor = math.log(_DOMAIN_MIN)
         self._faq_counts = {w: math.log(max(seen.get(w, 0), _DOMAIN_MIN)) for w in self._words}
+        self._faq_seen = {w: max(seen.get(w, 0), 1) for w in self._words}
         self._domain_total = math.log(max(2, sum(n for _, n in everyday)))
-        for run in self._everyday:
-            if counts.get(run, 0) >= _LATIN_COMMON:
+        # the common everyday words that sound like a FAQ word, counted together wherever the texts hold
+        # them (有时 against 优势, also inside 有时间); without texts each counts once, as often as the FAQ word
+        joined = "\n".join(domain)[:_DOMAIN_CHARS]
+        for run, n in counts.items():
+            if n >= _LATIN_COMMON and run not in self._words:
                 key = run.translate(self._spell)
-                self._rivals[key] = max(self._rivals.get(key, floor), math.log(max(seen.get(run, 0), _DOMAIN_MIN)))
+                self._rivals[key] = self._rivals.get(key, 0) + (joined.count(run) if domain else 1)
         for word, n in everyday:
             key = word.translate(self._spell)
             if "#" not in key and word not in self._words and (
@@ -404,14 +410,16 @@ class Homophones:
     def _segment(self, spelled: str) -> tuple[tuple[int, int, str, bool], ...]:
         """The likeliest words ``spelled`` spells, as (start, end, word, is a FAQ word): the
         segmentation with the highest product of the words' frequencies in the FAQ's texts (a
-        unigram model, as jieba segments), a syllable alone rarer than any word. A FAQ word no more
-        frequent there than its everyday rival (you shi: 有时 / 优势) is no evidence either way.
+        unigram model, as jieba segments), a syllable alone rarer than any word. A FAQ word the texts
+        use less than _RIVAL_MARGIN times as often as its everyday rivals together (you shi: 有时 and
+        有事 against 优势) is no evidence either way.
         Greedy from the left read "na bian yi zhi" as 那 + 便宜 + 之, and "tuan dui gong yong" as
         tuan + 对公 + yong."""
         faq_at: dict[int, list[tuple[int, str]]] = {}
         for end, w in self._auto.iter(spelled):
             faq_at.setdefault(end + 1, []).append((end + 1 - len(w), w))
         table, counts, rivals, total = self._everyday_spelled, self._faq_counts, self._rivals, self._domain_total
+        seen = self._faq_seen
         floor = math.log(_DOMAIN_MIN)
         single = -total - 1.0
         best: list[tuple[float, tuple[tuple[int, int, str, bool], ...]]] = [(0.0, ())]
@@ -419,7 +427,8 @@ class Homophones:
             cand = (best[k - 1][0] + single, best[k - 1][1])
             for i, w in faq_at.get(k, ()):
                 own = counts.get(w, floor)
-                if own > rivals.get(spelled[i:k], -1.0) and (score := best[i][0] + own - total) > cand[0]:
+                if seen.get(w, 1) > _RIVAL_MARGIN * rivals.get(spelled[i:k], -1) \
+                        and (score := best[i][0] + own - total) >= cand[0]:  # a tie: the FAQ word
                     cand = (score, (*best[i][1], (i, k, w, True)))
             for m in range(2, min(4, k) + 1):
                 hit = table.get(spelled[k - m:k])

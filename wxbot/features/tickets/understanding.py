@@ -52,8 +52,8 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
     # "买"/"购买" alone are not enough here: "购买地址失效了" (the shop page) and "买的key会过期吗"
     # (validity) are FAQ questions, not reports.
     # ... and "下单地址失效了" is the shop page's address, not an order
-    # ... nor is a page, link, code or membership of paying ("充值链接失效了", "付款码过期了", "下单页超时了")
-    "expired_after_paying": [_PAID + r"(?!值?的?(?:地址|网址|链接|页面|页|界面|入口|网站|网页|二维码|码|会员))"
+    # ... nor is a page or link of paying ("充值链接失效了", "支付界面超时了", "下单页超时了")
+    "expired_after_paying": [_PAID + r"(?!值?的?(?:地址|网址|链接|页面|页|界面|入口|网站|网页))"
                              + r".{0,16}(?:过期|失效|超时|已关闭|被取消)",
                              r"订单.{0,10}(?:过期|失效|超时|已关闭|被取消|已取消|取消了)",
                              r"(?:过期|失效|超时).{0,16}(?:付了|付过|支付了|扣了|扣款|付款了|钱)"],
@@ -173,9 +173,12 @@ _SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|(?
                    # a key someone used before: "被人用过了", "别人用过的"
                    r"|(?:被人|别人|他人|有人)用过|已被使用|usedbysomeone|alreadyused"
                    # a key sent empty or smaller than chosen ("拿到手一查余额是0", "给我发的是小额的")
-                   r"|(?:余额|额度)(?:是|为|只有|才)0(?![.\d]|了)|(?:发|给)(?:我)?的是?小额"
+                   r"|(?:余额|额度)(?:是|为|只有|才)\$?0(?:\.0+)?(?![.\d]|了)(?!.{0,8}(?:怎么|如何|能|可以).{0,3}(?:充|续))"
+                   r"|(?:发|给)(?:我)?的是?小额(?!.{0,6}(?:还是|吗))"
                    # another model than the one bought ("买的是gpt-4的，给我的key只能用3.5")
-                   r"|(?:4|四)(?:点零)?(?:(?!吗|还是|或).){0,24}(?:只能用|只能|只有|是|式|事|发的|给的|成了|变成)了?(?:那个)?(?:gpt)?-?(?:3\.?5|三点五)"
+                   r"|(?:gpt-?|(?<![\d.]))(?:4|四)(?:o|\.0|点零)?(?![\d.个月次年天块元刀])(?:(?!吗|还是|或).){0,24}"
+                   r"(?:只能用|只能调|给的是|发的是|给我的是|发给我的是|发的式|给的式|成了|变成)了?(?:那个)?(?:gpt-?)?"
+                   r"(?:3\.?5|三点五)(?![\d元块刀次天倍个])"
                    r"|(?:查出来|到账|到手|显示)(?:只有|才)|只到了?\d|不该是\d|不应该是\d"
                    # a key refused for the model it was bought for, or spent at once ("才聊了几句", "没怎么用")
                    r"|没(?:有)?权限|(?:才|只)聊了几句|根本没怎么用|没怎么用就"
@@ -204,16 +207,18 @@ _KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没�
 _STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|说不对|小额|wrong|refund"
                      r"|" + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
 _SHOPS = r"(?:淘宝|天猫|京东|拼多多|闲鱼|抖音|快手|美团|亚马逊|amazon|ebay)"
-_HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|要是|会不会|怕|别家|其他家|别的平台|以前在|之前在"
+_HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|(?<![主只需重总])要是|会不会|怕|别家|其他家|别的平台|以前在|之前在"
                            # an order with another shop or service is not one of ours; a shop's way to pay is no order there
                            # ("京东白条付了钱没收到key"), nor is one denied ("我不是在淘宝买的")
-                           r"|(?<!不是)(?<!并非)(?:在|从|去)" + _SHOPS + r"(?!金融|白条|支付|钱包)"
-                           r"|(?<!不是)(?<!不是在)(?<!并非)" + _SHOPS + r"(?:上|里|店|买|购|拍|下单|退|自营|外卖|那边|那家|的店|的订单|的退款|订单)"
+                           r"|(?:在|从|去)" + _SHOPS + r"(?!金融|白条|钱包)"
+                           r"|" + _SHOPS + r"(?:上|里|店|买|购|拍|下单|退|自营|外卖|那边|那家|的店|的订单|的退款|订单)"
                            r"|openai(?:官网|那边)|plus会员"
                            # a report already handled: thanks, not a new one
                            r"|处理好了|已经解决|已解决|搞定了|(?:问题)?已经好了|(?:钱|款)?(?:也|已经|都)?退回来了"
                            # asked before buying
                            r"|买之前|购买前|没买之前|还没买|先问问|先问一下")
+# A shop denied ("我不是在淘宝买的", "我没在淘宝买"): the hypothetical check above never sees it.
+_SHOP_DENIED = re.compile(r"(?:不是|没有?|并非|不在)(?:在|从|去)?" + _SHOPS)
 # A yes/no question about what may happen after paying ("付款后要等很久吗", "会扣费两次吗", "买的key只有一个吗")
 # with no payment in the past tense and no fault of the key: a question, whatever trouble it names.
 # One clause only: a report often states the fault and then asks ("付款后提示订单已关闭，钱能退吗"); 为什么/什么
@@ -244,6 +249,22 @@ _SETUP_QUESTION = re.compile(r"填什么|填哪|该填|检查哪|先查哪|在�
                              r"|要改什么|哪里设置|是不是.{0,6}没(?:改|换|填|设置)")
 
 
+# ... a fault the setup question cannot be about: the key refused, spent, closed, or a new one wanted
+_SPECIFIC = re.compile(r"作废|不正确|不对|余额不足|额度不足|insufficient|没激活|未激活|关闭|退|换一个|换个新|新的|重新发|补发")
+
+
+_CONDITIONAL = frozenset(("如果", "假如", "要是"))
+
+
+def _is_hypothetical(norm: str) -> bool:
+    """A hypothetical, another shop or a question before buying; a condition (如果, 要是) that comes after a
+    payment stated as done ("付了钱没收到key，要是今天还不发我就投诉") is about what happens next, not the payment."""
+    for m in _HYPOTHETICAL.finditer(norm):
+        if m.group() not in _CONDITIONAL or not (_BOUGHT.search(norm, 0, m.start()) or _PAST_PAY.search(norm, 0, m.start())):
+            return True
+    return False
+
+
 def classify(text: str, cfg: TicketsPolicy) -> str | None:
     """The order-problem class of ``text``, or None when it is not about an order problem."""
     if not text:
@@ -251,7 +272,7 @@ def classify(text: str, cfg: TicketsPolicy) -> str | None:
     normalized = normalize(text)
     norm = _PUNCT_RE.sub("", normalized)
     phrases = _compiled(cfg)
-    hypothetical = _HYPOTHETICAL.search(norm) is not None or (
+    hypothetical = _is_hypothetical(_SHOP_DENIED.sub("", norm)) or (
         _one_yes_no_clause(normalized) and _PAST.search(norm) is None and _STRONG.search(norm) is None)
     if phrases.any is not None and not hypothetical and phrases.any.search(norm):
         for cat, pattern in phrases.ordered:
@@ -260,7 +281,7 @@ def classify(text: str, cfg: TicketsPolicy) -> str | None:
     if hypothetical:
         return None
     if _TROUBLE.search(norm) and (_BOUGHT.search(norm) or (_BOUGHT_KEY.search(norm) and _STRONG.search(norm))) \
-            and not (_SETUP_QUESTION.search(norm) and _STRONG.search(norm) is None):
+            and not (_SETUP_QUESTION.search(norm) and _STRONG.search(norm) is None and _SPECIFIC.search(norm) is None):
         return next((cat for cat, rx in _KINDS if rx.search(norm)), "other")
     if _PAST_PAY.search(norm) and _EVIDENCE.search(norm) and not _PRESALE.search(norm) and not _QUESTIONY.search(norm):
         return "other"
