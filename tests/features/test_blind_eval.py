@@ -7,7 +7,8 @@ the end of the next round, run once; ``faq_eval_blind_final3.yaml`` by a fourth 
 ``faq_eval_blind_final4.yaml`` by a fifth in round 4 and ``faq_eval_blind_final5.yaml`` by a sixth in
 round 5, ``faq_eval_blind_final6.yaml`` by a seventh and ``faq_eval_blind_final7.yaml`` by an eighth
 later in round 5, ``faq_eval_blind_final8.yaml`` by a tenth in round 6 and ``faq_eval_blind_final9.yaml`` by a fourteenth at
-its end, ``faq_eval_blind_final10.yaml`` by a sixteenth at the end of round 7, each run once when it came. The floors are what they measure now (raised when the FAQ's
+its end, ``faq_eval_blind_final10.yaml`` by a sixteenth at the end of round 7, ``faq_eval_blind_final11.yaml`` by a twenty-first at
+the end of round 8, each run once when it came. The floors are what they measure now (raised when the FAQ's
 examples grew by a blind writer's 889 phrasings, round 3; raised again in round 4 by another blind
 writer's 482 indirect, long, pre-sale and route phrasings, the tickets intake's purchase-and-fault rule,
 the linear classifier and the calibrated thresholds; in round 5 by a long message's question scored
@@ -16,7 +17,8 @@ typed in Latin letters read as the FAQ's words; in round 7 by more of that pinyi
 rival, the everyday words around the FAQ's), net slang, the intake's yes/no-question guard and
 its rules from a second blind tune set of order reports (final10's reports 25 -> 27, after it ran once); in round 8 by
 Latin pinyin read with the FAQ's own texts as its word counts and the 247 + 252 indirect, typo, colloquial and long
-phrasings of an eighteenth and a nineteenth writer (final2 then answers one off-topic message with a FAQ fact); see the
+phrasings of an eighteenth and a nineteenth writer (final2 then answers one off-topic message with a FAQ fact, and one question fewer when the 4 examples equal to a
+final11 case were removed); see the
 issue notes); they guard against
 regressions and are not targets. final2's passwords fell from 30 to 29 in round 7 when the four faq.yaml
 examples that equalled a final10 case were removed, as every example equal to a held-out or final case is.
@@ -30,10 +32,11 @@ import yaml
 
 DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
-FLOORS = {"heldout": (282, 0, 30, 28, 0), "final": (289, 1, 30, 28, 0), "final2": (273, 0, 29, 30, 1),
+FLOORS = {"heldout": (282, 0, 30, 28, 0), "final": (289, 1, 30, 28, 0), "final2": (272, 0, 29, 30, 1),
           "final3": (288, 0, 30, 30, 0), "final4": (288, 0, 29, 30, 1), "final5": (289, 1, 29, 29, 1),
           "final6": (292, 0, 30, 28, 0), "final7": (285, 1, 30, 29, 1), "final8": (288, 1, 30, 29, 0),
-          "final9": (283, 1, 29, 29, 0), "final10": (287, 1, 29, 27, 0)}
+          "final9": (283, 1, 29, 29, 0), "final10": (287, 1, 29, 27, 0),
+          "final11": (286, 0, 29, 30, 0)}
 
 
 def text_of(item) -> str:
