@@ -199,3 +199,15 @@ def test_net_slang(app, text, entry):
 
 def test_urgency_alone_is_no_question(app):
     assert route_of(app, "在线等，挺急的")[1] is None
+
+
+def test_a_message_about_another_product_gets_no_faq_answer():
+    faq = compile_faq(small(pw={"contains": ["密码"], "exact": ["路由器"]}, buy={"contains": ["哪里买"]})
+                      | {"elsewhere": ["路由器", "显卡", "windows"]})
+    assert faq.match("路由器密码忘了怎么重置").kind == "none"  # not the free site's password
+    assert faq.match("4090显卡哪里买").kind == "none"
+    assert faq.match("windows激活密码哪里买正版").kind == "none"
+    assert faq.match("密码多少").entry.id == "pw" and faq.match("哪里买").entry.id == "buy"
+    assert faq.match("路由器").entry.id == "pw"  # a whole-message rule still decides
+    assert faq.match("windowsill哪里买").entry.id == "buy"  # an ASCII word only as a whole word
+    assert faq.match("在windows上哪里买").kind == "none"  # CJK next to ASCII is a word boundary

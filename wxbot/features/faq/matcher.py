@@ -164,6 +164,8 @@ class Faq:
         # Retrieval over the example questions (and each entry's own question).
         noise = sorted({self._canon(w) for w in spec.noise} - {""}, key=len, reverse=True)
         self._noise_re = re.compile("|".join(map(noise_pattern, noise))) if noise else None
+        elsewhere = sorted({self._canon(w) for w in spec.elsewhere} - {""}, key=len, reverse=True)
+        self._elsewhere_re = re.compile("|".join(map(noise_pattern, elsewhere))) if elsewhere else None
         self._cue_re = re.compile("|".join(map(re.escape, spec.question_cues))) if spec.question_cues else None
         rs = spec.retrieval
         self._index = None
@@ -432,6 +434,10 @@ class Faq:
                     scores[i] = scores.get(i, 0.0) + rs.weight * c
                     if explain:
                         reasons.setdefault(i, []).append(f"similar:{c:.2f}+{rs.weight * c:.2f}")
+        if idx is None and self._elsewhere_re is not None and self._elsewhere_re.search(text):
+            if explain:
+                reasons.setdefault(-1, []).append("elsewhere")
+            scores = {}  # about another product or service ("路由器密码忘了"): no answer of ours
         entries = self.entries
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], -entries[kv[0]].priority, kv[0]))
         cands = [(entries[i], s) for i, s in ranked[: max(opts.max_candidates, 3)]]

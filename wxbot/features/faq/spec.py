@@ -149,6 +149,9 @@ class FaqSpec(BaseModel):
     # Cantonese words -> Mandarin (after traditional -> simplified), like synonyms; never a homophone target
     cantonese: dict[str, list[str]] = {}
     noise: list[str] = []  # fillers and pleasantries ignored by the retrieval anywhere in a message
+    # other products and services (显卡, 路由器, 火车票): a message about one is not this FAQ's, unless a
+    # whole-message rule (exact) says so
+    elsewhere: list[str] = []
     question_cues: list[str] = ["吗", "么", "嘛", "呢", "怎", "咋", "如何", "多少", "哪", "什么", "啥", "能不能", "可不可以",
                                 "是不是", "有没有", "会不会", "要不要", "几", "多久", "多长"]
     retrieval: RetrievalSpec = RetrievalSpec()
