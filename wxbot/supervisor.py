@@ -127,11 +127,16 @@ class Supervisor:
         finally:
             lock.release()
 
+    def _host_port(self) -> tuple[str, str]:
+        """The bind address's host (an IPv6 one without brackets) and port."""
+        host, _, port = self.bind.rpartition(":")
+        return host.strip("[]"), port
+
     def _check_port_free(self) -> None:
         """Refuse a port another program listens on: gunicorn would retry binding it for seconds while
         that program answered the health check, and serve would say "started" for someone else."""
-        host, _, port = self.bind.rpartition(":")
-        host = host.strip("[]") or "0.0.0.0"
+        host, port = self._host_port()
+        host = host or "0.0.0.0"
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
@@ -185,8 +190,7 @@ class Supervisor:
         """The web app answers its health check (on this machine, whatever address it listens on)."""
         import httpx
 
-        host, _, port = self.bind.rpartition(":")
-        host = host.strip("[]")
+        host, port = self._host_port()
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
         if ":" in host:

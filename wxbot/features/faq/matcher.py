@@ -27,51 +27,21 @@ import hashlib
 import re
 import threading
 from bisect import bisect_right
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ...textnorm import normalise, prepare
 from . import phrases
 from .clauses import question_windows
 from .masking import mask as mask  # re-exported: the stores mask what they keep
-from .phrases import Fillers, Hit, Homophones, Phrases, Synonyms, ascii_words, deletes, lengths_by_first, noise_pattern
+from .phrases import Fillers, Hit, Homophones, Phrases, Synonyms, ascii_words, deletes, lengths_by_first, words_pattern
 from .pinyin import vocabulary_table
+from .results import Entry, Result
 from .spec import FaqSpec, MatchOptions
 
 if TYPE_CHECKING:
     from .classifier import Classifier
 
 # -- compiled matcher ------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    index: int
-    id: str
-    topic: str
-    question: str
-    answer: str
-    priority: int
-    route: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """The outcome for one message: ``answer``, ``ambiguous``, ``greeting``, ``none`` or ``empty``."""
-
-    kind: str
-    text: str  # the normalised message
-    entry: Entry | None = None
-    score: float = 0.0
-    candidates: list[tuple[Entry, float]] = field(default_factory=list)  # best first
-    reasons: dict[int, list[str]] = field(default_factory=dict)  # entry index -> what matched (explain)
-    ranking: list[tuple[Entry, float]] = field(default_factory=list)  # every scored entry (explain)
-    unsure: bool = False  # "ambiguous" from the ask band (below the threshold), not a close call
-
-
-    @property
-    def answered(self) -> bool:
-        return self.kind == "answer"
-
 
 _EXACT = 1_000.0
 
@@ -162,10 +132,8 @@ class Faq:
         self._fuzzy = {k: sorted(v) for k, v in fuzzy.items()}
 
         # Retrieval over the example questions (and each entry's own question).
-        noise = sorted({self._canon(w) for w in spec.noise} - {""}, key=len, reverse=True)
-        self._noise_re = re.compile("|".join(map(noise_pattern, noise))) if noise else None
-        elsewhere = sorted({self._canon(w) for w in spec.elsewhere} - {""}, key=len, reverse=True)
-        self._elsewhere_re = re.compile("|".join(map(noise_pattern, elsewhere))) if elsewhere else None
+        self._noise_re = words_pattern(map(self._canon, spec.noise))
+        self._elsewhere_re = words_pattern(map(self._canon, spec.elsewhere))
         self._cue_re = re.compile("|".join(map(re.escape, spec.question_cues))) if spec.question_cues else None
         rs = spec.retrieval
         self._index = None

@@ -168,8 +168,8 @@ _EVERYDAY_RATIO = 0.5  # an everyday run at least this common (vs the FAQ's word
 # In Latin letters nothing was typed but the sound: an everyday word this common that sounds like a
 # FAQ word is its rival (you shi: 有时, 6,917 in jieba's counts, or 优势), a rare one is not (dui gong:
 # 对攻, 62, is not what a follower of this account means by it: 对公). Which of them a follower meant is
-# read with a unigram model of this FAQ's own texts: jieba's words that those texts use at least
-# _DOMAIN_MIN times, the FAQ's words counted there too (``Homophones._segment``).
+# read with a unigram model of this FAQ's own texts: jieba's two-character words that those texts use
+# at least _DOMAIN_MIN times, the FAQ's words counted there too (``Homophones._segment``).
 _LATIN_COMMON = 1000
 _DOMAIN_CHARS = 100_000  # the seed FAQ's texts are 72,000 characters
 _DOMAIN_MIN = 2
@@ -241,10 +241,9 @@ class Homophones:
             self._everyday = frozenset(
                 run for run, n in counts.items()
                 if run not in self._words and n >= _EVERYDAY_RATIO * counts.get(keys[run.translate(self._spell)] or "", 0))
-        # For pinyin in Latin letters: the everyday words by spelling, the FAQ words' and their
-        # everyday rivals' frequencies, and the log of all counts (``_segment``'s unigram model)
+        # For pinyin in Latin letters: the everyday words by spelling, the FAQ words' uses in the texts and
+        # their everyday rivals', and the log of all counts (``_segment``'s unigram model)
         self._everyday_spelled: dict[str, tuple[float, str]] = {}
-        self._faq_counts: dict[str, float] = {}
         self._rivals: dict[str, int] = {}
         self._faq_seen: dict[str, int] = {}
         self._domain_total = 0.0
@@ -360,8 +359,8 @@ class Homophones:
         (jieba's) that the FAQ's own texts use at least ``_DOMAIN_MIN`` times, counted there, and the
         FAQ's words counted there too. A news corpus's commonest word of a sound is often not a
         follower's (bu dui: 部队 in jieba's counts, 不对 here; jie kou: 借口 there, 接口 here). A FAQ
-        without texts of its own gets jieba's commonest words as counted there. A common everyday word
-        that sounds like a FAQ word (有时 / 优势) is its rival, counted at least at the floor."""
+        without texts of its own gets jieba's commonest words as counted there. The common everyday words
+        that sound like a FAQ word (有时 / 优势) are its rivals, their uses in the texts counted together."""
         from .lexicon import common
 
         seen: dict[str, int] = {}
@@ -391,7 +390,6 @@ class Homophones:
             everyday = [(w, n) for w, n in seen.items() if n >= _DOMAIN_MIN]
         else:
             everyday = common(_LATIN_COMMON)
-        self._faq_counts = {w: math.log(max(seen.get(w, 0), _DOMAIN_MIN)) for w in self._words}
         self._faq_seen = {w: max(seen.get(w, 0), 1) for w in self._words}
         self._domain_total = math.log(max(2, sum(n for _, n in everyday)))
         # the common everyday words that sound like a FAQ word, counted together wherever the texts hold
@@ -418,17 +416,15 @@ class Homophones:
         faq_at: dict[int, list[tuple[int, str]]] = {}
         for end, w in self._auto.iter(spelled):
             faq_at.setdefault(end + 1, []).append((end + 1 - len(w), w))
-        table, counts, rivals, total = self._everyday_spelled, self._faq_counts, self._rivals, self._domain_total
-        seen = self._faq_seen
-        floor = math.log(_DOMAIN_MIN)
+        table, seen, rivals, total = self._everyday_spelled, self._faq_seen, self._rivals, self._domain_total
         single = -total - 1.0
         best: list[tuple[float, tuple[tuple[int, int, str, bool], ...]]] = [(0.0, ())]
         for k in range(1, len(spelled) + 1):
             cand = (best[k - 1][0] + single, best[k - 1][1])
             for i, w in faq_at.get(k, ()):
-                own = counts.get(w, floor)
-                if seen.get(w, 1) > _RIVAL_MARGIN * rivals.get(spelled[i:k], -1) \
-                        and (score := best[i][0] + own - total) >= cand[0]:  # a tie: the FAQ word
+                uses = seen.get(w, 1)
+                if uses > _RIVAL_MARGIN * rivals.get(spelled[i:k], -1) \
+                        and (score := best[i][0] + math.log(max(uses, _DOMAIN_MIN)) - total) >= cand[0]:  # a tie: the FAQ word
                     cand = (score, (*best[i][1], (i, k, w, True)))
             for m in range(2, min(4, k) + 1):
                 hit = table.get(spelled[k - m:k])
@@ -449,6 +445,12 @@ def noise_pattern(word: str) -> str:
         first = re.escape(word[0])
         return r"%s(?<![a-z0-9]%s)%s(?![a-z0-9])" % (first, first, re.escape(word[1:]))
     return re.escape(word)
+
+
+def words_pattern(words: Iterable[str]) -> re.Pattern | None:
+    """One regex for a list of noise-like words (``noise_pattern`` each), longest first; None for none."""
+    alternatives = sorted(set(words) - {""}, key=len, reverse=True)
+    return re.compile("|".join(map(noise_pattern, alternatives))) if alternatives else None
 
 
 def lengths_by_first(words) -> dict[str, tuple[int, ...]]:

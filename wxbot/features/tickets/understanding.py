@@ -154,8 +154,7 @@ _BOUGHT = re.compile(
     # "昨天买的那单" (a dated order: "前几天买的key" alone may be any old key), "买了之后", "支付宝显示成功了",
     # "付多了", "输成了二百八"
     r"|(?:昨天|前天|今天|今早|昨晚|刚才|上周|上个月|前几天|\d+号)(?:买|付|充|下单)的(?:那单|那笔|订单|单子|钱|款|那\d+)"
-    # a key bought last night ("前几天买的key" alone may be any old key), an order number read out in words,
-    # money gone from the account
+    # a key bought since yesterday, an order number read out in words, money gone from the account
     r"|(?:昨天|今天|今早|昨晚|刚才)(?:买|付|充|下单)的key|订单号是?[零一二三四五六七八九〇]{6}|钱(?:已经|都|也)?少了"
     r"|(?:买|付|交|充)了之后"
     r"|(?:支付宝|微信|花呗|白条|银行卡|信用卡)(?:显示|提示|那边|上)?(?:已经?)?(?:付款|支付|扣款)?成功|付多了|多付了|输成了?")
