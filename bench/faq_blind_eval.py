@@ -4,8 +4,8 @@ Redis) and print right / wrong / fallback per style, password and order-report r
 
     python bench/faq_blind_eval.py tests/data/faq_eval_blind_heldout.yaml [--misses]
 
-``--misses`` also prints each password request and order report that missed its route, with the start
-of the reply it got: for tune sets only (reading a held-out or final set's misses is tuning on it).
+``--misses`` also prints each FAQ question answered otherwise, password request and order report that
+missed its route, with the start of the reply it got: for tune sets only (reading a held-out or final set's misses is tuning on it).
 
 The set's format: ``on_topic: {entry: [{text, style}]}``, ``password``, ``order_reports``, ``off_topic``.
 """
@@ -78,6 +78,8 @@ def main(path: str, show_misses: bool = False) -> int:
                         verdict = "fallback"  # fallback, "which one did you mean?", greeting
                 by_style[style][verdict] += 1
                 total[verdict] += 1
+                if show_misses and verdict != "right":
+                    print(f"  missed {entry} ({verdict}): {text!r} -> {reply[:40]!r}")
         pw = 0
         for item in data.get("password") or []:
             text = item["text"] if isinstance(item, dict) else item
@@ -97,8 +99,9 @@ def main(path: str, show_misses: bool = False) -> int:
         off = data.get("off_topic") or []
         specific = sum(ask(i["text"] if isinstance(i, dict) else i) in answers.values() for i in off)
         q = sum(total.values())
-        print(f"{path}: FAQ questions {q}: right {total['right']} ({total['right'] / q:.1%}), wrong {total['wrong']} "
-              f"({total['wrong'] / q:.1%}), no answer {total['fallback']}")
+        if q:
+            print(f"{path}: FAQ questions {q}: right {total['right']} ({total['right'] / q:.1%}), wrong {total['wrong']} "
+                  f"({total['wrong'] / q:.1%}), no answer {total['fallback']}")
         for style, c in sorted(by_style.items()):
             s = sum(c.values())
             print(f"  {style:12s} {c['right']:3d}/{s:<3d} {c['right'] / s:6.1%}  wrong {c['wrong']}")

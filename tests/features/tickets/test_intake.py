@@ -593,3 +593,12 @@ def test_the_third_blind_tune_set_keeps_what_it_measures():
     taken = [i["text"] for i in data["not_reports"] if classify(i["text"], TicketsPolicy()) is not None]
     assert (len(data["order_reports"]), len(data["not_reports"])) == (90, 60)
     assert missed == [] and taken == [], (missed, taken)
+
+
+def test_the_fourth_blind_tune_set_keeps_what_it_measures():
+    """Round 9's tune data: every report classified, none of its questions (a guard, not a target)."""
+    data = yaml.safe_load((Path(__file__).parents[2] / "data" / "tickets_intake_tune4.yaml").read_text(encoding="utf-8"))
+    missed = [i["text"] for i in data["order_reports"] if classify(i["text"], TicketsPolicy()) is None]
+    taken = [i["text"] for i in data["not_reports"] if classify(i["text"], TicketsPolicy()) is not None]
+    assert (len(data["order_reports"]), len(data["not_reports"])) == (100, 60)
+    assert missed == [] and taken == [], (missed, taken)

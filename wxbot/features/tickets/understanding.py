@@ -48,7 +48,9 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
                       r"多扣", r"扣了两", r"付了两"],
     "refund": [r"退款", r"退钱", r"退费", r"退回", r"要退", r"钱(?:还|也)?没退",
                r"退.{0,2}(?:什么时候|啥时候|多久|咋还没|怎么还没).{0,4}到(?:账|帐)",  # 退宽什么时候到帐
-               r"原路(?:返回|退回).{0,16}(?:没|未|不见)"],
+               r"原路(?:返回|退回).{0,16}(?:没|未|不见)",
+               # "说好要还我的那笔钱，到现在都没回到我卡上"
+               r"(?:还|退)(?:给)?我的?.{0,8}钱.{0,12}(?:没|未)(?:回|到|收到)"],
     # "买"/"购买" alone are not enough here: "购买地址失效了" (the shop page) and "买的key会过期吗"
     # (validity) are FAQ questions, not reports.
     # ... and "下单地址失效了" is the shop page's address, not an order
@@ -57,10 +59,15 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
                              + r".{0,16}(?:过期|失效|超时|已关闭|被取消)",
                              r"订单.{0,10}(?:过期|失效|超时|已关闭|被取消|已取消|取消了)",
                              r"(?:过期|失效|超时).{0,16}(?:付了|付过|支付了|扣了|扣款|付款了|钱)"],
-    "topup_missing": [r"充值.{0,12}(?:没|未|不)(?:到账|到|显示|生效|加上|增加|变)", r"余额(?:一点|一点都|都|还是|也)?(?:没|未|不)(?:变|增加|加|到账|涨|动)",
-                      r"(?:没|未)到账", r"余额.{0,6}(?:还是原来|还是原样|没有变|没变化)", r"(?:看不到|查不到|没有)(?:充值|付款|支付)记录",
+    "topup_missing": [r"(?:充值|续费|加额度|充额度).{0,12}(?:没|未|不)(?:有)?(?:到账|到|显示|生效|加上|增加|变)",
+                      r"(?:余额|额度)(?:一点|一点都|都|还是|也|一直)?(?:没|未|不)(?:有)?(?:变|增加|加|到账|涨|动)",
+                      r"(?:没|未)到账", r"(?:余额|额度).{0,6}(?:还是原来|还是原样|没有变|没变化)",
+                      # less credit than paid for: "买100刀只到了50刀", "充值了一百美金...余额只有五十多"
+                      r"(?:充值|充|买|购买|续费)了?.{0,20}(?<!还是)(?:只到|只有|才到)(?:了|账)?(?:\d+(?:\.\d+)?|[一二三四五六七八九十两几百]+)多?"
+                      r"(?:刀|美金|美元|块|元|\$|(?=不对|对不上|$))", r"(?:看不到|查不到|没有)(?:充值|付款|支付)记录",
                       r"(?:充|付|交)的钱.{0,4}(?:没|未)(?:进去|进|到)"],
     "paid_no_key": [_PAY + r".{0,16}(?:没|未|没有|不|还没)(?:收到|发|给|到|拿到|看到|显示)",
+                    _PAY + r".{0,16}(?:没|未|没有|还没)出(?=key|来|码|货|卡)",  # "微信付了140，没出key"
                     _KEYWORD + r".{0,8}(?:没|未|没有|还没)(?:收到|发|给|到)",
                     r"(?:没|未|还没)(?:收到|发|给|拿到)(?:我)?(?:的)?" + _KEYWORD,
                     r"钱扣了", r"扣了钱", r"钱(?:也|都|已经|已)?(?:付|交|扣)了", r"给了钱",
@@ -85,12 +92,15 @@ _PUNCT_RE = re.compile(r"(?:[\s,，。!！?？~～、；;:：\"'“”‘’()�
 
 
 # Folds: Cantonese words the phrases below would miss, in Mandarin (after traditional -> simplified):
-# "俾咗钱", "过咗期", "冇发俾我" read as "给了钱", "过期", "没发给我"; and the IME homophones of the words the rules
-# are written in (冲值 充值, 到帐 到账, 推款 退款, 成攻 成功, 无小 无效, 负值 复制, 现实了 显示了).
+# "俾咗钱", "过咗期", "冇发俾我", "仲系话待付款", "得返50" read as "给了钱", "过期", "没发给我", "还是说待付款",
+# "只有50"; and the IME homophones of the words the rules are written in (冲值 充值, 到帐 到账, 推款 腿款 退款,
+# 成攻 成功, 无小 无效, 负值 复制, 现实了 显示了, 定单 订单, 续废 续费, 家上 加上).
 _FOLDS = {"过咗期": "过期", "咗": "了", "冇": "没", "嘅": "的", "俾": "给", "畀": "给",
          "冲值": "充值", "到帐": "到账", "推款": "退款", "成攻": "成功", "无小": "无效", "无校": "无效",
          "负值": "复制", "复至": "复制", "现实了": "显示了", "过七": "过期", "过其": "过期", "亮次": "两次",
-         "扣飞": "扣费", "推一下款": "退一下款", "退宽": "退款", "事空的": "是空的", "结过": "结果", "只处了": "只出了"}
+         "扣飞": "扣费", "推一下款": "退一下款", "退宽": "退款", "事空的": "是空的", "结过": "结果", "只处了": "只出了",
+         "仲系话": "还是说", "仲系": "还是", "解绝": "解决", "唔对": "不对", "得返": "只有", "而家": "现在", "喺": "在", "蚊": "元",
+         "定单": "订单", "扣宽": "扣款", "付宽": "付款", "腿款": "退款", "星其": "星期", "续废": "续费", "家上": "加上"}
 _FOLDS_RE = re.compile("|".join(sorted(_FOLDS, key=len, reverse=True)))
 
 
@@ -149,7 +159,7 @@ _BOUGHT = re.compile(
     r"|付错|付成|买错|买措|(?:支付|交易|付款|扣款)[成城](?:功|工)|(?:付款|付钱|支付|付完)后|charged|ipaid|ibought|paidfor|paidwith|paidvia|paidby|paymentwent"
     r"|paymentwas|ihavepaid|alreadypaid|justpaid|paymentsucceeded|toppedup"
     # a payment by scanning, money gone, a top-up, a wait for the delivery, a new key
-    r"|扫(?:了|完|的)码|钱(?:倒是|已经|早就?|都)(?:走了|没了|扣了|付了)|(?:加|充)了钱|(?:刚|才)卖|新买"
+    r"|扫(?:了|完|的)码|钱(?:倒是|已经|早就?|都)(?:走了|没了|扣了|付了|交了)|(?:加|充)了钱|(?:刚|才)卖|新买"
     r"|等了.{0,6}(?:小时|分钟|天)"
     # "昨天买的那单" (a dated order: "前几天买的key" alone may be any old key), "买了之后", "支付宝显示成功了",
     # "付多了", "输成了二百八"
@@ -157,6 +167,10 @@ _BOUGHT = re.compile(
     # a key bought since yesterday, an order number read out in words, money gone from the account
     r"|(?:昨天|今天|今早|昨晚|刚才)(?:买|付|充|下单)的key|订单号是?[零一二三四五六七八九〇]{6}|钱(?:已经|都|也)?少了"
     r"|(?:买|付|交|充)了之后"
+    # a top-up or renewal done ("充值咗" is 充值了), "购买后", money handed over ("俾咗56蚊"), a payment named
+    # by its amount ("昨晚8点那笔¥140"), a key just brought home ("刚从店里带走的钥匙")
+    r"|(?:充值|续费|续了费|缴费)(?:了|过|完|好|成功)|(?:购买|买|充值|续费)之?后|给了(?:\d|钱|款)|那笔[¥￥$]?\d"
+    r"|(?:刚|才).{0,6}(?:带走|入手|到手)"
     r"|(?:支付宝|微信|花呗|白条|银行卡|信用卡)(?:显示|提示|那边|上)?(?:已经?)?(?:付款|支付|扣款)?成功|付多了|多付了|输成了?")
 _BOUGHT_KEY = re.compile(r"买的|购买的|付的|bought|发下来|发给我的|给我发的|给我的|发的key|发来的|拿到手|到手|账单|扣款记录"
                          r"|支付记录|收到的key|给我发了|thekeyigot|thekeyyousent|拿到的|说好的"
@@ -182,7 +196,8 @@ _SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|(?
                    # a key refused for the model it was bought for, or spent at once ("才聊了几句", "没怎么用")
                    r"|没(?:有)?权限|(?:才|只)聊了几句|根本没怎么用|没怎么用就"
                    # the shop says an order that was paid is unpaid
-                   r"|(?:显示|说|提示|还是|仍然|却说|偏说)(?:是)?(?:我)?(?:还)?(?:未|没|没有)(?:支付|付款|付钱|付)|unpaid")
+                   r"|(?:显示|说|提示|还是|仍然|仍是|依然|却说|偏说)(?:显示|说)?(?:是)?(?:我)?(?:还)?(?:未|没|没有|待)"
+                   r"(?:支付|付款|付钱|付|交钱|交款)|unpaid")
 # A key the software does not know, a delivery promised at once that did not come: faults of the
 # purchase itself, for the trouble and the strong-fault rules alike.
 _REFUSED_OR_LATE = r"不认识|秒发呢"
@@ -198,6 +213,9 @@ _TROUBLE = re.compile(
     r"|只?显示了?一(?:下|次|遍)|shownonce|lostitbefore|resend|钱.{0,4}还给我|\d+(?:块|元)?还给我|连不上|退我|付多了|多付了|输成了?|已取消|取消了"
     # a long wait, a page that broke, a key refused or empty of credit, a top-up that changed nothing
     r"|等(?:了)?(?:半天|好久|很久|这么久|到现在|到天黑)|一直等|还在等|处理中|白屏|一片白|一片空白|崩了"
+    # a key never seen, nothing back, a credit unchanged, a call refused, an order gone, a time-out
+    r"|(?:key|密钥|码)(?:也|都|还)?没(?:看到|见到|看见)|(?:东西|货)(?:也|还|都)?没(?:回来|到|来)|石沉大海|杳无音信|没音讯"
+    r"|没(?:有)?变|没(?:有)?加上|无法使用|无法用|被拒|(?:那一?单|订单|单子).{0,4}没了|时间到了"
     # ("余额不足" alone asks how to top up; at once after buying it is a fault)
     r"|(?:一用就|就报|直接报|马上|立刻)(?:报|说|提示|显示)?(?:余额|额度)不足|(?<![\d.])401(?![\d.]|端口|元|块|刀|美元|美金|rmb|人民币)|没动|一点没变|没涨|hasnt|notcredited|"
     + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
@@ -206,7 +224,8 @@ _KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没�
 _STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|说不对|小额|wrong|refund"
                      r"|" + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
 _SHOPS = r"(?:淘宝|天猫|京东|拼多多|闲鱼|抖音|快手|美团|亚马逊|amazon|ebay)"
-_HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|(?<![主只需重总])要是|会不会|怕|别家|其他家|别的平台|以前在|之前在"
+_HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|(?<![主只需重总])要是|的话|政策|会不会|怕|别家|其他家|别的平台"
+                           r"|(?:以前|之前)在(?!你们|你这|你家|这|贵)"
                            # an order with another shop or service is not one of ours; a shop's way to pay is no order there
                            # ("京东白条付了钱没收到key"), nor is one denied ("我不是在淘宝买的")
                            r"|(?:在|从|去)" + _SHOPS + r"(?!金融|白条|钱包)"
@@ -252,7 +271,7 @@ _SETUP_QUESTION = re.compile(r"填什么|填哪|该填|检查哪|先查哪|在�
 _SPECIFIC = re.compile(r"作废|不正确|不对|余额不足|额度不足|insufficient|没激活|未激活|关闭|退|换一个|换个新|新的|重新发|补发")
 
 
-_CONDITIONAL = frozenset(("如果", "假如", "要是"))
+_CONDITIONAL = frozenset(("如果", "假如", "要是", "的话"))
 
 
 def _is_hypothetical(norm: str) -> bool:
