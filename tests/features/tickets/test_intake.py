@@ -577,28 +577,15 @@ def test_the_blind_tune_reports_open_reports_and_its_questions_do_not():
     assert (missed, taken) == ([], [])
 
 
-def test_the_second_blind_tune_set_keeps_what_it_measures():
-    """Round 7's tune data: every report but one classified, none of its questions (a guard, not a target)."""
-    data = yaml.safe_load((Path(__file__).parents[2] / "data" / "tickets_intake_tune2.yaml").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("name, reports, questions, max_missed", [
+    ("tickets_intake_tune2.yaml", 80, 60, 1),  # round 7: every report but one classified
+    ("tickets_intake_tune3.yaml", 90, 60, 0),  # round 8
+    ("tickets_intake_tune4.yaml", 100, 60, 0),  # round 9
+])
+def test_the_later_blind_tune_sets_keep_what_they_measure(name, reports, questions, max_missed):
+    """The later rounds' tune data: its reports classified, none of its questions (a guard, not a target)."""
+    data = yaml.safe_load((Path(__file__).parents[2] / "data" / name).read_text(encoding="utf-8"))
     missed = [i["text"] for i in data["order_reports"] if classify(i["text"], TicketsPolicy()) is None]
     taken = [i["text"] for i in data["not_reports"] if classify(i["text"], TicketsPolicy()) is not None]
-    assert (len(data["order_reports"]), len(data["not_reports"])) == (80, 60)
-    assert len(missed) <= 1 and taken == [], (missed, taken)
-
-
-def test_the_third_blind_tune_set_keeps_what_it_measures():
-    """Round 8's tune data: every report classified, none of its questions (a guard, not a target)."""
-    data = yaml.safe_load((Path(__file__).parents[2] / "data" / "tickets_intake_tune3.yaml").read_text(encoding="utf-8"))
-    missed = [i["text"] for i in data["order_reports"] if classify(i["text"], TicketsPolicy()) is None]
-    taken = [i["text"] for i in data["not_reports"] if classify(i["text"], TicketsPolicy()) is not None]
-    assert (len(data["order_reports"]), len(data["not_reports"])) == (90, 60)
-    assert missed == [] and taken == [], (missed, taken)
-
-
-def test_the_fourth_blind_tune_set_keeps_what_it_measures():
-    """Round 9's tune data: every report classified, none of its questions (a guard, not a target)."""
-    data = yaml.safe_load((Path(__file__).parents[2] / "data" / "tickets_intake_tune4.yaml").read_text(encoding="utf-8"))
-    missed = [i["text"] for i in data["order_reports"] if classify(i["text"], TicketsPolicy()) is None]
-    taken = [i["text"] for i in data["not_reports"] if classify(i["text"], TicketsPolicy()) is not None]
-    assert (len(data["order_reports"]), len(data["not_reports"])) == (100, 60)
-    assert missed == [] and taken == [], (missed, taken)
+    assert (len(data["order_reports"]), len(data["not_reports"])) == (reports, questions)
+    assert len(missed) <= max_missed and taken == [], (missed, taken)
