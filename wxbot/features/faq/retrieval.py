@@ -32,6 +32,7 @@ import threading
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -56,6 +57,7 @@ _PINYIN = 1 << 62  # two syllables s, t: _PINYIN + (s << 11) + t; pinyin example
 _PINYIN_WORD = _PINYIN + (1 << 40)  # a word on the pinyin side: _PINYIN_WORD + its unit id
 
 
+_LOOSE = 1 - 1e-9  # a bound used only to skip work, loosened past any rounding
 _DENSE_DOCS = 8192  # up to this many documents one bincount over all of them is the cheapest sum
 
 
@@ -215,58 +217,56 @@ class Index:
         return self.score_terms(*self._terms(units), floor)
 
     def score_terms(self, cw: dict[int, float], pw: dict[int, float], floor: float = 0.0) -> dict[int, float]:
-        """``score`` from a message's terms (``_terms``), when the caller needs them too."""
-        if not self.entries or not len(self.keys):
-            return {}
-        if not cw:
+        """``score`` from a message's terms (``_terms``), when the caller needs them too.
+
+        The per-term work is vectorised (a long message has ~100 terms); the two denominators are
+        still summed term by term in message order, so they are the floats a loop gives. Candidates
+        are the documents a strong term reaches, each once."""
+        if not self.entries or not len(self.keys) or not cw:
             return {}
         nc = len(cw)
-        terms = [*cw, *pw]
-        q = np.array(terms, dtype=np.int64)
+        q = np.fromiter(chain(cw, pw), dtype=np.int64, count=nc + len(pw))
         keys = self.keys
         pos = keys.searchsorted(q)
         np.minimum(pos, len(keys) - 1, out=pos)
-        found = (keys[pos] == q).tolist()
-        rows = self.term_rows[pos].tolist()  # (idf, strong, first posting, document frequency)
-        unknown = self.unknown
-        den_c = den_p = 0.0
-        any_strong = False
-        shifts: list[float] = []  # postings of the known terms, end to end: first posting - where it lands
-        lengths: list[float] = []
-        strong: list[float] = []
-        total = 0.0
-        uw = self.options.unigram_weight
-        for i, (k, ok, row) in enumerate(zip(terms, found, rows)):
-            w = uw if 0 <= k < WORD_BASE else 1.0  # the term's type weight (its count does not matter)
-            if not ok:
-                if i < nc:
-                    den_c += w * unknown
-                else:
-                    den_p += w * unknown
-                continue
-            idf, st, start, length = row
-            if i < nc:
-                den_c += w * idf
-                if st:
-                    any_strong = True
-            else:
-                den_p += w * idf
-            shifts.append(start - total)
-            lengths.append(length)
-            strong.append(st)
-            total += length
-        if not any_strong:
+        found = keys[pos] == q
+        rows = self.term_rows[pos]  # (idf, strong, first posting, document frequency)
+        strong = rows[:, 1] > 0
+        if not (found[:nc] & strong[:nc]).any():
             return {}  # only single characters in common: never a confident match
-        den_c = den_c or 1.0
-        den_p = den_p or 1.0
-        lens = np.array(lengths, dtype=np.int64)
-        idx = np.repeat(np.array(shifts, dtype=np.int64), lens)
-        idx += np.arange(int(total))
+        # each term's share of the denominator: its type weight (its count does not matter) × idf,
+        # or the unknown-term idf for a term no example has
+        uw = self.options.unigram_weight
+        share = np.where((q >= 0) & (q < WORD_BASE), uw, 1.0)
+        share *= np.where(found, rows[:, 0], self.unknown)
+        shares = share.tolist()
+        den_c = sum(shares[:nc]) or 1.0
+        den_p = sum(shares[nc:]) or 1.0
+        # the known terms' postings, end to end, the strong terms' first: their documents are the
+        # candidates
+        hit = found & strong
+        known = rows[np.concatenate((hit.nonzero()[0], (found & ~strong).nonzero()[0]))]
+        lens = known[:, 3].astype(np.int64)
+        ends = np.cumsum(lens)
+        idx = np.repeat(known[:, 2].astype(np.int64) - (ends - lens), lens)
+        idx += np.arange(int(ends[-1]))
         docs = self.post_docs[idx]
-        cand = docs[np.repeat(np.array(strong, dtype=bool), lens)]  # with repeats: harmless below
-        if len(self.doc_side) <= _DENSE_DOCS:
-            acc = np.bincount(docs, self.post_w[idx], len(self.doc_side))[cand]
+        strong_docs = docs[:int(ends[int(hit.sum()) - 1])]
+        ndocs = len(self.doc_side)
+        thr = max(floor, 1e-9)
+        n = self.size
+        if ndocs <= _DENSE_DOCS:
+            acc_all = np.bincount(docs, self.post_w[idx], ndocs)
+            reached = np.zeros(ndocs, dtype=bool)
+            reached[strong_docs] = True
+            # conf <= min(acc / den, 1) (its other factors are at most 1): only documents over the floor
+            # by that bound (loosened by a rounding's worth) get the rest computed
+            reached[:n] &= acc_all[:n] >= thr * den_c * _LOOSE
+            reached[n:] &= acc_all[n:] >= thr * den_p * _LOOSE
+            cand = reached.nonzero()[0]
+            acc = acc_all[cand]
         else:  # a big FAQ: no array the size of the index per message
+            cand = np.unique(strong_docs)
             acc_all = self._scratch()
             try:
                 np.add.at(acc_all, docs, self.post_w[idx])  # in posting order, like bincount
