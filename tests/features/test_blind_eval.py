@@ -20,7 +20,9 @@ Latin pinyin read with the FAQ's own texts as its word counts and the 247 + 252 
 phrasings of an eighteenth and a nineteenth writer (final2 then answers one off-topic message with a FAQ fact, and one question fewer when the 4 examples equal to a
 final11 case were removed); in round 9 by a twenty-second writer's 229 indirect phrasings and the intake's rules from a
 fourth blind tune set of order reports (top-ups not credited, paid orders shown unpaid, Cantonese and IME typos:
-orders of final, final6 and final10 up by one or two, held-out 282 -> 283, final5 289 -> 290, final2 272 -> 271); see the
+orders of final, final6 and final10 up by one or two, held-out 282 -> 283, final5 289 -> 290, final2 272 -> 271), and
+later by a twenty-fourth writer's 250 indirect and long phrasings (tune18: final2 +1, final3, final5, final8 and
+final9 +2 each, no set down); see the
 issue notes); they guard against
 regressions and are not targets. final2's passwords fell from 30 to 29 in round 7 when the four faq.yaml
 examples that equalled a final10 case were removed, as every example equal to a held-out or final case is.
@@ -34,10 +36,10 @@ import yaml
 
 DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
-FLOORS = {"heldout": (283, 0, 30, 28, 0), "final": (289, 1, 30, 30, 0), "final2": (271, 0, 29, 30, 1),
-          "final3": (288, 0, 30, 30, 0), "final4": (288, 0, 29, 30, 1), "final5": (290, 1, 29, 29, 1),
-          "final6": (292, 0, 30, 29, 0), "final7": (285, 1, 30, 29, 1), "final8": (288, 1, 30, 29, 0),
-          "final9": (283, 1, 29, 29, 0), "final10": (287, 1, 29, 29, 0),
+FLOORS = {"heldout": (283, 0, 30, 28, 0), "final": (289, 1, 30, 30, 0), "final2": (272, 0, 29, 30, 1),
+          "final3": (290, 0, 30, 30, 0), "final4": (288, 0, 29, 30, 1), "final5": (292, 1, 29, 29, 1),
+          "final6": (292, 0, 30, 29, 0), "final7": (285, 1, 30, 29, 1), "final8": (290, 1, 30, 29, 0),
+          "final9": (285, 1, 29, 29, 0), "final10": (287, 1, 29, 29, 0),
           "final11": (286, 0, 29, 30, 0)}
 
 

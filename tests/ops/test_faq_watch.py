@@ -13,7 +13,7 @@ from wxbot.testing import WeChatSimulator
 
 pytestmark = pytest.mark.ops
 
-TAUGHT = "水星上的织布机能接你们的key吗"  # nothing in the shipped FAQ answers it
+TAUGHT = "水星上的织布机能用你们的东西吗"  # nothing in the shipped FAQ answers it
 
 
 def test_every_worker_swaps_a_teaching_in_without_a_message(spare_redis, tmp_path):

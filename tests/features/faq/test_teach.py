@@ -17,7 +17,7 @@ from wxbot.services import build_services
 from wxbot.testing import WeChatSimulator, flask_transport
 
 OPENID = "oFaqTeachFollower000000000001"
-NEW = "水星上的织布机能接你们的key吗"  # a phrasing the shipped FAQ does not answer (nonsense: no entry may)
+NEW = "水星上的织布机能用你们的东西吗"  # a phrasing the shipped FAQ does not answer (nonsense: no entry may)
 
 
 @pytest.fixture
