@@ -138,6 +138,14 @@ PHRASES = [
     # a payment code that expired stays a report: the FAQ has no better answer for it
     ("付款码过期了", "expired_after_paying"),
     ("选的是50刀的，发给我的是小额的", "other"),
+    # round 9: money given for a top-up or a renewal, a dated payment by its amount or alone, a payment by
+    # its amount, 支付 as an IME or a chat abbreviation writes it, nothing at all came
+    ("往key里加的那笔一直没动", "other"),
+    ("前天转的150，key还是没来", "paid_no_key"),
+    ("昨晚付的，到现在一点动静都没有", "other"),
+    ("付560 到账才20刀", "other"),
+    ("制服了80块，东西呢", "other"),
+    ("zf完了啥也没有", "other"),
 ]
 
 
@@ -180,7 +188,10 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   # paying in a shop's app; a bare amount is no 401 error
                                   "我买了4个key，余额是35刀，怎么用", "买了4个key，每个只能用35次吗",
                                   "我买了gpt4，是3.5的两倍价格吗", "买的key余额是0，怎么充值",
-                                  "买了以后给的是小额的还是大额的", "在淘宝支付的，key没收到", "充了4.01，怎么查余额"])
+                                  "买了以后给的是小额的还是大额的", "在淘宝支付的，key没收到", "充了4.01，怎么查余额",
+                                  # round 9: what happens after buying, a purchase still to come
+                                  "充了以后是不是过一年就作废了", "老板叫我今天把钱付了，可你们的店铺网页打不开",
+                                  "之前买了一个挺好用，想再买一个但是购买页面打开失败"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 

@@ -171,7 +171,13 @@ _BOUGHT = re.compile(
     # by its amount ("昨晚8点那笔¥140"), a key just brought home ("刚从店里带走的钥匙")
     r"|(?:充值|续费|续了费|缴费)(?:了|过|完|好|成功)|(?:购买|买|充值|续费)之?后|给了(?:\d|钱|款)|那笔[¥￥$]?\d"
     r"|(?:刚|才).{0,6}(?:带走|入手|到手)"
-    r"|(?:支付宝|微信|花呗|白条|银行卡|信用卡)(?:显示|提示|那边|上)?(?:已经?)?(?:付款|支付|扣款)?成功|付多了|多付了|输成了?")
+    r"|(?:支付宝|微信|花呗|白条|银行卡|信用卡)(?:显示|提示|那边|上)?(?:已经?)?(?:付款|支付|扣款)?成功|付多了|多付了|输成了?"
+    # money given for a top-up or a renewal ("续的钱呢", "往key里加的那笔"), a dated payment by its amount or
+    # alone ("昨天转的280", "昨晚半夜付的，到现在..."), a payment by its amount ("付280 到账才50刀"), 支付 as an
+    # IME or a chat abbreviation writes it ("制服了1400", "zf成功了")
+    r"|(?:充|续|加|转|付|交)的(?:钱|那笔|款)"
+    r"|(?:昨天|前天|今天|今早|昨晚|刚才|上周|上个月|前几天|\d+号)(?:半夜|凌晨|晚上|早上|中午|下午)?(?:买|付|充|续|转|下单)的(?:\d|$|到现在|至今|一直|还|没|但)"
+    r"|(?<![能要该想先])付[¥￥$]?\d|(?:制服|支府|zf)(?:了|成功|完)")
 _BOUGHT_KEY = re.compile(r"买的|购买的|付的|bought|发下来|发给我的|给我发的|给我的|发的key|发来的|拿到手|到手|账单|扣款记录"
                          r"|支付记录|收到的key|给我发了|thekeyigot|thekeyyousent|拿到的|说好的"
                          r"|(?:扣费|扣款|支付|付款)(?:短信|通知|截图)")
@@ -209,7 +215,7 @@ _TROUBLE = re.compile(
     r"|来得及复制|来不及复制|未抄|没抄|找回|后悔|钱.{0,3}回来|订单关闭|关闭了|关比|来得及抄|没复制|没复至|没动静|动静都没|被吞"
     r"|noapikey|nokeyever|nevershowed|wrongtier|stillwaiting|waitingformykey|keptloading|insufficientquota|notworking"
     # a demand for what was paid for ("刚付完，key呢？"), or silence since ("一直没消息")
-    r"|(?:key|密钥|卡密|东西|货)呢|没(?:有)?(?:key|密钥)|没消息|没下文|没回音"
+    r"|(?:key|密钥|卡密|东西|货)呢|没(?:有)?(?:key|密钥)|没消息|没下文|没回音|(?:啥|什么)也没"
     r"|只?显示了?一(?:下|次|遍)|shownonce|lostitbefore|resend|钱.{0,4}还给我|\d+(?:块|元)?还给我|连不上|退我|付多了|多付了|输成了?|已取消|取消了"
     # a long wait, a page that broke, a key refused or empty of credit, a top-up that changed nothing
     r"|等(?:了)?(?:半天|好久|很久|这么久|到现在|到天黑)|一直等|还在等|处理中|白屏|一片白|一片空白|崩了"
@@ -234,7 +240,9 @@ _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|(?<![主只需重总])�
                            # a report already handled: thanks, not a new one
                            r"|处理好了|已经解决|已解决|搞定了|(?:问题)?已经好了|(?:钱|款)?(?:也|已经|都)?退回来了"
                            # asked before buying
-                           r"|买之前|购买前|没买之前|还没买|先问问|先问一下")
+                           r"|买之前|购买前|没买之前|还没买|先问问|先问一下"
+                           # what happens after buying, a purchase still to come
+                           r"|(?:以后|之后)是不是|想再(?:买|拍|下单|来)一|(?:领导|老板|公司)(?:让|叫|要)我.{0,6}(?:付|买|下单)")
 # A shop denied ("我不是在淘宝买的", "我没在淘宝买"): the hypothetical check above never sees it.
 _SHOP_DENIED = re.compile(r"(?:不是|没有?|并非|不在)(?:在|从|去)?" + _SHOPS)
 # A yes/no question about what may happen after paying ("付款后要等很久吗", "会扣费两次吗", "买的key只有一个吗")
