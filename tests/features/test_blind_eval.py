@@ -36,7 +36,7 @@ import yaml
 
 DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
-FLOORS = {"heldout": (283, 0, 30, 28, 0), "final": (289, 1, 30, 30, 0), "final2": (272, 0, 29, 30, 1),
+FLOORS = {"heldout": (283, 0, 30, 29, 0), "final": (289, 1, 30, 30, 0), "final2": (272, 0, 29, 30, 1),
           "final3": (290, 0, 30, 30, 0), "final4": (288, 0, 29, 30, 1), "final5": (292, 1, 29, 29, 1),
           "final6": (292, 0, 30, 29, 0), "final7": (285, 1, 30, 29, 1), "final8": (290, 1, 30, 29, 0),
           "final9": (285, 1, 29, 29, 0), "final10": (287, 1, 29, 29, 0),
