@@ -13,7 +13,8 @@ HELD_OUT = ["faq_eval_heldout.yaml", "faq_eval_blind_heldout.yaml", "faq_eval_bl
             "faq_eval_blind_final2.yaml", "faq_eval_blind_final3.yaml", "faq_eval_blind_final4.yaml",
             "faq_eval_blind_final5.yaml", "faq_eval_blind_final6.yaml",
             "faq_eval_blind_final7.yaml", "faq_eval_blind_final8.yaml",
-            "faq_eval_blind_final9.yaml", "faq_eval_blind_final10.yaml", "faq_eval_blind_final11.yaml"]
+            "faq_eval_blind_final9.yaml", "faq_eval_blind_final10.yaml", "faq_eval_blind_final11.yaml",
+            "faq_eval_blind_final12.yaml"]
 
 
 def texts(node) -> list[str]:
