@@ -40,9 +40,36 @@ _DROP_RE = re.compile(r"[^\w.]+|_+")
 _DOT_RE = re.compile(r"(?<!\d)\.|\.(?!\d)")
 
 
+_FOLD_TABLE: dict[int, int | str] | None = None
+
+
+def _stable(s: str) -> bool:
+    return all(unicodedata.normalize("NFKC", c) == c and not unicodedata.combining(c) for c in s)
+
+
+def _fold_table() -> dict[int, int | str]:
+    """What NFKC does to full-width forms (Ａ -> A, ， -> ,, the ideographic space), plus traditional ->
+    simplified for the characters NFKC leaves alone: one ``translate`` that, when its result is already
+    NFKC-normal (nearly every message), equals NFKC + t2s."""
+    global _FOLD_TABLE
+    if _FOLD_TABLE is None:
+        table: dict[int, int | str] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+        table[0x3000] = 0x20
+        table.update((k, v) for k, v in _ts_table().items() if _stable(chr(k)) and _stable(v))
+        _FOLD_TABLE = table
+    return _FOLD_TABLE
+
+
 def fold(text: str) -> str:
-    """NFKC + lower case + traditional -> simplified; punctuation and spaces kept."""
-    return unicodedata.normalize("NFKC", text).lower().translate(_ts_table())
+    """NFKC + lower case + traditional -> simplified; punctuation and spaces kept.
+
+    Full-width punctuation makes nearly every Chinese message not NFKC-normal, and ``normalize`` then
+    costs ~14 µs on 200 characters; mapping the full-width forms first (``_fold_table``) leaves most
+    messages normal, so the check is all that runs. Anything else takes the plain path."""
+    out = text.translate(_fold_table())
+    if not unicodedata.is_normalized("NFKC", out):
+        out = unicodedata.normalize("NFKC", text).translate(_ts_table())
+    return out.lower()
 
 
 def normalise(text: str, max_chars: int = 200) -> str:
