@@ -97,7 +97,16 @@ def main(path: str, show_misses: bool = False) -> int:
             if show_misses and not ok:
                 print(f"  missed order report: {text!r} -> {reply[:40]!r}")
         off = data.get("off_topic") or []
-        specific = sum(ask(i["text"] if isinstance(i, dict) else i) in answers.values() for i in off)
+        specific = routed = 0
+        for item in off:
+            text = item["text"] if isinstance(item, dict) else item
+            reply = ask(text)
+            hit = next((e for e, a in answers.items() if a == reply), None)
+            specific += hit is not None
+            to_route = hit is None and ("EvalPw2345" in reply or "登记" in reply)
+            routed += to_route
+            if show_misses and (hit is not None or to_route):
+                print(f"  off-topic answered ({hit or 'password/report'}): {text!r}")
         q = sum(total.values())
         if q:
             print(f"{path}: FAQ questions {q}: right {total['right']} ({total['right'] / q:.1%}), wrong {total['wrong']} "
@@ -109,6 +118,8 @@ def main(path: str, show_misses: bool = False) -> int:
               f" (reference reply starts: {pw_reply[:20]!r})")
         print(f"order reports that opened a report: {opened}/{len(orders)}")
         print(f"off-topic answered with a specific FAQ fact: {specific}/{len(off)}")
+        if off:
+            print(f"off-topic given the password or a report: {routed}/{len(off)}")
         for (a, b), k in confusions.most_common(10):
             print(f"  confused {a} -> {b}: {k}")
     finally:

@@ -44,7 +44,7 @@ class PasswordPolicy(Section):
     contains: list[str] = Field(default_factory=lambda: ["密码", "口令", "password"])
     exclude: list[str] = Field(default_factory=lambda: [
         "支付", "银行", "微信", "qq", "邮箱", "账号", "账户", "忘", "找回", "重置", "修改", "改密", "设置",
-        "钱包", "手机", "锁屏", "wifi", "路由",
+        "钱包", "手机", "锁屏", "wifi", "路由", "gmail", "email", "outlook", "icloud", "reset", "forgot",
     ])
     cooldown_limit: int = Field(10, ge=1)  # answers per follower per window, then the cooldown text
     cooldown_window: int = Field(60, ge=1)

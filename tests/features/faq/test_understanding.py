@@ -211,3 +211,28 @@ def test_a_message_about_another_product_gets_no_faq_answer():
     assert faq.match("路由器").entry.id == "pw"  # a whole-message rule still decides
     assert faq.match("windowsill哪里买").entry.id == "buy"  # an ASCII word only as a whole word
     assert faq.match("在windows上哪里买").kind == "none"  # CJK next to ASCII is a word boundary
+
+
+def test_another_product_named_in_english_or_next_to_ours():
+    """ASCII names of other products match as whole words in English sentences too (the normalised
+    text has lost its spaces, the bounds have not), and naming one of ours keeps the question ours."""
+    faq = compile_faq(small(pw={"contains": ["密码"]}, vpn={"contains": ["外网"]})
+                      | {"elsewhere": ["gmail", "wifi"], "ours": ["gpt4o", "gpt"]})
+    assert faq.match("How do I reset my Gmail 密码").kind == "none"
+    assert faq.match("my gmailbox 密码").entry.id == "pw"  # a longer word is another word
+    assert faq.match("酒店wifi没有外网").kind == "none"
+    assert faq.match("酒店wifi没有外网，gpt-4o还能用吗").entry.id == "vpn"
+    assert faq.match("my wifi has no 外网, can gpt still work").entry.id == "vpn"
+
+
+@pytest.mark.parametrize("text", ["How do I reset my Gmail password?", "QQ邮箱密码王了怎么办", "微信支付密码忘了，咋找回啊",
+                                  "话费怎么充值", "王者荣耀充值有没有打折的渠道", "看奈飞需要挂什么VPN",
+                                  "打车软件的余额好像会过期，还能不能用"])
+def test_other_services_passwords_and_money_get_no_answer_of_ours(app, text):
+    """Shipped config: another account's password, another service's top-up or balance is neither the
+    free site's password, nor a FAQ answer, nor an order report."""
+    assert route_of(app, text) == ("faq", None)  # the FAQ route, with its fallback
+
+
+def test_a_question_of_ours_that_names_another_service_is_answered(app):
+    assert route_of(app, "出差住酒店只有wifi，没外网节点，gpt-4o还能调吗") == ("faq", "need_vpn")

@@ -31,7 +31,7 @@ import threading
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any
 
-from ...textnorm import normalise, prepare
+from ...textnorm import ASCII_ALNUM, normalise, prepare
 from . import phrases
 from .clauses import question_windows
 from .masking import mask as mask  # re-exported: the stores mask what they keep
@@ -136,6 +136,7 @@ class Faq:
         # Retrieval over the example questions (and each entry's own question).
         self._noise_re = words_pattern(map(self._canon, spec.noise))
         self._elsewhere_re = words_pattern(map(self._canon, spec.elsewhere))
+        self._ours_re = words_pattern(map(self._canon, spec.ours))
         self._cue_re = re.compile("|".join(map(re.escape, spec.question_cues))) if spec.question_cues else None
         rs = spec.retrieval
         self._index = None
@@ -289,6 +290,18 @@ class Faq:
                 found[i] = v
         return found
 
+    def _elsewhere(self, text: str, bounds: frozenset[int]) -> bool:
+        """About another product or service and none of ours; ASCII names as whole words ("reset my
+        gmail password": the text is "resetmygmail密码", its bounds say where the words were)."""
+        rx = self._elsewhere_re
+        if rx is None:
+            return False
+        cuts = [0, *sorted(b for b in bounds if 0 < b < len(text) and text[b - 1] in ASCII_ALNUM
+                           and text[b] in ASCII_ALNUM), len(text)]
+        if len(cuts) > 2:  # a bound between two ASCII words (pinyin read as characters has none left)
+            text = " ".join(text[a:b] for a, b in zip(cuts, cuts[1:]))
+        return rx.search(text) is not None and (self._ours_re is None or self._ours_re.search(text) is None)
+
     def _rules(self, text: str, hits: list[Hit], scores: dict[int, float],
                reasons: dict[int, list[str]] | None) -> None:
         """Add the contains/keyword scores of ``hits`` (phrases found in ``text``) and the pattern
@@ -405,7 +418,7 @@ class Faq:
                     scores[i] = scores.get(i, 0.0) + rs.weight * c
                     if explain:
                         reasons.setdefault(i, []).append(f"similar:{c:.2f}+{rs.weight * c:.2f}")
-        if idx is None and self._elsewhere_re is not None and self._elsewhere_re.search(text):
+        if idx is None and self._elsewhere(text, bounds):
             if explain:
                 reasons.setdefault(-1, []).append("elsewhere")
             scores = {}  # about another product or service ("路由器密码忘了"): no answer of ours

@@ -152,6 +152,9 @@ class FaqSpec(BaseModel):
     # other products and services (显卡, 路由器, 火车票): a message about one is not this FAQ's, unless a
     # whole-message rule (exact) says so
     elsewhere: list[str] = []
+    # this seller's own products (gpt, nextchat, 公益版): a message naming one is about them, whatever
+    # other product or service it also names ("酒店wifi连不上外网，gpt-4o还能用吗")
+    ours: list[str] = []
     question_cues: list[str] = ["吗", "么", "嘛", "呢", "怎", "咋", "如何", "多少", "哪", "什么", "啥", "能不能", "可不可以",
                                 "是不是", "有没有", "会不会", "要不要", "几", "多久", "多长"]
     retrieval: RetrievalSpec = RetrievalSpec()

@@ -237,6 +237,8 @@ _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|(?<![主只需重总])�
                            r"|(?:在|从|去)" + _SHOPS + r"(?!金融|白条|钱包)"
                            r"|" + _SHOPS + r"(?:上|里|店|买|购|拍|下单|退|自营|外卖|那边|那家|的店|的订单|的退款|订单)"
                            r"|openai(?:官网|那边)|plus会员"
+                           # another service's money (a ride-hailing wallet, phone credit, a game, food delivery)
+                           r"|打车|滴滴|话费|外卖|王者荣耀"
                            # a report already handled: thanks, not a new one
                            r"|处理好了|已经解决|已解决|搞定了|(?:问题)?已经好了|(?:钱|款)?(?:也|已经|都)?退回来了"
                            # asked before buying
