@@ -62,7 +62,7 @@ def compose_router(services: Services, f: Features) -> Router:
         f.password.request,  # 【密码】 and its keywords
         f.tickets.status, f.tickets.human, f.tickets.no_report, f.tickets.intake,
         f.password.faq_way,  # the FAQ's best answer is the password entry
-        f.faq.handover_route({"tickets": f.tickets.start_intake}),
+        f.faq.handover_route({"tickets": f.tickets.start_intake}, declines={"tickets": f.tickets.reports_nothing}),
         *f.ai.routes,  # AI answers (only when WXBOT_AI_API_KEY is set): what the FAQ has no answer for
         f.faq.answer_route,
         basics.click_unknown, basics.event, basics.media,  # other events and media

@@ -236,3 +236,14 @@ def test_other_services_passwords_and_money_get_no_answer_of_ours(app, text):
 
 def test_a_question_of_ours_that_names_another_service_is_answered(app):
     assert route_of(app, "出差住酒店只有wifi，没外网节点，gpt-4o还能调吗") == ("faq", "need_vpn")
+
+
+@pytest.mark.parametrize("text", ["要是我付了钱结果没收到key咋整，还没买，先问问", "如果付了款key没发给我怎么办，我还没买有点担心"])
+def test_a_hypothetical_order_problem_gets_the_order_answer_not_a_report(app, text):
+    """The FAQ's order entry hands a report to the tickets intake, but a question before buying is no
+    report: it gets the entry's own answer (whom to contact)."""
+    assert route_of(app, text) == ("faq", "order_issue")
+
+
+def test_a_real_order_problem_still_goes_from_the_faq_to_the_intake(app):
+    assert route_of(app, "付款成功但订单过期了")[0] in ("tickets_intake", "faq_feature")

@@ -146,6 +146,16 @@ PHRASES = [
     ("付560 到账才20刀", "other"),
     ("制服了80块，东西呢", "other"),
     ("zf完了啥也没有", "other"),
+    # round 9, second set: less credit than bought, a new key out of credit before any use, a key not copied,
+    # a closed deal, a promised count not delivered, Cantonese and IME typos, a report typed in pinyin
+    ("买了200刀的套餐，给了20刀", "other"),
+    ("才买的key一句话都没问就提示额度用完了，我一次都没用过", "other"),
+    ("付完款页面就关了，key未复制到", "other"),
+    ("钱扣走了，页面上写着交易已关闭", "expired_after_paying"),
+    ("说好发我三个，到手就一个", "other"),
+    ("買咗gpt4嘅key，發成3.5嘅", "other"),
+    ("chong zhi le 100 yuan e du mei bian", "topup_missing"),
+    ("zhi fu cheng gong le dan shi mei shou dao key", "paid_no_key"),
 ]
 
 
@@ -191,7 +201,10 @@ def test_every_phrasing_class_is_recognised(text, category):
                                   "买了以后给的是小额的还是大额的", "在淘宝支付的，key没收到", "充了4.01，怎么查余额",
                                   # round 9: what happens after buying, a purchase still to come
                                   "充了以后是不是过一年就作废了", "老板叫我今天把钱付了，可你们的店铺网页打不开",
-                                  "之前买了一个挺好用，想再买一个但是购买页面打开失败"])
+                                  "之前买了一个挺好用，想再买一个但是购买页面打开失败",
+                                  # round 9, second set: handled already, a hypothetical in pinyin
+                                  "昨天付了款没收到key，客服已经补发了，现在能正常用了，谢谢",
+                                  "ru guo fu le kuan mei shou dao key zen me ban"])
 def test_ordinary_questions_are_not_order_problems(text):
     assert classify(text, TicketsPolicy()) is None
 
@@ -592,6 +605,7 @@ def test_the_blind_tune_reports_open_reports_and_its_questions_do_not():
     ("tickets_intake_tune2.yaml", 80, 60, 1),  # round 7: every report but one classified
     ("tickets_intake_tune3.yaml", 90, 60, 0),  # round 8
     ("tickets_intake_tune4.yaml", 100, 60, 0),  # round 9
+    ("tickets_intake_tune5.yaml", 100, 60, 0),  # round 9, second set: first run 78/100 and 1/60
 ])
 def test_the_later_blind_tune_sets_keep_what_they_measure(name, reports, questions, max_missed):
     """The later rounds' tune data: its reports classified, none of its questions (a guard, not a target)."""

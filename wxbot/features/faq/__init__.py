@@ -13,6 +13,7 @@ Two routes, both reading one match per message (``FaqKnowledge.result``, cached 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ... import metrics
@@ -107,12 +108,19 @@ class FaqFeature:
 
         return match
 
-    def handover_route(self, handlers: dict[str, Handler]) -> Route:
-        """``faq_feature``: entries that are really a feature go to that feature's handler."""
+    def handover_route(self, handlers: dict[str, Handler],
+                       declines: dict[str, Callable[[str], bool]] | None = None) -> Route:
+        """``faq_feature``: entries that are really a feature go to that feature's handler, unless the
+        feature ``declines`` the message (a hypothetical "what if I pay and get nothing?" is no report):
+        then the entry's own answer is the reply (the ``faq`` route)."""
+        declines = declines or {}
 
         def match(msg: Message, ctx: Ctx) -> bool:
             res = self.knowledge.says(msg, ctx) if _is_question(msg) else None
-            return res is not None and res.entry.route is not None
+            if res is None or res.entry.route is None:
+                return False
+            decline = declines.get(res.entry.route)
+            return decline is None or not decline(msg.text or "")
 
         def handle(msg: Message, ctx: Ctx) -> str | None:
             entry = self.knowledge.result(msg, ctx).entry

@@ -18,7 +18,7 @@ from .runtime import Runtime, build_runtime, format_time
 from .shots import INSTALL_HINT, S3Shots, ShotStoreError, ShotSweep, minio_missing
 from .store import STATUSES
 from .support import MAX_NOTE, close_ticket, note_ticket, render_staff, reply_ticket
-from .understanding import EXTRACT_CHARS, bare, classify, extract, mask_secrets, normalize
+from .understanding import EXTRACT_CHARS, bare, classify, extract, mask_secrets, normalize, reports_nothing
 
 if TYPE_CHECKING:
     from ...features.faq import FaqKnowledge
@@ -71,6 +71,8 @@ class TicketsFeature:
         # 取消/提交 with no report in progress (the dialogue route takes them when there is one).
         self.no_report = Route("tickets_no_report", self.is_cancel_or_submit, lambda m, c: c.text("tickets.no_report"))
         self.intake = Route("tickets_intake", self.is_order_problem, self.start_intake, replayable=False)
+        # what the FAQ's order entry hands over, unless it is no report ("要是付了钱没收到key怎么办")
+        self.reports_nothing = reports_nothing
 
     # -- matchers ----------------------------------------------------------------------------
     def _faq_says(self, msg: Message, ctx: Ctx) -> str | None:

@@ -100,8 +100,22 @@ _FOLDS = {"过咗期": "过期", "咗": "了", "冇": "没", "嘅": "的", "俾"
          "负值": "复制", "复至": "复制", "现实了": "显示了", "过七": "过期", "过其": "过期", "亮次": "两次",
          "扣飞": "扣费", "推一下款": "退一下款", "退宽": "退款", "事空的": "是空的", "结过": "结果", "只处了": "只出了",
          "仲系话": "还是说", "仲系": "还是", "解绝": "解决", "唔对": "不对", "得返": "只有", "而家": "现在", "喺": "在", "蚊": "元",
-         "定单": "订单", "扣宽": "扣款", "付宽": "付款", "腿款": "退款", "星其": "星期", "续废": "续费", "家上": "加上"}
+         "定单": "订单", "扣宽": "扣款", "付宽": "付款", "腿款": "退款", "星其": "星期", "续废": "续费", "家上": "加上",
+         "负制": "复制", "鱼额": "余额", "也面": "页面", "够买": "购买", "闩": "关", "系咪": "是不是", "旧数": "原来的数",
+         "未入到数": "没到账", "未入数": "没到账", "copy": "复制"}
 _FOLDS_RE = re.compile("|".join(sorted(_FOLDS, key=len, reverse=True)))
+# A report typed in pinyin ("fu le kuan mei you fa key", "chong zhi le mei dao zhang"): the words of payments and
+# their faults, read as characters (several syllables each, on word boundaries, spaces between them optional)
+_PINYIN = {"fu le kuan": "付了款", "fu le": "付了", "fu kuan": "付款", "fu qian": "付钱", "zhi fu bao": "支付宝",
+           "wei zhi fu": "未支付", "zhi fu": "支付", "chong zhi": "充值", "xu fei": "续费", "ding dan": "订单",
+           "dan hao": "单号", "yi guo qi": "已过期", "guo qi": "过期", "mei you fa": "没有发", "mei you": "没有",
+           "mei shou dao": "没收到", "shou dao": "收到", "mei dao": "没到", "dao zhang": "到账", "mei bian": "没变",
+           "e du": "额度", "yu e": "余额", "cheng gong": "成功", "xian shi": "显示", "hai shi": "还是",
+           "tui kuan": "退款", "kou kuan": "扣款", "kou le": "扣了", "mei you fa piao": "没有发票", "fa piao": "发票",
+           "ru guo": "如果", "wan yi": "万一", "hai mei mai": "还没买"}
+_PINYIN_RE = re.compile(r"(?<![a-z])(?:%s)(?![a-z])" % "|".join(
+    r" ?".join(map(re.escape, k.split())) for k in sorted(_PINYIN, key=len, reverse=True)))
+_PINYIN_KEYS = {k.replace(" ", ""): v for k, v in _PINYIN.items()}
 
 
 @lru_cache(maxsize=512)
@@ -109,7 +123,10 @@ def normalize(text: str) -> str:
     """For matching: NFKC (full-width -> ASCII), lower case, traditional -> simplified (the FAQ's
     per-character table: ~1 µs instead of OpenCC's 10-40 µs). Cached: the routes of one message
     normalize the same text several times. Long texts are cut (bounded CPU)."""
-    return _FOLDS_RE.sub(lambda m: _FOLDS[m.group()], fold((text or "")[:MATCH_CHARS]))
+    out = _FOLDS_RE.sub(lambda m: _FOLDS[m.group()], fold((text or "")[:MATCH_CHARS]))
+    if " " in out:  # pinyin comes in syllables
+        out = _PINYIN_RE.sub(lambda m: _PINYIN_KEYS[m.group().replace(" ", "")], out)
+    return out
 
 
 def bare(text: str) -> str:
@@ -154,7 +171,7 @@ _EVIDENCE = re.compile(r"(?:订单号|订单编号|单号|流水号)[是为:：#
 # and "买的key用不了怎么办" are the FAQ's. A hypothetical or another shop ("担心", "万一", "别家") is not a report.
 _BOUGHT = re.compile(
     r"(?:付|支付|付款|交|缴|扣|转|充|买|下单|花|掏|收)(?:了|过|完|好|成功)"
-    r"|(?:付|支付|花|掏|转|交)的(?:钱|款)|已经?(?:付|支付|付款|扣|转|买|下单)|(?:刚|才|啱啱)(?:刚|才)?(?:买|付|花|掏|下单|充|转|拿到|收到)"
+    r"|(?:付|支付|花|掏|转|交)的(?:钱|款)|已经?(?:付|支付|付款|扣|转|买|下单)|(?:刚|才|啱啱)(?:刚|才)?(?:买|购买|付|花|掏|下单|充|转|拿到|收到)"
     r"|钱.{0,6}(?:出去了|转过去|付过去|已付|已转)|(?:出去了|转过去了)|少了.{0,2}钱|买完|被扣"
     r"|付错|付成|买错|买措|(?:支付|交易|付款|扣款)[成城](?:功|工)|(?:付款|付钱|支付|付完)后|charged|ipaid|ibought|paidfor|paidwith|paidvia|paidby|paymentwent"
     r"|paymentwas|ihavepaid|alreadypaid|justpaid|paymentsucceeded|toppedup"
@@ -177,13 +194,19 @@ _BOUGHT = re.compile(
     # IME or a chat abbreviation writes it ("制服了1400", "zf成功了")
     r"|(?:充|续|加|转|付|交)的(?:钱|那笔|款)"
     r"|(?:昨天|前天|今天|今早|昨晚|刚才|上周|上个月|前几天|\d+号)(?:半夜|凌晨|晚上|早上|中午|下午)?(?:买|付|充|续|转|下单)的(?:\d|$|到现在|至今|一直|还|没|但)"
-    r"|(?<![能要该想先])付[¥￥$]?\d|(?:制服|支府|zf)(?:了|成功|完)")
+    r"|(?<![能要该想先])付[¥￥$]?\d|(?:制服|支府|zf)(?:了|成功|完)"
+    # money taken ("钱已经从微信扣走了"), a purchase for a company, a transfer made, 买 as an IME types it (我卖了三个)
+    r"|扣走了|采购了|转账(?:到|给|过去)|我卖了")
 _BOUGHT_KEY = re.compile(r"买的|购买的|付的|bought|发下来|发给我的|给我发的|给我的|发的key|发来的|拿到手|到手|账单|扣款记录"
-                         r"|支付记录|收到的key|给我发了|thekeyigot|thekeyyousent|拿到的|说好的"
+                         r"|支付记录|收到的key|给我发了|thekeyigot|thekeyyousent|拿到的|说好的|说好(?:给|发)我?"
                          r"|(?:扣费|扣款|支付|付款)(?:短信|通知|截图)")
 # A key that came short, wrong or empty: a fault of the payment itself, with any wording of the purchase.
 _SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|(?:额度|金额).{0,4}(?:不对|好少|太少)|漏发|少发|不一样|不一鸭|不一致|小份"
                    r"|少很多|是空的|为空|空白|一分钱都没|zero|只收到"
+                   # less credit than bought ("买的100刀给了10刀", "到手的额度只有十刀", "only has $10 instead of $100"),
+                   # fewer keys than promised ("到手就两串")
+                   r"|给了?[\d一二两三四五六七八九十百]+(?:刀|块|元|美金|美元)|到手的?(?:额度)?(?:只有|才|就)[\d一二两三四五六七八九十百]+"
+                   r"|insteadof|onlyhas\$?\d"
                    # a key that came cut: "少一位", "少了几为" (an IME's 位), "短咗几个字" (短了), "复制不全"
                    r"|少了?(?:一|两|几|\d)(?:位|为|个字)|短了|不完整|不全|搞错|弄错"
                    # fewer than bought ("买了3个只给了1个", "其余两条呢"), less credit than promised
@@ -196,7 +219,7 @@ _SHORT_OR_EMPTY = (r"发错|给错|错档|只有一半|少了一半|数不对|(?
                    r"|(?:发|给)(?:我)?的是?小额(?!.{0,6}(?:还是|吗))"
                    # another model than the one bought ("买的是gpt-4的，给我的key只能用3.5")
                    r"|(?:gpt-?|(?<![\d.]))(?:4|四)(?:o|\.0|点零)?(?![\d.个月次年天块元刀])(?:(?!吗|还是|或).){0,24}"
-                   r"(?:只能用|只能调|给的是|发的是|给我的是|发给我的是|发的式|给的式|成了|变成)了?(?:那个)?(?:gpt-?)?"
+                   r"(?:只能用|只能调|给的是|发的是|给我的是|发给我的是|发的式|给的式|成了|变成|发成|给成)了?(?:那个)?(?:gpt-?)?"
                    r"(?:3\.?5|三点五)(?![\d元块刀次天倍个])"
                    r"|(?:查出来|到账|到手|显示)(?:只有|才)|只到了?\d|不该是\d|不应该是\d"
                    # a key refused for the model it was bought for, or spent at once ("才聊了几句", "没怎么用")
@@ -216,6 +239,10 @@ _TROUBLE = re.compile(
     r"|noapikey|nokeyever|nevershowed|wrongtier|stillwaiting|waitingformykey|keptloading|insufficientquota|notworking"
     # a demand for what was paid for ("刚付完，key呢？"), or silence since ("一直没消息")
     r"|(?:key|密钥|卡密|东西|货)呢|没(?:有)?(?:key|密钥)|没消息|没下文|没回音|(?:啥|什么)也没"
+    # a key out of credit before it was used ("刚买完的key第一下调用就提示额度用完了", "一次都没用过就说额度用光了")
+    r"|(?:新买|刚买|刚购买|刚到手|刚拿到|才买).{0,16}(?:余额|额度)(?:不足|用完|用光)|(?:余额|额度)(?:不足|用完|用光).{0,12}(?:一次都|没用过|还没用)"
+    r"|(?:一次都|没用过|还没用|一个字都没).{0,12}(?:余额|额度)(?:不足|用完|用光)"
+    r"|(?:没|未)复制到|说我没(?:买|付|下单)|已关闭|交易关闭|没见着|原来的数"
     r"|只?显示了?一(?:下|次|遍)|shownonce|lostitbefore|resend|钱.{0,4}还给我|\d+(?:块|元)?还给我|连不上|退我|付多了|多付了|输成了?|已取消|取消了"
     # a long wait, a page that broke, a key refused or empty of credit, a top-up that changed nothing
     r"|等(?:了)?(?:半天|好久|很久|这么久|到现在|到天黑)|一直等|还在等|处理中|白屏|一片白|一片空白|崩了"
@@ -225,12 +252,12 @@ _TROUBLE = re.compile(
     # ("余额不足" alone asks how to top up; at once after buying it is a fault)
     r"|(?:一用就|就报|直接报|马上|立刻)(?:报|说|提示|显示)?(?:余额|额度)不足|(?<![\d.])401(?![\d.]|端口|元|块|刀|美元|美金|rmb|人民币)|没动|一点没变|没涨|hasnt|notcredited|"
     + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
-_KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没拿到|收不到|没发|没给|没来(?!得及)|没到(?!期)|没出来")
+_KEY_FAULT = re.compile(r"无效|无笑|invalid|不存在|乱码|没收到|没拿到|收不到|没有?发(?!票)|没给|没来(?!得及)|没到(?!期)|没出来")
 # With a plain "买的"/"付的": a fault of the key or the payment itself, or a request to send it again.
 _STRONG = re.compile(_KEY_FAULT.pattern + r"|对不上|付错|多了一笔|一模一样|重新发|补发|再发一|说不对|小额|wrong|refund"
                      r"|" + _REFUSED_OR_LATE + "|" + _SHORT_OR_EMPTY)
 _SHOPS = r"(?:淘宝|天猫|京东|拼多多|闲鱼|抖音|快手|美团|亚马逊|amazon|ebay)"
-_HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|(?<![主只需重总])要是|的话|政策|会不会|怕|别家|其他家|别的平台"
+_HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|(?<![主只需重总])要是|的话|政策|会不会|怕(?!是)|别家|其他家|别的平台"
                            r"|(?:以前|之前)在(?!你们|你这|你家|这|贵)"
                            # an order with another shop or service is not one of ours; a shop's way to pay is no order there
                            # ("京东白条付了钱没收到key"), nor is one denied ("我不是在淘宝买的")
@@ -241,6 +268,7 @@ _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|(?<![主只需重总])�
                            r"|打车|滴滴|话费|外卖|王者荣耀"
                            # a report already handled: thanks, not a new one
                            r"|处理好了|已经解决|已解决|搞定了|(?:问题)?已经好了|(?:钱|款)?(?:也|已经|都)?退回来了"
+                           r"|补发了|(?:已经|现在)(?:能|可以)(?:正常)?用了"
                            # asked before buying
                            r"|买之前|购买前|没买之前|还没买|先问问|先问一下"
                            # what happens after buying, a purchase still to come
@@ -293,6 +321,18 @@ def _is_hypothetical(norm: str) -> bool:
     return False
 
 
+def _no_report(normalized: str, norm: str) -> bool:
+    return _is_hypothetical(_SHOP_DENIED.sub("", norm)) or (
+        _one_yes_no_clause(normalized) and _PAST.search(norm) is None and _STRONG.search(norm) is None)
+
+
+def reports_nothing(text: str) -> bool:
+    """A hypothetical, a question before buying, another shop's order, or a report already handled:
+    whatever order words it has, no report to open (the FAQ's order entry answers it instead)."""
+    normalized = normalize(text)
+    return _no_report(normalized, _PUNCT_RE.sub("", normalized))
+
+
 def classify(text: str, cfg: TicketsPolicy) -> str | None:
     """The order-problem class of ``text``, or None when it is not about an order problem."""
     if not text:
@@ -300,8 +340,7 @@ def classify(text: str, cfg: TicketsPolicy) -> str | None:
     normalized = normalize(text)
     norm = _PUNCT_RE.sub("", normalized)
     phrases = _compiled(cfg)
-    hypothetical = _is_hypothetical(_SHOP_DENIED.sub("", norm)) or (
-        _one_yes_no_clause(normalized) and _PAST.search(norm) is None and _STRONG.search(norm) is None)
+    hypothetical = _no_report(normalized, norm)
     if phrases.any is not None and not hypothetical and phrases.any.search(norm):
         for cat, pattern in phrases.ordered:
             if pattern.search(norm):
