@@ -24,7 +24,8 @@ orders of final, final6 and final10 up by one or two, held-out 282 -> 283, final
 later by a twenty-fourth writer's 250 indirect and long phrasings (tune18: final2 +1, final3, final5, final8 and
 final9 +2 each, no set down; final11 285 when the 7 examples equal to a final12 case were removed);
 ``faq_eval_blind_final12.yaml`` by a twenty-fifth writer at the end of round 9, run once; then, from an off-topic
-blind tune set (tune19), more products of others (final2 272 -> 271); see the
+blind tune set (tune19), more products of others (final2 272 -> 271); then a twenty-eighth writer's 250 short
+indirect phrasings (tune21: held-out 283 -> 284, final, final2, final7, final8 +1, final9 -1); see the
 issue notes); they guard against
 regressions and are not targets. final2's passwords fell from 30 to 29 in round 7 when the four faq.yaml
 examples that equalled a final10 case were removed, as every example equal to a held-out or final case is.
@@ -38,10 +39,10 @@ import yaml
 
 DATA = Path(__file__).parents[1] / "data"
 # set -> (right, wrong at most, passwords, order reports, off-topic answered with a fact at most)
-FLOORS = {"heldout": (283, 0, 30, 29, 0), "final": (289, 1, 30, 30, 0), "final2": (271, 0, 29, 30, 1),
+FLOORS = {"heldout": (284, 0, 30, 29, 0), "final": (290, 1, 30, 30, 0), "final2": (272, 0, 29, 30, 1),
           "final3": (290, 0, 30, 30, 0), "final4": (288, 0, 29, 30, 1), "final5": (292, 1, 29, 29, 1),
-          "final6": (292, 0, 30, 29, 0), "final7": (285, 1, 30, 29, 1), "final8": (290, 1, 30, 29, 0),
-          "final9": (285, 1, 29, 30, 0), "final10": (287, 1, 29, 29, 0),
+          "final6": (292, 0, 30, 29, 0), "final7": (286, 1, 30, 29, 1), "final8": (291, 1, 30, 29, 0),
+          "final9": (284, 1, 29, 30, 0), "final10": (287, 1, 29, 29, 0),
           "final11": (285, 0, 29, 30, 0), "final12": (292, 0, 30, 27, 2)}
 
 

@@ -269,6 +269,9 @@ _HYPOTHETICAL = re.compile(r"担心|万一|如果|假如|(?<![主只需重总])�
                            # a report already handled: thanks, not a new one
                            r"|处理好了|已经解决|已解决|搞定了|(?:问题)?已经好了|(?:钱|款)?(?:也|已经|都)?退回来了"
                            r"|补发了|(?:已经|现在)(?:能|可以)(?:正常)?用了"
+                           # how fast delivery is, asked as a choice ("钱付了是秒发还是等人工"); how to check something
+                           # ("怎么确认钱没被多扣")
+                           r"|是(?:秒发|马上|立即|立刻|自动|即时).{0,6}还是|^(?:请问)?(?:怎么|如何)(?:确认|确定|判断)"
                            # asked before buying
                            r"|买之前|购买前|没买之前|还没买|先问问|先问一下"
                            # what happens after buying, a purchase still to come
