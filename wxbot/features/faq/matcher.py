@@ -23,8 +23,6 @@ Everything is precomputed per FAQ version; nothing is compiled per request.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import re
 import threading
@@ -35,6 +33,7 @@ from ...textnorm import ASCII_ALNUM, normalise, prepare
 from . import phrases
 from .clauses import question_windows
 from .masking import mask as mask  # re-exported: the stores mask what they keep
+from .memory import trim_heap
 from .phrases import Fillers, Hit, Homophones, Phrases, Synonyms, ascii_words, deletes, lengths_by_first, words_pattern
 from .pinyin import vocabulary_table
 from .results import Entry, Result
@@ -211,7 +210,7 @@ class Faq:
     def warm(self) -> Faq:
         """Train what is trained at first use now (a server, before its first message)."""
         _ = self._classifier
-        _trim_heap()
+        trim_heap()
         return self
 
     def exact_owner(self, text: str) -> str | None:
@@ -487,23 +486,6 @@ def compile_faq(raw: Any, options: MatchOptions | None = None, teachings: dict[s
         raise ValueError("最外层必须是含有 entries: 的映射")
     spec = FaqSpec.model_validate(raw)
     faq = Faq(spec, options or MatchOptions(), teachings)
-    _trim_heap()
+    trim_heap()
     return faq
 
-
-def _libc_trim():
-    name = ctypes.util.find_library("c")
-    try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
-    except OSError:  # pragma: no cover - no C library to load
-        return None
-
-
-_MALLOC_TRIM = _libc_trim()
-
-
-def _trim_heap() -> None:
-    """Give the build's freed temporaries back to the system (glibc keeps freed heap for reuse: a
-    2,000-entry FAQ's build left ~18 MB resident that no object used). ~1 ms; nothing elsewhere."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
